@@ -1,0 +1,158 @@
+/**
+ * The director's administrative API: what the kernel's IPVS generic-netlink family offers to
+ * ipvsadm, as JSON-shaped values. The daemon serves it over the control socket (see
+ * docs/control-protocol.md); tslvsadm is its main client. Errors are the errno names the kernel
+ * would return, so the CLI can print ipvsadm's exact messages.
+ *
+ * Addresses are strings (IPv4 dotted quad, IPv6 RFC 5952 text); protocol is "tcp" | "udp" | "sctp".
+ */
+
+export const API_VERSION = 1;
+
+export type Protocol = "tcp" | "udp" | "sctp";
+export type FwdMethodName = "masq" | "local" | "tunnel" | "route" | "fullnat";
+
+/** A virtual service's identity: by address or by firewall mark. */
+export type ServiceId =
+  | { protocol: Protocol; addr: string; port: number; fwmark?: undefined; af?: undefined }
+  | { fwmark: number; af: 4 | 6; protocol?: undefined; addr?: undefined; port?: undefined };
+
+export interface ServiceConfig {
+  id: ServiceId;
+  /** "wlc" when ipvsadm got no -s. */
+  scheduler: string;
+  /** SVC_F_* bits: PERSISTENT 1, ONEPACKET 4, SCHED1 8, SCHED2 16, SCHED3 32. */
+  flags: number;
+  /** Persistence timeout, seconds. */
+  timeout: number;
+  /** IPv4: the mask as dotted quad text ("255.255.255.255"); IPv6: the prefix length as text ("128"). */
+  netmask: string;
+  /** Persistence engine name, "" for none. */
+  pe: string;
+}
+
+export interface DestConfig {
+  addr: string;
+  port: number;
+  method: FwdMethodName;
+  weight: number;
+  uThreshold: number;
+  lThreshold: number;
+  tunType: "ipip" | "gue" | "gre";
+  tunPort: number;
+  tunCsum: "nocsum" | "csum" | "remcsum";
+}
+
+export interface CounterValues {
+  conns: number;
+  inPkts: number;
+  outPkts: number;
+  inBytes: number;
+  outBytes: number;
+}
+
+export interface RateValues {
+  cps: number;
+  inPps: number;
+  outPps: number;
+  inBps: number;
+  outBps: number;
+}
+
+export interface DestEntry extends DestConfig {
+  af: 4 | 6;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  /** DEST_F_* bits: AVAILABLE 1, OVERLOAD 2. */
+  flags: number;
+  stats: CounterValues;
+  rates: RateValues;
+}
+
+export interface ServiceEntry extends ServiceConfig {
+  af: 4 | 6;
+  stats: CounterValues;
+  rates: RateValues;
+  /** Kernel list order: newest-added first. ipvsadm sorts for display unless --nosort. */
+  dests: DestEntry[];
+}
+
+export interface InfoEntry {
+  /** "1.2.1", as IP_VS_VERSION_CODE 0x010201. */
+  version: string;
+  versionCode: number;
+  /** Connection hash bucket count ("size=" in the listing header). */
+  connTabSize: number;
+}
+
+export interface TimeoutValues {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+export interface DaemonConfig {
+  state: "master" | "backup";
+  mcastIfn: string;
+  syncId: number;
+  syncMaxLen: number;
+  mcastGroup: string;
+  mcastPort: number;
+  mcastTtl: number;
+}
+
+/** One line of /proc/net/ip_vs_conn, as `ipvsadm -Lc` reads it. */
+export interface ConnEntry {
+  /** "TCP" | "UDP" | "SCTP" | "IP" (fwmark templates). */
+  protocol: string;
+  af: 4 | 6;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  daddr: string;
+  dport: number;
+  /** Kernel state name: ESTABLISHED, SYN_RECV, TIME_WAIT, UDP, NONE (template), ASSURED ... */
+  state: string;
+  /** Seconds until expiry (whole, as the kernel prints). */
+  expires: number;
+  /** Persistence engine name and data, "" when none. */
+  peName: string;
+  peData: string;
+  /** For FULLNAT: the local address and port used toward the real server. */
+  laddr?: string;
+  lport?: number;
+}
+
+/** Requests, one JSON object per line: {v, id, op, ...args}. */
+export type Request =
+  | { op: "getInfo" }
+  | { op: "getServices" }
+  | { op: "getService"; service: ServiceId }
+  | { op: "addService"; config: ServiceConfig }
+  | { op: "editService"; config: ServiceConfig }
+  | { op: "delService"; service: ServiceId }
+  | { op: "flush" }
+  | { op: "addDest"; service: ServiceId; dest: DestConfig }
+  | { op: "editDest"; service: ServiceId; dest: DestConfig }
+  | { op: "delDest"; service: ServiceId; addr: string; port: number }
+  | { op: "zero"; service?: ServiceId }
+  | { op: "setTimeout"; timeout: TimeoutValues }
+  | { op: "getTimeout" }
+  | { op: "startDaemon"; config: DaemonConfig }
+  | { op: "stopDaemon"; state: "master" | "backup" }
+  | { op: "getDaemons" }
+  | { op: "getConns" }
+  | { op: "getSysctl"; name?: string }
+  | { op: "setSysctl"; name: string; value: number }
+  | { op: "addLaddr"; service: ServiceId; addr: string; ifname: string }
+  | { op: "delLaddr"; service: ServiceId; addr: string }
+  | { op: "getLaddrs"; service: ServiceId };
+
+export type RequestOp = Request["op"];
+
+/** Replies: {v, id, ok: true, result} or {v, id, ok: false, errno, message}. */
+export type Reply =
+  | { v: number; id: number; ok: true; result: unknown }
+  | { v: number; id: number; ok: false; errno: string; message: string };
