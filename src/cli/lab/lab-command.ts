@@ -1,0 +1,247 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { isRoot, NetLab } from "./netns.js";
+import { RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "./paths.js";
+import { buildDrLab, buildNatLab } from "./topologies.js";
+
+/**
+ * `tslvs lab nat|dr [--keep]`: builds a classic LVS lab in network namespaces, starts real HTTP
+ * servers and the director, types the guide's tslvsadm commands, sends ten requests and shows who
+ * answered and what each real server saw. Everything is removed afterwards (also on Ctrl-C and on
+ * failure) unless --keep; `tslvs lab clean` removes a kept lab.
+ */
+
+const LAB_PREFIX = "tslvs-lab";
+
+interface Reply {
+  server: string;
+  seenClient: string;
+}
+
+export async function labCommand(args: string[]): Promise<number> {
+  const kind = args[0];
+  const keep = args.includes("--keep");
+  if (kind === "clean") return cleanLabs();
+  if (kind !== "nat" && kind !== "dr") {
+    process.stderr.write("usage: tslvs lab nat|dr [--keep] | tslvs lab clean\n");
+    return 2;
+  }
+  if (!isRoot()) {
+    process.stderr.write("tslvs lab: needs root (it builds network namespaces)\n");
+    return 2;
+  }
+  const prefix = `${LAB_PREFIX}-${kind}`;
+  if (listNamespaces().some((n) => n.startsWith(`${prefix}-`))) {
+    process.stderr.write(`tslvs lab: a ${kind} lab is already up; remove it with 'tslvs lab clean'\n`);
+    return 2;
+  }
+  const lab = new NetLab(prefix);
+  const runDir = `/run/${prefix}`;
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    void lab.destroy().then(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    const ok = kind === "nat" ? await runNat(lab, runDir) : await runDr(lab, runDir);
+    if (keep) {
+      printKeep(lab, kind, runDir);
+      return ok ? 0 : 1;
+    }
+    return ok ? 0 : 1;
+  } catch (e) {
+    process.stderr.write(`tslvs lab ${kind}: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    if (!keep && !interrupted) {
+      await lab.destroy();
+      rmSync(runDir, { recursive: true, force: true });
+    }
+  }
+}
+
+function say(line = ""): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function listNamespaces(): string[] {
+  return execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter(Boolean);
+}
+
+function cleanLabs(): number {
+  for (const n of listNamespaces().filter((x) => x.startsWith(`${LAB_PREFIX}-`))) {
+    try {
+      for (const pid of execFileSync("ip", ["netns", "pids", n], { encoding: "utf8" }).split(/\s+/).filter(Boolean)) {
+        process.kill(Number(pid), "SIGTERM");
+      }
+    } catch {
+      /* gone */
+    }
+    execFileSync("ip", ["netns", "del", n]);
+    say(`removed namespace ${n}`);
+  }
+  for (const k of ["nat", "dr"]) rmSync(`/run/${LAB_PREFIX}-${k}`, { recursive: true, force: true });
+  return 0;
+}
+
+function printKeep(lab: NetLab, kind: string, runDir: string): void {
+  say();
+  say(`The ${kind} lab stays up. Enter a host with:`);
+  for (const h of ["client", "director", "rs2", "rs3", "rs1"]) {
+    if (listNamespaces().includes(lab.ns(h))) say(`  ip netns exec ${lab.ns(h)} bash`);
+  }
+  say(`tslvsadm talks to this lab's director with: TSLVS_SOCKET=${runDir}/tslvs.sock tslvsadm -ln`);
+  say("Remove it with: tslvs lab clean");
+}
+
+/** Start the director daemon inside its namespace and wait until it answers. */
+async function startDirector(lab: NetLab, host: string, runDir: string, ifaces: string[]): Promise<void> {
+  const args = ["node", TSLVS_BIN, "start", "--socket", `${runDir}/tslvs.sock`, "--state", `${runDir}/state.yaml`];
+  for (const i of ifaces) args.push("--interface", i);
+  const child = lab.spawn(host, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout?.on("data", (d: Buffer) => (log += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (log += d.toString()));
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`the director exited early:\n${log}`);
+    if (existsSync(`${runDir}/tslvs.sock`)) {
+      try {
+        adm(runDir, ["-ln"]);
+        return;
+      } catch {
+        /* not ready yet */
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the director did not come up:\n${log}`);
+}
+
+function adm(runDir: string, args: string[]): string {
+  return execFileSync("node", [TSLVSADM_BIN, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, TSLVS_SOCKET: `${runDir}/tslvs.sock` },
+  });
+}
+
+/** Type a tslvsadm command at the director's prompt and show its output. */
+function typed(runDir: string, args: string[]): string {
+  say(`director# tslvsadm ${args.join(" ")}`);
+  const out = adm(runDir, args);
+  if (out) process.stdout.write(out);
+  return out;
+}
+
+async function startServers(lab: NetLab, servers: { host: string; name: string }[]): Promise<void> {
+  await Promise.all(
+    servers.map(
+      (rs) =>
+        new Promise<void>((resolve, reject) => {
+          const p = lab.spawn(rs.host, ["node", RS_SERVER_JS, "--name", rs.name, "--port", "80"]);
+          const t = setTimeout(() => reject(new Error(`${rs.name}'s web server did not start`)), 5000);
+          p.stdout?.once("data", () => {
+            clearTimeout(t);
+            resolve();
+          });
+        }),
+    ),
+  );
+}
+
+function request(lab: NetLab, client: string, url: string): Reply | null {
+  try {
+    const out = lab.exec(client, ["curl", "-s", "-m", "3", "-D", "-", "-o", "/dev/null", url]);
+    const header = (n: string) => new RegExp(`^${n}: (.*)$`, "mi").exec(out)?.[1]?.trim() ?? "?";
+    return { server: header("x-server"), seenClient: header("x-seen-client") };
+  } catch {
+    return null;
+  }
+}
+
+function sendTen(lab: NetLab, client: string, vip: string): (Reply | null)[] {
+  say();
+  say(`client# for i in $(seq 10); do curl http://${vip}/; done`);
+  const replies: (Reply | null)[] = [];
+  for (let i = 1; i <= 10; i++) {
+    const r = request(lab, client, `http://${vip}/`);
+    replies.push(r);
+    say(
+      r
+        ? `  request ${String(i).padStart(2)}: answered by ${r.server}, which saw the client as ${r.seenClient}`
+        : `  request ${String(i).padStart(2)}: no answer`,
+    );
+  }
+  say();
+  return replies;
+}
+
+async function runNat(lab: NetLab, runDir: string): Promise<boolean> {
+  say("tslvs lab nat: the classic LVS-NAT lab, in network namespaces on this machine");
+  say("(the guide's 172.16.0.0/16 and 192.168.0.0/16 addresses stand here as 198.18.0.0/16 and 198.19.0.0/16)");
+  const t = buildNatLab(lab);
+  say();
+  say(`  client ${t.cip}`);
+  say(`     |`);
+  say(`  director  ${t.outsideIf} ${t.vip} (VIP)   ${t.insideIf} ${t.dip} (DIP, the real servers' gateway)`);
+  say(`     |`);
+  say(`  switch ── ${t.servers.map((s) => `${s.name} ${s.rip}:80`).join(" ── ")}`);
+  say();
+  await startServers(lab, t.servers);
+  await startDirector(lab, t.director, runDir, [t.outsideIf, t.insideIf]);
+  typed(runDir, ["-A", "-t", `${t.vip}:80`, "-s", "wrr"]);
+  for (const rs of t.servers) typed(runDir, ["-a", "-t", `${t.vip}:80`, "-r", `${rs.rip}:80`, "-m", "-w", "1"]);
+  typed(runDir, ["-ln"]);
+  const replies = sendTen(lab, t.client, t.vip);
+  await new Promise((r) => setTimeout(r, 300));
+  typed(runDir, ["-ln"]);
+  const answered = replies.filter((r): r is Reply => r !== null);
+  const alternating = answered.every((r, i) => i === 0 || r.server !== answered[i - 1]!.server);
+  const sawClient = answered.every((r) => r.seenClient === t.cip);
+  say();
+  say(`${answered.length} of 10 requests answered; ${alternating ? "the real servers alternated (wrr 1:1, newest first)" : "the real servers did NOT alternate"};`);
+  say(sawClient ? `every real server saw the client's own address ${t.cip} (NAT keeps it).` : "some real server saw another address than the client's.");
+  return answered.length === 10 && alternating && sawClient;
+}
+
+async function runDr(lab: NetLab, runDir: string): Promise<boolean> {
+  say("tslvs lab dr: one segment, the VIP on the real servers' loopback (LVS-DR), in network namespaces");
+  const t = buildDrLab(lab);
+  say();
+  say(`  switch ── client ${t.cip} ── director ${t.dip} + VIP ${t.vip} ── ${t.servers.map((s) => `${s.name} ${s.rip} (VIP on lo)`).join(" ── ")}`);
+  say();
+  await startServers(lab, t.servers);
+  await startDirector(lab, t.director, runDir, [t.lanIf]);
+  typed(runDir, ["-A", "-t", `${t.vip}:80`, "-s", "wrr"]);
+  typed(runDir, ["-a", "-t", `${t.vip}:80`, "-r", `${t.servers[0]!.rip}:80`, "-g", "-w", "2"]);
+  typed(runDir, ["-a", "-t", `${t.vip}:80`, "-r", `${t.servers[1]!.rip}:80`, "-g", "-w", "1"]);
+  typed(runDir, ["-ln"]);
+  const before = linkBytes(lab, t.director, t.lanIf);
+  const replies = sendTen(lab, t.client, t.vip);
+  const after = linkBytes(lab, t.director, t.lanIf);
+  typed(runDir, ["-ln", "--stats"]);
+  const answered = replies.filter((r): r is Reply => r !== null);
+  const counts = new Map<string, number>();
+  for (const r of answered) counts.set(r.server, (counts.get(r.server) ?? 0) + 1);
+  say();
+  say(`${answered.length} of 10 requests answered: ${[...counts].map(([s, n]) => `${s} ${n}`).join(", ")} (weights 2:1).`);
+  say(
+    `The director's link carried ${after.rx - before.rx} bytes in and ${after.tx - before.tx} bytes out during the requests:`,
+  );
+  say("it received the requests and passed them on; the answers went from the real servers straight to the client.");
+  return answered.length === 10;
+}
+
+function linkBytes(lab: NetLab, host: string, ifname: string): { rx: number; tx: number } {
+  const j = JSON.parse(lab.exec(host, ["ip", "-j", "-s", "link", "show", ifname])) as {
+    stats64: { rx: { bytes: number }; tx: { bytes: number } };
+  }[];
+  return { rx: j[0]!.stats64.rx.bytes, tx: j[0]!.stats64.tx.bytes };
+}

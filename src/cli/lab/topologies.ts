@@ -1,0 +1,114 @@
+import type { NetLab } from "./netns.js";
+
+/**
+ * The classic LVS labs (shared/spec/labs.md) as namespaces. Addresses stand one-for-one for the
+ * guide's: 172.16.0.0/16 -> 198.18.0.0/16 (client side), 192.168.0.0/16 -> 198.19.0.0/16 (RS side),
+ * so every address put on an interface is in the benchmarking range 198.18.0.0/15.
+ */
+
+export interface RealServerHost {
+  host: string;
+  /** The page the RS serves, as in the guide (RS2, RS3). */
+  name: string;
+  rip: string;
+}
+
+export interface NatTopology {
+  client: string;
+  cip: string;
+  director: string;
+  vip: string;
+  dip: string;
+  /** Director interfaces: toward the clients, toward the real servers. */
+  outsideIf: string;
+  insideIf: string;
+  servers: RealServerHost[];
+}
+
+/**
+ * Lab 1, LVS-NAT: client -- (outside) director (inside) -- switch -- RS2, RS3. The real servers' gateway
+ * is the DIP, so their replies come back through the director.
+ */
+export function buildNatLab(lab: NetLab, rsCount = 2): NatTopology {
+  const t: NatTopology = {
+    client: "client",
+    cip: "198.18.0.100",
+    director: "director",
+    vip: "198.18.0.10",
+    dip: "198.19.10.1",
+    outsideIf: "eth0",
+    insideIf: "eth1",
+    servers: [],
+  };
+  for (const h of ["client", "director", "switch"]) lab.addHost(h);
+  lab.link("client", "eth0", "director", t.outsideIf);
+  lab.addAddr("client", "eth0", `${t.cip}/24`);
+  lab.addAddr("director", t.outsideIf, `${t.vip}/24`);
+  lab.addBridge("switch", "br0");
+  lab.plug("director", t.insideIf, "switch", "br0");
+  lab.addAddr("director", t.insideIf, `${t.dip}/24`);
+  lab.sysctl("director", "net.ipv4.ip_forward", 1);
+  for (let i = 0; i < rsCount; i++) {
+    const n = i + 2;
+    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.19.10.${n * 10}` };
+    lab.addHost(rs.host);
+    lab.plug(rs.host, "eth0", "switch", "br0");
+    lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
+    lab.addRoute(rs.host, "default", "via", t.dip);
+    t.servers.push(rs);
+  }
+  return t;
+}
+
+export interface DrTopology {
+  client: string;
+  cip: string;
+  director: string;
+  dip: string;
+  vip: string;
+  lanIf: string;
+  servers: RealServerHost[];
+}
+
+/**
+ * Lab 2, one segment, VIP on the real servers' loopback (LVS-DR): client, director and RS1, RS2 on one
+ * switch. Every RS holds the VIP on lo and does not answer ARP for it (arp_ignore=1, arp_announce=2),
+ * so only the director answers ARP for the VIP and the RS reply to the client directly.
+ */
+export function buildDrLab(lab: NetLab, rsCount = 2): DrTopology {
+  const t: DrTopology = {
+    client: "client",
+    cip: "198.18.0.100",
+    director: "director",
+    dip: "198.18.0.2",
+    vip: "198.18.0.10",
+    lanIf: "eth0",
+    servers: [],
+  };
+  for (const h of ["switch", "client", "director"]) lab.addHost(h);
+  lab.addBridge("switch", "br0");
+  lab.plug("client", "eth0", "switch", "br0");
+  lab.addAddr("client", "eth0", `${t.cip}/24`);
+  lab.plug("director", t.lanIf, "switch", "br0");
+  lab.addAddr("director", t.lanIf, `${t.dip}/24`);
+  lab.addAddr("director", t.lanIf, `${t.vip}/32`);
+  for (let i = 0; i < rsCount; i++) {
+    const n = i + 1;
+    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.18.0.${20 + n}` };
+    lab.addHost(rs.host);
+    lab.plug(rs.host, "eth0", "switch", "br0");
+    lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
+    applyDrRealServerScript(lab, rs.host, t.vip);
+    t.servers.push(rs);
+  }
+  return t;
+}
+
+/** The guide's real-server script for DR: VIP on lo, ARP for it suppressed. */
+export function applyDrRealServerScript(lab: NetLab, host: string, vip: string): void {
+  lab.addAddr(host, "lo", `${vip}/32`);
+  lab.sysctl(host, "net.ipv4.conf.lo.arp_ignore", 1);
+  lab.sysctl(host, "net.ipv4.conf.lo.arp_announce", 2);
+  lab.sysctl(host, "net.ipv4.conf.all.arp_ignore", 1);
+  lab.sysctl(host, "net.ipv4.conf.all.arp_announce", 2);
+}
