@@ -79,7 +79,9 @@ function listNamespaces(): string[] {
 function cleanLabs(): number {
   for (const n of listNamespaces().filter((x) => x.startsWith(`${LAB_PREFIX}-`))) {
     try {
-      for (const pid of execFileSync("ip", ["netns", "pids", n], { encoding: "utf8" }).split(/\s+/).filter(Boolean)) {
+      for (const pid of execFileSync("ip", ["netns", "pids", n], { encoding: "utf8" })
+        .split(/\s+/)
+        .filter(Boolean)) {
         process.kill(Number(pid), "SIGTERM");
       }
     } catch {
@@ -104,7 +106,15 @@ function printKeep(lab: NetLab, kind: string, runDir: string): void {
 
 /** Start the director daemon inside its namespace and wait until it answers. */
 async function startDirector(lab: NetLab, host: string, runDir: string, ifaces: string[]): Promise<void> {
-  const args = ["node", TSLVS_BIN, "start", "--socket", `${runDir}/tslvs.sock`, "--state", `${runDir}/state.yaml`];
+  const args = [
+    "node",
+    TSLVS_BIN,
+    "start",
+    "--socket",
+    `${runDir}/tslvs.sock`,
+    "--state",
+    `${runDir}/state.yaml`,
+  ];
   for (const i of ifaces) args.push("--interface", i);
   const child = lab.spawn(host, args, { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
@@ -185,7 +195,9 @@ function sendTen(lab: NetLab, client: string, vip: string): (Reply | null)[] {
 
 async function runNat(lab: NetLab, runDir: string): Promise<boolean> {
   say("tslvs lab nat: the classic LVS-NAT lab, in network namespaces on this machine");
-  say("(the guide's 172.16.0.0/16 and 192.168.0.0/16 addresses stand here as 198.18.0.0/16 and 198.19.0.0/16)");
+  say(
+    "(the guide's 172.16.0.0/16 and 192.168.0.0/16 addresses stand here as 198.18.0.0/16 and 198.19.0.0/16)",
+  );
   const t = buildNatLab(lab);
   say();
   say(`  client ${t.cip}`);
@@ -197,7 +209,8 @@ async function runNat(lab: NetLab, runDir: string): Promise<boolean> {
   await startServers(lab, t.servers);
   await startDirector(lab, t.director, runDir, [t.outsideIf, t.insideIf]);
   typed(runDir, ["-A", "-t", `${t.vip}:80`, "-s", "wrr"]);
-  for (const rs of t.servers) typed(runDir, ["-a", "-t", `${t.vip}:80`, "-r", `${rs.rip}:80`, "-m", "-w", "1"]);
+  for (const rs of t.servers)
+    typed(runDir, ["-a", "-t", `${t.vip}:80`, "-r", `${rs.rip}:80`, "-m", "-w", "1"]);
   typed(runDir, ["-ln"]);
   const replies = sendTen(lab, t.client, t.vip);
   await new Promise((r) => setTimeout(r, 300));
@@ -206,8 +219,14 @@ async function runNat(lab: NetLab, runDir: string): Promise<boolean> {
   const alternating = answered.every((r, i) => i === 0 || r.server !== answered[i - 1]!.server);
   const sawClient = answered.every((r) => r.seenClient === t.cip);
   say();
-  say(`${answered.length} of 10 requests answered; ${alternating ? "the real servers alternated (wrr 1:1, newest first)" : "the real servers did NOT alternate"};`);
-  say(sawClient ? `every real server saw the client's own address ${t.cip} (NAT keeps it).` : "some real server saw another address than the client's.");
+  say(
+    `${answered.length} of 10 requests answered; ${alternating ? "the real servers alternated (wrr 1:1, newest first)" : "the real servers did NOT alternate"};`,
+  );
+  say(
+    sawClient
+      ? `every real server saw the client's own address ${t.cip} (NAT keeps it).`
+      : "some real server saw another address than the client's.",
+  );
   return answered.length === 10 && alternating && sawClient;
 }
 
@@ -215,7 +234,9 @@ async function runDr(lab: NetLab, runDir: string): Promise<boolean> {
   say("tslvs lab dr: one segment, the VIP on the real servers' loopback (LVS-DR), in network namespaces");
   const t = buildDrLab(lab);
   say();
-  say(`  switch ── client ${t.cip} ── director ${t.dip} + VIP ${t.vip} ── ${t.servers.map((s) => `${s.name} ${s.rip} (VIP on lo)`).join(" ── ")}`);
+  say(
+    `  switch ── client ${t.cip} ── director ${t.dip} + VIP ${t.vip} ── ${t.servers.map((s) => `${s.name} ${s.rip} (VIP on lo)`).join(" ── ")}`,
+  );
   say();
   await startServers(lab, t.servers);
   await startDirector(lab, t.director, runDir, [t.lanIf]);
@@ -231,11 +252,15 @@ async function runDr(lab: NetLab, runDir: string): Promise<boolean> {
   const counts = new Map<string, number>();
   for (const r of answered) counts.set(r.server, (counts.get(r.server) ?? 0) + 1);
   say();
-  say(`${answered.length} of 10 requests answered: ${[...counts].map(([s, n]) => `${s} ${n}`).join(", ")} (weights 2:1).`);
+  say(
+    `${answered.length} of 10 requests answered: ${[...counts].map(([s, n]) => `${s} ${n}`).join(", ")} (weights 2:1).`,
+  );
   say(
     `The director's link carried ${after.rx - before.rx} bytes in and ${after.tx - before.tx} bytes out during the requests:`,
   );
-  say("it received the requests and passed them on; the answers went from the real servers straight to the client.");
+  say(
+    "it received the requests and passed them on; the answers went from the real servers straight to the client.",
+  );
   return answered.length === 10;
 }
 
