@@ -181,12 +181,16 @@ test("sh: a source keeps its dest while dests and weights are unchanged (propert
       fc.array(fc.nat({ max: 0xffffffff }), { minLength: 1, maxLength: 30 }),
       (weights, sources) => {
         const f = new Fixture("sh");
-        weights.forEach((w, i) => f.add(`10.0.2.${i + 1}`, w));
+        weights.forEach((w, i) => {
+          f.add(`10.0.2.${i + 1}`, w);
+        });
         const first = sources.map((s) => f.pickRaw(s));
         // Changing counters or unrelated traffic does not move anyone.
         for (const d of f.svc.dests) d.activeConns += 3;
         for (let i = 0; i < 50; i++) f.pickRaw((i * 2654435761) >>> 0);
-        sources.forEach((s, i) => assert.equal(f.pickRaw(s), first[i]));
+        sources.forEach((s, i) => {
+          assert.equal(f.pickRaw(s), first[i]);
+        });
         // Weight 0 dests are never returned.
         for (const d of first) if (d) assert.ok(d.weight > 0);
       },
