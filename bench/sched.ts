@@ -127,7 +127,9 @@ function measure(mod: SchedulerModule, n: number): number {
 }
 
 const fmt = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(0)} k`);
-console.log(`Scheduler decisions per second (incl. one conn-count update per decision), ${seconds} s per cell`);
+console.log(
+  `Scheduler decisions per second (incl. one conn-count update per decision), ${seconds} s per cell`,
+);
 console.log(`node ${process.version}, ${cpus()[0]?.model ?? "unknown cpu"} × ${cpus().length}`);
 console.log("");
 console.log(`| scheduler | ${SIZES.map((n) => `${n} dests`).join(" | ")} |`);
