@@ -26,8 +26,19 @@ export interface DestSpec {
 }
 
 /**
+ * Something that keeps state derived from a dest's scheduling inputs (a scheduler's index):
+ * it is told whenever `weight`, `flags`, `activeConns` or `inactConns` is written.
+ */
+export interface DestWatcher {
+  destChanged(dest: Dest): void;
+}
+
+/**
  * A real server of one virtual service (kernel `struct ip_vs_dest`). Schedulers read `weight`,
  * `flags`, `activeConns`, `inactConns`; the connection table updates the counts.
+ *
+ * Those four are accessors: writing one tells the dest's `watcher` (if any), so a scheduler that
+ * indexes dests by load stays exact without every writer having to remember a notification.
  */
 export class Dest {
   /** Small integer, unique among live dests of the director: the connection table stores it. */
@@ -35,26 +46,37 @@ export class Dest {
   addr: IpAddr;
   port: number;
   method: FwdMethod;
-  weight: number;
   uThreshold: number;
   lThreshold: number;
   tunType: TunType;
   tunPort: number;
   tunCsum: TunCsum;
-  flags = DEST_F_AVAILABLE;
-  activeConns = 0;
-  inactConns = 0;
   persistConns = 0;
+  /**
+   * Kernel `last_weight`: the weight given when the dest was added, then the latest non-zero
+   * weight. mh builds its table from it, so quiescing (weight 0) does not reshuffle the table.
+   */
+  lastWeight: number;
   readonly stats = new Counters();
   /** Scheduler-private slot (e.g. mh/sh bookkeeping); schedulers may use it freely. */
   schedData: unknown = undefined;
+  /** Told about writes to the scheduling inputs; set by the scheduler bound to the dest's service. */
+  watcher: DestWatcher | null = null;
+  /** A number the watcher may use to find this dest in its own tables (e.g. a list position). */
+  watchSlot = -1;
+
+  private _weight: number;
+  private _flags = DEST_F_AVAILABLE;
+  private _activeConns = 0;
+  private _inactConns = 0;
 
   constructor(id: number, spec: DestSpec) {
     this.id = id;
     this.addr = spec.addr;
     this.port = spec.port;
     this.method = spec.method;
-    this.weight = spec.weight;
+    this._weight = spec.weight;
+    this.lastWeight = spec.weight;
     this.uThreshold = spec.uThreshold;
     this.lThreshold = spec.lThreshold;
     this.tunType = spec.tunType;
@@ -62,16 +84,55 @@ export class Dest {
     this.tunCsum = spec.tunCsum;
   }
 
+  get weight(): number {
+    return this._weight;
+  }
+
+  /** Setting a non-zero weight also records it as `lastWeight` (kernel `__ip_vs_update_dest`). */
+  set weight(w: number) {
+    this._weight = w;
+    if (w !== 0) this.lastWeight = w;
+    if (this.watcher !== null) this.watcher.destChanged(this);
+  }
+
+  /** DEST_F_* bits. */
+  get flags(): number {
+    return this._flags;
+  }
+
+  set flags(f: number) {
+    this._flags = f;
+    if (this.watcher !== null) this.watcher.destChanged(this);
+  }
+
+  get activeConns(): number {
+    return this._activeConns;
+  }
+
+  set activeConns(n: number) {
+    this._activeConns = n;
+    if (this.watcher !== null) this.watcher.destChanged(this);
+  }
+
+  get inactConns(): number {
+    return this._inactConns;
+  }
+
+  set inactConns(n: number) {
+    this._inactConns = n;
+    if (this.watcher !== null) this.watcher.destChanged(this);
+  }
+
   get available(): boolean {
-    return (this.flags & DEST_F_AVAILABLE) !== 0;
+    return (this._flags & DEST_F_AVAILABLE) !== 0;
   }
 
   get overloaded(): boolean {
-    return (this.flags & DEST_F_OVERLOAD) !== 0;
+    return (this._flags & DEST_F_OVERLOAD) !== 0;
   }
 
   /** Kernel ip_vs_dest_conn_overhead: active * 256 + total (active + inactive) = 257a + i. */
   get overhead(): number {
-    return this.activeConns * 256 + this.activeConns + this.inactConns;
+    return this._activeConns * 257 + this._inactConns;
   }
 }

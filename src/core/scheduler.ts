@@ -12,6 +12,12 @@ export interface SchedulerContext {
   now(): number;
   /** Uniform integer in [0, n). */
   randomBelow(n: number): number;
+  /**
+   * Live sysctl values in seconds, read at each use as the kernel does:
+   * `net.ipv4.vs.lblc_expiration` / `lblcr_expiration`. Absent: 86400 (24 h).
+   */
+  lblcExpiration?(): number;
+  lblcrExpiration?(): number;
 }
 
 /**
@@ -28,6 +34,12 @@ export interface Scheduler {
   delDest?(svc: VirtualService, dest: Dest): void;
   /** A dest's weight or thresholds were edited. */
   updDest?(svc: VirtualService, dest: Dest): void;
+  /**
+   * A dest's activeConns / inactConns / weight / flags changed (no kernel counterpart: the kernel
+   * rescans every dest per decision). Built-in schedulers also learn this through `Dest.watcher`,
+   * so calling it is never required for correctness; it is cheap (O(1)) and idempotent.
+   */
+  destChanged?(svc: VirtualService, dest: Dest): void;
   /** The scheduler is unbound from the service. */
   done?(svc: VirtualService): void;
 }
