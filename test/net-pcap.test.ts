@@ -42,7 +42,7 @@ test("pcap file layout: global header, then one record per frame with its timest
     // A tiny buffer forces several flushes.
     const w = new PcapWriter(path, { bufferSize: 64, snaplen: 100 });
     const fs = frames();
-    fs.forEach((f, i) => w.write(f, 0, f.length, 1_700_000_000_000_000 + i * 1_000_001));
+    for (const [i, f] of fs.entries()) w.write(f, 0, f.length, 1_700_000_000_000_000 + i * 1_000_001);
     w.close();
     assert.equal(w.frames, 3);
     assert.equal(w.error, null);
