@@ -93,18 +93,27 @@ let sink = 0;
 function cases(name: string, pristine: Uint8Array, rs: Uint32Array): [string, () => void][] {
   const len = pristine.length;
   return [
-    [`${name}: classify`, () => {
-      sink += parseFrame(pristine, 0, len, p);
-    }],
-    [`${name}: copy only`, () => {
-      work.set(pristine);
-      sink += work[20]!;
-    }],
-    [`${name}: copy + classify + NAT in`, () => {
-      work.set(pristine);
-      parseFrame(work, 0, len, p);
-      if (natInbound(work, p, rs, 0, 8080) !== RW_OK) throw new Error("rewrite failed");
-    }],
+    [
+      `${name}: classify`,
+      () => {
+        sink += parseFrame(pristine, 0, len, p);
+      },
+    ],
+    [
+      `${name}: copy only`,
+      () => {
+        work.set(pristine);
+        sink += work[20]!;
+      },
+    ],
+    [
+      `${name}: copy + classify + NAT in`,
+      () => {
+        work.set(pristine);
+        parseFrame(work, 0, len, p);
+        if (natInbound(work, p, rs, 0, 8080) !== RW_OK) throw new Error("rewrite failed");
+      },
+    ],
   ];
 }
 
@@ -127,6 +136,11 @@ console.log(`node ${process.version}, ${cpus()[0]?.model ?? "unknown cpu"}, ${se
 console.log("case".padEnd(54), "ops/s".padStart(12), "ns/op".padStart(8), "GCs".padStart(5));
 for (const [name, op] of all) {
   const { rate, gc } = measure(op);
-  console.log(name.padEnd(54), Math.round(rate).toLocaleString("en-US").padStart(12), (1e9 / rate).toFixed(0).padStart(8), String(gc).padStart(5));
+  console.log(
+    name.padEnd(54),
+    Math.round(rate).toLocaleString("en-US").padStart(12),
+    (1e9 / rate).toFixed(0).padStart(8),
+    String(gc).padStart(5),
+  );
 }
 if (sink === -1) console.log(sink);
