@@ -209,6 +209,7 @@ export const frameSpec = fc
     tcpOptions: fc.constantFrom<number[]>([], [2, 4, 5, 0xb4], [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]),
     vlans: fc.constantFrom<number[]>([], [42]),
     udpNoChecksum: fc.boolean(),
+    v6DstOpts: fc.boolean(),
   })
   .map(
     (r): FrameSpec => ({
@@ -224,5 +225,9 @@ export const frameSpec = fc
       tcpOptions: r.tcpOptions,
       vlans: r.vlans,
       udpNoChecksum: r.protocol === 17 && r.udpNoChecksum,
+      // IPv6: sometimes an 8-byte Destination Options header (PadN) before the L4 header.
+      ...(r.family === 6 && r.v6DstOpts
+        ? { ipv6Ext: { first: 60, bytes: [r.protocol, 0, 1, 4, 0, 0, 0, 0] } }
+        : {}),
     }),
   );
