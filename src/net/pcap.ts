@@ -101,7 +101,7 @@ export class PcapWriter {
 
   /** Records the frame buf[off..off+len) with timestamp `micros` (default: now). */
   write(buf: Uint8Array, off: number, len: number, micros = nowMicros()): void {
-    if (this.closed || this.error) return;
+    if (this.closed || this.error || !(len >= 0 && off >= 0 && off + len <= buf.length)) return;
     const cap = Math.min(len, this.snaplen);
     if (this.used + PCAP_RECORD_HEADER_LEN + cap > this.buf.length) this.flush();
     if (this.error) return;
