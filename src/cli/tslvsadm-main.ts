@@ -1,28 +1,49 @@
+import type { NameResolver } from "./ipvsadm/resolver.js";
+import type { ServicesDb } from "./ipvsadm/services-db.js";
+
 /**
- * `tslvsadm`: ipvsadm's command line against the tslvs daemon. Kept small: it loads the ipvsadm
- * modules on demand and writes each stream once.
+ * `tslvsadm`: ipvsadm's command line against the tslvs daemon. It starts on the hot path of
+ * scripts that call it in loops, so everything beyond the parser loads only when needed, and each
+ * output stream is written once.
  */
 export async function main(argv: string[]): Promise<void> {
-  const [{ runIpvsadm }, { connectSocket, DEFAULT_SOCKET }, { SystemResolver }, { ServicesDb }] =
-    await Promise.all([
-      import("./ipvsadm/run.js"),
-      import("./ipvsadm/connect.js"),
-      import("./ipvsadm/resolver.js"),
-      import("./ipvsadm/services-db.js"),
-    ]);
-  const resolver = new SystemResolver();
-  let services: InstanceType<typeof ServicesDb> | undefined;
+  const { runIpvsadm } = await import("./ipvsadm/run.js");
+  const resolver = new LazySystemResolver();
+  let services: ServicesDb | undefined;
+  const { ServicesDb: Db } = await import("./ipvsadm/services-db.js");
   const result = await runIpvsadm(argv[0] ?? "tslvsadm", argv.slice(1), {
-    connect: () => connectSocket(process.env.TSLVS_SOCKET || DEFAULT_SOCKET),
+    connect: async () => {
+      const { connectSocket, DEFAULT_SOCKET } = await import("./ipvsadm/connect.js");
+      return connectSocket(process.env.TSLVS_SOCKET || DEFAULT_SOCKET);
+    },
     readStdin,
     resolver,
-    services: () => (services ??= ServicesDb.fromFile()),
+    services: () => (services ??= Db.fromFile()),
   });
   await write(process.stdout, result.stdout);
   await write(process.stderr, result.stderr);
   process.exitCode = result.code;
-  // An abandoned name lookup would keep the process alive until the resolver gives up.
+  // An abandoned name lookup would keep the process alive until the system resolver gives up.
   if (resolver.timedOut) process.exit(result.code);
+}
+
+/** The system resolver, loaded on the first lookup (most invocations make none). */
+class LazySystemResolver implements NameResolver {
+  private inner: Promise<import("./ipvsadm/resolver.js").SystemResolver> | undefined;
+  private loaded: import("./ipvsadm/resolver.js").SystemResolver | undefined;
+  get timedOut(): boolean {
+    return this.loaded?.timedOut ?? false;
+  }
+  private get(): Promise<import("./ipvsadm/resolver.js").SystemResolver> {
+    this.inner ??= import("./ipvsadm/resolver.js").then((m) => (this.loaded = new m.SystemResolver()));
+    return this.inner;
+  }
+  async forward4(host: string): Promise<string | null> {
+    return (await this.get()).forward4(host);
+  }
+  async reverse(addr: string): Promise<string | null> {
+    return (await this.get()).reverse(addr);
+  }
 }
 
 function write(stream: NodeJS.WriteStream, text: string): Promise<void> {

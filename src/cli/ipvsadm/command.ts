@@ -1,7 +1,6 @@
 import type { DaemonConfig, FwdMethodName, Protocol, TimeoutValues } from "../../control/api.js";
-import { type LookupEnv, parseMcastGroup, parseServiceAddress, parseV4Netmask } from "./address-parse.js";
+import type { LookupEnv } from "./address-parse.js";
 import { CliExit, fail, type Output, tryHelp } from "./exit.js";
-import { helpText, VERSION_LINE } from "./help.js";
 import { checkMatrix, checkTunnelMatrix } from "./matrix.js";
 import { atoi, stringToNumber } from "./numbers.js";
 import { type CommandKey, lookupLong, lookupShort, type OptDef } from "./option-table.js";
@@ -193,12 +192,9 @@ export async function parseCommand(
   const first = scanner.next();
   if (first.kind !== "opt" || !first.def.isCommand) tryHelp(o, argv0);
   command = first.def.key as CommandKey;
-  if (command === "help") {
-    o.print(helpText(argv0));
-    throw new CliExit(0);
-  }
-  if (command === "version") {
-    o.print(`${VERSION_LINE}\n`);
+  if (command === "help" || command === "version") {
+    const { helpText, VERSION_LINE } = await import("./help.js");
+    o.print(command === "help" ? helpText(argv0) : `${VERSION_LINE}\n`);
     throw new CliExit(0);
   }
   const ce = newCommand(command);
@@ -270,6 +266,9 @@ function servicesProto(svc: ServiceArgs): string {
   return svc.protocol;
 }
 
+/** Address parsing (and the IPv6 model it needs) loads only for options that carry addresses. */
+const addressParsing = () => import("./address-parse.js");
+
 /** One option, as ipvsadm's parse loop handles it. Returns the -b text (parsed after the loop). */
 async function applyOption(
   ce: ParsedCommand,
@@ -293,7 +292,7 @@ async function applyOption(
     case "udp":
     case "sctp": {
       svc.protocol = def.key;
-      const a = await parseServiceAddress(v, svc.protocol, env);
+      const a = await (await addressParsing()).parseServiceAddress(v, svc.protocol, env);
       if (!a) fail(o, 2, "illegal virtual server address[:port] specified");
       svc.kind = "addr";
       svc.af = a.af;
@@ -320,7 +319,7 @@ async function applyOption(
       break;
     case "netmask":
       if (svc.af !== 6) {
-        const m = await parseV4Netmask(v, env);
+        const m = await (await addressParsing()).parseV4Netmask(v, env);
         if (m === null) fail(o, 2, "illegal virtual server persistent mask specified");
         svc.netmask = m;
       } else {
@@ -330,7 +329,7 @@ async function applyOption(
       }
       break;
     case "real-server": {
-      const a = await parseServiceAddress(v, servicesProto(svc), env);
+      const a = await (await addressParsing()).parseServiceAddress(v, servicesProto(svc), env);
       if (!a) fail(o, 2, "illegal real server address[:port] specified");
       dest.af = a.af;
       dest.addr = a.addr;
@@ -406,7 +405,7 @@ async function applyOption(
     case "sched-flags":
       return v;
     case "mcast-group": {
-      const g = parseMcastGroup(v);
+      const g = (await addressParsing()).parseMcastGroup(v);
       if (!g.ok) fail(o, 2, g.message);
       ce.daemon.mcastGroup = g.addr;
       break;
@@ -437,7 +436,7 @@ async function applyOption(
       dest.tunCsum = "remcsum";
       break;
     case "laddr": {
-      const a = await parseServiceAddress(v, "", env);
+      const a = await (await addressParsing()).parseServiceAddress(v, "", env);
       if (!a) fail(o, 2, "illegal local address");
       ce.laddr.addr = a.addr;
       break;

@@ -11,24 +11,17 @@ import type {
 import type { LookupEnv } from "./address-parse.js";
 import { errnoOf, type IpvsClient } from "./client.js";
 import { type ParsedCommand, parseCommand } from "./command.js";
-import { type IpvsOperation, ipvsStrerror } from "./errno-messages.js";
+import type { IpvsOperation } from "./errno-messages.js";
 import { CliExit, type Output, tryHelp } from "./exit.js";
-import {
-  connsJson,
-  daemonsJson,
-  laddrsJson,
-  listingJson,
-  rulesJson,
-  serviceJson,
-  timeoutJson,
-} from "./json-output.js";
-import { connAddresses, formatConns } from "./list-conns.js";
-import { formatDaemons, formatLaddrs, formatTimeout, laddrTitle } from "./list-misc.js";
-import { formatServices, versionLine } from "./list-services.js";
-import { type Namer, NUMERIC, resolveNames } from "./names.js";
-import { restoreJson, restoreLines } from "./restore.js";
-import { formatSave } from "./save.js";
-import { sortDests, sortServices } from "./sort.js";
+import type { Namer } from "./names.js";
+
+// Formatters load on demand: a command only pays for the listing it prints.
+/** ipvsadm's text for a refusal (loaded only when something was refused). */
+async function ipvsStrerror(op: IpvsOperation, errno: string): Promise<string> {
+  return (await import("./errno-messages.js")).ipvsStrerror(op, errno);
+}
+const jsonOutput = () => import("./json-output.js");
+const sorting = () => import("./sort.js");
 
 /** Everything one invocation works with. */
 export interface ExecEnv extends LookupEnv {
@@ -58,6 +51,7 @@ export async function processOptions(
       // A nested -R would read the same stream again.
       if (readingStdin) tryHelp(env.o, env.argv0);
       const text = await env.readStdin();
+      const { restoreJson, restoreLines } = await import("./restore.js");
       if (ce.format.json) return restoreJson(text, env);
       return restoreLines(text, (tokens) => processOptions(tokens, env, true));
     }
@@ -144,7 +138,7 @@ async function send(env: ExecEnv, op: IpvsOperation, req: Request): Promise<numb
     await env.client.call(req);
     return 0;
   } catch (e) {
-    env.o.error(ipvsStrerror(op, errnoOf(e)));
+    env.o.error(await ipvsStrerror(op, errnoOf(e)));
     return 255;
   }
 }
@@ -154,12 +148,13 @@ async function query<T>(env: ExecEnv, op: IpvsOperation, req: Request, message?:
   try {
     return await env.client.call<T>(req);
   } catch (e) {
-    if (message !== "") env.o.error(message ?? ipvsStrerror(op, errnoOf(e)));
+    if (message !== "") env.o.error(message ?? (await ipvsStrerror(op, errnoOf(e))));
     throw new CliExit(1);
   }
 }
 
 async function namerFor(numeric: boolean, addrs: () => Iterable<string>, env: ExecEnv): Promise<Namer> {
+  const { NUMERIC, resolveNames } = await import("./names.js");
   if (numeric) return NUMERIC;
   return resolveNames(addrs(), env.resolver, env.services());
 }
@@ -184,7 +179,8 @@ async function list(ce: ParsedCommand, env: ExecEnv): Promise<void> {
       { op: "getConns" },
       "cannot open file /proc/net/ip_vs_conn",
     );
-    if (f.json) return o.print(connsJson(conns));
+    if (f.json) return o.print((await jsonOutput()).connsJson(conns));
+    const { connAddresses, formatConns } = await import("./list-conns.js");
     const namer = await namerFor(f.numeric, () => connAddresses(conns), env);
     const out: string[] = [];
     formatConns(conns, f.persistentConn, namer, out);
@@ -192,8 +188,11 @@ async function list(ce: ParsedCommand, env: ExecEnv): Promise<void> {
   }
   if (g.has("service-address")) {
     const svc = await query<ServiceEntry>(env, "get-service", { op: "getService", service: serviceId(ce)! });
-    if (f.json)
+    if (f.json) {
+      const [{ listingJson, serviceJson }, { sortDests }] = await Promise.all([jsonOutput(), sorting()]);
       return o.print(listingJson(null, [serviceJson(svc, f.nosort ? svc.dests : sortDests(svc.dests))]));
+    }
+    const { formatServices } = await import("./list-services.js");
     const namer = await namerFor(f.numeric, () => serviceAddresses([svc]), env);
     const out: string[] = [];
     formatServices([svc], f, namer, out);
@@ -201,11 +200,15 @@ async function list(ce: ParsedCommand, env: ExecEnv): Promise<void> {
   }
   if (g.has("timeout")) {
     const t = await query<TimeoutValues>(env, "other", { op: "getTimeout" }, "");
-    return o.print(f.json ? timeoutJson(t) : formatTimeout(t));
+    return o.print(
+      f.json ? (await jsonOutput()).timeoutJson(t) : (await import("./list-misc.js")).formatTimeout(t),
+    );
   }
   if (g.has("daemon")) {
     const d = await query<DaemonConfig[]>(env, "other", { op: "getDaemons" }, "");
-    return o.print(f.json ? daemonsJson(d) : formatDaemons(d));
+    return o.print(
+      f.json ? (await jsonOutput()).daemonsJson(d) : (await import("./list-misc.js")).formatDaemons(d),
+    );
   }
   await listAll(ce, env);
 }
@@ -213,11 +216,16 @@ async function list(ce: ParsedCommand, env: ExecEnv): Promise<void> {
 /** The whole table: version line, title, every service (ipvsadm's list_all). */
 export async function listAll(ce: ParsedCommand | null, env: ExecEnv): Promise<void> {
   const f = ce?.format;
+  const [{ formatServices, versionLine }, { sortDests, sortServices }] = await Promise.all([
+    import("./list-services.js"),
+    sorting(),
+  ]);
   const info = await query<InfoEntry>(env, "other", { op: "getInfo" });
   if (!f?.json) env.o.print(versionLine(info));
   const dump = await query<ServiceEntry[]>(env, "get-services", { op: "getServices" });
   const services = f?.nosort ? dump : sortServices(dump);
   if (f?.json) {
+    const { listingJson, serviceJson } = await jsonOutput();
     const docs = services.map((s) => serviceJson(s, f.nosort ? s.dests : sortDests(s.dests)));
     return env.o.print(listingJson(info, docs));
   }
@@ -244,9 +252,11 @@ export async function listAll(ce: ParsedCommand | null, env: ExecEnv): Promise<v
 }
 
 async function save(ce: ParsedCommand, env: ExecEnv): Promise<void> {
+  const { sortDests, sortServices } = await sorting();
   const dump = await query<ServiceEntry[]>(env, "get-services", { op: "getServices" });
   const services = sortServices(dump);
-  if (ce.format.json) return env.o.print(rulesJson(services, sortDests));
+  if (ce.format.json) return env.o.print((await jsonOutput()).rulesJson(services, sortDests));
+  const { formatSave } = await import("./save.js");
   const namer = await namerFor(ce.format.numeric, () => serviceAddresses(services), env);
   const out: string[] = [];
   formatSave(services, false, namer, out);
@@ -256,13 +266,14 @@ async function save(ce: ParsedCommand, env: ExecEnv): Promise<void> {
 /** DPVS's -G: a service's local addresses, or every service's. */
 async function getLaddrs(ce: ParsedCommand, svcId: ServiceId | undefined, env: ExecEnv): Promise<number> {
   const o = env.o;
+  const { sortServices } = await sorting();
   let services: ServiceEntry[];
   try {
     services = svcId
       ? [await env.client.call<ServiceEntry>({ op: "getService", service: svcId })]
       : sortServices(await env.client.call<ServiceEntry[]>({ op: "getServices" }));
   } catch (e) {
-    o.error(ipvsStrerror(svcId ? "get-service" : "get-services", errnoOf(e)));
+    o.error(await ipvsStrerror(svcId ? "get-service" : "get-services", errnoOf(e)));
     return 255;
   }
   const entries: { service: ServiceEntry; laddrs: LaddrEntry[] }[] = [];
@@ -273,14 +284,15 @@ async function getLaddrs(ce: ParsedCommand, svcId: ServiceId | undefined, env: E
         laddrs: await env.client.call<LaddrEntry[]>({ op: "getLaddrs", service: s.id }),
       });
     } catch (e) {
-      o.error(ipvsStrerror("get-laddrs", errnoOf(e)));
+      o.error(await ipvsStrerror("get-laddrs", errnoOf(e)));
       return 255;
     }
   }
   if (ce.format.json) {
-    o.print(laddrsJson(entries));
+    o.print((await jsonOutput()).laddrsJson(entries));
     return 0;
   }
+  const { formatLaddrs, laddrTitle } = await import("./list-misc.js");
   let text = entries.length > 0 ? laddrTitle() : "";
   for (const { service, laddrs } of entries) text += formatLaddrs(service, laddrs);
   o.print(text);
