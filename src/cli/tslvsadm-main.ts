@@ -7,13 +7,15 @@ import type { ServicesDb } from "./ipvsadm/services-db.js";
  * output stream is written once.
  */
 export async function main(argv: string[]): Promise<void> {
+  // Started together so the module loads overlap.
+  const connectModule = import("./ipvsadm/connect.js");
   const { runIpvsadm } = await import("./ipvsadm/run.js");
   const resolver = new LazySystemResolver();
   let services: ServicesDb | undefined;
   const { ServicesDb: Db } = await import("./ipvsadm/services-db.js");
   const result = await runIpvsadm(argv[0] ?? "tslvsadm", argv.slice(1), {
     connect: async () => {
-      const { connectSocket, DEFAULT_SOCKET } = await import("./ipvsadm/connect.js");
+      const { connectSocket, DEFAULT_SOCKET } = await connectModule;
       return connectSocket(process.env.TSLVS_SOCKET || DEFAULT_SOCKET);
     },
     readStdin,

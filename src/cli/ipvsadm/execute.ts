@@ -216,13 +216,18 @@ async function list(ce: ParsedCommand, env: ExecEnv): Promise<void> {
 /** The whole table: version line, title, every service (ipvsadm's list_all). */
 export async function listAll(ce: ParsedCommand | null, env: ExecEnv): Promise<void> {
   const f = ce?.format;
-  const [{ formatServices, versionLine }, { sortDests, sortServices }] = await Promise.all([
-    import("./list-services.js"),
-    sorting(),
+  // Both requests and the formatter modules are under way at once; the version line still comes
+  // first, and a failing dump still leaves it printed, as in ipvsadm.
+  const modules = Promise.all([import("./list-services.js"), sorting()]);
+  const infoP = query<InfoEntry>(env, "other", { op: "getInfo" });
+  const dumpP = query<ServiceEntry[]>(env, "get-services", { op: "getServices" });
+  dumpP.catch(() => {});
+  const [[{ formatServices, versionLine }, { sortDests, sortServices }], info] = await Promise.all([
+    modules,
+    infoP,
   ]);
-  const info = await query<InfoEntry>(env, "other", { op: "getInfo" });
   if (!f?.json) env.o.print(versionLine(info));
-  const dump = await query<ServiceEntry[]>(env, "get-services", { op: "getServices" });
+  const dump = await dumpP;
   const services = f?.nosort ? dump : sortServices(dump);
   if (f?.json) {
     const { listingJson, serviceJson } = await jsonOutput();
