@@ -187,12 +187,13 @@ async function list(ce: ParsedCommand, env: ExecEnv): Promise<void> {
     return o.print(out.join(""));
   }
   if (g.has("service-address")) {
+    const formatter = import("./list-services.js");
     const svc = await query<ServiceEntry>(env, "get-service", { op: "getService", service: serviceId(ce)! });
     if (f.json) {
       const [{ listingJson, serviceJson }, { sortDests }] = await Promise.all([jsonOutput(), sorting()]);
       return o.print(listingJson(null, [serviceJson(svc, f.nosort ? svc.dests : sortDests(svc.dests))]));
     }
-    const { formatServices } = await import("./list-services.js");
+    const { formatServices } = await formatter;
     const namer = await namerFor(f.numeric, () => serviceAddresses([svc]), env);
     const out: string[] = [];
     formatServices([svc], f, namer, out);
