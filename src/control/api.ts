@@ -125,6 +125,16 @@ export interface ConnEntry {
   lport?: number;
 }
 
+/** A local (source) address of a FULLNAT service's pool, as `getLaddrs` returns it (DPVS's -G). */
+export interface LaddrEntry {
+  addr: string;
+  ifname: string;
+  /** Times a source port could not be allocated on this address. */
+  portConflicts: number;
+  /** Connections currently using this address. */
+  conns: number;
+}
+
 /** Requests, one JSON object per line: {v, id, op, ...args}. */
 export type Request =
   | { op: "getInfo" }

@@ -1,0 +1,28 @@
+import type { Request } from "../../control/api.js";
+
+/** What tslvsadm needs from the daemon: one request, one reply. */
+export interface IpvsClient {
+  /** Sends a request; resolves with the reply's result, rejects with an IpvsError on refusal. */
+  call<T>(req: Request): Promise<T>;
+  close(): void;
+}
+
+/** A refusal from the daemon (or the connection), named by its errno ("ESRCH", "EEXIST", ...). */
+export class IpvsError extends Error {
+  constructor(
+    readonly errno: string,
+    message = errno,
+  ) {
+    super(message);
+    this.name = "IpvsError";
+  }
+}
+
+export function errnoOf(e: unknown): string {
+  if (e instanceof IpvsError) return e.errno;
+  if (e && typeof e === "object" && "errno" in e && typeof (e as { errno: unknown }).errno === "string")
+    return (e as { errno: string }).errno;
+  if (e && typeof e === "object" && "code" in e && typeof (e as { code: unknown }).code === "string")
+    return (e as { code: string }).code;
+  return "EIO";
+}

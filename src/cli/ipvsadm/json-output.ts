@@ -1,0 +1,121 @@
+import type {
+  ConnEntry,
+  DaemonConfig,
+  DestConfig,
+  DestEntry,
+  InfoEntry,
+  LaddrEntry,
+  ServiceConfig,
+  ServiceEntry,
+  TimeoutValues,
+} from "../../control/api.js";
+import { schedFlagNames } from "./sched-flags.js";
+
+/**
+ * `--json` output: one JSON document per invocation, always numeric (no name lookups), counters
+ * unscaled and full width. The schema is documented in docs/tslvsadm.md.
+ */
+
+const SVC_F_PERSISTENT = 0x1;
+const SVC_F_ONEPACKET = 0x4;
+
+function destJson(d: DestEntry): object {
+  return {
+    addr: d.addr,
+    port: d.port,
+    af: d.af,
+    method: d.method,
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    activeConns: d.activeConns,
+    inactConns: d.inactConns,
+    persistConns: d.persistConns,
+    tunType: d.tunType,
+    tunPort: d.tunPort,
+    tunCsum: d.tunCsum,
+    stats: d.stats,
+    rates: d.rates,
+  };
+}
+
+export function serviceJson(s: ServiceEntry, dests: readonly DestEntry[]): object {
+  const flagNames = schedFlagNames(s.flags, s.scheduler);
+  return {
+    protocol: s.id.protocol ?? null,
+    addr: s.id.addr ?? null,
+    port: s.id.port ?? null,
+    fwmark: s.id.fwmark ?? null,
+    af: s.af,
+    scheduler: s.scheduler,
+    flags: s.flags,
+    schedFlags: flagNames ? flagNames.split(",") : [],
+    persistent: (s.flags & SVC_F_PERSISTENT) !== 0,
+    timeout: s.timeout,
+    netmask: s.netmask,
+    pe: s.pe,
+    ops: (s.flags & SVC_F_ONEPACKET) !== 0,
+    stats: s.stats,
+    rates: s.rates,
+    dests: dests.map(destJson),
+  };
+}
+
+export function listingJson(info: InfoEntry | null, services: object[]): string {
+  const doc = info ? { version: info.version, connTabSize: info.connTabSize, services } : { services };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+export function connsJson(conns: readonly ConnEntry[]): string {
+  return `${JSON.stringify({ connections: conns }, null, 2)}\n`;
+}
+
+export function timeoutJson(t: TimeoutValues): string {
+  return `${JSON.stringify({ timeout: { tcp: t.tcp, tcpfin: t.tcpfin, udp: t.udp } }, null, 2)}\n`;
+}
+
+export function daemonsJson(daemons: readonly DaemonConfig[]): string {
+  return `${JSON.stringify({ daemons }, null, 2)}\n`;
+}
+
+export function laddrsJson(entries: { service: ServiceEntry; laddrs: readonly LaddrEntry[] }[]): string {
+  const services = entries.map(({ service, laddrs }) => ({ service: service.id, laddrs }));
+  return `${JSON.stringify({ services }, null, 2)}\n`;
+}
+
+/** The rules document of `-S --json` / `-R --json`: complete service and real-server settings. */
+export interface RulesDocument {
+  format: "tslvs-rules";
+  version: 1;
+  services: (ServiceConfig & { dests: DestConfig[] })[];
+}
+
+export function rulesJson(
+  services: readonly ServiceEntry[],
+  sortDestsFn: (d: DestEntry[]) => DestEntry[],
+): string {
+  const doc: RulesDocument = {
+    format: "tslvs-rules",
+    version: 1,
+    services: services.map((s) => ({
+      id: s.id,
+      scheduler: s.scheduler,
+      flags: s.flags,
+      timeout: s.timeout,
+      netmask: s.netmask,
+      pe: s.pe,
+      dests: sortDestsFn(s.dests).map((d) => ({
+        addr: d.addr,
+        port: d.port,
+        method: d.method,
+        weight: d.weight,
+        uThreshold: d.uThreshold,
+        lThreshold: d.lThreshold,
+        tunType: d.tunType,
+        tunPort: d.tunPort,
+        tunCsum: d.tunCsum,
+      })),
+    })),
+  };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
