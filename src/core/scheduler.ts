@@ -28,6 +28,11 @@ export interface Scheduler {
   delDest?(svc: VirtualService, dest: Dest): void;
   /** A dest's weight or thresholds were edited. */
   updDest?(svc: VirtualService, dest: Dest): void;
+  /**
+   * A dest's activeConns, inactConns, persistConns or flags (OVERLOAD) changed because a conn was
+   * bound, unbound or changed state. Optional: for schedulers that keep an index over those counts.
+   */
+  destChanged?(svc: VirtualService, dest: Dest): void;
   /** The scheduler is unbound from the service. */
   done?(svc: VirtualService): void;
 }
