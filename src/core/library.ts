@@ -56,7 +56,7 @@ export function serviceSpec(key: ServiceKey, o: ServiceOptions = {}): ServiceSpe
   if (typeof o.netmask === "number") netmask = o.netmask;
   else if (typeof o.netmask === "string") {
     const m = IpAddr.parse(o.netmask);
-    if (!m || m.family !== 4) throw new RangeError(`not an IPv4 netmask: ${o.netmask}`);
+    if (m?.family !== 4) throw new RangeError(`not an IPv4 netmask: ${o.netmask}`);
     netmask = m.v4Value;
   }
   let flags = o.schedFlags ?? 0;
