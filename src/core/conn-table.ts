@@ -11,6 +11,12 @@
  *   to the client); for FULLNAT it is the local address and port the director chose.
  * Each index has 2^bucketBits chain heads: `bucketCount` is what `ipvsadm -L` shows as "size=".
  *
+ * Layout: the fields a lookup compares (addresses, ports, protocol, families, the client-side chain
+ * link) sit together in one 32-byte record per entry in a single Int32Array, so walking a chain
+ * touches one cache line per entry; the rest (flags, dest, control links, timeout, counters) are
+ * separate typed arrays (struct of arrays). bench/conntable.ts measured interleaved key records at
+ * about three times the lookup rate of a pure struct-of-arrays layout at 1 M entries.
+ *
  * IPv4 addresses live in the records; an IPv6 entry (client or dest side) also takes a 64-byte
  * record in a side table that grows on demand. The capacity is fixed: when every record is in use,
  * `alloc` returns -1 and counts the refusal (the director then drops the packet that wanted a new
@@ -51,6 +57,17 @@ export interface ConnTableOptions {
 }
 
 const V6_WORDS = 16;
+/** Key record stride and word offsets. */
+const REC = 8;
+const R_C = 0;
+const R_V = 1;
+const R_CV = 2;
+const R_ID = 3;
+const R_NEXT = 4;
+const R_D = 5;
+const R_L = 6;
+const R_DL = 7;
+const ID_TEMPLATE = 1 << 16;
 const V6_C = 0;
 const V6_V = 4;
 const V6_D = 8;
@@ -90,21 +107,14 @@ export class ConnTable {
   private readonly bucketMask: number;
   private readonly seed: number;
 
-  // Per-entry records. af 0 marks a free record.
-  readonly af: Uint8Array;
-  readonly daf: Uint8Array;
-  readonly proto: Uint8Array;
+  /**
+   * Key records, 8 words per entry: caddr, vaddr, cport<<16|vport, ident, inNext, daddr, laddr,
+   * dport<<16|lport. ident = proto | af<<8 | daf<<12 | TEMPLATE<<16 (0 = free record). Addresses are
+   * key words: the IPv4 address, or an IPv6 fold (the full IPv6 words are in the side table).
+   */
+  private readonly rec: Int32Array;
   readonly state: Uint8Array;
   readonly flags: Uint32Array;
-  /** Address key words: the IPv4 address, or an IPv6 fold (full IPv6 words in the side table). */
-  readonly caddr: Uint32Array;
-  readonly vaddr: Uint32Array;
-  readonly daddr: Uint32Array;
-  readonly laddr: Uint32Array;
-  readonly cport: Uint16Array;
-  readonly vport: Uint16Array;
-  readonly dport: Uint16Array;
-  readonly lport: Uint16Array;
   readonly fwmark: Uint32Array;
   /** Bound dest id, -1 for none. */
   readonly destId: Int32Array;
@@ -116,7 +126,6 @@ export class ConnTable {
   readonly inPkts: Uint32Array;
   /** FULLNAT: which local-address pool the lport came from (-1 none). */
   readonly lpool: Int32Array;
-  private readonly inNext: Int32Array;
   private readonly outNext: Int32Array;
   private readonly v6Slot: Int32Array;
 
@@ -148,19 +157,9 @@ export class ConnTable {
     this.bucketCount = 2 ** opts.bucketBits;
     this.bucketMask = this.bucketCount - 1;
     this.seed = (opts.seed ?? 0x9e3779b9) | 0;
-    this.af = new Uint8Array(cap);
-    this.daf = new Uint8Array(cap);
-    this.proto = new Uint8Array(cap);
+    this.rec = new Int32Array(cap * REC);
     this.state = new Uint8Array(cap);
     this.flags = new Uint32Array(cap);
-    this.caddr = new Uint32Array(cap);
-    this.vaddr = new Uint32Array(cap);
-    this.daddr = new Uint32Array(cap);
-    this.laddr = new Uint32Array(cap);
-    this.cport = new Uint16Array(cap);
-    this.vport = new Uint16Array(cap);
-    this.dport = new Uint16Array(cap);
-    this.lport = new Uint16Array(cap);
     this.fwmark = new Uint32Array(cap);
     this.destId = new Int32Array(cap);
     this.control = new Int32Array(cap);
@@ -168,7 +167,6 @@ export class ConnTable {
     this.timeout = new Uint32Array(cap);
     this.inPkts = new Uint32Array(cap);
     this.lpool = new Int32Array(cap);
-    this.inNext = new Int32Array(cap);
     this.outNext = new Int32Array(cap);
     this.v6Slot = new Int32Array(cap);
     this.inHeads = new Int32Array(this.bucketCount).fill(-1);
@@ -181,9 +179,9 @@ export class ConnTable {
 
   /** Bytes per entry in the records, the timer links and one chain head per index (IPv4 entry). */
   static bytesPerEntry(): number {
-    // u8 x4; u32 x9 (flags caddr vaddr daddr laddr fwmark nControl timeout inPkts); u16 x4;
-    // i32 x6 (destId control lpool inNext outNext v6Slot); timer wheel 20.
-    return 4 + 9 * 4 + 4 * 2 + 6 * 4 + TimerWheel.BYTES_PER_ENTRY;
+    // Key record 32; u8 state; u32 flags fwmark nControl timeout inPkts; i32 destId control lpool
+    // outNext v6Slot; timer wheel 20.
+    return REC * 4 + 1 + 5 * 4 + 5 * 4 + TimerWheel.BYTES_PER_ENTRY;
   }
 
   /** Live entries (conns + templates). */
@@ -197,7 +195,35 @@ export class ConnTable {
   }
 
   isLive(i: number): boolean {
-    return this.af[i] !== 0;
+    return this.rec[i * REC + R_ID] !== 0;
+  }
+
+  protoOf(i: number): number {
+    return this.rec[i * REC + R_ID]! & 0xff;
+  }
+
+  afOf(i: number): 4 | 6 {
+    return ((this.rec[i * REC + R_ID]! >> 8) & 15) as 4 | 6;
+  }
+
+  dafOf(i: number): 4 | 6 {
+    return ((this.rec[i * REC + R_ID]! >> 12) & 15) as 4 | 6;
+  }
+
+  cportOf(i: number): number {
+    return this.rec[i * REC + R_CV]! >>> 16;
+  }
+
+  vportOf(i: number): number {
+    return this.rec[i * REC + R_CV]! & 0xffff;
+  }
+
+  dportOf(i: number): number {
+    return this.rec[i * REC + R_DL]! >>> 16;
+  }
+
+  lportOf(i: number): number {
+    return this.rec[i * REC + R_DL]! & 0xffff;
   }
 
   /**
@@ -218,7 +244,7 @@ export class ConnTable {
   ): number {
     let i = this.freeHead;
     if (i >= 0) {
-      this.freeHead = this.inNext[i]!;
+      this.freeHead = this.rec[i * REC + R_NEXT]!;
     } else if (this.high < this.capacity) {
       i = this.high++;
     } else {
@@ -226,15 +252,18 @@ export class ConnTable {
       return -1;
     }
     this.live++;
-    this.af[i] = af;
-    this.daf[i] = daf;
-    this.proto[i] = proto;
+    const r = this.rec;
+    const o = i * REC;
+    r[o + R_C] = keyWord(af, caddr);
+    r[o + R_V] = keyWord(af, vaddr);
+    r[o + R_CV] = (cport << 16) | vport;
+    r[o + R_ID] = proto | (af << 8) | (daf << 12) | (flags & CONN_F_TEMPLATE ? ID_TEMPLATE : 0);
+    r[o + R_NEXT] = -1;
+    r[o + R_D] = keyWord(daf, daddr);
+    r[o + R_L] = r[o + R_C]!;
+    r[o + R_DL] = (dport << 16) | cport;
     this.state[i] = 0;
     this.flags[i] = flags;
-    this.cport[i] = cport;
-    this.vport[i] = vport;
-    this.dport[i] = dport;
-    this.lport[i] = cport;
     this.fwmark[i] = 0;
     this.destId[i] = -1;
     this.control[i] = -1;
@@ -242,12 +271,7 @@ export class ConnTable {
     this.timeout[i] = 0;
     this.inPkts[i] = 0;
     this.lpool[i] = -1;
-    this.inNext[i] = -1;
     this.outNext[i] = -1;
-    this.caddr[i] = keyWord(af, caddr);
-    this.vaddr[i] = keyWord(af, vaddr);
-    this.daddr[i] = keyWord(daf, daddr);
-    this.laddr[i] = this.caddr[i]!;
     if (af === 6 || daf === 6) {
       const s = this.v6Alloc();
       this.v6Slot[i] = s;
@@ -267,9 +291,10 @@ export class ConnTable {
 
   /** Set the reply-side peer (FULLNAT local address and port). Call before `hashOut`. */
   setLocal(i: number, laddr: ArrayLike<number>, lport: number): void {
-    const daf = this.daf[i]!;
-    this.laddr[i] = keyWord(daf, laddr);
-    this.lport[i] = lport;
+    const daf = this.dafOf(i);
+    const o = i * REC;
+    this.rec[o + R_L] = keyWord(daf, laddr);
+    this.rec[o + R_DL] = (this.rec[o + R_DL]! & ~0xffff) | lport;
     const s = this.v6Slot[i]!;
     if (s >= 0) {
       const b = s * V6_WORDS + V6_L;
@@ -279,9 +304,9 @@ export class ConnTable {
 
   /** Change the client-side identity of an unhashed entry (template invalidation rewrites ports). */
   setPorts(i: number, cport: number, vport: number, dport: number): void {
-    this.cport[i] = cport;
-    this.vport[i] = vport;
-    this.dport[i] = dport;
+    const o = i * REC;
+    this.rec[o + R_CV] = (cport << 16) | vport;
+    this.rec[o + R_DL] = (dport << 16) | (this.rec[o + R_DL]! & 0xffff);
   }
 
   private v6Alloc(): number {
@@ -304,8 +329,8 @@ export class ConnTable {
     const s = this.v6Slot[i]!;
     if (s >= 0) this.v6Free[this.v6FreeCount++] = s;
     this.v6Slot[i] = -1;
-    this.af[i] = 0;
-    this.inNext[i] = this.freeHead;
+    this.rec[i * REC + R_ID] = 0;
+    this.rec[i * REC + R_NEXT] = this.freeHead;
     this.freeHead = i;
     this.live--;
   }
@@ -319,33 +344,44 @@ export class ConnTable {
   }
 
   private inBucket(i: number): number {
-    return this.hash(this.proto[i]!, this.caddr[i]!, this.cport[i]!, this.vaddr[i]!, this.vport[i]!);
+    const o = i * REC;
+    const r = this.rec;
+    return this.hash(r[o + R_ID]! & 0xff, r[o + R_C]!, r[o + R_CV]!, r[o + R_V]!);
   }
 
-  private hash(proto: number, a: number, aport: number, b: number, bport: number): number {
-    let h = mix(this.seed, a);
+  private hash(proto: number, a: number, ports: number, b: number): number {
+    let h = mix(this.seed ^ proto, a);
     h = mix(h, b);
-    h = mix(h, ((aport << 16) | bport) >>> 0);
-    h = mix(h, proto);
+    h = mix(h, ports);
     return finish(h) & this.bucketMask;
   }
 
   private outBucket(i: number): number {
-    return this.hash(this.proto[i]!, this.daddr[i]!, this.dport[i]!, this.laddr[i]!, this.lport[i]!);
+    const o = i * REC;
+    const r = this.rec;
+    return this.hash(r[o + R_ID]! & 0xff, r[o + R_D]!, r[o + R_DL]!, r[o + R_L]!);
   }
 
   hashIn(i: number): void {
     const b = this.inBucket(i);
-    this.inNext[i] = this.inHeads[b]!;
+    this.rec[i * REC + R_NEXT] = this.inHeads[b]!;
     this.inHeads[b] = i;
     this.flags[i]! |= CONN_F_HASHED;
   }
 
   unhashIn(i: number): void {
     const b = this.inBucket(i);
-    unlinkChain(this.inHeads, this.inNext, b, i);
+    let p = this.inHeads[b]!;
+    const r = this.rec;
+    if (p === i) {
+      this.inHeads[b] = r[i * REC + R_NEXT]!;
+    } else {
+      while (p >= 0 && r[p * REC + R_NEXT] !== i) p = r[p * REC + R_NEXT]!;
+      if (p < 0) throw new Error(`connection ${i} is not in its hash chain`);
+      r[p * REC + R_NEXT] = r[i * REC + R_NEXT]!;
+    }
     this.flags[i] = this.flags[i]! & ~CONN_F_HASHED;
-    this.inNext[i] = -1;
+    r[i * REC + R_NEXT] = -1;
   }
 
   hashOut(i: number): void {
@@ -375,22 +411,22 @@ export class ConnTable {
     vport: number,
     template: boolean,
   ): number {
-    const ck = keyWord(af, caddr);
-    const vk = keyWord(af, vaddr);
-    const want = template ? CONN_F_TEMPLATE : 0;
-    const flags = this.flags;
-    for (let i = this.inHeads[this.hash(proto, ck, cport, vk, vport)]!; i >= 0; i = this.inNext[i]!) {
+    const ck = af === 4 ? caddr[0]! | 0 : keyWord(af, caddr) | 0;
+    const vk = af === 4 ? vaddr[0]! | 0 : keyWord(af, vaddr) | 0;
+    const ports = (cport << 16) | vport;
+    const ident = proto | (af << 8) | (template ? ID_TEMPLATE : 0);
+    const r = this.rec;
+    for (let i = this.inHeads[this.hash(proto, ck, ports, vk)]!; i >= 0; ) {
+      const o = i * REC;
       if (
-        this.caddr[i] === ck &&
-        this.cport[i] === cport &&
-        this.vport[i] === vport &&
-        this.vaddr[i] === vk &&
-        this.proto[i] === proto &&
-        this.af[i] === af &&
-        (flags[i]! & CONN_F_TEMPLATE) === want &&
+        r[o + R_C] === ck &&
+        r[o + R_CV] === ports &&
+        r[o + R_V] === vk &&
+        (r[o + R_ID]! & 0x10fff) === ident &&
         (af === 4 || (this.v6Equal(i, V6_C, caddr) && this.v6Equal(i, V6_V, vaddr)))
       )
         return i;
+      i = r[o + R_NEXT]!;
     }
     return -1;
   }
@@ -408,16 +444,17 @@ export class ConnTable {
     daddr: ArrayLike<number>,
     dport: number,
   ): number {
-    const dk = keyWord(af, saddr);
-    const lk = keyWord(af, daddr);
-    for (let i = this.outHeads[this.hash(proto, dk, sport, lk, dport)]!; i >= 0; i = this.outNext[i]!) {
+    const dk = af === 4 ? saddr[0]! | 0 : keyWord(af, saddr) | 0;
+    const lk = af === 4 ? daddr[0]! | 0 : keyWord(af, daddr) | 0;
+    const ports = (sport << 16) | dport;
+    const r = this.rec;
+    for (let i = this.outHeads[this.hash(proto, dk, ports, lk)]!; i >= 0; i = this.outNext[i]!) {
+      const o = i * REC;
       if (
-        this.daddr[i] === dk &&
-        this.dport[i] === sport &&
-        this.lport[i] === dport &&
-        this.laddr[i] === lk &&
-        this.proto[i] === proto &&
-        this.daf[i] === af &&
+        r[o + R_D] === dk &&
+        r[o + R_DL] === ports &&
+        r[o + R_L] === lk &&
+        (r[o + R_ID]! & 0xf0ff) === (proto | (af << 12)) &&
         (af === 4 || (this.v6Equal(i, V6_D, saddr) && this.v6Equal(i, V6_L, daddr)))
       )
         return i;
@@ -436,10 +473,10 @@ export class ConnTable {
     );
   }
 
-  private readAddr(i: number, family: number, key: Uint32Array, off: number, out: Uint32Array): Uint32Array {
+  private readAddr(i: number, family: number, word: number, off: number, out: Uint32Array): Uint32Array {
     const s = this.v6Slot[i]!;
     if (s < 0) {
-      out[0] = key[i]!;
+      out[0] = this.rec[i * REC + word]!;
       out[1] = 0;
       out[2] = 0;
       out[3] = 0;
@@ -452,19 +489,19 @@ export class ConnTable {
   }
 
   readCaddr(i: number, out: Uint32Array): Uint32Array {
-    return this.readAddr(i, this.af[i]!, this.caddr, V6_C, out);
+    return this.readAddr(i, this.afOf(i), R_C, V6_C, out);
   }
 
   readVaddr(i: number, out: Uint32Array): Uint32Array {
-    return this.readAddr(i, this.af[i]!, this.vaddr, V6_V, out);
+    return this.readAddr(i, this.afOf(i), R_V, V6_V, out);
   }
 
   readDaddr(i: number, out: Uint32Array): Uint32Array {
-    return this.readAddr(i, this.daf[i]!, this.daddr, V6_D, out);
+    return this.readAddr(i, this.dafOf(i), R_D, V6_D, out);
   }
 
   readLaddr(i: number, out: Uint32Array): Uint32Array {
-    return this.readAddr(i, this.daf[i]!, this.laddr, V6_L, out);
+    return this.readAddr(i, this.dafOf(i), R_L, V6_L, out);
   }
 }
 

@@ -581,7 +581,7 @@ export class Director {
     const n = la.list.length;
     const tries = Math.min(LADDR_TRIES, n);
     const rrLike = svc.schedName === "rr" || svc.schedName === "wrr";
-    const proto = this.conns.proto[i]!;
+    const proto = this.conns.protoOf(i);
     for (let t = 0; t < tries; t++) {
       const lip = la.list[la.cursor % n]!;
       // DPVS steps two LIPs 5 % of the time under rr/wrr, to avoid lock-step with the RS rotation.
@@ -603,7 +603,7 @@ export class Director {
     const lip = this.localAddrs[id];
     this.conns.lpool[i] = -1;
     if (!lip) return;
-    lip.ring(this.conns.proto[i]!).give(this.conns.lport[i]!);
+    lip.ring(this.conns.protoOf(i)).give(this.conns.lportOf(i));
     if (lip.services === 0 && lip.portsInUse === 0) this.localAddrs[lip.id] = undefined;
   }
 
@@ -731,7 +731,7 @@ export class Director {
     const id = t.destId[ct]!;
     const dest = id >= 0 ? this.destById[id] : undefined;
     if (dest?.available && !(this.sysctls.expire_quiescent_template && dest.weight === 0)) return true;
-    if (t.vport[ct] !== 0xffff) {
+    if (t.vportOf(ct) !== 0xffff) {
       // Rehash under ports that no packet can carry, so it is never found again; it just expires.
       t.unhashIn(ct);
       t.setPorts(ct, 0, 0xffff, 0xffff);
@@ -755,7 +755,7 @@ export class Director {
 
   private setState(i: number, dir: number, pkt: FlowPacket): void {
     const t = this.conns;
-    const proto = t.proto[i]!;
+    const proto = t.protoOf(i);
     if (proto === IPPROTO_TCP) {
       let off = dir;
       const f = t.flags[i]!;
@@ -858,7 +858,7 @@ export class Director {
   private reusable(i: number, mode: number): boolean {
     const t = this.conns;
     if (t.control[i]! >= 0) return false;
-    if (t.proto[i] !== IPPROTO_TCP) return false;
+    if (t.protoOf(i) !== IPPROTO_TCP) return false;
     const s = t.state[i]!;
     return (
       s === TCP_S_TIME_WAIT ||
@@ -944,13 +944,13 @@ export class Director {
     out.srcAddr.set(pkt.saddr);
     out.srcPort = pkt.sport;
     if (fwd === CONN_F_MASQ || fwd === CONN_F_FULLNAT) {
-      out.family = t.daf[i] as 4 | 6;
+      out.family = t.dafOf(i);
       t.readDaddr(i, out.dstAddr);
-      out.dstPort = t.dport[i]!;
+      out.dstPort = t.dportOf(i);
       out.rewriteDst = true;
       if (fwd === CONN_F_FULLNAT) {
         t.readLaddr(i, out.srcAddr);
-        out.srcPort = t.lport[i]!;
+        out.srcPort = t.lportOf(i);
         out.rewriteSrc = true;
       }
     } else {
@@ -1119,13 +1119,13 @@ export class Director {
     out.fwd = fwd;
     const id = t.destId[i]!;
     out.dest = id >= 0 ? this.destById[id]! : null;
-    out.family = t.af[i] as 4 | 6;
+    out.family = t.afOf(i);
     t.readVaddr(i, out.srcAddr);
-    out.srcPort = t.vport[i]!;
+    out.srcPort = t.vportOf(i);
     out.rewriteSrc = true;
     if (fwd === CONN_F_FULLNAT) {
       t.readCaddr(i, out.dstAddr);
-      out.dstPort = t.cport[i]!;
+      out.dstPort = t.cportOf(i);
       out.rewriteDst = true;
     } else {
       out.dstAddr.set(pkt.daddr);
@@ -1220,9 +1220,9 @@ export class Director {
     const w2 = this.scratch2;
     for (let i = 0; i < t.highWater; i++) {
       if (!t.isLive(i)) continue;
-      const af = t.af[i] as 4 | 6;
-      const daf = t.daf[i] as 4 | 6;
-      const proto = t.proto[i]!;
+      const af = t.afOf(i);
+      const daf = t.dafOf(i);
+      const proto = t.protoOf(i);
       const tmpl = (t.flags[i]! & CONN_F_TEMPLATE) !== 0;
       const fwd = t.flags[i]! & CONN_F_FWD_MASK;
       let state: string;
@@ -1234,12 +1234,12 @@ export class Director {
         protocol: protoName(proto),
         af,
         caddr: IpAddr.fromWords(af, t.readCaddr(i, w)).toString(),
-        cport: t.cport[i]!,
+        cport: t.cportOf(i),
         vaddr: IpAddr.fromWords(af, t.readVaddr(i, w)).toString(),
-        vport: t.vport[i]!,
+        vport: t.vportOf(i),
         daf,
         daddr: IpAddr.fromWords(daf, t.readDaddr(i, w2)).toString(),
-        dport: t.dport[i]!,
+        dport: t.dportOf(i),
         state,
         expires: Math.max(0, Math.floor(t.wheel.expireAt[i]! - now)),
         template: tmpl,
@@ -1249,7 +1249,7 @@ export class Director {
       };
       if (fwd === CONN_F_FULLNAT && !tmpl) {
         info.laddr = IpAddr.fromWords(daf, t.readLaddr(i, w)).toString();
-        info.lport = t.lport[i]!;
+        info.lport = t.lportOf(i);
       }
       res.push(info);
     }
