@@ -1,0 +1,82 @@
+import { IpAddr } from "../core/address.js";
+import type { HostInterface, Neighbours, RouteTable } from "./host-net.js";
+
+/** Where a packet for one destination leaves: the interface and the two MAC addresses. */
+export interface NextHop {
+  ifindex: number;
+  /** 48-bit MACs as numbers (src/net's convention). */
+  dstMac: number;
+  srcMac: number;
+}
+
+export function macToNumber(mac: Uint8Array): number {
+  let v = 0;
+  for (let i = 0; i < 6; i++) v = v * 256 + mac[i]!;
+  return v;
+}
+
+/**
+ * Next hops by IPv4 destination, from the kernel's routes and neighbours. Lookups on the packet path
+ * are a Map read keyed by the u32 address (no allocation). A miss returns null and starts a resolution
+ * in the background (route lookup, then the kernel is asked to ARP): the packet that missed is
+ * dropped, as a router drops while it resolves, and its sender's retransmission finds the entry.
+ * Entries are refreshed from the kernel's tables by `refresh()`, which the engine calls periodically.
+ */
+export class NextHopCache {
+  private readonly v4 = new Map<number, NextHop>();
+  private readonly pending = new Set<number>();
+  /** Resolutions started, and misses seen on the packet path. */
+  misses = 0;
+
+  constructor(
+    private routes: RouteTable,
+    private readonly neighbours: Neighbours,
+    private interfaces: HostInterface[],
+    /** Only these interfaces carry tslvs traffic. */
+    private readonly usable: (ifindex: number) => boolean,
+  ) {}
+
+  get(addrV4: number): NextHop | null {
+    const hop = this.v4.get(addrV4);
+    if (hop) return hop;
+    this.misses++;
+    if (!this.pending.has(addrV4)) {
+      this.pending.add(addrV4);
+      void this.resolve(addrV4).finally(() => this.pending.delete(addrV4));
+    }
+    return null;
+  }
+
+  /** Resolve now (used when a real server is added, so its first packet already finds the entry). */
+  async resolve(addrV4: number): Promise<NextHop | null> {
+    const addr = IpAddr.v4(addrV4);
+    const route = this.routes.lookup(addr);
+    if (!route) return null;
+    const ifc = this.interfaces.find((i) => i.name === route.dev);
+    if (!ifc || !this.usable(ifc.ifindex)) return null;
+    const gateway = route.gateway ?? addr;
+    const mac = await this.neighbours.resolve(gateway, route.dev);
+    if (!mac) return null;
+    const hop: NextHop = { ifindex: ifc.ifindex, dstMac: macToNumber(mac), srcMac: macToNumber(ifc.mac) };
+    this.v4.set(addrV4, hop);
+    return hop;
+  }
+
+  /** New kernel tables: keep entries that still resolve the same way, drop the rest. */
+  async refresh(routes: RouteTable, interfaces: HostInterface[]): Promise<void> {
+    this.routes = routes;
+    this.interfaces = interfaces;
+    await this.neighbours.refresh();
+    for (const [addrV4] of this.v4) {
+      const addr = IpAddr.v4(addrV4);
+      const route = routes.lookup(addr);
+      const ifc = route && interfaces.find((i) => i.name === route.dev);
+      const mac = route && this.neighbours.get(route.gateway ?? addr, route.dev);
+      if (!route || !ifc || !mac || !this.usable(ifc.ifindex)) {
+        this.v4.delete(addrV4);
+        continue;
+      }
+      this.v4.set(addrV4, { ifindex: ifc.ifindex, dstMac: macToNumber(mac), srcMac: macToNumber(ifc.mac) });
+    }
+  }
+}
