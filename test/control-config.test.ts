@@ -1,0 +1,255 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { ConfigError, dumpConfig, parseConfig } from "../src/control/config.js";
+import type { DesiredState } from "../src/control/desired-state.js";
+import { IpAddr } from "../src/core/address.js";
+import { IPPROTO_TCP, IPPROTO_UDP } from "../src/core/flow.js";
+import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2 } from "../src/core/service.js";
+
+const GOOD = `# the classic NAT lab
+timeouts:
+  tcp: 600
+sysctls:
+  expire_nodest_conn: 1
+services:
+  - tcp: 172.16.0.10:80
+    scheduler: wrr
+    servers:
+      - address: 192.168.10.2:80
+        method: masq
+        weight: 1
+      - address: 192.168.10.3
+        method: masq
+        weight: 2
+        u-threshold: 100
+        l-threshold: 50
+  - udp: "[2001:db8::1]:53"
+    scheduler: sh
+    sched-flags: [sh-fallback, sh-port]
+    persistent: true
+    netmask: 64
+    ops: true
+    servers:
+      - address: "[2001:db8::10]:53"
+        method: masq
+  - fwmark: 7
+    family: ipv6
+    scheduler: rr
+    persistent: 600
+  - tcp: 198.18.0.1:443
+    scheduler: rr
+    local-addresses:
+      - address: 198.18.1.1
+        interface: eth1
+    servers:
+      - address: 198.18.2.1
+        method: tunnel
+        tunnel: { type: gue, port: 6080, csum: remcsum }
+      - address: 198.18.2.2:443
+        method: fullnat
+`;
+
+function fails(text: string, line: number, pattern: RegExp): void {
+  assert.throws(
+    () => parseConfig(text, "tslvs.yaml"),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
+      assert.equal(e.line, line, `wrong line for: ${e.message}`);
+      assert.match(e.message, new RegExp(`^tslvs\\.yaml:${line}: `));
+      assert.match(e.reason, pattern);
+      return true;
+    },
+  );
+}
+
+describe("config parsing", () => {
+  it("reads services, servers, flags, local addresses, timeouts and sysctls", () => {
+    const s = parseConfig(GOOD, "tslvs.yaml");
+    assert.deepEqual(s.timeouts, { tcp: 600, tcpfin: 120, udp: 300 });
+    assert.deepEqual(s.sysctls, { expire_nodest_conn: 1 });
+    assert.equal(s.services.length, 4);
+    const [nat, udp6, fwm, full] = s.services;
+    assert.equal(nat!.line, 7);
+    assert.deepEqual(nat!.spec, {
+      key: { kind: "addr", protocol: IPPROTO_TCP, addr: IpAddr.mustParse("172.16.0.10"), port: 80 },
+      scheduler: "wrr",
+      flags: 0,
+      timeout: 0,
+      netmask: 0xffffffff,
+      pe: "",
+    });
+    assert.deepEqual(
+      nat!.dests.map((d) => [d.addr.toString(), d.port, d.method, d.weight, d.uThreshold, d.lThreshold]),
+      [
+        ["192.168.10.2", 80, "masq", 1, 0, 0],
+        ["192.168.10.3", 80, "masq", 2, 100, 50],
+      ],
+    );
+    assert.equal(udp6!.spec.key.kind === "addr" && udp6!.spec.key.protocol, IPPROTO_UDP);
+    assert.equal(udp6!.spec.flags, SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1 | SVC_F_SCHED2);
+    assert.equal(udp6!.spec.timeout, 360);
+    assert.equal(udp6!.spec.netmask, 64);
+    assert.deepEqual(fwm!.spec.key, { kind: "fwmark", family: 6, fwmark: 7 });
+    assert.equal(fwm!.spec.netmask, 128);
+    assert.deepEqual(full!.laddrs, [{ addr: IpAddr.mustParse("198.18.1.1"), ifname: "eth1" }]);
+    assert.deepEqual(
+      full!.dests.map((d) => [d.port, d.method, d.tunType, d.tunPort, d.tunCsum]),
+      [
+        [443, "tunnel", "gue", 6080, "remcsum"],
+        [443, "fullnat", "ipip", 0, "nocsum"],
+      ],
+    );
+  });
+
+  it("an empty file is an empty state", () => {
+    assert.deepEqual(parseConfig("", "x").services, []);
+    assert.deepEqual(parseConfig("# nothing\n", "x").timeouts, null);
+  });
+
+  it("refuses malformed files with file:line: reason", () => {
+    fails("services:\n  - tcp: 10.0.0.1:80\n  scheduler: rr\n", 3, /same column/);
+    fails("services:\n  - tcp: 10.0.0.1:80\n\tscheduler: rr\n", 3, /Tabs/);
+    fails("services:\n  - tcp: 10.0.0.1:80\n  - tcp: 10.0.0.1:80\n", 3, /already defined at line 2/);
+    fails("servics:\n  - tcp: 10.0.0.1:80\n", 1, /unknown key "servics"/);
+    fails("services:\n  - tcp: 10.0.0.1:80\n    schedular: rr\n", 3, /unknown key "schedular"/);
+    fails("services:\n  - scheduler: rr\n", 2, /exactly one of tcp/);
+    fails("services:\n  - tcp: 10.0.0.1\n", 2, /address:port/);
+    fails("services:\n  - tcp: 10.0.0.300:80\n", 2, /address:port/);
+    fails("services:\n  - tcp: 10.0.0.1:0\n", 2, /Zero port specified for non-persistent service/);
+    fails("services:\n  - tcp: 10.0.0.1:53\n    ops: true\n", 3, /only for UDP/);
+    fails("services:\n  - tcp: 10.0.0.1:80\n    sched-flags: sh-port\n", 3, /incompatible scheduler flag/);
+    fails("services:\n  - tcp: 10.0.0.1:80\n    sched-flags: [flag-9]\n", 3, /invalid scheduler flag/);
+    fails("services:\n  - tcp: 10.0.0.1:80\n    persistent: 0\n", 3, /persistent/);
+    fails("services:\n  - tcp: 10.0.0.1:80\n    netmask: 24\n", 3, /dotted quad/);
+    fails('services:\n  - tcp: "[::1]:80"\n    netmask: 129\n', 3, /1\.\.128/);
+    fails(
+      "services:\n  - tcp: 10.0.0.1:80\n    servers:\n      - address: 10.1.0.1:80\n        weight: -1\n",
+      5,
+      /weight/,
+    );
+    fails(
+      "services:\n  - tcp: 10.0.0.1:80\n    servers:\n      - address: 10.1.0.1:8080\n        method: route\n",
+      4,
+      /service port 80/,
+    );
+    fails(
+      "services:\n  - tcp: 10.0.0.1:80\n    servers:\n      - address: 10.1.0.1\n        method: masq\n        u-threshold: 5\n        l-threshold: 9\n",
+      7,
+      /above u-threshold/,
+    );
+    fails(
+      "services:\n  - tcp: 10.0.0.1:80\n    servers:\n      - address: 10.1.0.1\n        tunnel: { type: gre }\n",
+      5,
+      /conflict with forward method/,
+    );
+    fails(
+      "services:\n  - tcp: 10.0.0.1:80\n    servers:\n      - address: 10.1.0.1\n        method: tunnel\n        tunnel:\n          type: gue\n",
+      6,
+      /gue tunnel needs a port/,
+    );
+    fails(
+      'services:\n  - tcp: 10.0.0.1:80\n    servers:\n      - address: "[2001:db8::2]:80"\n        method: masq\n',
+      4,
+      /Different address family/,
+    );
+    fails(
+      "services:\n  - tcp: 10.0.0.1:80\n    servers:\n      - address: 10.1.0.1:80\n        method: masq\n      - address: 10.1.0.1:80\n        method: masq\n",
+      6,
+      /already listed at line 4/,
+    );
+    fails("timeouts:\n  tcp: 99999999\n", 2, /tcp timeout/);
+    fails("sysctls:\n  expire_nodest_conn: yes\n", 2, /integer/);
+    fails("sync-daemons:\n  - state: primary\n", 2, /master, backup/);
+    fails("a: 1\na: 2\n", 2, /unique/);
+  });
+});
+
+/** Arbitrary states within what the format expresses, to check dump -> parse gives them back. */
+const v4 = fc.integer({ min: 0x01000000, max: 0xdfffffff }).map((n) => IpAddr.v4(n));
+const destArb = fc.record({
+  addr: v4,
+  method: fc.constantFrom("masq" as const, "fullnat" as const, "route" as const),
+  weight: fc.integer({ min: 0, max: 2147483647 }),
+  u: fc.integer({ min: 0, max: 100000 }),
+  l: fc.integer({ min: 0, max: 100000 }),
+});
+const stateArb = fc
+  .record({
+    timeouts: fc.option(
+      fc.record({
+        tcp: fc.integer({ min: 1, max: 2678400 }),
+        tcpfin: fc.constant(120),
+        udp: fc.constant(300),
+      }),
+      { nil: null },
+    ),
+    services: fc.uniqueArray(
+      fc.record({
+        addr: v4,
+        port: fc.integer({ min: 1, max: 65535 }),
+        udp: fc.boolean(),
+        sched: fc.constantFrom("rr", "wrr", "sh", "mh", "wlc"),
+        persistent: fc.option(fc.integer({ min: 1, max: 2678400 }), { nil: null }),
+        netmask: fc.integer({ min: 0, max: 0xffffffff }),
+        sflags: fc.constantFrom(0, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED1 | SVC_F_SCHED2),
+        dests: fc.uniqueArray(destArb, { selector: (d) => d.addr.v4Value, maxLength: 4 }),
+      }),
+      { selector: (s) => `${s.udp}${s.addr.v4Value}:${s.port}`, maxLength: 5 },
+    ),
+  })
+  .map(
+    (x): DesiredState => ({
+      timeouts: x.timeouts && { ...x.timeouts },
+      sysctls: {},
+      syncDaemons: [],
+      services: x.services.map((s) => ({
+        spec: {
+          key: { kind: "addr", protocol: s.udp ? IPPROTO_UDP : IPPROTO_TCP, addr: s.addr, port: s.port },
+          scheduler: s.sched,
+          flags: (s.persistent ? SVC_F_PERSISTENT : 0) | s.sflags,
+          timeout: s.persistent ?? 0,
+          netmask: s.netmask,
+          pe: "",
+        },
+        laddrs: [],
+        dests: s.dests.map((d) => ({
+          addr: d.addr,
+          port: s.port,
+          method: d.method,
+          weight: d.weight,
+          uThreshold: Math.max(d.u, d.l),
+          lThreshold: Math.min(d.u, d.l),
+          tunType: "ipip",
+          tunPort: 0,
+          tunCsum: "nocsum",
+        })),
+      })),
+    }),
+  );
+
+describe("config dump", () => {
+  it("dump then parse gives the same state back", () => {
+    fc.assert(
+      fc.property(stateArb, (state) => {
+        const back = parseConfig(dumpConfig(state), "state.yaml");
+        assert.deepEqual(back.timeouts, state.timeouts);
+        assert.deepEqual(
+          back.services.map(({ line: _l, ...rest }) => rest),
+          state.services,
+        );
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("writes a readable file", () => {
+    const text = dumpConfig(parseConfig(GOOD, "tslvs.yaml"));
+    assert.match(
+      text,
+      /^ {2}- tcp: 172\.16\.0\.10:80\n {4}scheduler: wrr\n {4}servers:\n {6}- address: 192\.168\.10\.2:80\n {8}method: masq\n {8}weight: 1\n/m,
+    );
+    assert.match(text, /sched-flags:\n\s+- sh-fallback\n\s+- sh-port/);
+    assert.match(text, /u-threshold: 100\n\s+l-threshold: 50/);
+  });
+});
