@@ -253,3 +253,15 @@ describe("config dump", () => {
     assert.match(text, /u-threshold: 100\n\s+l-threshold: 50/);
   });
 });
+
+describe("docs/configuration.md", () => {
+  it("its example parses", async () => {
+    const { readFileSync } = await import("node:fs");
+    const doc = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+    const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(example, "the document has a yaml example");
+    const s = parseConfig(example, "configuration.md");
+    assert.equal(s.services.length, 5);
+    assert.equal(s.syncDaemons.length, 1);
+  });
+});
