@@ -5,7 +5,13 @@ import { ConfigError, dumpConfig, parseConfig } from "../src/control/config.js";
 import type { DesiredState } from "../src/control/desired-state.js";
 import { IpAddr } from "../src/core/address.js";
 import { IPPROTO_TCP, IPPROTO_UDP } from "../src/core/flow.js";
-import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2 } from "../src/core/service.js";
+import {
+  type ServiceKey,
+  SVC_F_ONEPACKET,
+  SVC_F_PERSISTENT,
+  SVC_F_SCHED1,
+  SVC_F_SCHED2,
+} from "../src/core/service.js";
 
 const GOOD = `# the classic NAT lab
 timeouts:
@@ -167,64 +173,136 @@ describe("config parsing", () => {
 
 /** Arbitrary states within what the format expresses, to check dump -> parse gives them back. */
 const v4 = fc.integer({ min: 0x01000000, max: 0xdfffffff }).map((n) => IpAddr.v4(n));
-const destArb = fc.record({
-  addr: v4,
-  method: fc.constantFrom("masq" as const, "fullnat" as const, "route" as const),
-  weight: fc.integer({ min: 0, max: 2147483647 }),
-  u: fc.integer({ min: 0, max: 100000 }),
-  l: fc.integer({ min: 0, max: 100000 }),
-});
+const v6 = fc
+  .tuple(fc.integer({ min: 0x20010000, max: 0x2001ffff }), fc.nat(), fc.nat(), fc.nat())
+  .map(([a, b, c, d]) => IpAddr.v6(a, b, c, d));
+/** Names that need quoting in YAML as well as plain ones. */
+const nameArb = fc.oneof(
+  fc.constantFrom(
+    "rr",
+    "wrr",
+    "sh",
+    "mh",
+    "wlc",
+    "yes",
+    "null",
+    "123",
+    "a: b",
+    "#x",
+    "[q]",
+    "it's",
+    "1.5",
+    "-",
+  ),
+  fc.string({ minLength: 1, maxLength: 15 }).filter((x) => x.trim() === x && !x.includes("\n")),
+);
+const tunnelArb = fc.oneof(
+  fc.constant({ tunType: "ipip" as const, tunPort: 0, tunCsum: "nocsum" as const }),
+  fc.record({
+    tunType: fc.constant("gue" as const),
+    tunPort: fc.integer({ min: 1, max: 65535 }),
+    tunCsum: fc.constantFrom("nocsum" as const, "csum" as const, "remcsum" as const),
+  }),
+  fc.record({
+    tunType: fc.constant("gre" as const),
+    tunPort: fc.constant(0),
+    tunCsum: fc.constantFrom("nocsum" as const, "csum" as const),
+  }),
+);
+const destArb = (fam: 4 | 6) =>
+  fc.record({
+    addr: fam === 4 ? v4 : v6,
+    port: fc.integer({ min: 0, max: 65535 }),
+    method: fc.constantFrom("masq" as const, "fullnat" as const, "route" as const, "tunnel" as const),
+    weight: fc.integer({ min: 0, max: 2147483647 }),
+    u: fc.integer({ min: 0, max: 100000 }),
+    l: fc.integer({ min: 0, max: 100000 }),
+    tunnel: tunnelArb,
+  });
+const serviceArb = fc.oneof(fc.constant(4 as const), fc.constant(6 as const)).chain((fam) =>
+  fc.record({
+    fam: fc.constant(fam),
+    addr: fam === 4 ? v4 : v6,
+    port: fc.integer({ min: 1, max: 65535 }),
+    fwmark: fc.option(fc.integer({ min: 1, max: 0xffffffff }), { nil: null }),
+    proto: fc.constantFrom(IPPROTO_TCP, IPPROTO_UDP),
+    sched: nameArb,
+    pe: fc.constantFrom("", "sip"),
+    persistent: fc.option(fc.integer({ min: 1, max: 2678400 }), { nil: null }),
+    netmask: fam === 4 ? fc.integer({ min: 0, max: 0xffffffff }) : fc.integer({ min: 1, max: 128 }),
+    sflags: fc.constantFrom(0, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED1 | SVC_F_SCHED2),
+    laddrs: fc.uniqueArray(fc.record({ addr: fc.oneof(v4, v6), ifname: nameArb }), {
+      selector: (l) => l.addr.toString(),
+      maxLength: 2,
+    }),
+    dests: fc.uniqueArray(destArb(fam), { selector: (d) => d.addr.toString(), maxLength: 4 }),
+  }),
+);
 const stateArb = fc
   .record({
     timeouts: fc.option(
       fc.record({
         tcp: fc.integer({ min: 1, max: 2678400 }),
-        tcpfin: fc.constant(120),
-        udp: fc.constant(300),
+        tcpfin: fc.integer({ min: 1, max: 2678400 }),
+        udp: fc.integer({ min: 1, max: 2678400 }),
       }),
       { nil: null },
     ),
-    services: fc.uniqueArray(
+    sysctls: fc.dictionary(fc.constantFrom("expire_nodest_conn", "sloppy_tcp", "amemthresh"), fc.integer()),
+    daemons: fc.uniqueArray(
       fc.record({
-        addr: v4,
-        port: fc.integer({ min: 1, max: 65535 }),
-        udp: fc.boolean(),
-        sched: fc.constantFrom("rr", "wrr", "sh", "mh", "wlc"),
-        persistent: fc.option(fc.integer({ min: 1, max: 2678400 }), { nil: null }),
-        netmask: fc.integer({ min: 0, max: 0xffffffff }),
-        sflags: fc.constantFrom(0, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED1 | SVC_F_SCHED2),
-        dests: fc.uniqueArray(destArb, { selector: (d) => d.addr.v4Value, maxLength: 4 }),
+        state: fc.constantFrom("master" as const, "backup" as const),
+        mcastIfn: nameArb,
+        syncId: fc.integer({ min: 0, max: 255 }),
+        syncMaxLen: fc.integer({ min: 0, max: 65507 }),
+        mcastGroup: fc.constantFrom("", "224.0.0.81", "239.1.2.3", "ff02::1"),
+        mcastPort: fc.integer({ min: 0, max: 65535 }),
+        mcastTtl: fc.integer({ min: 0, max: 255 }),
       }),
-      { selector: (s) => `${s.udp}${s.addr.v4Value}:${s.port}`, maxLength: 5 },
+      { selector: (d) => d.state, maxLength: 2 },
     ),
+    services: fc.uniqueArray(serviceArb, {
+      selector: (s) => (s.fwmark ? `f${s.fwmark}/${s.fam}` : `${s.proto}${s.addr}:${s.port}`),
+      maxLength: 5,
+    }),
   })
   .map(
     (x): DesiredState => ({
       timeouts: x.timeouts && { ...x.timeouts },
-      sysctls: {},
-      syncDaemons: [],
-      services: x.services.map((s) => ({
-        spec: {
-          key: { kind: "addr", protocol: s.udp ? IPPROTO_UDP : IPPROTO_TCP, addr: s.addr, port: s.port },
-          scheduler: s.sched,
-          flags: (s.persistent ? SVC_F_PERSISTENT : 0) | s.sflags,
-          timeout: s.persistent ?? 0,
-          netmask: s.netmask,
-          pe: "",
-        },
-        laddrs: [],
-        dests: s.dests.map((d) => ({
-          addr: d.addr,
-          port: s.port,
-          method: d.method,
-          weight: d.weight,
-          uThreshold: Math.max(d.u, d.l),
-          lThreshold: Math.min(d.u, d.l),
-          tunType: "ipip",
-          tunPort: 0,
-          tunCsum: "nocsum",
-        })),
-      })),
+      sysctls: { ...x.sysctls },
+      syncDaemons: x.daemons.map((d) => ({ ...d, mcastIfn: d.mcastIfn.slice(0, 15) })),
+      services: x.services.map((s) => {
+        const key: ServiceKey = s.fwmark
+          ? { kind: "fwmark", family: s.fam, fwmark: s.fwmark }
+          : { kind: "addr", protocol: s.proto, addr: s.addr, port: s.port };
+        // What the format allows: route/tunnel servers on the service port, sched flags that
+        // fit the scheduler, names within 15 characters.
+        const sched = s.sched.slice(0, 15);
+        const sflags =
+          sched === "sh" || sched === "mh" ? s.sflags : s.sflags & SVC_F_SCHED1 ? SVC_F_SCHED1 : 0;
+        return {
+          spec: {
+            key,
+            scheduler: sched,
+            flags: (s.persistent ? SVC_F_PERSISTENT : 0) | sflags,
+            timeout: s.persistent ?? 0,
+            netmask: s.netmask,
+            pe: s.pe,
+          },
+          laddrs: s.laddrs.map((l) => ({ addr: l.addr, ifname: l.ifname.slice(0, 15) })),
+          dests: s.dests.map((d) => ({
+            addr: d.addr,
+            port: key.kind === "addr" && (d.method === "route" || d.method === "tunnel") ? key.port : d.port,
+            method: d.method,
+            weight: d.weight,
+            uThreshold: Math.max(d.u, d.l),
+            lThreshold: Math.min(d.u, d.l),
+            ...(d.method === "tunnel"
+              ? d.tunnel
+              : { tunType: "ipip" as const, tunPort: 0, tunCsum: "nocsum" as const }),
+          })),
+        };
+      }),
     }),
   );
 
@@ -234,6 +312,8 @@ describe("config dump", () => {
       fc.property(stateArb, (state) => {
         const back = parseConfig(dumpConfig(state), "state.yaml");
         assert.deepEqual(back.timeouts, state.timeouts);
+        assert.deepEqual(back.sysctls, state.sysctls);
+        assert.deepEqual(back.syncDaemons, state.syncDaemons);
         assert.deepEqual(
           back.services.map(({ line: _l, ...rest }) => rest),
           state.services,

@@ -205,8 +205,17 @@ export type RateSource = (of: VirtualService | Dest) => RateValues;
 export const ZERO_RATES: RateSource = () => ({ cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 });
 
 export function destToEntry(d: Dest, rates: RateSource): DestEntry {
+  // One literal with every field (no spread): listings build 100,000s of these.
   const entry: DestEntry = {
-    ...destToConfig(d),
+    addr: d.addr.toString(),
+    port: d.port,
+    method: d.method,
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    tunType: d.tunType,
+    tunPort: d.tunPort,
+    tunCsum: d.tunCsum,
     af: d.addr.family,
     activeConns: d.activeConns,
     inactConns: d.inactConns,
@@ -214,6 +223,7 @@ export function destToEntry(d: Dest, rates: RateSource): DestEntry {
     flags: d.flags,
     stats: counterValues(d.stats),
     rates: rates(d),
+    notActedOn: undefined,
   };
   const notActed = destNotActedOn(entry);
   if (notActed.length) entry.notActedOn = notActed;
@@ -221,12 +231,20 @@ export function destToEntry(d: Dest, rates: RateSource): DestEntry {
 }
 
 export function serviceToEntry(svc: VirtualService, rates: RateSource): ServiceEntry {
+  const dests = new Array<DestEntry>(svc.dests.length);
+  for (let i = 0; i < dests.length; i++) dests[i] = destToEntry(svc.dests[i]!, rates);
   const entry: ServiceEntry = {
-    ...serviceToConfig(svc),
+    id: keyToServiceId(svc.key),
+    scheduler: svc.schedName,
+    flags: svc.flags & SVC_USER_FLAGS,
+    timeout: svc.timeout,
+    netmask: netmaskText(svc.netmask, svc.family),
+    pe: svc.pe,
     af: svc.family,
     stats: counterValues(svc.stats),
     rates: rates(svc),
-    dests: svc.dests.map((d) => destToEntry(d, rates)),
+    dests,
+    notActedOn: undefined,
   };
   const notActed = serviceNotActedOn(entry);
   if (notActed.length) entry.notActedOn = notActed;

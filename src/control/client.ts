@@ -9,7 +9,7 @@ import { ControlError } from "./control-error.js";
 export class IpvsClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private buffered = "";
+  private partial: string[] = [];
   private closedWith: ControlError | null = null;
 
   constructor(private readonly sock: Socket) {
@@ -35,15 +35,19 @@ export class IpvsClient {
     this.sock.unref();
   }
 
+  /** Splits replies at newlines, scanning each chunk once (a listing can be tens of megabytes). */
   private onData(chunk: string): void {
-    this.buffered += chunk;
-    let nl = this.buffered.indexOf("\n");
+    let start = 0;
+    let nl = chunk.indexOf("\n");
     while (nl >= 0) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
+      this.partial.push(chunk.slice(start, nl));
+      const line = this.partial.length === 1 ? this.partial[0]! : this.partial.join("");
+      this.partial = [];
       this.onReply(line);
-      nl = this.buffered.indexOf("\n");
+      start = nl + 1;
+      nl = chunk.indexOf("\n", start);
     }
+    if (start < chunk.length) this.partial.push(chunk.slice(start));
   }
 
   private onReply(line: string): void {

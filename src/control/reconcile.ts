@@ -2,7 +2,7 @@ import type { Dest, DestSpec } from "../core/dest.js";
 import type { ServiceSpec, VirtualService } from "../core/service.js";
 import { SVC_F_PERSISTENT } from "../core/service.js";
 import type { DaemonConfig, DaemonEntry } from "./api.js";
-import { hostPort, keysEqual, keyText, SVC_USER_FLAGS } from "./api-mapping.js";
+import { hostPort, keyText, SVC_USER_FLAGS } from "./api-mapping.js";
 import { DEFAULT_TIMEOUTS, type DesiredService, type DesiredState } from "./desired-state.js";
 import { type DirectorPort, errnoOf } from "./director-port.js";
 import type { SyncDaemons } from "./sync-daemons.js";
@@ -73,8 +73,9 @@ export function reconcile(
       () => director.setTimeouts(wantT),
     );
 
+  const wanted = new Set(desired.services.map((d) => keyText(d.spec.key)));
   for (const svc of [...director.services()]) {
-    if (!desired.services.some((d) => keysEqual(d.spec.key, svc.key)))
+    if (!wanted.has(keyText(svc.key)))
       apply({ action: "delete", kind: "service", target: keyText(svc.key) }, () =>
         director.delService(svc.key),
       );
@@ -127,19 +128,21 @@ function reconcileDests(director: DirectorPort, want: DesiredService, target: st
   const key = want.spec.key;
   const svc = director.findService(key);
   if (!svc) return;
-  const findWant = (d: Dest) => want.dests.find((w) => w.addr.equals(d.addr) && w.port === d.port);
+  const wantByAddr = new Map(want.dests.map((w) => [hostPort(w.addr, w.port), w]));
   for (const d of [...svc.dests]) {
-    if (!findWant(d))
+    if (!wantByAddr.has(hostPort(d.addr, d.port)))
       apply({ action: "delete", kind: "dest", target: `${target} -> ${hostPort(d.addr, d.port)}` }, () =>
         director.delDest(key, d.addr, d.port),
       );
   }
+  const haveByAddr = new Map(svc.dests.map((d) => [hostPort(d.addr, d.port), d]));
   for (const w of want.dests) {
-    const have = svc.dests.find((d) => d.addr.equals(w.addr) && d.port === w.port);
+    const id = hostPort(w.addr, w.port);
+    const have = haveByAddr.get(id);
     const change: Change = {
       action: have ? "edit" : "add",
       kind: "dest",
-      target: `${target} -> ${hostPort(w.addr, w.port)}`,
+      target: `${target} -> ${id}`,
       detail: describeDest(w),
     };
     if (!have) apply(change, () => director.addDest(key, w));

@@ -142,19 +142,30 @@ function serveConnection(
   }
   const peer = { pid: cred.pid, uid: cred.uid };
   sock.setEncoding("utf8");
-  let pending = "";
+  // Pieces of the line not yet ended by a newline; each chunk is scanned once.
+  let partial: string[] = [];
+  let partialBytes = 0;
   sock.on("data", (chunk: string) => {
-    pending += chunk;
-    let nl = pending.indexOf("\n");
+    let start = 0;
+    let nl = chunk.indexOf("\n");
     while (nl >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
+      partial.push(chunk.slice(start, nl));
+      const line = partial.join("");
+      partial = [];
+      partialBytes = 0;
       if (line.trim() !== "") handleLine(sock, line, opts, peer);
-      nl = pending.indexOf("\n");
+      start = nl + 1;
+      nl = chunk.indexOf("\n", start);
     }
-    if (Buffer.byteLength(pending) > maxLine) {
+    if (start < chunk.length) {
+      const rest = chunk.slice(start);
+      partial.push(rest);
+      partialBytes += Buffer.byteLength(rest);
+    }
+    if (partialBytes > maxLine) {
       errorReply(sock, 0, "EMSGSIZE", `request line longer than ${maxLine} bytes`);
-      pending = "";
+      partial = [];
+      partialBytes = 0;
       sock.end();
       sock.pause();
     }

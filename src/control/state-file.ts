@@ -43,13 +43,15 @@ export function writeFileAtomic(path: string, text: string, mode = 0o600): void 
 /**
  * Saves the state after changes without rewriting a large file for each of a burst of requests
  * (a -R of thousands of lines): a change is written at once unless the last write was less than
- * `minIntervalMs` ago, in which case one write is scheduled for the end of that interval. `flush`
- * writes anything outstanding (the daemon calls it when it stops).
+ * `minIntervalMs` ago (or five times as long as the last write took, for very large states), in
+ * which case one write is scheduled for the end of that interval. `flush` writes anything
+ * outstanding (the daemon calls it when it stops).
  */
 export class StateWriter {
   private lastWrite = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | null = null;
   private dirty = false;
+  private lastDurationMs = 0;
 
   constructor(
     private readonly write: () => void,
@@ -60,7 +62,8 @@ export class StateWriter {
   changed(): void {
     this.dirty = true;
     if (this.timer) return;
-    const wait = this.lastWrite + this.minIntervalMs - this.nowMs();
+    const interval = Math.max(this.minIntervalMs, 5 * this.lastDurationMs);
+    const wait = this.lastWrite + interval - this.nowMs();
     if (wait <= 0) this.flush();
     else this.timer = setTimeout(() => this.flush(), wait);
   }
@@ -70,7 +73,9 @@ export class StateWriter {
     this.timer = null;
     if (!this.dirty) return;
     this.dirty = false;
-    this.lastWrite = this.nowMs();
+    const start = this.nowMs();
     this.write();
+    this.lastWrite = this.nowMs();
+    this.lastDurationMs = this.lastWrite - start;
   }
 }

@@ -92,13 +92,13 @@ class DoubleSysctls implements SysctlPort {
   }
 }
 
-function sameKey(a: ServiceKey, b: ServiceKey): boolean {
-  if (a.kind === "fwmark") return b.kind === "fwmark" && a.fwmark === b.fwmark && a.family === b.family;
-  return b.kind === "addr" && a.protocol === b.protocol && a.port === b.port && a.addr.equals(b.addr);
+function keyId(k: ServiceKey): string {
+  return k.kind === "fwmark" ? `f${k.family}/${k.fwmark}` : `${k.protocol}/${k.addr}/${k.port}`;
 }
 
 export class MemoryDirector implements DirectorPort {
   private readonly svcs: VirtualService[] = [];
+  private readonly byKey = new Map<string, VirtualService>();
   private readonly laddrs = new Map<VirtualService, LaddrInfo[]>();
   private nextSvcId = 1;
   private nextDestId = 1;
@@ -127,6 +127,7 @@ export class MemoryDirector implements DirectorPort {
     this.checkSpec(spec);
     const s = new VirtualService(this.nextSvcId++, spec);
     this.svcs.push(s);
+    this.byKey.set(keyId(spec.key), s);
     return s;
   }
   editService(spec: ServiceSpec): void {
@@ -141,14 +142,16 @@ export class MemoryDirector implements DirectorPort {
   delService(key: ServiceKey): void {
     const s = this.svc(key);
     this.svcs.splice(this.svcs.indexOf(s), 1);
+    this.byKey.delete(keyId(key));
     this.laddrs.delete(s);
   }
   flush(): void {
     this.svcs.length = 0;
+    this.byKey.clear();
     this.laddrs.clear();
   }
   findService(key: ServiceKey): VirtualService | undefined {
-    return this.svcs.find((s) => sameKey(s.key, key));
+    return this.byKey.get(keyId(key));
   }
   services(): readonly VirtualService[] {
     return this.svcs;
