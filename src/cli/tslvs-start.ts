@@ -44,7 +44,14 @@ export async function startCommand(args: string[]): Promise<number> {
     return 1;
   }
   return new Promise<number>((resolve) => {
+    let signalled = false;
     const stop = (signal: string) => {
+      // A second signal while stopping (a stop hook that hangs) ends the process at once.
+      if (signalled) {
+        daemon.log.error({ signal }, "second signal while stopping: exiting now");
+        process.exit(1);
+      }
+      signalled = true;
       daemon.stop(signal).then(
         () => resolve(0),
         () => resolve(1),

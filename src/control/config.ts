@@ -1,14 +1,5 @@
 import { readFileSync } from "node:fs";
-import {
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  type Pair,
-  parseDocument,
-  type YAMLMap,
-} from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type YAMLMap } from "yaml";
 import { IpAddr } from "../core/address.js";
 import type { DestSpec, FwdMethod, TunCsum, TunType } from "../core/dest.js";
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "../core/flow.js";

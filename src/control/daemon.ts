@@ -82,7 +82,7 @@ export class Daemon {
     d.server = await ControlServer.listen({
       socketPath: options.socketPath,
       handle: (req) => d.handler.handle(req),
-      afterRequest: (op) => d.afterRequest(op),
+      afterRequest: (op, req, peer) => d.afterRequest(op, req, peer),
       log: d.log,
     });
     d.ticker = setInterval(() => d.tick(), deps.tickMs ?? 1000);
@@ -155,8 +155,15 @@ export class Daemon {
     this.apply(state, file);
   }
 
-  private afterRequest(op: RequestOp): void {
+  private afterRequest(
+    op: RequestOp,
+    req: Record<string, unknown>,
+    peer: { pid: number; uid: number },
+  ): void {
     if (!MUTATING_OPS.has(op)) return;
+    // Every change made through the socket is logged with who made it, as an audit trail.
+    const { v: _v, id: _id, ...args } = req;
+    this.log.info({ request: args, peer }, `${op} by uid ${peer.uid} pid ${peer.pid}`);
     this.stateWriter?.changed();
     if (
       op === "addService" ||

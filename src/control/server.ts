@@ -20,8 +20,8 @@ export interface ControlServerOptions {
   socketPath: string;
   /** Carries out one request; throws an error with a string `errno` to refuse it. */
   handle(req: Record<string, unknown>): unknown;
-  /** Called when a request of `op` succeeded, before its reply is sent (the daemon saves its state here). */
-  afterRequest?(op: RequestOp): void;
+  /** Called when a request succeeded, before its reply is sent (the daemon saves its state here). */
+  afterRequest?(op: RequestOp, req: Record<string, unknown>, peer: { pid: number; uid: number }): void;
   /** Whether a peer uid may use the socket: by default root and the daemon's own user. */
   allowUid?(uid: number): boolean;
   log: ServerLog;
@@ -172,7 +172,12 @@ function serveConnection(
   });
 }
 
-function handleLine(sock: Socket, line: string, opts: ControlServerOptions, peer: object): void {
+function handleLine(
+  sock: Socket,
+  line: string,
+  opts: ControlServerOptions,
+  peer: { pid: number; uid: number },
+): void {
   let msg: unknown;
   try {
     msg = JSON.parse(line);
@@ -220,7 +225,7 @@ function handleLine(sock: Socket, line: string, opts: ControlServerOptions, peer
   }
   opts.log.debug({ op, peer }, "request done");
   try {
-    opts.afterRequest?.(op);
+    opts.afterRequest?.(op, req, peer);
   } catch (e) {
     opts.log.error({ op, err: e }, "after-request work failed");
   }
