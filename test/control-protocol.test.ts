@@ -154,6 +154,23 @@ describe("control socket file", () => {
     }
   });
 
+  it("connect() fails with EACCES when the daemon refuses the peer", async () => {
+    const tmp = tempDir("refuse");
+    try {
+      const path = join(tmp.dir, "ctl.sock");
+      const server = await ControlServer.listen({
+        socketPath: path,
+        handle: () => null,
+        allowUid: () => false,
+        log: quietLog,
+      });
+      await assert.rejects(connect(path), { errno: "EACCES" });
+      await server.close();
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it("replaces a stale socket but refuses to start while another server answers", async () => {
     const tmp = tempDir("stale");
     try {

@@ -1,5 +1,5 @@
 import { connect as netConnect, type Socket } from "node:net";
-import { API_VERSION, type Request, type ResultOf } from "./api.js";
+import { API_VERSION, type InfoEntry, type Request, type ResultOf } from "./api.js";
 import { ControlError } from "./control-error.js";
 
 /**
@@ -11,6 +11,8 @@ export class IpvsClient {
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   private partial: string[] = [];
   private closedWith: ControlError | null = null;
+  /** The daemon's getInfo answer, read when connecting. */
+  info: InfoEntry | null = null;
 
   constructor(private readonly sock: Socket) {
     sock.setEncoding("utf8");
@@ -81,18 +83,23 @@ export class IpvsClient {
 }
 
 /**
- * Connects to the daemon. A connection failure rejects with a ControlError whose errno is the
- * socket error: ENOENT (no socket: no daemon), ECONNREFUSED (stale socket), EACCES (not allowed).
+ * Connects to the daemon and asks for its info, as ipvsadm's initialisation does, so that a peer
+ * the daemon refuses fails here. A failure rejects with a ControlError whose errno says why:
+ * ENOENT (no socket: no daemon), ECONNREFUSED (a stale socket), EACCES (not allowed: the socket
+ * file's mode, or the daemon's check of the peer's credentials).
  */
-export function connect(socketPath: string): Promise<IpvsClient> {
-  return new Promise((resolve, reject) => {
-    const sock = netConnect(socketPath);
+export async function connect(socketPath: string): Promise<IpvsClient> {
+  const sock = await new Promise<Socket>((resolve, reject) => {
+    const s = netConnect(socketPath);
     const onError = (e: NodeJS.ErrnoException) =>
       reject(new ControlError(e.code ?? "EIO", `cannot connect to ${socketPath}: ${e.message}`));
-    sock.once("error", onError);
-    sock.once("connect", () => {
-      sock.off("error", onError);
-      resolve(new IpvsClient(sock));
+    s.once("error", onError);
+    s.once("connect", () => {
+      s.off("error", onError);
+      resolve(s);
     });
   });
+  const client = new IpvsClient(sock);
+  client.info = await client.call({ op: "getInfo" });
+  return client;
 }
