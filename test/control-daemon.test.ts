@@ -136,6 +136,12 @@ describe("tslvs start: state across a restart", () => {
       assert.equal(r.code, 1);
       assert.match(r.stderr, /bad\.yaml:3: unknown key "weight"/);
       assert.equal(existsSync(socket), false);
+
+      const knob = join(tmp.dir, "knob.yaml");
+      writeFileSync(knob, "sysctls:\n  expire_nodest_conn: 1\n  no_such_knob: 1\n");
+      const k = await runTslvs(["start", "--socket", socket, "--config", knob]);
+      assert.equal(k.code, 1);
+      assert.match(k.stderr, /knob\.yaml:3: unknown sysctl no_such_knob/);
     } finally {
       first.kill();
       tmp.cleanup();
