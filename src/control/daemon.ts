@@ -77,14 +77,17 @@ export class Daemon {
   /** Loads the rules, starts serving. Throws (nothing served) if the rules or the socket are unusable. */
   static async start(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
     const d = new Daemon(options, deps);
+    // Read the rules first (a bad file changes nothing), take the socket second (a live daemon on
+    // it means this one must not touch anything), apply the rules last: the apply runs before the
+    // event loop hands this daemon its first connection.
     const initial = d.initialState();
-    if (initial) d.apply(initial.state, initial.source);
     d.server = await ControlServer.listen({
       socketPath: options.socketPath,
       handle: (req) => d.handler.handle(req),
       afterRequest: (op, req, peer) => d.afterRequest(op, req, peer),
       log: d.log,
     });
+    if (initial) d.apply(initial.state, initial.source);
     d.ticker = setInterval(() => d.tick(), deps.tickMs ?? 1000);
     d.log.info(
       {
