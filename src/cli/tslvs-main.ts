@@ -1,8 +1,66 @@
-/** `tslvs`: the daemon and helpers. Until the daemon lands, it says so. */
+/**
+ * `tslvs`: the director daemon and its helpers. Modules are imported per subcommand so that the
+ * light commands (sysctl, help) start fast.
+ */
+
+const HELP = `Usage: tslvs <command> [options]
+
+tslvs is Linux Virtual Server (IPVS) in TypeScript. What works now: the daemon holds the
+virtual services and real servers, serves tslvsadm (ipvsadm's commands) on its control
+socket, keeps the rules across restarts, and applies a YAML configuration. The packet data
+plane is not attached yet: no packets are forwarded.
+
+Commands:
+  start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
+        Run the daemon in the foreground, logging JSON lines to stdout.
+        --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
+                       (rules the file lacks are removed); nothing is saved to --state.
+        --state PATH   without --config: the rules are saved here after every change and
+                       restored at start (default /var/lib/tslvs/state.yaml).
+        --log-level    fatal|error|warn|info|debug|trace (default info).
+        --interface    interfaces for the packet data plane (recorded; not attached yet).
+        SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly and remove the socket.
+  sysctl [NAME[=VALUE]] [--socket PATH]
+        Show all IPVS sysctls, one, or set one (kernel names, e.g. expire_nodest_conn=1).
+  lab, rs
+        Not built yet.
+  help  This text.
+
+The control socket is /run/tslvs/tslvs.sock unless --socket PATH or $TSLVS_SOCKET says
+otherwise (tslvsadm honours both as well). Only root and the daemon's user may use it.
+`;
+
 export async function main(args: string[]): Promise<void> {
-  const cmd = args[0] ?? "--help";
-  process.stderr.write(
-    `tslvs: '${cmd}' is not built yet (the daemon arrives with the control-plane issue)\n`,
-  );
-  process.exitCode = 2;
+  const cmd = args[0];
+  try {
+    switch (cmd) {
+      case undefined:
+      case "help":
+      case "-h":
+      case "--help":
+        process.stdout.write(HELP);
+        return;
+      case "start": {
+        const { startCommand } = await import("./tslvs-start.js");
+        process.exitCode = await startCommand(args.slice(1));
+        return;
+      }
+      case "sysctl": {
+        const { sysctlCommand } = await import("./tslvs-sysctl.js");
+        process.exitCode = await sysctlCommand(args.slice(1));
+        return;
+      }
+      case "lab":
+      case "rs":
+        process.stderr.write(`tslvs: '${cmd}' is not built yet\n`);
+        process.exitCode = 2;
+        return;
+      default:
+        process.stderr.write(`tslvs: unknown command '${cmd}' (see tslvs --help)\n`);
+        process.exitCode = 2;
+    }
+  } catch (e) {
+    process.stderr.write(`tslvs: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -68,6 +68,8 @@ export interface DestEntry extends DestConfig {
   flags: number;
   stats: CounterValues;
   rates: RateValues;
+  /** Options stored and listed but not acted on yet (e.g. "gue tunnel"); absent when none. */
+  notActedOn?: string[];
 }
 
 export interface ServiceEntry extends ServiceConfig {
@@ -76,6 +78,8 @@ export interface ServiceEntry extends ServiceConfig {
   rates: RateValues;
   /** Kernel list order: newest-added first. ipvsadm sorts for display unless --nosort. */
   dests: DestEntry[];
+  /** Options stored and listed but not acted on yet (e.g. "sctp service"); absent when none. */
+  notActedOn?: string[];
 }
 
 export interface InfoEntry {
@@ -100,6 +104,12 @@ export interface DaemonConfig {
   mcastGroup: string;
   mcastPort: number;
   mcastTtl: number;
+}
+
+/** A running sync daemon as getDaemons lists it: the configuration with the kernel's defaults filled. */
+export interface DaemonEntry extends DaemonConfig {
+  /** Options stored and listed but not acted on yet ("sync daemon"); absent when none. */
+  notActedOn?: string[];
 }
 
 /** One line of /proc/net/ip_vs_conn, as `ipvsadm -Lc` reads it. */
@@ -166,3 +176,33 @@ export type RequestOp = Request["op"];
 export type Reply =
   | { v: number; id: number; ok: true; result: unknown }
   | { v: number; id: number; ok: false; errno: string; message: string };
+
+/** A FULLNAT local address of a service. */
+/** What each request's `result` holds on success. */
+export interface ResultMap {
+  getInfo: InfoEntry;
+  getServices: ServiceEntry[];
+  getService: ServiceEntry;
+  addService: null;
+  editService: null;
+  delService: null;
+  flush: null;
+  addDest: null;
+  editDest: null;
+  delDest: null;
+  zero: null;
+  setTimeout: null;
+  getTimeout: TimeoutValues;
+  startDaemon: null;
+  stopDaemon: null;
+  getDaemons: DaemonEntry[];
+  getConns: ConnEntry[];
+  /** Every sysctl, or only the one named, as {name: value}. */
+  getSysctl: Record<string, number>;
+  setSysctl: null;
+  addLaddr: null;
+  delLaddr: null;
+  getLaddrs: LaddrEntry[];
+}
+
+export type ResultOf<Op extends RequestOp> = ResultMap[Op];

@@ -1,5 +1,5 @@
-import { foldSum, pseudoSumV4, pseudoSumV6, transportChecksum, udpWireChecksum } from "../net/checksum.js";
 import { get16, put16 } from "../net/bytes.js";
+import { foldSum, pseudoSumV4, pseudoSumV6, transportChecksum, udpWireChecksum } from "../net/checksum.js";
 import { FRAG_NONE, PROTO_TCP, PROTO_UDP } from "../net/ip.js";
 import type { ParsedFrame } from "../net/parse.js";
 

@@ -1,0 +1,57 @@
+import { connect } from "../control/client.js";
+import type { ControlError } from "../control/control-error.js";
+import { socketPath } from "../control/socket-path.js";
+import { parseOptions, UsageError } from "./cli-args.js";
+
+/**
+ * `tslvs sysctl [NAME[=VALUE]]`: reads or sets the director's IPVS sysctls (the kernel's names
+ * under /proc/sys/net/ipv4/vs) through the control socket. Prints `name = value` lines.
+ */
+export async function sysctlCommand(args: string[]): Promise<number> {
+  let name: string | undefined;
+  let value: number | undefined;
+  let path: string;
+  try {
+    const { opts, words } = parseOptions(args, { socket: "value" });
+    if (words.length > 1) throw new UsageError(`unexpected argument ${words[1]}`);
+    path = socketPath(opts.get("socket")?.[0]);
+    const w = words[0];
+    if (w !== undefined) {
+      const eq = w.indexOf("=");
+      name = (eq < 0 ? w : w.slice(0, eq)).trim().replace(/^net\.ipv4\.vs\./, "");
+      if (!/^[a-z_0-9]+$/.test(name)) throw new UsageError(`not a sysctl name: ${name}`);
+      if (eq >= 0) {
+        const text = w.slice(eq + 1).trim();
+        if (!/^-?\d+$/.test(text))
+          throw new UsageError(`${name}: the value must be an integer, not '${text}'`);
+        value = Number(text);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`tslvs sysctl: ${e.message}\nusage: tslvs sysctl [NAME[=VALUE]] [--socket PATH]\n`);
+    return 2;
+  }
+  let client: Awaited<ReturnType<typeof connect>>;
+  try {
+    client = await connect(path);
+  } catch (e) {
+    process.stderr.write(
+      `tslvs sysctl: cannot reach the tslvs daemon at ${path} (${(e as ControlError).errno})\n`,
+    );
+    return 1;
+  }
+  try {
+    if (name !== undefined && value !== undefined) await client.call({ op: "setSysctl", name, value });
+    const all = await client.call({ op: "getSysctl", name });
+    for (const [n, v] of Object.entries(all)) process.stdout.write(`${n} = ${v}\n`);
+    return 0;
+  } catch (e) {
+    const err = e as ControlError;
+    const text = err.errno === "ENOENT" ? `unknown sysctl ${name}` : err.message;
+    process.stderr.write(`tslvs sysctl: ${text}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,249 @@
+import type { ServiceKey } from "../core/service.js";
+import type {
+  ConnEntry,
+  DaemonConfig,
+  InfoEntry,
+  LaddrEntry,
+  RequestOp,
+  ServiceEntry,
+  TimeoutValues,
+} from "./api.js";
+import {
+  connProtocolLabel,
+  destConfigToSpec,
+  intIn,
+  keyText,
+  parseAddr,
+  type RateSource,
+  serviceConfigToSpec,
+  serviceIdToKey,
+  serviceToEntry,
+  ZERO_RATES,
+} from "./api-mapping.js";
+import { ControlError } from "./control-error.js";
+import type { DirectorPort } from "./director-port.js";
+import { SyncDaemons } from "./sync-daemons.js";
+
+/** IP_VS_VERSION_CODE of the kernel IPVS this director behaves like (1.2.1). */
+export const IPVS_VERSION_CODE = 0x010201;
+/** ipvsadm --set accepts 0..31 days per timeout. */
+const MAX_TIMEOUT = 2678400;
+
+/** Requests that change the running state (the daemon persists the state after each). */
+export const MUTATING_OPS: ReadonlySet<RequestOp> = new Set<RequestOp>([
+  "addService",
+  "editService",
+  "delService",
+  "flush",
+  "addDest",
+  "editDest",
+  "delDest",
+  "setTimeout",
+  "startDaemon",
+  "stopDaemon",
+  "setSysctl",
+  "addLaddr",
+  "delLaddr",
+]);
+
+export const KNOWN_OPS: ReadonlySet<string> = new Set<string>([
+  ...MUTATING_OPS,
+  "getInfo",
+  "getServices",
+  "getService",
+  "zero",
+  "getTimeout",
+  "getDaemons",
+  "getConns",
+  "getSysctl",
+  "getLaddrs",
+]);
+
+export interface ApiHandlerOptions {
+  /** Rate estimator figures per service/dest; zeros until an estimator is attached. */
+  rates?: RateSource;
+  /** Seconds on the clock the core runs on (for connection expiry times). */
+  now: () => number;
+  syncDaemons?: SyncDaemons;
+}
+
+/**
+ * Carries out one control request against the director. Arguments are validated here (a malformed
+ * argument is EINVAL); what the kernel would refuse is refused by the director with its errno.
+ * Returns the request's result; throws an error carrying `errno` on refusal.
+ */
+export class ApiHandler {
+  readonly syncDaemons: SyncDaemons;
+  private readonly rates: RateSource;
+  private readonly now: () => number;
+
+  constructor(
+    readonly director: DirectorPort,
+    options: ApiHandlerOptions,
+  ) {
+    this.rates = options.rates ?? ZERO_RATES;
+    this.now = options.now;
+    this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
+  }
+
+  handle(req: Record<string, unknown>): unknown {
+    const d = this.director;
+    switch (req.op) {
+      case "getInfo":
+        return {
+          version: "1.2.1",
+          versionCode: IPVS_VERSION_CODE,
+          connTabSize: d.bucketCount,
+        } satisfies InfoEntry;
+      case "getServices":
+        return d.services().map((s) => serviceToEntry(s, this.rates));
+      case "getService":
+        return this.getService(serviceIdToKey(req.service));
+      case "addService":
+        d.addService(serviceConfigToSpec(req.config));
+        return null;
+      case "editService":
+        d.editService(serviceConfigToSpec(req.config));
+        return null;
+      case "delService":
+        d.delService(serviceIdToKey(req.service));
+        return null;
+      case "flush":
+        d.flush();
+        return null;
+      case "addDest":
+        d.addDest(serviceIdToKey(req.service), destConfigToSpec(req.dest));
+        return null;
+      case "editDest":
+        d.editDest(serviceIdToKey(req.service), destConfigToSpec(req.dest));
+        return null;
+      case "delDest":
+        d.delDest(
+          serviceIdToKey(req.service),
+          parseAddr(req.addr, "real server address"),
+          intIn(req.port, 0, 65535, "port"),
+        );
+        return null;
+      case "zero":
+        d.zero(req.service === undefined || req.service === null ? undefined : serviceIdToKey(req.service));
+        return null;
+      case "setTimeout":
+        d.setTimeouts(parseTimeouts(req.timeout));
+        return null;
+      case "getTimeout":
+        return { ...d.getTimeouts() } satisfies TimeoutValues;
+      case "startDaemon":
+        this.syncDaemons.start(parseDaemonConfig(req.config));
+        return null;
+      case "stopDaemon":
+        if (req.state !== "master" && req.state !== "backup")
+          throw new ControlError("EINVAL", "state must be master or backup");
+        this.syncDaemons.stop(req.state);
+        return null;
+      case "getDaemons":
+        return this.syncDaemons.list();
+      case "getConns":
+        return this.connections();
+      case "getSysctl":
+        return this.getSysctl(req.name);
+      case "setSysctl":
+        if (typeof req.name !== "string") throw new ControlError("EINVAL", "name must be a string");
+        d.sysctls.set(req.name, intIn(req.value, -2147483648, 2147483647, "value"));
+        return null;
+      case "addLaddr":
+        if (typeof req.ifname !== "string" || req.ifname.length > 15)
+          throw new ControlError("EINVAL", "ifname must be an interface name (at most 15 characters)");
+        d.addLaddr(serviceIdToKey(req.service), parseAddr(req.addr, "local address"), req.ifname);
+        return null;
+      case "delLaddr":
+        d.delLaddr(serviceIdToKey(req.service), parseAddr(req.addr, "local address"));
+        return null;
+      case "getLaddrs":
+        return d.getLaddrs(serviceIdToKey(req.service)).map(
+          (l): LaddrEntry => ({
+            addr: l.addr.toString(),
+            ifname: l.ifname,
+            portConflicts: l.portConflicts ?? 0,
+            conns: l.conns ?? 0,
+          }),
+        );
+      default:
+        throw new ControlError("ENOSYS", `unknown op ${JSON.stringify(req.op)}`);
+    }
+  }
+
+  private getService(key: ServiceKey): ServiceEntry {
+    const svc = this.director.findService(key);
+    if (!svc) throw new ControlError("ESRCH", `no such service: ${keyText(key)}`);
+    return serviceToEntry(svc, this.rates);
+  }
+
+  private getSysctl(name: unknown): Record<string, number> {
+    const s = this.director.sysctls;
+    if (name === undefined || name === null) {
+      const out: Record<string, number> = {};
+      for (const n of s.names()) out[n] = s.get(n);
+      return out;
+    }
+    if (typeof name !== "string") throw new ControlError("EINVAL", "name must be a string");
+    return { [name]: s.get(name) };
+  }
+
+  private connections(): ConnEntry[] {
+    const out: ConnEntry[] = [];
+    for (const c of this.director.connections(this.now())) {
+      const e: ConnEntry = {
+        protocol: connProtocolLabel(c.protocol),
+        af: c.daddr.family,
+        caddr: c.caddr.toString(),
+        cport: c.cport,
+        vaddr: c.vaddr.toString(),
+        vport: c.vport,
+        daddr: c.daddr.toString(),
+        dport: c.dport,
+        state: c.state,
+        expires: Math.max(0, Math.floor(c.expires)),
+        peName: c.peName,
+        peData: c.peData,
+      };
+      if (c.laddr) {
+        e.laddr = c.laddr.toString();
+        e.lport = c.lport ?? 0;
+      }
+      out.push(e);
+    }
+    return out;
+  }
+}
+
+function parseTimeouts(t: unknown): TimeoutValues {
+  if (typeof t !== "object" || t === null)
+    throw new ControlError("EINVAL", "timeout must be {tcp, tcpfin, udp}");
+  const o = t as Record<string, unknown>;
+  return {
+    tcp: intIn(o.tcp ?? 0, 0, MAX_TIMEOUT, "tcp timeout"),
+    tcpfin: intIn(o.tcpfin ?? 0, 0, MAX_TIMEOUT, "tcpfin timeout"),
+    udp: intIn(o.udp ?? 0, 0, MAX_TIMEOUT, "udp timeout"),
+  };
+}
+
+export function parseDaemonConfig(c: unknown): DaemonConfig {
+  if (typeof c !== "object" || c === null) throw new ControlError("EINVAL", "config must be an object");
+  const o = c as Record<string, unknown>;
+  if (o.state !== "master" && o.state !== "backup")
+    throw new ControlError("EINVAL", "state must be master or backup");
+  const ifn = o.mcastIfn ?? "eth0";
+  if (typeof ifn !== "string" || ifn.length === 0 || ifn.length > 15)
+    throw new ControlError("EINVAL", "mcastIfn must be an interface name (at most 15 characters)");
+  const group = o.mcastGroup ?? "";
+  if (typeof group !== "string") throw new ControlError("EINVAL", "mcastGroup must be an address string");
+  return {
+    state: o.state,
+    mcastIfn: ifn,
+    syncId: intIn(o.syncId ?? 0, 0, 255, "syncId"),
+    syncMaxLen: intIn(o.syncMaxLen ?? 0, 0, 65507, "syncMaxLen"),
+    mcastGroup: group,
+    mcastPort: intIn(o.mcastPort ?? 0, 0, 65535, "mcastPort"),
+    mcastTtl: intIn(o.mcastTtl ?? 0, 0, 255, "mcastTtl"),
+  };
+}

@@ -1,0 +1,105 @@
+import type { IpAddr } from "../core/address.js";
+import { IpAddr as Addr } from "../core/address.js";
+import type { Dest, DestSpec } from "../core/dest.js";
+import type { Director } from "../core/director.js";
+import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
+import { Sysctls } from "../core/sysctls.js";
+import type { RateSource } from "./api-mapping.js";
+import type { ConnInfo, DirectorPort, LaddrInfo, SysctlPort, TimeoutSet } from "./director-port.js";
+
+const PROTO_BY_NAME: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132, IP: 0 };
+
+/**
+ * The core Director seen through the control plane's port. Management calls pass straight through;
+ * the few shapes that differ (sysctl values, connection entries) are converted here.
+ * `sync_threshold` (a pair of numbers in the kernel) is the one sysctl the port does not carry yet.
+ */
+export class CoreDirectorPort implements DirectorPort {
+  readonly sysctls: SysctlPort;
+
+  constructor(readonly core: Director) {
+    const s = core.sysctls;
+    const scalar = Sysctls.names().filter((n) => typeof s.get(n) === "number");
+    this.sysctls = {
+      names: () => scalar,
+      get: (name) => {
+        const v = s.get(name);
+        return typeof v === "number" ? v : v[0];
+      },
+      set: (name, value) => s.set(name, value),
+    };
+  }
+
+  /** Rates of a service or dest from the core's estimator. */
+  readonly rates: RateSource = (of: VirtualService | Dest) => this.core.rates(of.stats);
+
+  addService(spec: ServiceSpec): VirtualService {
+    return this.core.addService(spec);
+  }
+  editService(spec: ServiceSpec): void {
+    this.core.editService(spec);
+  }
+  delService(key: ServiceKey): void {
+    this.core.delService(key);
+  }
+  flush(): void {
+    this.core.flush();
+  }
+  findService(key: ServiceKey): VirtualService | undefined {
+    return this.core.findService(key);
+  }
+  services(): readonly VirtualService[] {
+    return this.core.services();
+  }
+  addDest(key: ServiceKey, spec: DestSpec): Dest {
+    return this.core.addDest(key, spec);
+  }
+  editDest(key: ServiceKey, spec: DestSpec): void {
+    this.core.editDest(key, spec);
+  }
+  delDest(key: ServiceKey, addr: IpAddr, port: number): void {
+    this.core.delDest(key, addr, port);
+  }
+  zero(key?: ServiceKey): void {
+    this.core.zero(key);
+  }
+  setTimeouts(t: TimeoutSet): void {
+    this.core.setTimeouts(t);
+  }
+  getTimeouts(): TimeoutSet {
+    return this.core.getTimeouts();
+  }
+  addLaddr(key: ServiceKey, addr: IpAddr, ifname: string): void {
+    this.core.addLaddr(key, addr, ifname);
+  }
+  delLaddr(key: ServiceKey, addr: IpAddr): void {
+    this.core.delLaddr(key, addr);
+  }
+  getLaddrs(key: ServiceKey): readonly LaddrInfo[] {
+    return this.core.getLaddrs(key).map((l) => ({ addr: l.addr, ifname: l.ifname, conns: l.portsInUse }));
+  }
+  *connections(now: number): Iterable<ConnInfo> {
+    for (const c of this.core.connections(now)) {
+      yield {
+        protocol: PROTO_BY_NAME[c.protocol] ?? 0,
+        caddr: Addr.mustParse(c.caddr),
+        cport: c.cport,
+        vaddr: Addr.mustParse(c.vaddr),
+        vport: c.vport,
+        daddr: Addr.mustParse(c.daddr),
+        dport: c.dport,
+        state: c.state,
+        expires: c.expires,
+        peName: c.peName,
+        peData: c.peData,
+        ...(c.laddr !== undefined ? { laddr: Addr.mustParse(c.laddr), lport: c.lport ?? 0 } : {}),
+      };
+    }
+  }
+  get bucketCount(): number {
+    return this.core.bucketCount;
+  }
+  tick(now: number): void {
+    this.core.tick(now);
+  }
+}

@@ -1,0 +1,239 @@
+import { existsSync } from "node:fs";
+import { type Logger, pino } from "pino";
+import type { RequestOp } from "./api.js";
+import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
+import { destToConfig, serviceToConfig } from "./api-mapping.js";
+import { ConfigError, dumpConfig, loadConfig } from "./config.js";
+import type { DesiredState } from "./desired-state.js";
+import { snapshot } from "./desired-state.js";
+import type { DirectorPort } from "./director-port.js";
+import { destNotActedOn, serviceNotActedOn } from "./not-acted-on.js";
+import { reconcile } from "./reconcile.js";
+import { ControlServer } from "./server.js";
+import { StateWriter, writeFileAtomic } from "./state-file.js";
+import { SyncDaemons } from "./sync-daemons.js";
+
+export interface DaemonOptions {
+  socketPath: string;
+  /** The desired state: loaded at start, re-applied on SIGHUP. Without it, the state file is used. */
+  configFile?: string;
+  /** Where the rules are kept across restarts (state mode only). */
+  statePath: string;
+  logLevel: string;
+  /** Interfaces handed to the packet data plane once it is attached. */
+  interfaces: string[];
+}
+
+export interface DaemonDeps {
+  director: DirectorPort;
+  /** Seconds, monotonic: the clock the core runs on. */
+  clock?: () => number;
+  logger?: Logger;
+  /** Milliseconds between director ticks. */
+  tickMs?: number;
+}
+
+/** Cleanup run when the daemon stops (the data plane removes what it installed on the host). */
+export type StopHook = () => void | Promise<void>;
+
+/**
+ * `tslvs start`: holds the director, serves the control socket, keeps the rules in the state file
+ * (or makes them equal to the config file), ticks the director's timers, and stops cleanly.
+ */
+export class Daemon {
+  /** Run in order when the daemon stops, before the socket is removed. */
+  readonly onStop: StopHook[] = [];
+  readonly log: Logger;
+  readonly handler: ApiHandler;
+  private server: ControlServer | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private readonly stateWriter: StateWriter | null;
+  private readonly sysctlDefaults: Record<string, number> = {};
+  private readonly reportedNotActedOn = new Set<string>();
+  private stopping: Promise<void> | null = null;
+  private readonly clock: () => number;
+
+  private constructor(
+    readonly options: DaemonOptions,
+    private readonly deps: DaemonDeps,
+  ) {
+    this.log =
+      deps.logger ??
+      pino(
+        { level: options.logLevel, base: { pid: process.pid } },
+        pino.destination({ dest: 1, sync: true }),
+      );
+    this.clock = deps.clock ?? (() => performance.now() / 1000);
+    const director = deps.director;
+    for (const name of director.sysctls.names()) this.sysctlDefaults[name] = director.sysctls.get(name);
+    this.handler = new ApiHandler(director, { now: this.clock, syncDaemons: new SyncDaemons() });
+    this.stateWriter = options.configFile ? null : new StateWriter(() => this.writeState());
+  }
+
+  get director(): DirectorPort {
+    return this.deps.director;
+  }
+
+  /** Loads the rules, starts serving. Throws (nothing served) if the rules or the socket are unusable. */
+  static async start(options: DaemonOptions, deps: DaemonDeps): Promise<Daemon> {
+    const d = new Daemon(options, deps);
+    // Read the rules first (a bad file changes nothing), take the socket second (a live daemon on
+    // it means this one must not touch anything), apply the rules last: the apply runs before the
+    // event loop hands this daemon its first connection.
+    const initial = d.initialState();
+    d.server = await ControlServer.listen({
+      socketPath: options.socketPath,
+      handle: (req) => d.handler.handle(req),
+      afterRequest: (op, req, peer) => d.afterRequest(op, req, peer),
+      log: d.log,
+    });
+    if (initial) d.apply(initial.state, initial.source);
+    d.ticker = setInterval(() => d.tick(), deps.tickMs ?? 1000);
+    d.log.info(
+      {
+        socket: options.socketPath,
+        config: options.configFile ?? null,
+        state: options.configFile ? null : options.statePath,
+        services: d.director.services().length,
+      },
+      "tslvs started",
+    );
+    d.log.warn(
+      { interfaces: options.interfaces },
+      "no packet data plane is attached: rules are held and reported, no packets are forwarded",
+    );
+    return d;
+  }
+
+  /** Reads the starting rules: the config file, else the state file if there is one. */
+  private initialState(): { state: DesiredState; source: string } | null {
+    const file =
+      this.options.configFile ?? (existsSync(this.options.statePath) ? this.options.statePath : null);
+    if (!file) return null;
+    const state = loadConfig(file);
+    this.checkSysctlNames(state, file);
+    return { state, source: file };
+  }
+
+  /** Sysctl names can only be checked against the director: an unknown one refuses the file whole. */
+  private checkSysctlNames(state: DesiredState, file: string): void {
+    const known = new Set(this.director.sysctls.names());
+    for (const name of Object.keys(state.sysctls)) {
+      if (!known.has(name))
+        throw new ConfigError(file, state.sysctlLines?.[name] ?? 0, `unknown sysctl ${name}`);
+    }
+  }
+
+  private apply(state: DesiredState, source: string): void {
+    const r = reconcile(this.director, this.handler.syncDaemons, state, this.sysctlDefaults);
+    for (const c of r.changes) this.log.info({ change: c, source }, `${c.action} ${c.kind} ${c.target}`);
+    for (const f of r.failed)
+      this.log.error(
+        { change: f, source },
+        `refused: ${f.action} ${f.kind} ${f.target}: ${f.errno} ${f.message}`,
+      );
+    this.reportNotActedOn();
+    if (r.changes.length) this.stateWriter?.changed();
+    this.log.info({ source, changes: r.changes.length, refused: r.failed.length }, "rules applied");
+  }
+
+  /** SIGHUP: make the running state equal to the config file; a malformed file changes nothing. */
+  reload(): void {
+    const file = this.options.configFile;
+    if (!file) {
+      this.log.info({}, "reload: no --config file; the rules are those set with tslvsadm");
+      return;
+    }
+    let state: DesiredState;
+    try {
+      state = loadConfig(file);
+      this.checkSysctlNames(state, file);
+    } catch (e) {
+      this.log.error(
+        { err: (e as Error).message },
+        `reload refused, running state unchanged: ${(e as Error).message}`,
+      );
+      return;
+    }
+    this.apply(state, file);
+  }
+
+  private afterRequest(
+    op: RequestOp,
+    req: Record<string, unknown>,
+    peer: { pid: number; uid: number },
+  ): void {
+    if (!MUTATING_OPS.has(op)) return;
+    // Every change made through the socket is logged with who made it, as an audit trail.
+    const { v: _v, id: _id, ...args } = req;
+    this.log.info({ request: args, peer }, `${op} by uid ${peer.uid} pid ${peer.pid}`);
+    this.stateWriter?.changed();
+    if (
+      op === "addService" ||
+      op === "editService" ||
+      op === "addDest" ||
+      op === "editDest" ||
+      op === "startDaemon"
+    )
+      this.reportNotActedOn();
+  }
+
+  /** Logs once per kind each option that is stored but not acted on yet. */
+  private reportNotActedOn(): void {
+    const kinds = new Set<string>();
+    for (const svc of this.director.services()) {
+      for (const k of serviceNotActedOn(serviceToConfig(svc))) kinds.add(k);
+      for (const d of svc.dests) for (const k of destNotActedOn(destToConfig(d))) kinds.add(k);
+    }
+    for (const d of this.handler.syncDaemons.list()) for (const k of d.notActedOn ?? []) kinds.add(k);
+    for (const k of kinds) {
+      if (this.reportedNotActedOn.has(k)) continue;
+      this.reportedNotActedOn.add(k);
+      this.log.warn({ option: k }, `${k}: accepted, stored and listed, but not acted on yet`);
+    }
+  }
+
+  private writeState(): void {
+    try {
+      const state = snapshot(this.director, this.handler.syncDaemons, this.sysctlDefaults);
+      writeFileAtomic(
+        this.options.statePath,
+        dumpConfig(state, "# tslvs state: the running rules, rewritten by the daemon after every change.\n"),
+      );
+    } catch (e) {
+      this.log.error(
+        { err: (e as Error).message, state: this.options.statePath },
+        "cannot write the state file",
+      );
+    }
+  }
+
+  private tick(): void {
+    try {
+      this.director.tick(this.clock());
+    } catch (e) {
+      this.log.error({ err: e }, "director tick failed");
+    }
+  }
+
+  /** Clean stop: stop hooks, then the socket is closed and removed, then the state is saved. */
+  stop(reason: string): Promise<void> {
+    if (!this.stopping) this.stopping = this.doStop(reason);
+    return this.stopping;
+  }
+
+  private async doStop(reason: string): Promise<void> {
+    this.log.info({ reason }, "tslvs stopping");
+    if (this.ticker) clearInterval(this.ticker);
+    for (const hook of this.onStop) {
+      try {
+        await hook();
+      } catch (e) {
+        this.log.error({ err: e }, "stop hook failed");
+      }
+    }
+    await this.server?.close();
+    this.stateWriter?.flush();
+    this.log.info({}, "tslvs stopped");
+  }
+}

@@ -1,0 +1,75 @@
+import type { IpAddr } from "../core/address.js";
+import type { DestSpec } from "../core/dest.js";
+import type { ServiceSpec } from "../core/service.js";
+import type { DaemonConfig, TimeoutValues } from "./api.js";
+import type { DirectorPort } from "./director-port.js";
+import type { SyncDaemons } from "./sync-daemons.js";
+
+/**
+ * The director's configuration as a whole: what a config file declares, what the state file
+ * keeps, and what reconcile makes the running state equal to. Real servers are listed in the
+ * order they are added (oldest first), so adding them in list order rebuilds the kernel's
+ * newest-first list exactly.
+ */
+export interface DesiredState {
+  /** null: the kernel defaults (900 120 300). */
+  timeouts: TimeoutValues | null;
+  /** Only the sysctls that are set; the others take their defaults. */
+  sysctls: Record<string, number>;
+  syncDaemons: DaemonConfig[];
+  services: DesiredService[];
+  /** Source lines (config files only), for errors found after parsing. */
+  sysctlLines?: Record<string, number>;
+}
+
+export interface DesiredService {
+  spec: ServiceSpec;
+  dests: DestSpec[];
+  laddrs: { addr: IpAddr; ifname: string }[];
+  line?: number;
+}
+
+export const DEFAULT_TIMEOUTS: TimeoutValues = { tcp: 900, tcpfin: 120, udp: 300 };
+
+/** The running state as a DesiredState; `sysctlDefaults` leaves out sysctls still at their default. */
+export function snapshot(
+  director: DirectorPort,
+  syncDaemons: SyncDaemons,
+  sysctlDefaults: Record<string, number>,
+): DesiredState {
+  const sysctls: Record<string, number> = {};
+  for (const name of director.sysctls.names()) {
+    const v = director.sysctls.get(name);
+    if (sysctlDefaults[name] !== v) sysctls[name] = v;
+  }
+  const services = director.services().map(
+    (svc): DesiredService => ({
+      spec: {
+        key: svc.key,
+        scheduler: svc.schedName,
+        flags: svc.flags,
+        timeout: svc.timeout,
+        netmask: svc.netmask,
+        pe: svc.pe,
+      },
+      dests: [...svc.dests].reverse().map((d) => ({
+        addr: d.addr,
+        port: d.port,
+        method: d.method,
+        weight: d.weight,
+        uThreshold: d.uThreshold,
+        lThreshold: d.lThreshold,
+        tunType: d.tunType,
+        tunPort: d.tunPort,
+        tunCsum: d.tunCsum,
+      })),
+      laddrs: director.getLaddrs(svc.key).map((l) => ({ addr: l.addr, ifname: l.ifname })),
+    }),
+  );
+  return {
+    timeouts: director.getTimeouts(),
+    sysctls,
+    syncDaemons: syncDaemons.list().map(({ notActedOn: _n, ...config }) => config),
+    services,
+  };
+}

@@ -1,0 +1,101 @@
+import type { IpAddr } from "../core/address.js";
+import type { Dest, DestSpec } from "../core/dest.js";
+import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
+
+/**
+ * What the control plane needs from the core Director. The daemon is written against this port so
+ * that the administrative code (socket, config, reconcile) does not depend on how the core keeps
+ * its tables. Every method that the kernel can refuse throws an error object carrying the kernel's
+ * errno name in a string `errno` property ("ESRCH", "EEXIST", "ENOENT", "EINVAL", "ERANGE" ...).
+ * Times are seconds from the clock the daemon passes in.
+ */
+export interface DirectorPort {
+  addService(spec: ServiceSpec): VirtualService;
+  /** Replaces scheduler, flags, timeout, netmask and PE of an existing service (ipvsadm -E). */
+  editService(spec: ServiceSpec): void;
+  delService(key: ServiceKey): void;
+  /** Removes every service (ipvsadm -C). */
+  flush(): void;
+  findService(key: ServiceKey): VirtualService | null | undefined;
+  /** Every service, in the director's (kernel's) listing order. */
+  services(): readonly VirtualService[];
+
+  addDest(key: ServiceKey, spec: DestSpec): Dest;
+  editDest(key: ServiceKey, spec: DestSpec): void;
+  delDest(key: ServiceKey, addr: IpAddr, port: number): void;
+
+  /** Zero the counters (and rates) of one service and its dests, or of everything. */
+  zero(key?: ServiceKey): void;
+
+  /** ipvsadm --set: a 0 leaves that timeout unchanged. */
+  setTimeouts(t: TimeoutSet): void;
+  getTimeouts(): TimeoutSet;
+
+  /** IPVS sysctls by their kernel names (expire_nodest_conn, conn_reuse_mode, ...). */
+  readonly sysctls: SysctlPort;
+
+  /** FULLNAT local addresses of a service. */
+  addLaddr(key: ServiceKey, addr: IpAddr, ifname: string): void;
+  delLaddr(key: ServiceKey, addr: IpAddr): void;
+  getLaddrs(key: ServiceKey): readonly LaddrInfo[];
+
+  /** Every connection entry (templates included), with seconds left computed against `now`. */
+  connections(now: number): Iterable<ConnInfo>;
+  /** Connection hash bucket count (the listing's "size="). */
+  readonly bucketCount: number;
+  /** Timers: expire connections, run the estimator. Called about once a second. */
+  tick(now: number): void;
+}
+
+export interface TimeoutSet {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+export interface SysctlPort {
+  /** Every sysctl name, in a stable order. */
+  names(): readonly string[];
+  /** Throws errno ENOENT for an unknown name. */
+  get(name: string): number;
+  /** Throws errno ENOENT for an unknown name, EINVAL for a value out of the sysctl's range. */
+  set(name: string, value: number): void;
+}
+
+export interface LaddrInfo {
+  addr: IpAddr;
+  ifname: string;
+  /** Times no source port was free on this address (new connections refused). */
+  portConflicts?: number;
+  /** Connections (source ports) currently using this address. */
+  conns?: number;
+}
+
+/** One connection entry as /proc/net/ip_vs_conn shows it. */
+export interface ConnInfo {
+  /** IPPROTO_TCP / UDP / SCTP, or 0 (IPPROTO_IP) for fwmark persistence templates. */
+  protocol: number;
+  caddr: IpAddr;
+  cport: number;
+  vaddr: IpAddr;
+  vport: number;
+  daddr: IpAddr;
+  dport: number;
+  /** Kernel state name: ESTABLISHED, SYN_RECV, UDP, NONE, ASSURED ... */
+  state: string;
+  /** Seconds until expiry. */
+  expires: number;
+  peName: string;
+  peData: string;
+  laddr?: IpAddr;
+  lport?: number;
+}
+
+/** The errno name carried by an error the director threw, or undefined for any other error. */
+export function errnoOf(err: unknown): string | undefined {
+  if (typeof err === "object" && err !== null && "errno" in err) {
+    const e = (err as { errno: unknown }).errno;
+    if (typeof e === "string" && /^E[A-Z0-9]+$/.test(e)) return e;
+  }
+  return undefined;
+}

@@ -1,0 +1,50 @@
+import type { Socket } from "node:net";
+
+/** The credentials of the process at the other end of a Unix socket (SO_PEERCRED). */
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+/** struct ucred { pid_t pid; uid_t uid; gid_t gid; } */
+const UCRED_SIZE = 12;
+
+type GetSockOpt = (fd: number, level: number, name: number, val: Buffer, len: number[]) => number;
+let getsockopt: GetSockOpt | null | undefined;
+
+/** Binds getsockopt(2) from libc through koffi on first use; null when that is not possible. */
+async function binding(): Promise<GetSockOpt | null> {
+  if (getsockopt !== undefined) return getsockopt;
+  try {
+    const koffi = (await import("koffi")).default;
+    const libc = koffi.load("libc.so.6");
+    getsockopt = libc.func(
+      "int getsockopt(int fd, int level, int optname, _Out_ uint8_t *optval, _Inout_ uint32_t *optlen)",
+    ) as GetSockOpt;
+  } catch {
+    getsockopt = null;
+  }
+  return getsockopt;
+}
+
+/** Loads the binding ahead of the first connection, so a missing libc is reported at start. */
+export async function peerCredAvailable(): Promise<boolean> {
+  return (await binding()) !== null;
+}
+
+/**
+ * The peer's credentials as the kernel recorded them when it connected, or null when they cannot
+ * be read (no binding, or the socket has no file descriptor). Callers must treat null as "refuse".
+ */
+export function peerCred(socket: Socket): PeerCred | null {
+  const fn = getsockopt;
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (!fn || typeof fd !== "number" || fd < 0) return null;
+  const buf = Buffer.alloc(UCRED_SIZE);
+  const len = [UCRED_SIZE];
+  if (fn(fd, SOL_SOCKET, SO_PEERCRED, buf, len) !== 0 || len[0] !== UCRED_SIZE) return null;
+  return { pid: buf.readInt32LE(0), uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
+}

@@ -1,0 +1,80 @@
+import { existsSync, readFileSync } from "node:fs";
+import { IpAddr } from "../core/address.js";
+import type { DaemonConfig, DaemonEntry } from "./api.js";
+import { ControlError } from "./control-error.js";
+import { NOT_ACTED_ON } from "./not-acted-on.js";
+
+/**
+ * The connection-synchronisation daemons (ipvsadm --start-daemon / --stop-daemon). They are kept
+ * with the kernel's checks and defaults (ip_vs_sync.c start_sync_thread) so listings and saves are
+ * right, but no sync traffic is sent or received yet: every entry is marked as not acted on.
+ */
+export class SyncDaemons {
+  private readonly running = new Map<"master" | "backup", DaemonEntry>();
+
+  constructor(private readonly interfaceMtu: (ifname: string) => number | null = sysfsMtu) {}
+
+  start(config: DaemonConfig): DaemonEntry {
+    if (this.running.has(config.state))
+      throw new ControlError("EEXIST", `a ${config.state} sync daemon is running`);
+    const entry = this.resolve(config);
+    this.running.set(config.state, entry);
+    return entry;
+  }
+
+  /** The entry `config` would start, with the kernel's checks and defaults, without starting it. */
+  resolve(config: DaemonConfig): DaemonEntry {
+    if (config.state !== "master" && config.state !== "backup")
+      throw new ControlError("EINVAL", `sync daemon state must be master or backup, not ${config.state}`);
+    const mtu = this.interfaceMtu(config.mcastIfn);
+    if (mtu === null) throw new ControlError("ENODEV", `no such interface: ${config.mcastIfn}`);
+    const group = config.mcastGroup ? IpAddr.parse(config.mcastGroup) : IpAddr.v4(0xe0000051);
+    if (!group || !isMulticast(group))
+      throw new ControlError("EINVAL", `sync group is not a multicast address: ${config.mcastGroup}`);
+    const headers = group.family === 4 ? 28 : 48;
+    let maxLen = config.syncMaxLen;
+    if (!maxLen) {
+      maxLen = config.state === "master" ? 1500 - headers : Math.min(65535, Math.max(1500, mtu)) - headers;
+    }
+    maxLen = Math.max(config.state === "master" ? 1 : 1024, Math.min(65535 - headers, maxLen));
+    return {
+      state: config.state,
+      mcastIfn: config.mcastIfn,
+      syncId: config.syncId,
+      syncMaxLen: maxLen,
+      mcastGroup: group.toString(),
+      mcastPort: config.mcastPort || 8848,
+      mcastTtl: config.mcastTtl || 1,
+      notActedOn: [NOT_ACTED_ON.syncDaemon],
+    };
+  }
+
+  stop(state: "master" | "backup"): void {
+    if (!this.running.delete(state)) throw new ControlError("ESRCH", `no ${state} sync daemon is running`);
+  }
+
+  list(): DaemonEntry[] {
+    return [...this.running.values()].map((d) => ({ ...d, notActedOn: [...(d.notActedOn ?? [])] }));
+  }
+
+  clear(): void {
+    this.running.clear();
+  }
+}
+
+function isMulticast(a: IpAddr): boolean {
+  return a.family === 4 ? a.v4Value >>> 28 === 0xe : a.words[0]! >>> 24 === 0xff;
+}
+
+/** The interface's MTU from sysfs, or null when there is no such interface. */
+function sysfsMtu(ifname: string): number | null {
+  if (!/^[^/\0\s]{1,15}$/.test(ifname) || ifname === "." || ifname === "..") return null;
+  const dir = `/sys/class/net/${ifname}`;
+  if (!existsSync(dir)) return null;
+  try {
+    const mtu = Number(readFileSync(`${dir}/mtu`, "utf8").trim());
+    return Number.isFinite(mtu) ? mtu : 1500;
+  } catch {
+    return 1500;
+  }
+}
