@@ -31,6 +31,8 @@ export interface DaemonDeps {
   logger?: Logger;
   /** Milliseconds between director ticks. */
   tickMs?: number;
+  /** Rates of services and dests for listings (the core's estimator); zeros when absent. */
+  rates?: RateSource;
 }
 
 /** Cleanup run when the daemon stops (the data plane removes what it installed on the host). */
@@ -43,6 +45,10 @@ export type StopHook = () => void | Promise<void>;
 export class Daemon {
   /** Run in order when the daemon stops, before the socket is removed. */
   readonly onStop: StopHook[] = [];
+  /** Run after the rules changed (a tslvsadm request, a config apply): the data plane re-steers. */
+  readonly onRulesChanged: (() => void)[] = [];
+  /** Set once a packet data plane serves the rules (changes what the daemon says at start). */
+  dataPlane: string | null = null;
   readonly log: Logger;
   readonly handler: ApiHandler;
   private server: ControlServer | null = null;
@@ -66,7 +72,11 @@ export class Daemon {
     this.clock = deps.clock ?? (() => performance.now() / 1000);
     const director = deps.director;
     for (const name of director.sysctls.names()) this.sysctlDefaults[name] = director.sysctls.get(name);
-    this.handler = new ApiHandler(director, { now: this.clock, syncDaemons: new SyncDaemons() });
+    this.handler = new ApiHandler(director, {
+      now: this.clock,
+      syncDaemons: new SyncDaemons(),
+      ...(deps.rates ? { rates: deps.rates } : {}),
+    });
     this.stateWriter = options.configFile ? null : new StateWriter(() => this.writeState());
   }
 
@@ -97,10 +107,6 @@ export class Daemon {
         services: d.director.services().length,
       },
       "tslvs started",
-    );
-    d.log.warn(
-      { interfaces: options.interfaces },
-      "no packet data plane is attached: rules are held and reported, no packets are forwarded",
     );
     return d;
   }
@@ -133,7 +139,10 @@ export class Daemon {
         `refused: ${f.action} ${f.kind} ${f.target}: ${f.errno} ${f.message}`,
       );
     this.reportNotActedOn();
-    if (r.changes.length) this.stateWriter?.changed();
+    if (r.changes.length) {
+      this.stateWriter?.changed();
+      this.rulesChanged();
+    }
     this.log.info({ source, changes: r.changes.length, refused: r.failed.length }, "rules applied");
   }
 
@@ -168,6 +177,7 @@ export class Daemon {
     const { v: _v, id: _id, ...args } = req;
     this.log.info({ request: args, peer }, `${op} by uid ${peer.uid} pid ${peer.pid}`);
     this.stateWriter?.changed();
+    this.rulesChanged();
     if (
       op === "addService" ||
       op === "editService" ||
@@ -176,6 +186,17 @@ export class Daemon {
       op === "startDaemon"
     )
       this.reportNotActedOn();
+  }
+
+  /** Tells the data plane (and any other listener) that the rules changed. */
+  rulesChanged(): void {
+    for (const hook of this.onRulesChanged) {
+      try {
+        hook();
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, "applying the rules to the data plane failed");
+      }
+    }
   }
 
   /** Logs once per kind each option that is stored but not acted on yet. */
