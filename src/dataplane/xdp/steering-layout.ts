@@ -1,0 +1,107 @@
+/**
+ * Byte layouts of the steering maps, shared by the XDP program that reads them
+ * (steering-program.ts) and the TypeScript that fills them (steering-maps.ts). Multi-byte fields
+ * marked "network order" hold the bytes exactly as they appear in the packet, so the program
+ * copies them from the packet into a key without conversion.
+ */
+
+/**
+ * Key of the `services` and `replies` hash maps (8 bytes):
+ *
+ *   offset 0  u32 address   network order (services: destination = VIP; replies: source = RIP)
+ *   offset 4  u16 port      network order (services: VIP port; replies: RS port)
+ *   offset 6  u8  protocol  IPPROTO_TCP / UDP / SCTP
+ *   offset 7  u8  zero
+ *
+ * Three key forms are used in both maps:
+ *   (proto, addr, port)  a virtual service (services) / a real server's port (replies);
+ *   (proto, addr, 0)     services only: a port-0 ("any port") service of that protocol;
+ *   (0, addr, 0)         "this address is a VIP" (services) / "this is a real server" (replies):
+ *                        IPv4 fragments to / from it are steered, since only the first fragment
+ *                        carries the ports.
+ */
+export const STEER_KEY_SIZE = 8;
+export const STEER_KEY_ADDR = 0;
+export const STEER_KEY_PORT = 4;
+export const STEER_KEY_PROTO = 6;
+
+/** Value of `services` and `replies` (4 bytes): an id for the control plane, unused by the program. */
+export const STEER_VALUE_SIZE = 4;
+
+/**
+ * `local_ports` hash map: the director's local addresses used as FULLNAT source (LIP), with the
+ * port range the director allocates on them. A TCP/UDP/SCTP packet to LIP with a destination port
+ * in [min, max] is steered; other traffic to that address (ssh to the director) passes.
+ *
+ *   key   (4 bytes)  u32 address, network order
+ *   value (4 bytes)  offset 0 u16 min port, offset 2 u16 max port — host (little-endian) order
+ */
+export const LOCAL_KEY_SIZE = 4;
+export const LOCAL_VALUE_SIZE = 4;
+export const LOCAL_VALUE_MIN = 0;
+export const LOCAL_VALUE_MAX = 2;
+
+/** Per-CPU u64 counters, indexed by these ids. */
+export const SteerCounter = {
+  /** TCP/UDP/SCTP to a (VIP, port) service. */
+  SERVICE: 0,
+  /** TCP/UDP/SCTP to a port-0 service of the VIP. */
+  SERVICE_ANY_PORT: 1,
+  /** From a real server's (RIP, port): NAT / FULLNAT replies. */
+  REPLY: 2,
+  /** To a LIP port in the director's FULLNAT range. */
+  LOCAL_PORT: 3,
+  /** An IPv4 fragment to a VIP, from a real server, or to a LIP. */
+  FRAGMENT: 4,
+  /** An ICMP error (types 3, 11, 12) whose quoted packet belongs to one of the above. */
+  ICMP_ERROR: 5,
+  /** Passed: not IPv4 (ARP, IPv6, ...). */
+  PASS_NOT_IPV4: 6,
+  /** Passed: IPv4 that matched no entry. */
+  PASS_NO_MATCH: 7,
+  /** Passed: too short for its headers or a bad IPv4 header (the host's stack will count it). */
+  PASS_MALFORMED: 8,
+} as const;
+export const STEER_COUNTERS = 9;
+export const STEER_COUNTER_NAMES = Object.keys(SteerCounter) as (keyof typeof SteerCounter)[];
+
+/** Writes a services/replies key for an IPv4 address given as an unsigned 32-bit number. */
+export function encodeSteerKey(out: Uint8Array, protocol: number, addrV4: number, port: number): Uint8Array {
+  if (out.length < STEER_KEY_SIZE) throw new RangeError("steering key buffer too small");
+  checkU8(protocol, "protocol");
+  checkU16(port, "port");
+  out[0] = addrV4 >>> 24;
+  out[1] = (addrV4 >>> 16) & 0xff;
+  out[2] = (addrV4 >>> 8) & 0xff;
+  out[3] = addrV4 & 0xff;
+  out[4] = port >>> 8;
+  out[5] = port & 0xff;
+  out[6] = protocol;
+  out[7] = 0;
+  return out;
+}
+
+export function encodeLocalKey(out: Uint8Array, addrV4: number): Uint8Array {
+  out[0] = addrV4 >>> 24;
+  out[1] = (addrV4 >>> 16) & 0xff;
+  out[2] = (addrV4 >>> 8) & 0xff;
+  out[3] = addrV4 & 0xff;
+  return out;
+}
+
+export function encodeLocalValue(out: Uint8Array, minPort: number, maxPort: number): Uint8Array {
+  checkU16(minPort, "min port");
+  checkU16(maxPort, "max port");
+  if (minPort > maxPort) throw new RangeError(`local port range ${minPort}-${maxPort} is empty`);
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  v.setUint16(LOCAL_VALUE_MIN, minPort, true);
+  v.setUint16(LOCAL_VALUE_MAX, maxPort, true);
+  return out;
+}
+
+function checkU8(n: number, what: string): void {
+  if (!Number.isInteger(n) || n < 0 || n > 0xff) throw new RangeError(`bad ${what} ${n}`);
+}
+function checkU16(n: number, what: string): void {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`bad ${what} ${n}`);
+}

@@ -1,0 +1,236 @@
+/**
+ * The BPF maps the steering program reads, and the operations the control plane performs on them:
+ * add/remove virtual services, real servers and FULLNAT local addresses, bind AF_XDP sockets to RX
+ * queues, read the counters. Maps can be pinned below bpffs so that a restarted daemon finds them
+ * again (objGet) instead of starting empty.
+ */
+
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import {
+  closeFd,
+  ensureBpffs,
+  MapType,
+  mapCreate,
+  mapDelete,
+  mapLookup,
+  mapUpdate,
+  objGet,
+  objPin,
+} from "../bpf/syscalls.js";
+import {
+  encodeLocalKey,
+  encodeLocalValue,
+  encodeSteerKey,
+  LOCAL_KEY_SIZE,
+  LOCAL_VALUE_SIZE,
+  STEER_COUNTER_NAMES,
+  STEER_COUNTERS,
+  STEER_KEY_SIZE,
+  STEER_VALUE_SIZE,
+  type SteerCounter,
+} from "./steering-layout.js";
+import type { SteeringMapFds } from "./steering-program.js";
+
+export interface SteeringMapSizes {
+  services?: number;
+  replies?: number;
+  localAddresses?: number;
+  /** Highest RX queue index + 1 that can get a socket. */
+  queues?: number;
+}
+
+const MAP_NAMES: Record<keyof SteeringMapFds, string> = {
+  services: "tslvs_services",
+  replies: "tslvs_replies",
+  localPorts: "tslvs_localport",
+  xsks: "tslvs_xsks",
+  counters: "tslvs_counters",
+};
+
+/** Number of possible CPUs: per-CPU map values come as one slot per possible CPU. */
+function possibleCpus(): number {
+  try {
+    const text = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
+    let n = 0;
+    for (const part of text.split(",")) {
+      const [lo, hi] = part.split("-").map(Number);
+      n += hi === undefined ? 1 : hi - (lo ?? 0) + 1;
+    }
+    return n;
+  } catch {
+    return cpus().length;
+  }
+}
+
+export class SteeringMaps {
+  private readonly key = new Uint8Array(STEER_KEY_SIZE);
+  private readonly value = new Uint8Array(STEER_VALUE_SIZE);
+  private readonly localKey = new Uint8Array(LOCAL_KEY_SIZE);
+  private readonly localValue = new Uint8Array(LOCAL_VALUE_SIZE);
+  private readonly u32Key = new Uint8Array(4);
+  private closed = false;
+
+  private constructor(readonly fds: SteeringMapFds) {}
+
+  /** Creates fresh, empty maps. */
+  static create(sizes: SteeringMapSizes = {}): SteeringMaps {
+    const made: number[] = [];
+    try {
+      const mk = (type: number, keySize: number, valueSize: number, maxEntries: number, name: string) => {
+        const fd = mapCreate({ type, keySize, valueSize, maxEntries, name });
+        made.push(fd);
+        return fd;
+      };
+      const fds: SteeringMapFds = {
+        services: mk(
+          MapType.HASH,
+          STEER_KEY_SIZE,
+          STEER_VALUE_SIZE,
+          sizes.services ?? 4096,
+          MAP_NAMES.services,
+        ),
+        replies: mk(
+          MapType.HASH,
+          STEER_KEY_SIZE,
+          STEER_VALUE_SIZE,
+          sizes.replies ?? 65536,
+          MAP_NAMES.replies,
+        ),
+        localPorts: mk(
+          MapType.HASH,
+          LOCAL_KEY_SIZE,
+          LOCAL_VALUE_SIZE,
+          sizes.localAddresses ?? 256,
+          MAP_NAMES.localPorts,
+        ),
+        xsks: mk(MapType.XSKMAP, 4, 4, sizes.queues ?? 64, MAP_NAMES.xsks),
+        counters: mk(MapType.PERCPU_ARRAY, 4, 8, STEER_COUNTERS, MAP_NAMES.counters),
+      };
+      return new SteeringMaps(fds);
+    } catch (e) {
+      for (const fd of made) closeFd(fd);
+      throw e;
+    }
+  }
+
+  /**
+   * Opens the maps pinned in `dir` by `pin()`; returns null when they are not all there (then the
+   * caller creates fresh ones).
+   */
+  static openPinned(dir: string): SteeringMaps | null {
+    const opened: Partial<SteeringMapFds> = {};
+    for (const [field, name] of Object.entries(MAP_NAMES) as [keyof SteeringMapFds, string][]) {
+      const fd = existsSync(join(dir, name)) ? objGet(join(dir, name)) : null;
+      if (fd === null) {
+        for (const f of Object.values(opened)) closeFd(f);
+        return null;
+      }
+      opened[field] = fd;
+    }
+    return new SteeringMaps(opened as SteeringMapFds);
+  }
+
+  /** Pins every map in `dir` (below bpffs, which is mounted if needed). */
+  pin(dir: string): void {
+    ensureBpffs();
+    mkdirSync(dir, { recursive: true });
+    for (const [field, name] of Object.entries(MAP_NAMES) as [keyof SteeringMapFds, string][]) {
+      const path = join(dir, name);
+      if (existsSync(path)) rmSync(path);
+      objPin(this.fds[field], path);
+    }
+  }
+
+  /** Removes the pins in `dir` (the maps live on while an fd or a program holds them). */
+  static unpin(dir: string): void {
+    for (const name of Object.values(MAP_NAMES)) rmSync(join(dir, name), { force: true });
+    try {
+      rmSync(dir, { recursive: false });
+    } catch {
+      // not empty or already gone: other objects are pinned there
+    }
+  }
+
+  /** Steers `protocol` traffic to addr:port (port 0: any port of that protocol). */
+  addService(protocol: number, addrV4: number, port: number, id = 0): void {
+    new DataView(this.value.buffer).setUint32(0, id >>> 0, true);
+    mapUpdate(this.fds.services, encodeSteerKey(this.key, protocol, addrV4, port), this.value);
+    // Address marker, so fragments to the VIP are steered too.
+    mapUpdate(this.fds.services, encodeSteerKey(this.key, 0, addrV4, 0), this.value);
+  }
+
+  /**
+   * Stops steering protocol addr:port. `lastOnAddress` also removes the address marker (pass true
+   * when no other service uses this address).
+   */
+  removeService(protocol: number, addrV4: number, port: number, lastOnAddress: boolean): boolean {
+    const had = mapDelete(this.fds.services, encodeSteerKey(this.key, protocol, addrV4, port));
+    if (lastOnAddress) mapDelete(this.fds.services, encodeSteerKey(this.key, 0, addrV4, 0));
+    return had;
+  }
+
+  /** Steers traffic coming from a real server's addr:port (NAT / FULLNAT replies). */
+  addReplySource(protocol: number, addrV4: number, port: number, id = 0): void {
+    new DataView(this.value.buffer).setUint32(0, id >>> 0, true);
+    mapUpdate(this.fds.replies, encodeSteerKey(this.key, protocol, addrV4, port), this.value);
+    mapUpdate(this.fds.replies, encodeSteerKey(this.key, 0, addrV4, 0), this.value);
+  }
+
+  removeReplySource(protocol: number, addrV4: number, port: number, lastOnAddress: boolean): boolean {
+    const had = mapDelete(this.fds.replies, encodeSteerKey(this.key, protocol, addrV4, port));
+    if (lastOnAddress) mapDelete(this.fds.replies, encodeSteerKey(this.key, 0, addrV4, 0));
+    return had;
+  }
+
+  /** Steers packets to a FULLNAT local address whose destination port is in [minPort, maxPort]. */
+  addLocalAddress(addrV4: number, minPort: number, maxPort: number): void {
+    mapUpdate(
+      this.fds.localPorts,
+      encodeLocalKey(this.localKey, addrV4),
+      encodeLocalValue(this.localValue, minPort, maxPort),
+    );
+  }
+
+  removeLocalAddress(addrV4: number): boolean {
+    return mapDelete(this.fds.localPorts, encodeLocalKey(this.localKey, addrV4));
+  }
+
+  /** Frames steered on RX queue `queue` go to the AF_XDP socket `socketFd` (bound to that queue). */
+  bindQueue(queue: number, socketFd: number): void {
+    new DataView(this.u32Key.buffer).setUint32(0, queue, true);
+    const v = new Uint8Array(4);
+    new DataView(v.buffer).setUint32(0, socketFd, true);
+    mapUpdate(this.fds.xsks, this.u32Key, v);
+  }
+
+  unbindQueue(queue: number): boolean {
+    new DataView(this.u32Key.buffer).setUint32(0, queue, true);
+    return mapDelete(this.fds.xsks, this.u32Key);
+  }
+
+  /** The program's counters summed over CPUs, by name. */
+  counters(): Record<keyof typeof SteerCounter, bigint> {
+    const ncpu = possibleCpus();
+    const out = new Uint8Array(8 * ncpu);
+    const view = new DataView(out.buffer);
+    const result = {} as Record<keyof typeof SteerCounter, bigint>;
+    STEER_COUNTER_NAMES.forEach((name, i) => {
+      new DataView(this.u32Key.buffer).setUint32(0, i, true);
+      let sum = 0n;
+      if (mapLookup(this.fds.counters, this.u32Key, out)) {
+        for (let c = 0; c < ncpu; c++) sum += view.getBigUint64(c * 8, true);
+      }
+      result[name] = sum;
+    });
+    return result;
+  }
+
+  /** Closes this process's fds (pinned maps and maps used by a loaded program live on). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const fd of Object.values(this.fds)) closeFd(fd);
+  }
+}
