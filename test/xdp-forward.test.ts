@@ -68,110 +68,125 @@ function buildLab(lab: NetnsLab) {
   return { sw, cli, dir, rs };
 }
 
-test("AF_XDP DR forwarding in namespaces: UDP and HTTP through the VIP, host traffic untouched", async (t) => {
-  if (!haveRoot(t)) return;
-  const lab = new NetnsLab("x");
-  try {
-    const { cli, dir, rs } = buildLab(lab);
+for (const mode of ["generic", "native"] as const) {
+  test(`AF_XDP DR forwarding (${mode} XDP): UDP and HTTP through the VIP, host traffic untouched`, async (t) => {
+    if (!haveRoot(t)) return;
+    const lab = new NetnsLab(mode === "generic" ? "g" : "n");
+    try {
+      const { cli, dir, rs } = buildLab(lab);
 
-    const servers = lab.spawnIn(rs, process.execPath, [
-      support("tiny-servers"),
-      "--name",
-      "rs1",
-      "--http",
-      String(HTTP_PORT),
-      "--udp",
-      String(UDP_PORT),
-    ]);
-    const own = lab.spawnIn(dir, process.execPath, [
-      support("tiny-servers"),
-      "--name",
-      "director",
-      "--http",
-      String(DIRECTOR_OWN_PORT),
-    ]);
-    await Promise.all([waitForLine(servers, "listening"), waitForLine(own, "listening")]);
+      const servers = lab.spawnIn(rs, process.execPath, [
+        support("tiny-servers"),
+        "--name",
+        "rs1",
+        "--http",
+        String(HTTP_PORT),
+        "--udp",
+        String(UDP_PORT),
+      ]);
+      const own = lab.spawnIn(dir, process.execPath, [
+        support("tiny-servers"),
+        "--name",
+        "director",
+        "--http",
+        String(DIRECTOR_OWN_PORT),
+      ]);
+      await Promise.all([waitForLine(servers, "listening"), waitForLine(own, "listening")]);
 
-    const fwd = lab.spawnIn(dir, process.execPath, [
-      support("xdp-dr-forwarder"),
-      "--in",
-      "d0",
-      "--out",
-      "d1",
-      "--vip",
-      VIP,
-      "--rs-mac",
-      lab.mac(rs, "eth0"),
-      "--udp",
-      String(UDP_PORT),
-      "--tcp",
-      String(HTTP_PORT),
-    ]);
-    const ready = JSON.parse(await waitForLine(fwd, "ready "));
-    t.diagnostic(`forwarder: ${JSON.stringify(ready)}`);
-    assert.equal(ready.mode, "generic");
-    assert.match(lab.ip(dir, "link", "show", "d0"), /xdpgeneric/);
+      const fwd = lab.spawnIn(dir, process.execPath, [
+        support("xdp-dr-forwarder"),
+        "--in",
+        "d0",
+        "--out",
+        "d1",
+        "--vip",
+        VIP,
+        "--rs-mac",
+        lab.mac(rs, "eth0"),
+        "--udp",
+        String(UDP_PORT),
+        "--tcp",
+        String(HTTP_PORT),
+        "--mode",
+        mode,
+      ]);
+      const ready = JSON.parse(await waitForLine(fwd, "ready "));
+      t.diagnostic(`forwarder: ${JSON.stringify(ready)}`);
+      assert.equal(ready.mode, mode);
+      // `ip link` shows "xdpgeneric" for generic mode and "xdp" for native (driver) mode.
+      assert.match(lab.ip(dir, "link", "show", "d0"), mode === "generic" ? /xdpgeneric/ : / xdp /);
 
-    // UDP request/response through the VIP: the real server answers.
-    const echo = lab.exec(cli, process.execPath, support("udp-ask"), VIP, String(UDP_PORT), "hello").trim();
-    assert.equal(echo, "rs1:hello");
+      // UDP request/response through the VIP: the real server answers.
+      const echo = lab.exec(cli, process.execPath, support("udp-ask"), VIP, String(UDP_PORT), "hello").trim();
+      assert.equal(echo, "rs1:hello");
 
-    // HTTP through the VIP; the real server sees the client's own address (DR keeps it).
-    const page = lab.exec(cli, "curl", "-sS", "--max-time", "10", `http://${VIP}:${HTTP_PORT}/`);
-    assert.equal(page, `served by rs1 to ${CLIENT}\n`);
+      // HTTP through the VIP; the real server sees the client's own address (DR keeps it).
+      const page = lab.exec(cli, "curl", "-sS", "--max-time", "10", `http://${VIP}:${HTTP_PORT}/`);
+      assert.equal(page, `served by rs1 to ${CLIENT}\n`);
 
-    // A 1 MiB answer goes from the real server straight to the client: the director's ports
-    // receive only the client's side (request and ACKs).
-    const rxBefore = lab.counter(dir, "d0", "rx_bytes") + lab.counter(dir, "d1", "rx_bytes");
-    const size = lab.exec(
-      cli,
-      "curl",
-      "-sS",
-      "--max-time",
-      "20",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{size_download}",
-      `http://${VIP}/bytes/1048576`,
-    );
-    const rxAfter = lab.counter(dir, "d0", "rx_bytes") + lab.counter(dir, "d1", "rx_bytes");
-    assert.equal(Number(size), 1048576);
-    t.diagnostic(`director received ${rxAfter - rxBefore} bytes while 1 MiB was served`);
-    assert.ok(
-      rxAfter - rxBefore < 256 * 1024,
-      `the reply crossed the director (${rxAfter - rxBefore} bytes)`,
-    );
+      // A 1 MiB answer goes from the real server straight to the client: the director's ports
+      // receive only the client's side (request and ACKs).
+      const rxBefore = lab.counter(dir, "d0", "rx_bytes") + lab.counter(dir, "d1", "rx_bytes");
+      const size = lab.exec(
+        cli,
+        "curl",
+        "-sS",
+        "--max-time",
+        "20",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download}",
+        `http://${VIP}/bytes/1048576`,
+      );
+      const rxAfter = lab.counter(dir, "d0", "rx_bytes") + lab.counter(dir, "d1", "rx_bytes");
+      assert.equal(Number(size), 1048576);
+      t.diagnostic(`director received ${rxAfter - rxBefore} bytes while 1 MiB was served`);
+      assert.ok(
+        rxAfter - rxBefore < 256 * 1024,
+        `the reply crossed the director (${rxAfter - rxBefore} bytes)`,
+      );
 
-    const mid = await askStats(fwd);
-    t.diagnostic(`after VIP traffic: ${JSON.stringify(mid)}`);
-    assert.ok(mid.forwarded > 0);
-    assert.ok((mid.steering.SERVICE ?? 0) >= mid.forwarded, "every forwarded frame was steered as a service");
+      const mid = await askStats(fwd);
+      t.diagnostic(`after VIP traffic: ${JSON.stringify(mid)}`);
+      assert.ok(mid.forwarded > 0);
+      assert.ok(
+        (mid.steering.SERVICE ?? 0) >= mid.forwarded,
+        "every forwarded frame was steered as a service",
+      );
 
-    // Traffic for the director itself passes to its host stack: ping to its address and to the
-    // VIP (the host answers ICMP echo), TCP to a port of its own, ARP.
-    lab.exec(cli, "ping", "-c", "2", "-W", "2", "-i", "0.2", DIRECTOR);
-    lab.exec(cli, "ping", "-c", "1", "-W", "2", VIP);
-    const own2 = lab.exec(cli, "curl", "-sS", "--max-time", "10", `http://${DIRECTOR}:${DIRECTOR_OWN_PORT}/`);
-    assert.equal(own2, `served by director to ${CLIENT}\n`);
-    const end = await askStats(fwd);
-    t.diagnostic(`after host traffic: ${JSON.stringify(end)}`);
-    assert.equal(end.forwarded, mid.forwarded, "host traffic was not forwarded");
-    assert.ok(
-      end.steering.PASS_NO_MATCH! > mid.steering.PASS_NO_MATCH!,
-      "host IPv4 traffic passed the program",
-    );
-    assert.ok(end.rx.rxDropped === 0, "the AF_XDP socket dropped nothing");
+      // Traffic for the director itself passes to its host stack: ping to its address and to the
+      // VIP (the host answers ICMP echo), TCP to a port of its own, ARP.
+      lab.exec(cli, "ping", "-c", "2", "-W", "2", "-i", "0.2", DIRECTOR);
+      lab.exec(cli, "ping", "-c", "1", "-W", "2", VIP);
+      const own2 = lab.exec(
+        cli,
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        `http://${DIRECTOR}:${DIRECTOR_OWN_PORT}/`,
+      );
+      assert.equal(own2, `served by director to ${CLIENT}\n`);
+      const end = await askStats(fwd);
+      t.diagnostic(`after host traffic: ${JSON.stringify(end)}`);
+      assert.equal(end.forwarded, mid.forwarded, "host traffic was not forwarded");
+      assert.ok(
+        end.steering.PASS_NO_MATCH! > mid.steering.PASS_NO_MATCH!,
+        "host IPv4 traffic passed the program",
+      );
+      assert.ok(end.rx.rxDropped === 0, "the AF_XDP socket dropped nothing");
 
-    fwd.stdin!.write("quit\n");
-    const code = await new Promise<number | null>((resolve) => fwd.on("exit", resolve));
-    assert.equal(code, 0);
-    assert.doesNotMatch(lab.ip(dir, "link", "show", "d0"), /xdp/, "quit detached the program");
-  } finally {
-    const problems = lab.destroy();
-    assert.deepEqual(problems, [], "every namespace was removed");
-  }
-});
+      fwd.stdin!.write("quit\n");
+      const code = await new Promise<number | null>((resolve) => fwd.on("exit", resolve));
+      assert.equal(code, 0);
+      assert.doesNotMatch(lab.ip(dir, "link", "show", "d0"), /xdp/, "quit detached the program");
+    } finally {
+      const problems = lab.destroy();
+      assert.deepEqual(problems, [], "every namespace was removed");
+    }
+  });
+}
 
 test("a killed forwarder leaves no XDP program on the interface (BPF link)", async (t) => {
   if (!haveRoot(t)) return;

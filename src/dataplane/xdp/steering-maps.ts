@@ -5,7 +5,7 @@
  * again (objGet) instead of starting empty.
  */
 
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import {
@@ -147,7 +147,7 @@ export class SteeringMaps {
   static unpin(dir: string): void {
     for (const name of Object.values(MAP_NAMES)) rmSync(join(dir, name), { force: true });
     try {
-      rmSync(dir, { recursive: false });
+      rmdirSync(dir);
     } catch {
       // not empty or already gone: other objects are pinned there
     }
