@@ -14,11 +14,12 @@ const VIP = ip4("198.18.0.100");
 const maps = SteeringMaps.create();
 for (let i = 0; i < 1000; i++) maps.addService(6, VIP, 1000 + i);
 maps.addService(17, VIP, 53);
+maps.setInterfaceMac(1, Uint8Array.from([0x02, 0, 0, 0, 0, 1])); // test runs arrive on ifindex 1
 const prog = loadSteeringProgram(maps.fds);
 const udp = (dport: number) =>
   ethernet(0x0800, ipv4({ src: ip4("198.18.0.1"), dst: VIP, protocol: 17, payload: ports(4000, dport, 8) }));
 const cases: [string, Uint8Array][] = [
-  ["UDP to a service (steered)", udp(53)],
+  ["UDP to a service (steered: MAC check + service lookup)", udp(53)],
   ["UDP to the VIP, no service (passed, 4 lookups)", udp(54)],
   ["ARP (passed, not IPv4)", ethernet(0x0806, new Uint8Array(28))],
 ];

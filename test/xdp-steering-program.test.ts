@@ -22,6 +22,7 @@ const RIP = ip4("198.18.1.10");
 const LIP = ip4("198.18.1.1");
 const CLIENT = ip4("198.18.0.1");
 const OTHER = ip4("198.18.0.2");
+const OUR_MAC = Uint8Array.from([0x02, 0, 0, 0, 0, 1]);
 
 let maps: SteeringMaps | null = null;
 let prog = -1;
@@ -37,6 +38,9 @@ before(() => {
   maps.addService(SCTP, VIP, 0); // port-0 service
   maps.addReplySource(TCP, RIP, 8080);
   maps.addLocalAddress(LIP, 40000, 49999);
+  // BPF_PROG_TEST_RUN runs the program as if the frame came in on loopback (ifindex 1); the test
+  // frames are addressed to 02:00:00:00:00:01.
+  maps.setInterfaceMac(1, OUR_MAC);
 });
 
 after(() => {
@@ -76,6 +80,29 @@ test("virtual-service traffic is steered, everything else passes to the host", (
     verdict: XDP_PASS,
     counter: "PASS_NOT_IPV4",
   });
+});
+
+test("only frames addressed to the interface's own MAC are steered", (t) => {
+  if (!haveRoot(t)) return;
+  for (const byte of [0, 5]) {
+    const flooded = udp(CLIENT, 5000, VIP, 53);
+    flooded[byte] ^= 0x10; // someone else's MAC (a copy a switch flooded to every port)
+    assert.deepEqual(run(flooded), { verdict: XDP_PASS, counter: "PASS_OTHER_HOST" });
+  }
+  const broadcast = udp(CLIENT, 5000, VIP, 53);
+  broadcast.fill(0xff, 0, 6);
+  assert.deepEqual(run(broadcast), { verdict: XDP_PASS, counter: "PASS_OTHER_HOST" });
+  // Host traffic does not pay for the check and keeps its own counter.
+  const other = tcp(CLIENT, 5000, OTHER, 80);
+  other[0] ^= 0x10;
+  assert.deepEqual(run(other), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+  // An interface whose MAC was never registered steers nothing.
+  maps!.removeInterface(1);
+  try {
+    assert.deepEqual(run(udp(CLIENT, 5000, VIP, 53)), { verdict: XDP_PASS, counter: "PASS_OTHER_HOST" });
+  } finally {
+    maps!.setInterfaceMac(1, OUR_MAC);
+  }
 });
 
 test("replies from real servers and FULLNAT local ports are steered", (t) => {
@@ -182,10 +209,12 @@ test("the kernel's verdict matches a model of the steering rules on random packe
       fc.constantFrom(...portsPool),
       fc.constantFrom(...addrs),
       fc.constantFrom(...portsPool),
-      (proto, src, sport, dst, dport) => {
+      fc.boolean(),
+      (proto, src, sport, dst, dport, ours) => {
         const frame = ethernet(ETH_IP, ipv4({ src, dst, protocol: proto, payload: ports(sport, dport) }));
+        if (!ours) frame[3] = 0x77;
         const { retval } = progTestRun(prog, frame);
-        return retval === (model(proto, src, sport, dst, dport) ? XDP_DROP : XDP_PASS);
+        return retval === (ours && model(proto, src, sport, dst, dport) ? XDP_DROP : XDP_PASS);
       },
     ),
     { numRuns: 300 },

@@ -25,6 +25,7 @@ if (phase === "first") {
   ensureBpffs();
   const maps = SteeringMaps.create();
   maps.addService(17, VIP, 53, 7);
+  maps.setInterfaceMac(1, Uint8Array.from([0x02, 0, 0, 0, 0, 1])); // test runs arrive on ifindex 1
   maps.pin(dir);
   maps.close();
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "second", dir], {

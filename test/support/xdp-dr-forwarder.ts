@@ -2,7 +2,7 @@
  * A fixed DR forwarder for the AF_XDP end-to-end test, run inside the director's namespace:
  *
  *   node xdp-dr-forwarder.js --in IF --out IF --vip A.B.C.D --rs-mac MAC
- *                            [--udp PORT]... [--tcp PORT]... [--mode generic|native|auto]
+ *                            [--udp PORT]... [--tcp PORT]... [--mode generic|native|auto] [--ring N]
  *
  * The steering program on --in sends VIP service frames to AF_XDP sockets (one per RX queue); each
  * frame is rewritten in place (destination MAC = the real server's, source MAC = --out's, TTL - 1
@@ -14,7 +14,7 @@
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { closeFd } from "../../src/dataplane/bpf/syscalls.js";
-import { attachXdp, type XdpMode } from "../../src/dataplane/xdp/attach.js";
+import { attachXdp, interfaceIndex, type XdpMode } from "../../src/dataplane/xdp/attach.js";
 import { PacketLoop } from "../../src/dataplane/xdp/packet-loop.js";
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
@@ -29,10 +29,11 @@ interface Args {
   udp: number[];
   tcp: number[];
   mode: XdpMode;
+  ring: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Partial<Args> = { udp: [], tcp: [], mode: "generic" };
+  const args: Partial<Args> = { udp: [], tcp: [], mode: "generic", ring: 2048 };
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1];
     if (v === undefined) throw new Error(`missing value after ${argv[i]}`);
@@ -57,6 +58,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case "--mode":
         args.mode = v as XdpMode;
+        break;
+      case "--ring":
+        args.ring = Number(v);
         break;
       default:
         throw new Error(`unknown option ${argv[i]}`);
@@ -83,6 +87,8 @@ function csumReplace16(check: number, oldWord: number, newWord: number): number 
 }
 
 const args = parseArgs(process.argv.slice(2));
+const inMac = parseMac(readFileSync(`/sys/class/net/${args.in}/address`, "utf8"));
+let notForUs = 0;
 const outMac = parseMac(readFileSync(`/sys/class/net/${args.out}/address`, "utf8"));
 
 const maps = SteeringMaps.create();
@@ -92,20 +98,24 @@ const prog = loadSteeringProgram(maps.fds);
 
 const umem = new Umem({ frames: 4096, frameSize: 2048 });
 const queues = rxQueueCount(args.in);
+const rings = { rxSize: args.ring, txSize: args.ring, fillSize: args.ring, completionSize: args.ring };
 const rxSockets: XskSocket[] = [];
 for (let q = 0; q < queues; q++) {
-  rxSockets.push(XskSocket.open({ ifname: args.in, queue: q, umem, shareWith: rxSockets[0] }));
+  rxSockets.push(XskSocket.open({ ifname: args.in, queue: q, umem, shareWith: rxSockets[0], ...rings }));
 }
-const txSocket = XskSocket.open({ ifname: args.out, queue: 0, umem, shareWith: rxSockets[0] });
+const txSocket = XskSocket.open({ ifname: args.out, queue: 0, umem, shareWith: rxSockets[0], ...rings });
 // Bind first, then publish the sockets in the XSKMAP, then attach.
 rxSockets.forEach((s, q) => {
   maps.bindQueue(q, s.fd);
 });
+maps.setInterfaceMac(interfaceIndex(args.in), inMac);
 const attachment = attachXdp(prog, args.in, args.mode);
 
 let forwarded = 0;
 let droppedTtl = 0;
 let droppedTxFull = 0;
+/** Largest number of frames one flush() had to send (more than 32 needs several sendto calls). */
+let maxTxBatch = 0;
 const batch = new FrameBatch(64);
 const bytes = umem.bytes;
 
@@ -118,6 +128,7 @@ function step(): number {
     for (let k = 0; k < n; k++) {
       const addr = batch.addrs[k]!;
       const len = batch.lens[k]!;
+      if (bytes[addr + 5] !== inMac[5] || bytes[addr + 4] !== inMac[4]) notForUs++; // steering must prevent it
       // The steering program only passes IPv4 with a full header here; re-check the TTL.
       const ip = addr + (bytes[addr + 12] === 0x81 ? 18 : 14);
       const ttl = bytes[ip + 8]!;
@@ -141,7 +152,11 @@ function step(): number {
     }
     handled += n;
   }
-  if (handled > 0) txSocket.flush();
+  if (handled > 0) {
+    const queued = txSocket.tx.outstanding();
+    if (queued > maxTxBatch) maxTxBatch = queued;
+    txSocket.flush();
+  }
   return handled;
 }
 
@@ -154,6 +169,8 @@ function stats(): string {
     droppedTtl,
     droppedTxFull,
     kicks: txSocket.kicks,
+    maxTxBatch,
+    notForUs,
     idlePolls: loop.idlePolls,
     steering: Object.fromEntries(Object.entries(maps.counters()).map(([k, v]) => [k, Number(v)])),
     rx: Object.fromEntries(Object.entries(rxSockets[0]!.statistics()).map(([k, v]) => [k, Number(v)])),

@@ -41,6 +41,16 @@ export const LOCAL_VALUE_SIZE = 4;
 export const LOCAL_VALUE_MIN = 0;
 export const LOCAL_VALUE_MAX = 2;
 
+/**
+ * `if_macs` hash map: the MAC address of each interface the program is attached to. A frame is
+ * steered only when its destination MAC equals the MAC registered for its ingress interface.
+ *
+ *   key   (4 bytes)  u32 ifindex, host order
+ *   value (8 bytes)  the 6 MAC bytes, then 2 zero bytes
+ */
+export const IFMAC_KEY_SIZE = 4;
+export const IFMAC_VALUE_SIZE = 8;
+
 /** Per-CPU u64 counters, indexed by these ids. */
 export const SteerCounter = {
   /** TCP/UDP/SCTP to a (VIP, port) service. */
@@ -61,8 +71,13 @@ export const SteerCounter = {
   PASS_NO_MATCH: 7,
   /** Passed: too short for its headers or a bad IPv4 header (the host's stack will count it). */
   PASS_MALFORMED: 8,
+  /**
+   * Passed: would have been steered, but its destination MAC is not the receiving interface's own
+   * (or the interface's MAC is not registered in `if_macs`); the host drops it as PACKET_OTHERHOST.
+   */
+  PASS_OTHER_HOST: 9,
 } as const;
-export const STEER_COUNTERS = 9;
+export const STEER_COUNTERS = 10;
 export const STEER_COUNTER_NAMES = Object.keys(SteerCounter) as (keyof typeof SteerCounter)[];
 
 /** Writes a services/replies key for an IPv4 address given as an unsigned 32-bit number. */

@@ -23,6 +23,8 @@ import {
   encodeLocalKey,
   encodeLocalValue,
   encodeSteerKey,
+  IFMAC_KEY_SIZE,
+  IFMAC_VALUE_SIZE,
   LOCAL_KEY_SIZE,
   LOCAL_VALUE_SIZE,
   STEER_COUNTER_NAMES,
@@ -47,6 +49,7 @@ const MAP_NAMES: Record<keyof SteeringMapFds, string> = {
   localPorts: "tslvs_localport",
   xsks: "tslvs_xsks",
   counters: "tslvs_counters",
+  ifMacs: "tslvs_ifmacs",
 };
 
 /** Number of possible CPUs: per-CPU map values come as one slot per possible CPU. */
@@ -107,6 +110,7 @@ export class SteeringMaps {
         ),
         xsks: mk(MapType.XSKMAP, 4, 4, sizes.queues ?? 64, MAP_NAMES.xsks),
         counters: mk(MapType.PERCPU_ARRAY, 4, 8, STEER_COUNTERS, MAP_NAMES.counters),
+        ifMacs: mk(MapType.HASH, IFMAC_KEY_SIZE, IFMAC_VALUE_SIZE, 256, MAP_NAMES.ifMacs),
       };
       return new SteeringMaps(fds);
     } catch (e) {
@@ -195,6 +199,25 @@ export class SteeringMaps {
 
   removeLocalAddress(addrV4: number): boolean {
     return mapDelete(this.fds.localPorts, encodeLocalKey(this.localKey, addrV4));
+  }
+
+  /**
+   * Registers the MAC of an interface the program is attached to: frames arriving there are steered
+   * only when addressed to this MAC. Without it, nothing arriving on that interface is steered.
+   */
+  setInterfaceMac(ifindex: number, mac: Uint8Array): void {
+    if (mac.length !== 6) throw new RangeError(`a MAC address has 6 bytes, got ${mac.length}`);
+    const key = new Uint8Array(IFMAC_KEY_SIZE);
+    new DataView(key.buffer).setUint32(0, ifindex, true);
+    const value = new Uint8Array(IFMAC_VALUE_SIZE);
+    value.set(mac);
+    mapUpdate(this.fds.ifMacs, key, value);
+  }
+
+  removeInterface(ifindex: number): boolean {
+    const key = new Uint8Array(IFMAC_KEY_SIZE);
+    new DataView(key.buffer).setUint32(0, ifindex, true);
+    return mapDelete(this.fds.ifMacs, key);
   }
 
   /** Frames steered on RX queue `queue` go to the AF_XDP socket `socketFd` (bound to that queue). */

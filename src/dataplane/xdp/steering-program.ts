@@ -13,7 +13,9 @@
  *    came from a service (quoted source in `services`) or went to a real server (quoted destination
  *    in `replies`), which IPVS relays to the other side of the connection.
  * Passed: everything else, including ICMP echo to a VIP (the host answers ping), IPv6, frames with a
- * truncated or invalid IPv4 header (the host's stack drops and counts those).
+ * truncated or invalid IPv4 header (the host's stack drops and counts those), and frames whose
+ * destination MAC is not the receiving interface's own (registered in `if_macs`): copies of
+ * frames meant for another host, flooded by a switch.
  *
  * Ethernet with at most one VLAN tag (802.1Q or 802.1ad) is parsed; IPv4 options are skipped by IHL.
  */
@@ -29,6 +31,8 @@ export interface SteeringMapFds {
   xsks: number;
   /** PERCPU_ARRAY of u64 counters (SteerCounter). */
   counters: number;
+  /** ifindex -> the interface's own MAC: only frames addressed to it are steered. */
+  ifMacs: number;
 }
 
 export interface SteeringProgramOptions {
@@ -59,6 +63,7 @@ const IPPROTO_SCTP = 132;
 // xdp_md fields.
 const MD_DATA = 0;
 const MD_DATA_END = 4;
+const MD_INGRESS_IFINDEX = 12;
 const MD_RX_QUEUE_INDEX = 16;
 
 // IPv4 header fields.
@@ -71,6 +76,7 @@ const IP_DADDR = 16;
 const KEY = -8; // 8-byte services/replies key
 const LOCAL_KEY = -16; // 4-byte local_ports key
 const COUNTER_KEY = -24; // 4-byte counters index
+const IFMAC_KEY = -32; // 4-byte if_macs key
 
 /**
  * Register use: r6 = ctx, r7 = IPv4 header, r8 = L4 header, r9 = L4 protocol. Helper calls clobber
@@ -95,11 +101,12 @@ class Generator {
     return `${prefix}_${this.seq}`;
   }
 
-  /** counters[id] += 1 (per-CPU, so a plain add is exact). Clobbers r0-r5. */
-  count(id: number): void {
+  /** counters[id] += 1 (per-CPU, so a plain add is exact); id is a constant or a register. Clobbers r0-r5. */
+  count(id: number | { reg: Reg }): void {
     const skip = this.fresh("count_done");
+    if (typeof id === "number") this.a.st("u32", R10, COUNTER_KEY, id);
+    else this.a.stx("u32", R10, COUNTER_KEY, id.reg);
     this.a
-      .st("u32", R10, COUNTER_KEY, id)
       .mov64Reg(R2, R10)
       .add64Imm(R2, COUNTER_KEY)
       .ldMapFd(R1, this.fds.counters)
@@ -157,11 +164,9 @@ class Generator {
     this.a.mov64Imm(R0, XDP_PASS).exit();
   }
 
-  /** Counts and redirects into the XSKMAP slot of the frame's RX queue. */
+  /** Remembers why the frame is to be steered (in r9) and goes to the common steering tail. */
   steer(label: string, counter: number): void {
-    this.a.label(label);
-    this.count(counter);
-    this.a.ja("redirect");
+    this.a.label(label).mov64Imm(PROTO, counter).ja("steer");
   }
 
   build(): Uint8Array {
@@ -276,6 +281,32 @@ class Generator {
     this.pass("no_match", SteerCounter.PASS_NO_MATCH);
     this.pass("not_ipv4", SteerCounter.PASS_NOT_IPV4);
     this.pass("malformed", SteerCounter.PASS_MALFORMED);
+    this.pass("other_host", SteerCounter.PASS_OTHER_HOST);
+
+    // Steer only frames addressed to the receiving interface's own MAC, as the kernel hands IPVS
+    // only PACKET_HOST frames: a copy flooded by a switch to every port (unknown unicast, e.g. a
+    // frame this director just sent to a real server) must not be forwarded a second time. The
+    // packet pointers are reloaded after the lookup, with a fresh bounds check.
+    a.label("steer")
+      .ldx("u32", R1, CTX, MD_INGRESS_IFINDEX)
+      .stx("u32", R10, IFMAC_KEY, R1)
+      .mov64Reg(R2, R10)
+      .add64Imm(R2, IFMAC_KEY)
+      .ldMapFd(R1, this.fds.ifMacs)
+      .call(Helper.mapLookupElem)
+      .jmpImm("jeq", R0, 0, "other_host")
+      .ldx("u32", R2, CTX, MD_DATA)
+      .ldx("u32", R3, CTX, MD_DATA_END)
+      .mov64Reg(R4, R2)
+      .add64Imm(R4, 6)
+      .jmpReg("jgt", R4, R3, "malformed")
+      .ldx("u32", R1, R0, 0)
+      .ldx("u32", R4, R2, 0)
+      .jmpReg("jne", R1, R4, "other_host")
+      .ldx("u16", R1, R0, 4)
+      .ldx("u16", R4, R2, 4)
+      .jmpReg("jne", R1, R4, "other_host");
+    this.count({ reg: PROTO });
 
     a.label("redirect")
       .ldMapFd(R1, this.fds.xsks)

@@ -125,6 +125,8 @@ export class XskSocket {
   private closed = false;
   /** sendto() calls made by flush(), for the caller's statistics. */
   kicks = 0;
+  /** Frames whose transmission completed (reaped from the completion ring). */
+  txCompleted = 0;
 
   private constructor(
     readonly fd: number,
@@ -332,6 +334,7 @@ export class XskSocket {
     const umem = this.umem;
     for (let k = 0; k < n; k++) umem.free(cr.addrAt(k));
     if (n > 0) cr.release(n);
+    this.txCompleted += n;
     return n;
   }
 
