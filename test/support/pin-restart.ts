@@ -15,8 +15,9 @@ import { bpffsMounted, closeFd, ensureBpffs, progTestRun } from "../../src/datap
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
 import { ethernet, ip4, ipv4, ports } from "./frames.js";
+import { scriptArgs } from "./script-args.js";
 
-const [phase, dir] = process.argv.slice(2);
+const [phase, dir] = scriptArgs("pin-restart.js first|second DIR");
 if (!dir) throw new Error("usage: pin-restart.js first|second DIR");
 const VIP = ip4("198.18.0.100");
 

@@ -5,8 +5,9 @@
  */
 import { createSocket } from "node:dgram";
 import { createServer } from "node:http";
+import { scriptArgs } from "./script-args.js";
 
-const argv = process.argv.slice(2);
+const argv = scriptArgs("tiny-servers.js [--name N] [--http PORT]... [--udp PORT]...");
 let name = "server";
 const http: number[] = [];
 const udp: number[] = [];

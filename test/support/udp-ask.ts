@@ -3,8 +3,9 @@
  * exits 1 after 3 attempts of 1 s without one.
  */
 import { createSocket } from "node:dgram";
+import { scriptArgs } from "./script-args.js";
 
-const [host, port, message] = process.argv.slice(2);
+const [host, port, message] = scriptArgs("udp-ask.js HOST PORT MESSAGE");
 const sock = createSocket("udp4");
 let tries = 0;
 const send = () => {

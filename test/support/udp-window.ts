@@ -4,8 +4,9 @@
  * most 10 times). Prints one JSON line {sent, answered, resent} and exits.
  */
 import { createSocket } from "node:dgram";
+import { scriptArgs } from "./script-args.js";
 
-const [host, portText, countText, windowText] = process.argv.slice(2);
+const [host, portText, countText, windowText] = scriptArgs("udp-window.js HOST PORT COUNT WINDOW");
 const port = Number(portText);
 const count = Number(countText);
 const window = Number(windowText);

@@ -20,6 +20,7 @@ import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
 import { Umem } from "../../src/dataplane/xdp/umem.js";
 import { FrameBatch, rxQueueCount, XskSocket } from "../../src/dataplane/xdp/xsk-socket.js";
+import { scriptArgs } from "./script-args.js";
 
 interface Args {
   in: string;
@@ -86,7 +87,7 @@ function csumReplace16(check: number, oldWord: number, newWord: number): number 
   return ~sum & 0xffff;
 }
 
-const args = parseArgs(process.argv.slice(2));
+const args = parseArgs(scriptArgs("xdp-dr-forwarder.js --in IF --out IF --vip ADDR --rs-mac MAC [...]"));
 const inMac = parseMac(readFileSync(`/sys/class/net/${args.in}/address`, "utf8"));
 let notForUs = 0;
 const outMac = parseMac(readFileSync(`/sys/class/net/${args.out}/address`, "utf8"));

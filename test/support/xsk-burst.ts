@@ -7,8 +7,9 @@
 import { readFileSync } from "node:fs";
 import { Umem } from "../../src/dataplane/xdp/umem.js";
 import { XskSocket } from "../../src/dataplane/xdp/xsk-socket.js";
+import { scriptArgs } from "./script-args.js";
 
-const [ifname, countText] = process.argv.slice(2);
+const [ifname, countText] = scriptArgs("xsk-burst.js IF COUNT");
 if (!ifname) throw new Error("usage: xsk-burst.js IF COUNT");
 const count = Number(countText);
 const mac = readFileSync(`/sys/class/net/${ifname}/address`, "utf8")
