@@ -120,7 +120,11 @@ export function errno(): number {
 /** "EPERM" for 1, etc. (from koffi's table of POSIX codes). */
 export function errnoName(code: number): string {
   if (!errnoNames) {
-    errnoNames = new Map();
+    // Linux's own name where two names share a value (EOPNOTSUPP = ENOTSUP, EAGAIN = EWOULDBLOCK).
+    errnoNames = new Map([
+      [95, "EOPNOTSUPP"],
+      [11, "EAGAIN"],
+    ]);
     const table: Record<string, number> = libc().koffi.os.errno;
     for (const [name, value] of Object.entries(table))
       if (!errnoNames.has(value)) errnoNames.set(value, name);
