@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
+import { IpAddr } from "../src/core/address.js";
 import { closeFd, progTestRun } from "../src/dataplane/bpf/syscalls.js";
 import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../src/dataplane/xdp/steering-program.js";
-import { ethernet, icmp, ip4, ipv4, ports } from "./support/frames.js";
+import { ethernet, icmp, ip4, ip6, ipv4, ipv6, ports } from "./support/frames.js";
 import { haveRoot } from "./support/privileged.js";
 
 // The program runs in the kernel through BPF_PROG_TEST_RUN. With missAction "drop" and no socket in
@@ -23,6 +24,12 @@ const LIP = ip4("198.18.1.1");
 const CLIENT = ip4("198.18.0.1");
 const OTHER = ip4("198.18.0.2");
 const OUR_MAC = Uint8Array.from([0x02, 0, 0, 0, 0, 1]);
+const ETH_IP6 = 0x86dd;
+const VIP6 = ip6("2001:db8::100");
+const RIP6 = ip6("2001:db8:1::10");
+const LIP6 = ip6("2001:db8:1::1");
+const CLIENT6 = ip6("2001:db8::1");
+const addr6 = (b: Uint8Array) => IpAddr.fromBytes(b);
 
 let maps: SteeringMaps | null = null;
 let prog = -1;
@@ -33,14 +40,18 @@ before(() => {
   if (!root) return;
   maps = SteeringMaps.create();
   prog = loadSteeringProgram(maps.fds, { missAction: "drop" });
-  maps.addService(UDP, VIP, 53);
-  maps.addService(TCP, VIP, 80);
-  maps.addService(SCTP, VIP, 0); // port-0 service
-  maps.addReplySource(TCP, RIP, 8080);
-  maps.addLocalAddress(LIP, 40000, 49999);
+  maps.addService(UDP, IpAddr.v4(VIP), 53);
+  maps.addService(TCP, IpAddr.v4(VIP), 80);
+  maps.addService(SCTP, IpAddr.v4(VIP), 0); // port-0 service
+  maps.addReplySource(TCP, IpAddr.v4(RIP), 8080);
+  maps.addLocalAddress(IpAddr.v4(LIP), 40000, 49999);
   // BPF_PROG_TEST_RUN runs the program as if the frame came in on loopback (ifindex 1); the test
   // frames are addressed to 02:00:00:00:00:01.
   maps.setInterfaceMac(1, OUR_MAC);
+  maps.addService(UDP, addr6(VIP6), 53);
+  maps.addService(TCP, addr6(VIP6), 0); // port-0 service
+  maps.addReplySource(TCP, addr6(RIP6), 8080);
+  maps.addLocalAddress(addr6(LIP6), 40000, 49999);
 });
 
 after(() => {
@@ -78,7 +89,7 @@ test("virtual-service traffic is steered, everything else passes to the host", (
   // ARP is not IPv4.
   assert.deepEqual(run(ethernet(0x0806, new Uint8Array(28))), {
     verdict: XDP_PASS,
-    counter: "PASS_NOT_IPV4",
+    counter: "PASS_NOT_IP",
   });
 });
 
@@ -168,6 +179,65 @@ test("fragments go by address; ICMP errors by the quoted packet; echo passes", (
     verdict: XDP_PASS,
     counter: "PASS_NO_MATCH",
   });
+});
+
+test("IPv6: services, replies, local ports, extension headers, fragments, ICMPv6 errors", (t) => {
+  if (!haveRoot(t)) return;
+  const v6 = (
+    src: Uint8Array,
+    sport: number,
+    dst: Uint8Array,
+    dport: number,
+    protocol = UDP,
+    ext?: { type: number; length: number }[],
+  ) => ethernet(ETH_IP6, ipv6({ src, dst, protocol, payload: ports(sport, dport, 8), ext }));
+  assert.deepEqual(run(v6(CLIENT6, 5000, VIP6, 53)), { verdict: XDP_DROP, counter: "SERVICE" });
+  assert.deepEqual(run(v6(CLIENT6, 5000, VIP6, 54)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+  assert.deepEqual(run(v6(CLIENT6, 5000, VIP6, 22, TCP)), { verdict: XDP_DROP, counter: "SERVICE_ANY_PORT" });
+  assert.deepEqual(run(v6(RIP6, 8080, CLIENT6, 5000, TCP)), { verdict: XDP_DROP, counter: "REPLY" });
+  assert.deepEqual(run(v6(RIP6, 9, LIP6, 45000, TCP)), { verdict: XDP_DROP, counter: "LOCAL_PORT" });
+  assert.deepEqual(run(v6(RIP6, 9, LIP6, 22, TCP)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+  // The IPv4 maps do not answer for IPv6 and the other way round.
+  assert.deepEqual(run(v6(CLIENT6, 5000, RIP6, 53)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+
+  const hop = { type: 0, length: 8 };
+  const dst = { type: 60, length: 16 };
+  const rt = { type: 43, length: 24 };
+  assert.deepEqual(run(v6(CLIENT6, 5000, VIP6, 53, UDP, [hop, dst, rt])), {
+    verdict: XDP_DROP,
+    counter: "SERVICE",
+  });
+  // More extension headers than the program skips: passed, never misread.
+  assert.deepEqual(run(v6(CLIENT6, 5000, VIP6, 53, UDP, [hop, dst, rt, dst])), {
+    verdict: XDP_PASS,
+    counter: "PASS_NO_MATCH",
+  });
+  // An extension header running past the frame.
+  const cut = v6(CLIENT6, 5000, VIP6, 53, UDP, [{ type: 60, length: 8 }]);
+  cut[14 + 40 + 1] = 200;
+  assert.deepEqual(run(cut), { verdict: XDP_PASS, counter: "PASS_MALFORMED" });
+
+  const frag = { type: 44, length: 8 };
+  assert.deepEqual(run(v6(CLIENT6, 5000, VIP6, 53, UDP, [frag])), { verdict: XDP_DROP, counter: "FRAGMENT" });
+  assert.deepEqual(run(v6(RIP6, 1, CLIENT6, 2, UDP, [hop, frag])), {
+    verdict: XDP_DROP,
+    counter: "FRAGMENT",
+  });
+  assert.deepEqual(run(v6(CLIENT6, 1, ip6("2001:db8::9"), 2, UDP, [frag])), {
+    verdict: XDP_PASS,
+    counter: "PASS_NO_MATCH",
+  });
+
+  const quoted = ipv6({ src: VIP6, dst: CLIENT6, protocol: UDP, payload: ports(53, 5000, 8) });
+  const icmp6 = (type: number, q: Uint8Array) =>
+    ethernet(ETH_IP6, ipv6({ src: CLIENT6, dst: VIP6, protocol: 58, payload: icmp(type, 0, q) }));
+  assert.deepEqual(run(icmp6(2, quoted)), { verdict: XDP_DROP, counter: "ICMP_ERROR" }); // packet too big
+  assert.deepEqual(run(icmp6(1, quoted)), { verdict: XDP_DROP, counter: "ICMP_ERROR" });
+  assert.deepEqual(run(icmp6(135, quoted)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" }); // neighbour solicitation
+  assert.deepEqual(run(icmp6(128, quoted)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" }); // echo request
+
+  const short = v6(CLIENT6, 5000, VIP6, 53).slice(0, 14 + 39);
+  assert.deepEqual(run(short), { verdict: XDP_PASS, counter: "PASS_MALFORMED" });
 });
 
 test("truncated and malformed frames pass to the host, counted", (t) => {

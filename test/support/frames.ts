@@ -73,3 +73,50 @@ export function ip4(text: string): number {
   const p = text.split(".").map(Number);
   return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
 }
+
+export interface Ipv6Spec {
+  src: Uint8Array;
+  dst: Uint8Array;
+  /** Next header of the last extension header (or of the fixed header when there is none). */
+  protocol: number;
+  payload: Uint8Array;
+  /** Extension headers in order: their type and total length (a multiple of 8, at least 8). */
+  ext?: { type: number; length: number }[];
+}
+
+export function ipv6(spec: Ipv6Spec): Uint8Array {
+  const ext = spec.ext ?? [];
+  const extLen = ext.reduce((n, e) => n + e.length, 0);
+  const out = new Uint8Array(40 + extLen + spec.payload.length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, 0x60000000);
+  v.setUint16(4, extLen + spec.payload.length);
+  v.setUint8(6, ext.length > 0 ? ext[0]!.type : spec.protocol);
+  v.setUint8(7, 64);
+  out.set(spec.src, 8);
+  out.set(spec.dst, 24);
+  let at = 40;
+  ext.forEach((e, i) => {
+    out[at] = i + 1 < ext.length ? ext[i + 1]!.type : spec.protocol;
+    // Fragment headers have a fixed 8 bytes and a reserved second byte; the others count 8-byte units.
+    out[at + 1] = e.type === 44 ? 0 : e.length / 8 - 1;
+    at += e.length;
+  });
+  out.set(spec.payload, at);
+  return out;
+}
+
+/** 16 bytes of an IPv6 address in text form. */
+export function ip6(text: string): Uint8Array {
+  const groups: number[] = [];
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const h = head ? head.split(":").map((g) => Number.parseInt(g, 16)) : [];
+  const t = tail ? tail.split(":").map((g) => Number.parseInt(g, 16)) : [];
+  groups.push(...h, ...new Array(8 - h.length - t.length).fill(0), ...t);
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    out[2 * i] = g >>> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
+  return out;
+}

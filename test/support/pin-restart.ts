@@ -11,6 +11,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { IpAddr } from "../../src/core/address.js";
 import { bpffsMounted, closeFd, ensureBpffs, progTestRun } from "../../src/dataplane/bpf/syscalls.js";
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
@@ -25,7 +26,7 @@ if (phase === "first") {
   const mountedBefore = bpffsMounted();
   ensureBpffs();
   const maps = SteeringMaps.create();
-  maps.addService(17, VIP, 53, 7);
+  maps.addService(17, IpAddr.v4(VIP), 53, 7);
   maps.setInterfaceMac(1, Uint8Array.from([0x02, 0, 0, 0, 0, 1])); // test runs arrive on ifindex 1
   maps.pin(dir);
   maps.close();

@@ -13,6 +13,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { IpAddr } from "../../src/core/address.js";
 import { closeFd } from "../../src/dataplane/bpf/syscalls.js";
 import { attachXdp, interfaceIndex, type XdpMode } from "../../src/dataplane/xdp/attach.js";
 import { PacketLoop } from "../../src/dataplane/xdp/packet-loop.js";
@@ -93,8 +94,8 @@ let notForUs = 0;
 const outMac = parseMac(readFileSync(`/sys/class/net/${args.out}/address`, "utf8"));
 
 const maps = SteeringMaps.create();
-for (const port of args.udp) maps.addService(17, args.vip, port);
-for (const port of args.tcp) maps.addService(6, args.vip, port);
+for (const port of args.udp) maps.addService(17, IpAddr.v4(args.vip), port);
+for (const port of args.tcp) maps.addService(6, IpAddr.v4(args.vip), port);
 const prog = loadSteeringProgram(maps.fds);
 
 const umem = new Umem({ frames: 4096, frameSize: 2048 });

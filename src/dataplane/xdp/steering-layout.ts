@@ -25,7 +25,19 @@ export const STEER_KEY_ADDR = 0;
 export const STEER_KEY_PORT = 4;
 export const STEER_KEY_PROTO = 6;
 
-/** Value of `services` and `replies` (4 bytes): an id for the control plane, unused by the program. */
+/**
+ * Key of the IPv6 twins `services6` and `replies6` (20 bytes), with the same three forms:
+ *
+ *   offset 0   16 bytes address, network order
+ *   offset 16  u16 port, network order
+ *   offset 18  u8 protocol
+ *   offset 19  u8 zero
+ */
+export const STEER_KEY6_SIZE = 20;
+export const STEER_KEY6_PORT = 16;
+export const STEER_KEY6_PROTO = 18;
+
+/** Value of the services and replies maps (4 bytes): an id for the control plane, unused by the program. */
 export const STEER_VALUE_SIZE = 4;
 
 /**
@@ -37,6 +49,8 @@ export const STEER_VALUE_SIZE = 4;
  *   value (4 bytes)  offset 0 u16 min port, offset 2 u16 max port — host (little-endian) order
  */
 export const LOCAL_KEY_SIZE = 4;
+/** `local_ports6`: the same for IPv6 local addresses (16-byte key, same value). */
+export const LOCAL6_KEY_SIZE = 16;
 export const LOCAL_VALUE_SIZE = 4;
 export const LOCAL_VALUE_MIN = 0;
 export const LOCAL_VALUE_MAX = 2;
@@ -61,15 +75,15 @@ export const SteerCounter = {
   REPLY: 2,
   /** To a LIP port in the director's FULLNAT range. */
   LOCAL_PORT: 3,
-  /** An IPv4 fragment to a VIP, from a real server, or to a LIP. */
+  /** An IPv4 fragment (or IPv6 packet with a fragment header) to a VIP, from a real server, or to a LIP. */
   FRAGMENT: 4,
-  /** An ICMP error (types 3, 11, 12) whose quoted packet belongs to one of the above. */
+  /** An ICMP error (types 3, 11, 12; ICMPv6 1-4) whose quoted packet belongs to one of the above. */
   ICMP_ERROR: 5,
-  /** Passed: not IPv4 (ARP, IPv6, ...). */
-  PASS_NOT_IPV4: 6,
-  /** Passed: IPv4 that matched no entry. */
+  /** Passed: neither IPv4 nor IPv6 (ARP, LLDP, ...). */
+  PASS_NOT_IP: 6,
+  /** Passed: IP that matched no entry. */
   PASS_NO_MATCH: 7,
-  /** Passed: too short for its headers or a bad IPv4 header (the host's stack will count it). */
+  /** Passed: too short for its headers or a bad IP header (the host's stack will count it). */
   PASS_MALFORMED: 8,
   /**
    * Passed: would have been steered, but its destination MAC is not the receiving interface's own
@@ -94,6 +108,39 @@ export function encodeSteerKey(out: Uint8Array, protocol: number, addrV4: number
   out[6] = protocol;
   out[7] = 0;
   return out;
+}
+
+/** Writes a services6/replies6 key for an IPv6 address given as four network-order u32 words. */
+export function encodeSteerKey6(
+  out: Uint8Array,
+  protocol: number,
+  words: ArrayLike<number>,
+  port: number,
+): Uint8Array {
+  if (out.length < STEER_KEY6_SIZE) throw new RangeError("steering key buffer too small");
+  checkU8(protocol, "protocol");
+  checkU16(port, "port");
+  writeWords(out, words);
+  out[16] = port >>> 8;
+  out[17] = port & 0xff;
+  out[18] = protocol;
+  out[19] = 0;
+  return out;
+}
+
+export function encodeLocalKey6(out: Uint8Array, words: ArrayLike<number>): Uint8Array {
+  writeWords(out, words);
+  return out;
+}
+
+function writeWords(out: Uint8Array, words: ArrayLike<number>): void {
+  for (let w = 0; w < 4; w++) {
+    const v = words[w]! >>> 0;
+    out[4 * w] = v >>> 24;
+    out[4 * w + 1] = (v >>> 16) & 0xff;
+    out[4 * w + 2] = (v >>> 8) & 0xff;
+    out[4 * w + 3] = v & 0xff;
+  }
 }
 
 export function encodeLocalKey(out: Uint8Array, addrV4: number): Uint8Array {

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import type { IpAddr } from "../../core/address.js";
 import {
   closeFd,
   ensureBpffs,
@@ -21,15 +22,19 @@ import {
 } from "../bpf/syscalls.js";
 import {
   encodeLocalKey,
+  encodeLocalKey6,
   encodeLocalValue,
   encodeSteerKey,
+  encodeSteerKey6,
   IFMAC_KEY_SIZE,
   IFMAC_VALUE_SIZE,
   LOCAL_KEY_SIZE,
   LOCAL_VALUE_SIZE,
+  LOCAL6_KEY_SIZE,
   STEER_COUNTER_NAMES,
   STEER_COUNTERS,
   STEER_KEY_SIZE,
+  STEER_KEY6_SIZE,
   STEER_VALUE_SIZE,
   type SteerCounter,
 } from "./steering-layout.js";
@@ -47,6 +52,9 @@ const MAP_NAMES: Record<keyof SteeringMapFds, string> = {
   services: "tslvs_services",
   replies: "tslvs_replies",
   localPorts: "tslvs_localport",
+  services6: "tslvs_services6",
+  replies6: "tslvs_replies6",
+  localPorts6: "tslvs_localprt6",
   xsks: "tslvs_xsks",
   counters: "tslvs_counters",
   ifMacs: "tslvs_ifmacs",
@@ -69,6 +77,8 @@ function possibleCpus(): number {
 
 export class SteeringMaps {
   private readonly key = new Uint8Array(STEER_KEY_SIZE);
+  private readonly key6 = new Uint8Array(STEER_KEY6_SIZE);
+  private readonly localKey6 = new Uint8Array(LOCAL6_KEY_SIZE);
   private readonly value = new Uint8Array(STEER_VALUE_SIZE);
   private readonly localKey = new Uint8Array(LOCAL_KEY_SIZE);
   private readonly localValue = new Uint8Array(LOCAL_VALUE_SIZE);
@@ -107,6 +117,27 @@ export class SteeringMaps {
           LOCAL_VALUE_SIZE,
           sizes.localAddresses ?? 256,
           MAP_NAMES.localPorts,
+        ),
+        services6: mk(
+          MapType.HASH,
+          STEER_KEY6_SIZE,
+          STEER_VALUE_SIZE,
+          sizes.services ?? 4096,
+          MAP_NAMES.services6,
+        ),
+        replies6: mk(
+          MapType.HASH,
+          STEER_KEY6_SIZE,
+          STEER_VALUE_SIZE,
+          sizes.replies ?? 65536,
+          MAP_NAMES.replies6,
+        ),
+        localPorts6: mk(
+          MapType.HASH,
+          LOCAL6_KEY_SIZE,
+          LOCAL_VALUE_SIZE,
+          sizes.localAddresses ?? 256,
+          MAP_NAMES.localPorts6,
         ),
         xsks: mk(MapType.XSKMAP, 4, 4, sizes.queues ?? 64, MAP_NAMES.xsks),
         counters: mk(MapType.PERCPU_ARRAY, 4, 8, STEER_COUNTERS, MAP_NAMES.counters),
@@ -158,47 +189,64 @@ export class SteeringMaps {
   }
 
   /** Steers `protocol` traffic to addr:port (port 0: any port of that protocol). */
-  addService(protocol: number, addrV4: number, port: number, id = 0): void {
-    new DataView(this.value.buffer).setUint32(0, id >>> 0, true);
-    mapUpdate(this.fds.services, encodeSteerKey(this.key, protocol, addrV4, port), this.value);
+  addService(protocol: number, addr: IpAddr, port: number, id = 0): void {
+    this.setId(id);
+    const map = addr.family === 4 ? this.fds.services : this.fds.services6;
+    mapUpdate(map, this.steerKey(protocol, addr, port), this.value);
     // Address marker, so fragments to the VIP are steered too.
-    mapUpdate(this.fds.services, encodeSteerKey(this.key, 0, addrV4, 0), this.value);
+    mapUpdate(map, this.steerKey(0, addr, 0), this.value);
   }
 
   /**
-   * Stops steering protocol addr:port. `lastOnAddress` also removes the address marker (pass true
-   * when no other service uses this address).
+   * Stops steering protocol addr:port; returns false when it was not steered. `lastOnAddress` also
+   * removes the address marker (pass true when no other service uses this address).
    */
-  removeService(protocol: number, addrV4: number, port: number, lastOnAddress: boolean): boolean {
-    const had = mapDelete(this.fds.services, encodeSteerKey(this.key, protocol, addrV4, port));
-    if (lastOnAddress) mapDelete(this.fds.services, encodeSteerKey(this.key, 0, addrV4, 0));
+  removeService(protocol: number, addr: IpAddr, port: number, lastOnAddress: boolean): boolean {
+    const map = addr.family === 4 ? this.fds.services : this.fds.services6;
+    const had = mapDelete(map, this.steerKey(protocol, addr, port));
+    if (lastOnAddress) mapDelete(map, this.steerKey(0, addr, 0));
     return had;
   }
 
   /** Steers traffic coming from a real server's addr:port (NAT / FULLNAT replies). */
-  addReplySource(protocol: number, addrV4: number, port: number, id = 0): void {
-    new DataView(this.value.buffer).setUint32(0, id >>> 0, true);
-    mapUpdate(this.fds.replies, encodeSteerKey(this.key, protocol, addrV4, port), this.value);
-    mapUpdate(this.fds.replies, encodeSteerKey(this.key, 0, addrV4, 0), this.value);
+  addReplySource(protocol: number, addr: IpAddr, port: number, id = 0): void {
+    this.setId(id);
+    const map = addr.family === 4 ? this.fds.replies : this.fds.replies6;
+    mapUpdate(map, this.steerKey(protocol, addr, port), this.value);
+    mapUpdate(map, this.steerKey(0, addr, 0), this.value);
   }
 
-  removeReplySource(protocol: number, addrV4: number, port: number, lastOnAddress: boolean): boolean {
-    const had = mapDelete(this.fds.replies, encodeSteerKey(this.key, protocol, addrV4, port));
-    if (lastOnAddress) mapDelete(this.fds.replies, encodeSteerKey(this.key, 0, addrV4, 0));
+  removeReplySource(protocol: number, addr: IpAddr, port: number, lastOnAddress: boolean): boolean {
+    const map = addr.family === 4 ? this.fds.replies : this.fds.replies6;
+    const had = mapDelete(map, this.steerKey(protocol, addr, port));
+    if (lastOnAddress) mapDelete(map, this.steerKey(0, addr, 0));
     return had;
   }
 
   /** Steers packets to a FULLNAT local address whose destination port is in [minPort, maxPort]. */
-  addLocalAddress(addrV4: number, minPort: number, maxPort: number): void {
-    mapUpdate(
-      this.fds.localPorts,
-      encodeLocalKey(this.localKey, addrV4),
-      encodeLocalValue(this.localValue, minPort, maxPort),
-    );
+  addLocalAddress(addr: IpAddr, minPort: number, maxPort: number): void {
+    const map = addr.family === 4 ? this.fds.localPorts : this.fds.localPorts6;
+    mapUpdate(map, this.localKeyOf(addr), encodeLocalValue(this.localValue, minPort, maxPort));
   }
 
-  removeLocalAddress(addrV4: number): boolean {
-    return mapDelete(this.fds.localPorts, encodeLocalKey(this.localKey, addrV4));
+  removeLocalAddress(addr: IpAddr): boolean {
+    return mapDelete(addr.family === 4 ? this.fds.localPorts : this.fds.localPorts6, this.localKeyOf(addr));
+  }
+
+  private setId(id: number): void {
+    new DataView(this.value.buffer).setUint32(0, id >>> 0, true);
+  }
+
+  private steerKey(protocol: number, addr: IpAddr, port: number): Uint8Array {
+    return addr.family === 4
+      ? encodeSteerKey(this.key, protocol, addr.v4Value, port)
+      : encodeSteerKey6(this.key6, protocol, addr.words, port);
+  }
+
+  private localKeyOf(addr: IpAddr): Uint8Array {
+    return addr.family === 4
+      ? encodeLocalKey(this.localKey, addr.v4Value)
+      : encodeLocalKey6(this.localKey6, addr.words);
   }
 
   /**
