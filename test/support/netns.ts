@@ -41,19 +41,22 @@ export class NetnsLab {
     this.exec(ns, "sysctl", "-qw", `${key}=${value}`);
   }
 
-  /** A veth pair between two namespaces. */
-  veth(nsA: string, ifA: string, nsB: string, ifB: string): void {
+  /** A veth pair between two namespaces (with `queues` RX and TX queues on each end). */
+  veth(nsA: string, ifA: string, nsB: string, ifB: string, queues = 1): void {
+    const q = ["numtxqueues", String(queues), "numrxqueues", String(queues)];
     execFileSync("ip", [
       "link",
       "add",
       `t${this.tag}`,
       "netns",
       nsA,
+      ...q,
       "type",
       "veth",
       "peer",
       "name",
       ifB,
+      ...q,
       "netns",
       nsB,
     ]);

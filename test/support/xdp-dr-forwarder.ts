@@ -100,9 +100,12 @@ const prog = loadSteeringProgram(maps.fds);
 
 const umem = new Umem({ frames: 4096, frameSize: 2048 });
 const queues = rxQueueCount(args.in);
+/** Frames received per RX queue. */
+const perQueue: number[] = [];
 const rings = { rxSize: args.ring, txSize: args.ring, fillSize: args.ring, completionSize: args.ring };
 const rxSockets: XskSocket[] = [];
 for (let q = 0; q < queues; q++) {
+  perQueue.push(0);
   rxSockets.push(XskSocket.open({ ifname: args.in, queue: q, umem, shareWith: rxSockets[0], ...rings }));
 }
 const txSocket = XskSocket.open({ ifname: args.out, queue: 0, umem, shareWith: rxSockets[0], ...rings });
@@ -124,9 +127,11 @@ const bytes = umem.bytes;
 function step(): number {
   txSocket.reapCompletions();
   let handled = 0;
-  for (const rx of rxSockets) {
+  for (let q = 0; q < rxSockets.length; q++) {
+    const rx = rxSockets[q]!;
     rx.refill();
     const n = rx.receive(batch);
+    perQueue[q]! += n;
     for (let k = 0; k < n; k++) {
       const addr = batch.addrs[k]!;
       const len = batch.lens[k]!;
@@ -172,6 +177,7 @@ function stats(): string {
     droppedTxFull,
     kicks: txSocket.kicks,
     maxTxBatch,
+    perQueue,
     notForUs,
     idlePolls: loop.idlePolls,
     steering: Object.fromEntries(Object.entries(maps.counters()).map(([k, v]) => [k, Number(v)])),
