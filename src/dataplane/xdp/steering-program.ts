@@ -1,0 +1,450 @@
+/**
+ * The XDP steering program, generated as eBPF bytecode. It decides, per received frame, whether the
+ * frame belongs to tslvs (redirect it into the AF_XDP socket of its RX queue through the XSKMAP) or
+ * to the host (XDP_PASS, untouched: ARP, ssh to the director, everything not for a virtual service).
+ *
+ * Steered (map layouts in steering-layout.ts):
+ *  - TCP/UDP/SCTP to (VIP, port) in `services`, or to (VIP, 0) — a port-0 service;
+ *  - TCP/UDP/SCTP from (RIP, port) in `replies` — NAT and FULLNAT replies from real servers;
+ *  - TCP/UDP/SCTP to a LIP in `local_ports` with the destination port in its range (FULLNAT replies);
+ *  - IPv4 fragments to a VIP / from a real server / to a LIP (the address-only `(0, addr, 0)` entries),
+ *    since later fragments carry no ports: the slow path reassembles or drops them;
+ *  - ICMP errors (destination unreachable, time exceeded, parameter problem) whose quoted packet
+ *    came from a service (quoted source in `services`) or went to a real server (quoted destination
+ *    in `replies`), which IPVS relays to the other side of the connection.
+ * IPv6 is steered the same way from the IPv6 twins of those maps (services6, replies6,
+ * local_ports6), after skipping up to three hop-by-hop / routing / destination-options headers; a
+ * fragment header steers by address; ICMPv6 errors (types 1-4) by the quoted packet.
+ *
+ * Passed: everything else, including ICMP echo to a VIP (the host answers ping), neighbour
+ * discovery, frames with a truncated or invalid IP header (the host's stack drops and counts
+ * those), and frames whose
+ * destination MAC is not the receiving interface's own (registered in `if_macs`): copies of
+ * frames meant for another host, flooded by a switch.
+ *
+ * Ethernet with at most one VLAN tag (802.1Q or 802.1ad) is parsed; IPv4 options are skipped by IHL.
+ *
+ */
+import { BpfAsm, Helper, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type Reg } from "../bpf/asm.js";
+import { ProgType, progLoad } from "../bpf/syscalls.js";
+import {
+  STEER_KEY_PORT,
+  STEER_KEY_PROTO,
+  STEER_KEY6_PORT,
+  STEER_KEY6_PROTO,
+  SteerCounter,
+} from "./steering-layout.js";
+
+export interface SteeringMapFds {
+  services: number;
+  replies: number;
+  localPorts: number;
+  services6: number;
+  replies6: number;
+  localPorts6: number;
+  /** XSKMAP: RX queue index -> AF_XDP socket. */
+  xsks: number;
+  /** PERCPU_ARRAY of u64 counters (SteerCounter). */
+  counters: number;
+  /** ifindex -> the interface's own MAC: only frames addressed to it are steered. */
+  ifMacs: number;
+}
+
+export interface SteeringProgramOptions {
+  /**
+   * What happens to a steered frame when no AF_XDP socket is bound for its RX queue:
+   * "pass" hands it to the host; "drop" discards it (clients retransmit; useful while a daemon
+   * restarts, so the host does not answer a VIP's connections with resets).
+   */
+  missAction?: "pass" | "drop";
+}
+
+const XDP_DROP = 1;
+const XDP_PASS = 2;
+
+const ETH_HLEN = 14;
+const VLAN_HLEN = 4;
+// EtherTypes and flags as a little-endian u16 load of their network-order bytes reads them.
+const ETH_P_IP_LE = 0x0008;
+const ETH_P_IPV6_LE = 0xdd86;
+const ETH_P_8021Q_LE = 0x0081;
+const ETH_P_8021AD_LE = 0xa888;
+const IP_FRAG_MASK_LE = 0xff3f; // MF | fragment offset (0x3fff in network order)
+
+const IPPROTO_ICMP = 1;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const IPPROTO_SCTP = 132;
+const IPPROTO_ICMPV6 = 58;
+const IPV6_HOPOPTS = 0;
+const IPV6_ROUTING = 43;
+const IPV6_FRAGMENT = 44;
+const IPV6_DSTOPTS = 60;
+/** Extension headers (hop-by-hop, routing, destination options) skipped before giving up. */
+const IPV6_MAX_EXT_HEADERS = 3;
+
+// xdp_md fields.
+const MD_DATA = 0;
+const MD_DATA_END = 4;
+const MD_INGRESS_IFINDEX = 12;
+const MD_RX_QUEUE_INDEX = 16;
+
+// IPv4 header fields.
+const IP_FRAG = 6;
+const IP_PROTO = 9;
+const IP_SADDR = 12;
+const IP_DADDR = 16;
+
+// IPv6 header fields.
+const IP6_HLEN = 40;
+const IP6_NEXT = 6;
+const IP6_SADDR = 8;
+const IP6_DADDR = 24;
+
+// Stack slots (below the frame pointer r10).
+const KEY = -8; // 8-byte services/replies key
+const LOCAL_KEY = -16; // 4-byte local_ports key
+const COUNTER_KEY = -24; // 4-byte counters index
+const IFMAC_KEY = -32; // 4-byte if_macs key
+const KEY6 = -56; // 20-byte services6/replies6 key
+const LOCAL6_KEY = -80; // 16-byte local_ports6 key
+
+/**
+ * Register use: r6 = ctx, r7 = IP header, r8 = L4 header, r9 = L4 protocol (at the steering tail:
+ * the counter id). Helper calls clobber r0-r5 only, and the packet pointers in r7/r8 stay valid
+ * across map lookups.
+ */
+const CTX = R6;
+const IPH = R7;
+const L4 = R8;
+const PROTO = R9;
+
+class Generator {
+  readonly a = new BpfAsm();
+  private seq = 0;
+
+  constructor(
+    private readonly fds: SteeringMapFds,
+    private readonly missAction: number,
+  ) {}
+
+  private fresh(prefix: string): string {
+    this.seq += 1;
+    return `${prefix}_${this.seq}`;
+  }
+
+  /** counters[id] += 1 (per-CPU, so a plain add is exact); id is a constant or a register. Clobbers r0-r5. */
+  count(id: number | { reg: Reg }): void {
+    const skip = this.fresh("count_done");
+    if (typeof id === "number") this.a.st("u32", R10, COUNTER_KEY, id);
+    else this.a.stx("u32", R10, COUNTER_KEY, id.reg);
+    this.a
+      .mov64Reg(R2, R10)
+      .add64Imm(R2, COUNTER_KEY)
+      .ldMapFd(R1, this.fds.counters)
+      .call(Helper.mapLookupElem)
+      .jmpImm("jeq", R0, 0, skip)
+      .ldx("u64", R1, R0, 0)
+      .add64Imm(R1, 1)
+      .stx("u64", R0, 0, R1)
+      .label(skip);
+  }
+
+  /**
+   * Builds a services/replies key from the packet — the address (4 or 16 bytes) at addrBase+addrOff,
+   * the port at portBase+portOff (0 when portBase is null), the protocol from r9 (0 when withProto
+   * is false) — looks it up in `mapFd`, and jumps to `hit` when present.
+   */
+  lookup(
+    family: 4 | 6,
+    mapFd: number,
+    addrBase: Reg,
+    addrOff: number,
+    portBase: Reg | null,
+    portOff: number,
+    withProto: boolean,
+    hit: string,
+  ): void {
+    const a = this.a;
+    const key = family === 4 ? KEY : KEY6;
+    const portAt = key + (family === 4 ? STEER_KEY_PORT : STEER_KEY6_PORT);
+    const protoAt = key + (family === 4 ? STEER_KEY_PROTO : STEER_KEY6_PROTO);
+    for (let w = 0; w < (family === 4 ? 1 : 4); w++) {
+      a.ldx("u32", R1, addrBase, addrOff + 4 * w).stx("u32", R10, key + 4 * w, R1);
+    }
+    if (portBase === null) a.st("u16", R10, portAt, 0);
+    else a.ldx("u16", R1, portBase, portOff).stx("u16", R10, portAt, R1);
+    if (withProto) a.stx("u8", R10, protoAt, PROTO);
+    else a.st("u8", R10, protoAt, 0);
+    a.st("u8", R10, protoAt + 1, 0);
+    a.mov64Reg(R2, R10)
+      .add64Imm(R2, key)
+      .ldMapFd(R1, mapFd)
+      .call(Helper.mapLookupElem)
+      .jmpImm("jne", R0, 0, hit);
+  }
+
+  /** Looks the address at IPH+addrOff up in local_ports(6); leaves the value pointer (or 0) in r0. */
+  lookupLocal(family: 4 | 6, addrOff: number): void {
+    const a = this.a;
+    const key = family === 4 ? LOCAL_KEY : LOCAL6_KEY;
+    for (let w = 0; w < (family === 4 ? 1 : 4); w++) {
+      a.ldx("u32", R1, IPH, addrOff + 4 * w).stx("u32", R10, key + 4 * w, R1);
+    }
+    a.mov64Reg(R2, R10)
+      .add64Imm(R2, key)
+      .ldMapFd(R1, family === 4 ? this.fds.localPorts : this.fds.localPorts6)
+      .call(Helper.mapLookupElem);
+  }
+
+  /** After lookupLocal: steers as LOCAL_PORT when the destination port is inside the range in r0. */
+  localPortInRange(): void {
+    this.a
+      .jmpImm("jeq", R0, 0, "no_match")
+      .ldx("u16", R1, R0, 0)
+      .ldx("u16", R2, R0, 2)
+      .ldx("u16", R3, L4, 2)
+      .be(R3, 16)
+      .jmpReg("jlt", R3, R1, "no_match")
+      .jmpReg("jgt", R3, R2, "no_match")
+      .ja("hit_local");
+  }
+
+  /** Jumps to `target` when r9 is TCP, UDP or SCTP (the protocols with ports where IPVS has them). */
+  ifPorts(target: string): void {
+    this.a
+      .jmpImm("jeq", PROTO, IPPROTO_TCP, target)
+      .jmpImm("jeq", PROTO, IPPROTO_UDP, target)
+      .jmpImm("jeq", PROTO, IPPROTO_SCTP, target);
+  }
+
+  /** r3 must hold data_end: jumps to "malformed" unless `reg + bytes` is inside the frame. Uses r4. */
+  need(reg: Reg, bytes: number): void {
+    this.a.mov64Reg(R4, reg).add64Imm(R4, bytes).jmpReg("jgt", R4, R3, "malformed");
+  }
+
+  /** Ends with XDP_PASS after counting why. */
+  pass(label: string, counter: number): void {
+    this.a.label(label);
+    this.count(counter);
+    this.a.mov64Imm(R0, XDP_PASS).exit();
+  }
+
+  /** Remembers why the frame is to be steered (in r9) and goes to the common steering tail. */
+  steer(label: string, counter: number): void {
+    this.a.label(label).mov64Imm(PROTO, counter).ja("steer");
+  }
+
+  build(): Uint8Array {
+    const a = this.a;
+    const { services, replies } = this.fds;
+
+    // ---- Ethernet (+ one VLAN tag) ----
+    a.mov64Reg(CTX, R1)
+      .ldx("u32", R2, CTX, MD_DATA)
+      .ldx("u32", R3, CTX, MD_DATA_END)
+      .mov64Reg(IPH, R2)
+      .add64Imm(IPH, ETH_HLEN)
+      .jmpReg("jgt", IPH, R3, "malformed")
+      .ldx("u16", R1, R2, 12)
+      .jmpImm("jeq", R1, ETH_P_8021Q_LE, "vlan")
+      .jmpImm("jeq", R1, ETH_P_8021AD_LE, "vlan")
+      .ja("ethertype")
+      .label("vlan")
+      .mov64Reg(IPH, R2)
+      .add64Imm(IPH, ETH_HLEN + VLAN_HLEN)
+      .jmpReg("jgt", IPH, R3, "malformed")
+      .ldx("u16", R1, R2, 16)
+      .label("ethertype")
+      .jmpImm("jeq", R1, ETH_P_IPV6_LE, "ipv6")
+      .jmpImm("jne", R1, ETH_P_IP_LE, "not_ip");
+
+    // ---- IPv4 ----
+    this.need(IPH, 20);
+    a.ldx("u8", R1, IPH, 0)
+      .mov64Reg(R2, R1)
+      .alu64Imm("rsh", R2, 4)
+      .jmpImm("jne", R2, 4, "malformed")
+      .alu64Imm("and", R1, 0x0f)
+      .jmpImm("jlt", R1, 5, "malformed")
+      .alu64Imm("lsh", R1, 2)
+      .mov64Reg(L4, IPH)
+      .alu64Reg("add", L4, R1)
+      .ldx("u8", PROTO, IPH, IP_PROTO)
+      .ldx("u16", R1, IPH, IP_FRAG)
+      .alu64Imm("and", R1, IP_FRAG_MASK_LE)
+      .jmpImm("jne", R1, 0, "fragment")
+      .jmpImm("jeq", PROTO, IPPROTO_ICMP, "icmp");
+    this.ifPorts("ports");
+    a.ja("no_match");
+
+    // TCP / UDP / SCTP: services, port-0 services, replies, local ports.
+    a.label("ports");
+    this.need(L4, 4);
+    this.lookup(4, services, IPH, IP_DADDR, L4, 2, true, "hit_service");
+    this.lookup(4, services, IPH, IP_DADDR, null, 0, true, "hit_service_any");
+    this.lookup(4, replies, IPH, IP_SADDR, L4, 0, true, "hit_reply");
+    this.lookupLocal(4, IP_DADDR);
+    this.localPortInRange();
+
+    // Fragments: by address only.
+    a.label("fragment");
+    this.lookup(4, services, IPH, IP_DADDR, null, 0, false, "hit_fragment");
+    this.lookup(4, replies, IPH, IP_SADDR, null, 0, false, "hit_fragment");
+    this.lookupLocal(4, IP_DADDR);
+    a.jmpImm("jne", R0, 0, "hit_fragment").ja("no_match");
+
+    // ICMP errors: look at the quoted packet, reversed.
+    a.label("icmp");
+    this.need(L4, 8 + 20);
+    a.ldx("u8", R1, L4, 0)
+      .jmpImm("jeq", R1, 3, "icmp_error")
+      .jmpImm("jeq", R1, 11, "icmp_error")
+      .jmpImm("jeq", R1, 12, "icmp_error")
+      .ja("no_match")
+      .label("icmp_error")
+      .mov64Reg(IPH, L4)
+      .add64Imm(IPH, 8)
+      .ldx("u8", R1, IPH, 0)
+      .alu64Imm("and", R1, 0x0f)
+      .jmpImm("jlt", R1, 5, "malformed")
+      .alu64Imm("lsh", R1, 2)
+      .mov64Reg(L4, IPH)
+      .alu64Reg("add", L4, R1);
+    this.need(L4, 4);
+    a.ldx("u8", PROTO, IPH, IP_PROTO);
+    this.ifPorts("icmp_ports");
+    a.ja("no_match").label("icmp_ports");
+    // The quoted packet was sent by the service (source = VIP:port) or to a real server.
+    this.lookup(4, services, IPH, IP_SADDR, L4, 0, true, "hit_icmp");
+    this.lookup(4, services, IPH, IP_SADDR, null, 0, true, "hit_icmp");
+    this.lookup(4, replies, IPH, IP_DADDR, L4, 2, true, "hit_icmp");
+    a.ja("no_match");
+
+    // ---- IPv6 ----
+    const { services6, replies6 } = this.fds;
+    a.label("ipv6");
+    this.need(IPH, IP6_HLEN);
+    a.ldx("u8", R1, IPH, 0)
+      .alu64Imm("rsh", R1, 4)
+      .jmpImm("jne", R1, 6, "malformed")
+      .ldx("u8", PROTO, IPH, IP6_NEXT)
+      .mov64Reg(L4, IPH)
+      .add64Imm(L4, IP6_HLEN);
+    // Skip up to IPV6_MAX_EXT_HEADERS hop-by-hop / routing / destination-options headers
+    // (unrolled: the verifier wants bounded code). Each is (hdr[1] + 1) * 8 bytes long.
+    for (let i = 0; i < IPV6_MAX_EXT_HEADERS; i++) {
+      const skip = `ext6_skip_${i}`;
+      a.jmpImm("jeq", PROTO, IPV6_HOPOPTS, skip)
+        .jmpImm("jeq", PROTO, IPV6_ROUTING, skip)
+        .jmpImm("jeq", PROTO, IPV6_DSTOPTS, skip)
+        .ja("ext6_done")
+        .label(skip);
+      this.need(L4, 8);
+      a.ldx("u8", R1, L4, 1)
+        .add64Imm(R1, 1)
+        .alu64Imm("lsh", R1, 3)
+        .ldx("u8", PROTO, L4, 0)
+        .alu64Reg("add", L4, R1);
+    }
+    a.label("ext6_done")
+      .jmpImm("jeq", PROTO, IPV6_FRAGMENT, "fragment6")
+      .jmpImm("jeq", PROTO, IPPROTO_ICMPV6, "icmp6");
+    this.ifPorts("ports6");
+    a.ja("no_match");
+
+    a.label("ports6");
+    this.need(L4, 4);
+    this.lookup(6, services6, IPH, IP6_DADDR, L4, 2, true, "hit_service");
+    this.lookup(6, services6, IPH, IP6_DADDR, null, 0, true, "hit_service_any");
+    this.lookup(6, replies6, IPH, IP6_SADDR, L4, 0, true, "hit_reply");
+    this.lookupLocal(6, IP6_DADDR);
+    this.localPortInRange();
+
+    a.label("fragment6");
+    this.lookup(6, services6, IPH, IP6_DADDR, null, 0, false, "hit_fragment");
+    this.lookup(6, replies6, IPH, IP6_SADDR, null, 0, false, "hit_fragment");
+    this.lookupLocal(6, IP6_DADDR);
+    a.jmpImm("jne", R0, 0, "hit_fragment").ja("no_match");
+
+    // ICMPv6 errors (1 unreachable, 2 packet too big, 3 time exceeded, 4 parameter problem); the
+    // quoted packet's own extension headers are not skipped. Neighbour discovery and echo pass.
+    a.label("icmp6");
+    this.need(L4, 8 + IP6_HLEN + 4);
+    a.ldx("u8", R1, L4, 0)
+      .jmpImm("jlt", R1, 1, "no_match")
+      .jmpImm("jgt", R1, 4, "no_match")
+      .mov64Reg(IPH, L4)
+      .add64Imm(IPH, 8)
+      .ldx("u8", PROTO, IPH, IP6_NEXT)
+      .mov64Reg(L4, IPH)
+      .add64Imm(L4, IP6_HLEN);
+    this.ifPorts("icmp6_ports");
+    a.ja("no_match").label("icmp6_ports");
+    this.lookup(6, services6, IPH, IP6_SADDR, L4, 0, true, "hit_icmp");
+    this.lookup(6, services6, IPH, IP6_SADDR, null, 0, true, "hit_icmp");
+    this.lookup(6, replies6, IPH, IP6_DADDR, L4, 2, true, "hit_icmp");
+    a.ja("no_match");
+
+    // ---- outcomes ----
+    this.steer("hit_service", SteerCounter.SERVICE);
+    this.steer("hit_service_any", SteerCounter.SERVICE_ANY_PORT);
+    this.steer("hit_reply", SteerCounter.REPLY);
+    this.steer("hit_local", SteerCounter.LOCAL_PORT);
+    this.steer("hit_fragment", SteerCounter.FRAGMENT);
+    this.steer("hit_icmp", SteerCounter.ICMP_ERROR);
+    this.pass("no_match", SteerCounter.PASS_NO_MATCH);
+    this.pass("not_ip", SteerCounter.PASS_NOT_IP);
+    this.pass("malformed", SteerCounter.PASS_MALFORMED);
+    this.pass("other_host", SteerCounter.PASS_OTHER_HOST);
+
+    // Steer only frames addressed to the receiving interface's own MAC, as the kernel hands IPVS
+    // only PACKET_HOST frames: a copy flooded by a switch to every port (unknown unicast, e.g. a
+    // frame this director just sent to a real server) must not be forwarded a second time. The
+    // packet pointers are reloaded after the lookup, with a fresh bounds check.
+    a.label("steer")
+      .ldx("u32", R1, CTX, MD_INGRESS_IFINDEX)
+      .stx("u32", R10, IFMAC_KEY, R1)
+      .mov64Reg(R2, R10)
+      .add64Imm(R2, IFMAC_KEY)
+      .ldMapFd(R1, this.fds.ifMacs)
+      .call(Helper.mapLookupElem)
+      .jmpImm("jeq", R0, 0, "other_host")
+      .ldx("u32", R2, CTX, MD_DATA)
+      .ldx("u32", R3, CTX, MD_DATA_END)
+      .mov64Reg(R4, R2)
+      .add64Imm(R4, 6)
+      .jmpReg("jgt", R4, R3, "malformed")
+      .ldx("u32", R1, R0, 0)
+      .ldx("u32", R4, R2, 0)
+      .jmpReg("jne", R1, R4, "other_host")
+      .ldx("u16", R1, R0, 4)
+      .ldx("u16", R4, R2, 4)
+      .jmpReg("jne", R1, R4, "other_host");
+    this.count({ reg: PROTO });
+
+    a.label("redirect")
+      .ldMapFd(R1, this.fds.xsks)
+      .ldx("u32", R2, CTX, MD_RX_QUEUE_INDEX)
+      .mov64Imm(R3, this.missAction)
+      .call(Helper.redirectMap)
+      .exit();
+    return a.assemble();
+  }
+}
+
+/** Generates the steering program for the given map fds (they are embedded in the bytecode). */
+export function buildSteeringProgram(fds: SteeringMapFds, options: SteeringProgramOptions = {}): Uint8Array {
+  const miss = (options.missAction ?? "pass") === "drop" ? XDP_DROP : XDP_PASS;
+  return new Generator(fds, miss).build();
+}
+
+/** Generates and loads the steering program; returns its fd (the caller closes it). */
+export function loadSteeringProgram(fds: SteeringMapFds, options: SteeringProgramOptions = {}): number {
+  return progLoad({
+    type: ProgType.XDP,
+    insns: buildSteeringProgram(fds, options),
+    name: "tslvs_steer",
+    license: "GPL",
+  });
+}
