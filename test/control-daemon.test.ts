@@ -42,7 +42,7 @@ describe("tslvs start: state across a restart", () => {
     const tmp = tempDir("restart");
     const socket = join(tmp.dir, "tslvs.sock");
     const state = join(tmp.dir, "lib", "state.yaml");
-    const args = ["start", "--socket", socket, "--state", state];
+    const args = ["start", "--no-dataplane", "--socket", socket, "--state", state];
     const first = DaemonProcess.spawn(args);
     let second: DaemonProcess | null = null;
     try {
@@ -121,10 +121,24 @@ describe("tslvs start: state across a restart", () => {
   it("refuses to start a second daemon on a live socket, and refuses a malformed state file", async () => {
     const tmp = tempDir("second");
     const socket = join(tmp.dir, "tslvs.sock");
-    const first = DaemonProcess.spawn(["start", "--socket", socket, "--state", join(tmp.dir, "a.yaml")]);
+    const first = DaemonProcess.spawn([
+      "start",
+      "--no-dataplane",
+      "--socket",
+      socket,
+      "--state",
+      join(tmp.dir, "a.yaml"),
+    ]);
     try {
       (await first.client(socket)).close();
-      const second = await runTslvs(["start", "--socket", socket, "--state", join(tmp.dir, "b.yaml")]);
+      const second = await runTslvs([
+        "start",
+        "--no-dataplane",
+        "--socket",
+        socket,
+        "--state",
+        join(tmp.dir, "b.yaml"),
+      ]);
       assert.equal(second.code, 1);
       assert.match(second.stderr, /another tslvs daemon is serving/);
       assert.ok(first.running);
@@ -132,14 +146,14 @@ describe("tslvs start: state across a restart", () => {
 
       const bad = join(tmp.dir, "bad.yaml");
       writeFileSync(bad, "services:\n  - tcp: 10.0.0.1:80\n    weight: 1\n");
-      const r = await runTslvs(["start", "--socket", socket, "--state", bad]);
+      const r = await runTslvs(["start", "--no-dataplane", "--socket", socket, "--state", bad]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /bad\.yaml:3: unknown key "weight"/);
       assert.equal(existsSync(socket), false);
 
       const knob = join(tmp.dir, "knob.yaml");
       writeFileSync(knob, "sysctls:\n  expire_nodest_conn: 1\n  no_such_knob: 1\n");
-      const k = await runTslvs(["start", "--socket", socket, "--config", knob]);
+      const k = await runTslvs(["start", "--no-dataplane", "--socket", socket, "--config", knob]);
       assert.equal(k.code, 1);
       assert.match(k.stderr, /knob\.yaml:3: unknown sysctl no_such_knob/);
     } finally {
@@ -168,6 +182,7 @@ describe("tslvs start --config: SIGHUP reload", () => {
     );
     const d = DaemonProcess.spawn([
       "start",
+      "--no-dataplane",
       "--socket",
       socket,
       "--config",
@@ -245,7 +260,14 @@ describe("tslvs sysctl and help", () => {
   it("reads and sets sysctls through the daemon", async () => {
     const tmp = tempDir("sysctl");
     const socket = join(tmp.dir, "tslvs.sock");
-    const d = DaemonProcess.spawn(["start", "--socket", socket, "--state", join(tmp.dir, "s.yaml")]);
+    const d = DaemonProcess.spawn([
+      "start",
+      "--no-dataplane",
+      "--socket",
+      socket,
+      "--state",
+      join(tmp.dir, "s.yaml"),
+    ]);
     try {
       (await d.client(socket)).close();
       const all = await runTslvs(["sysctl", "--socket", socket]);

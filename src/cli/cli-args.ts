@@ -7,7 +7,7 @@ export class UsageError extends Error {}
  */
 export function parseOptions(
   args: string[],
-  known: Record<string, "value" | "repeat">,
+  known: Record<string, "value" | "repeat" | "flag">,
 ): { opts: Map<string, string[]>; words: string[] } {
   const opts = new Map<string, string[]>();
   const words: string[] = [];
@@ -21,6 +21,11 @@ export function parseOptions(
     const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
     const kind = known[name];
     if (!kind) throw new UsageError(`unknown option --${name}`);
+    if (kind === "flag") {
+      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+      opts.set(name, ["1"]);
+      continue;
+    }
     let value: string | undefined;
     if (eq >= 0) value = a.slice(eq + 1);
     else value = args[++i];

@@ -50,7 +50,11 @@ export async function main(args: string[]): Promise<void> {
         process.exitCode = await sysctlCommand(args.slice(1));
         return;
       }
-      case "lab":
+      case "lab": {
+        const { labCommand } = await import("./lab/lab-command.js");
+        process.exitCode = await labCommand(args.slice(1));
+        return;
+      }
       case "rs":
         process.stderr.write(`tslvs: '${cmd}' is not built yet\n`);
         process.exitCode = 2;

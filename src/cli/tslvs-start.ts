@@ -16,7 +16,12 @@ export async function startCommand(args: string[]): Promise<number> {
       state: "value",
       "log-level": "value",
       interface: "repeat",
+      "no-dataplane": "flag",
+      "xdp-mode": "value",
     });
+    const mode = parsed.opts.get("xdp-mode")?.[0] ?? "auto";
+    if (!["auto", "native", "generic"].includes(mode))
+      throw new UsageError("--xdp-mode must be auto|native|generic");
     if (parsed.words.length) throw new UsageError(`unexpected argument ${parsed.words[0]}`);
     const level = parsed.opts.get("log-level")?.[0] ?? "info";
     if (!LOG_LEVELS.includes(level))
@@ -27,6 +32,8 @@ export async function startCommand(args: string[]): Promise<number> {
     return 2;
   }
   const o = parsed.opts;
+  const director = createDirector();
+  const clock = () => performance.now() / 1000;
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(
@@ -37,11 +44,35 @@ export async function startCommand(args: string[]): Promise<number> {
         logLevel: o.get("log-level")?.[0] ?? "info",
         interfaces: o.get("interface") ?? [],
       },
-      { director: createDirector() },
+      { director, clock, rates: director.rates },
     );
   } catch (e) {
     process.stderr.write(`tslvs start: ${(e as Error).message}\n`);
     return 1;
+  }
+  if (o.has("no-dataplane")) {
+    daemon.log.warn({}, "--no-dataplane: rules are held and reported, no packets are forwarded");
+  } else {
+    try {
+      const { PacketEngine } = await import("../dataplane/engine.js");
+      const engine = await PacketEngine.start(director.core, {
+        interfaces: o.get("interface") ?? [],
+        xdpMode: (o.get("xdp-mode")?.[0] ?? "auto") as "auto" | "native" | "generic",
+        now: clock,
+        log: daemon.log,
+      });
+      daemon.dataPlane = "af_xdp";
+      daemon.onRulesChanged.push(() => engine.syncSteering());
+      daemon.onStop.push(async () => {
+        engine.stop();
+        await engine.stopped();
+        daemon.log.info({ counters: { ...engine.counters } }, "packet engine stopped");
+      });
+    } catch (e) {
+      process.stderr.write(`tslvs start: the packet data plane could not start: ${(e as Error).message}\n`);
+      await daemon.stop("data plane failure");
+      return 1;
+    }
   }
   return new Promise<number>((resolve) => {
     let signalled = false;

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { type Logger, pino } from "pino";
 import type { RequestOp } from "./api.js";
 import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
-import { destToConfig, serviceToConfig } from "./api-mapping.js";
+import { destToConfig, type RateSource, serviceToConfig } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
 import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
