@@ -1,4 +1,6 @@
 /** Runs tslvsadm command lines against the test double of the daemon (see ipvsadm-test-daemon.ts). */
+
+import type { IpvsClient } from "../../src/cli/ipvsadm/client.js";
 import { type NameResolver, TableResolver } from "../../src/cli/ipvsadm/resolver.js";
 import { type RunResult, runIpvsadm } from "../../src/cli/ipvsadm/run.js";
 import { ServicesDb } from "../../src/cli/ipvsadm/services-db.js";
@@ -24,6 +26,8 @@ export interface RunOptions {
 
 export class Ipvsadm {
   readonly daemon = new TestIpvsDaemon();
+  /** How to reach a daemon: the test double by default, or a real daemon's socket. */
+  constructor(private readonly connectTo?: () => Promise<IpvsClient>) {}
   resolver: NameResolver = new TableResolver(new Map(), new Map([["localhost", "127.0.0.1"]]));
   private readonly services = new ServicesDb(SERVICES_TEXT);
 
@@ -32,7 +36,7 @@ export class Ipvsadm {
     let args = typeof line === "string" ? line.split(" ").filter((w) => w !== "") : line;
     if (args[0] === "ipvsadm") args = args.slice(1);
     return runIpvsadm(opts.argv0 ?? "ipvsadm", args, {
-      connect: async () => this.daemon.client(),
+      connect: this.connectTo ?? (async () => this.daemon.client()),
       readStdin: async () => opts.stdin ?? "",
       resolver: opts.resolver ?? this.resolver,
       services: () => this.services,
