@@ -5,25 +5,34 @@
 
 const HELP = `Usage: tslvs <command> [options]
 
-tslvs is Linux Virtual Server (IPVS) in TypeScript. What works now: the daemon holds the
-virtual services and real servers, serves tslvsadm (ipvsadm's commands) on its control
-socket, keeps the rules across restarts, and applies a YAML configuration. The packet data
-plane is not attached yet: no packets are forwarded.
+tslvs is Linux Virtual Server (IPVS) in TypeScript. The daemon holds the virtual services and
+real servers, serves tslvsadm (ipvsadm's commands and listings) on its control socket, keeps the
+rules across restarts or applies a YAML configuration, and forwards real packets: an XDP program
+steers the virtual services' packets to AF_XDP sockets, where the IPVS core schedules them and
+the engine rewrites and sends them. Forwarding methods: NAT (-m) and direct routing (-g);
+tunnelling (-i) and FULLNAT are accepted and listed but their packets are not forwarded yet.
 
 Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
-        Run the daemon in the foreground, logging JSON lines to stdout.
+        [--xdp-mode auto|native|generic] [--no-dataplane]
+        Run the director in the foreground, logging JSON lines to stdout.
         --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
                        (rules the file lacks are removed); nothing is saved to --state.
         --state PATH   without --config: the rules are saved here after every change and
                        restored at start (default /var/lib/tslvs/state.yaml).
+        --interface    serve these interfaces (repeatable); default every non-loopback
+                       interface that is up.
+        --xdp-mode     how the steering program attaches (default auto: native, else generic).
+        --no-dataplane hold and report the rules only; no packet is touched.
         --log-level    fatal|error|warn|info|debug|trace (default info).
-        --interface    interfaces for the packet data plane (recorded; not attached yet).
-        SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly and remove the socket.
+        SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly: the XDP programs are detached
+        and the socket removed.
   sysctl [NAME[=VALUE]] [--socket PATH]
         Show all IPVS sysctls, one, or set one (kernel names, e.g. expire_nodest_conn=1).
-  lab, rs
-        Not built yet.
+  lab nat|dr [--keep] | lab clean
+        Build a classic LVS lab in network namespaces (needs root), balance ten HTTP requests
+        and show who answered; everything is removed afterwards unless --keep.
+  rs    Not built yet.
   help  This text.
 
 The control socket is /run/tslvs/tslvs.sock unless --socket PATH or $TSLVS_SOCKET says

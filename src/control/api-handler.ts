@@ -96,7 +96,7 @@ export class ApiHandler {
           connTabSize: d.bucketCount,
         } satisfies InfoEntry;
       case "getServices":
-        return d.services().map((s) => serviceToEntry(s, this.rates));
+        return d.services().map((s) => serviceToEntry(s, this.rates, req.counters !== false));
       case "getService":
         return this.getService(serviceIdToKey(req.service));
       case "addService":

@@ -204,7 +204,10 @@ export type RateSource = (of: VirtualService | Dest) => RateValues;
 
 export const ZERO_RATES: RateSource = () => ({ cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 });
 
-export function destToEntry(d: Dest, rates: RateSource): DestEntry {
+/** Entry fields a listing without counters leaves out (JSON.stringify drops undefined). */
+const OMITTED = undefined as unknown as CounterValues & RateValues;
+
+export function destToEntry(d: Dest, rates: RateSource, counters = true): DestEntry {
   // One literal with every field (no spread): listings build 100,000s of these.
   const entry: DestEntry = {
     addr: d.addr.toString(),
@@ -221,8 +224,8 @@ export function destToEntry(d: Dest, rates: RateSource): DestEntry {
     inactConns: d.inactConns,
     persistConns: d.persistConns,
     flags: d.flags,
-    stats: counterValues(d.stats),
-    rates: rates(d),
+    stats: counters ? counterValues(d.stats) : OMITTED,
+    rates: counters ? rates(d) : OMITTED,
     notActedOn: undefined,
   };
   const notActed = destNotActedOn(entry);
@@ -230,9 +233,9 @@ export function destToEntry(d: Dest, rates: RateSource): DestEntry {
   return entry;
 }
 
-export function serviceToEntry(svc: VirtualService, rates: RateSource): ServiceEntry {
+export function serviceToEntry(svc: VirtualService, rates: RateSource, counters = true): ServiceEntry {
   const dests = new Array<DestEntry>(svc.dests.length);
-  for (let i = 0; i < dests.length; i++) dests[i] = destToEntry(svc.dests[i]!, rates);
+  for (let i = 0; i < dests.length; i++) dests[i] = destToEntry(svc.dests[i]!, rates, counters);
   const entry: ServiceEntry = {
     id: keyToServiceId(svc.key),
     scheduler: svc.schedName,
@@ -241,8 +244,8 @@ export function serviceToEntry(svc: VirtualService, rates: RateSource): ServiceE
     netmask: netmaskText(svc.netmask, svc.family),
     pe: svc.pe,
     af: svc.family,
-    stats: counterValues(svc.stats),
-    rates: rates(svc),
+    stats: counters ? counterValues(svc.stats) : OMITTED,
+    rates: counters ? rates(svc) : OMITTED,
     dests,
     notActedOn: undefined,
   };

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { type Logger, pino } from "pino";
-import type { RequestOp } from "./api.js";
+import type { DestConfig, RequestOp, ServiceConfig } from "./api.js";
 import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
 import { destToConfig, type RateSource, serviceToConfig } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
@@ -178,14 +178,15 @@ export class Daemon {
     this.log.info({ request: args, peer }, `${op} by uid ${peer.uid} pid ${peer.pid}`);
     this.stateWriter?.changed();
     this.rulesChanged();
-    if (
-      op === "addService" ||
-      op === "editService" ||
-      op === "addDest" ||
-      op === "editDest" ||
-      op === "startDaemon"
-    )
+    // Only what this request carried is checked: a scan of every rule per request would make a
+    // restore of N rules cost N^2.
+    if (op === "addService" || op === "editService") {
+      this.reportKinds(serviceNotActedOn(req.config as ServiceConfig));
+    } else if (op === "addDest" || op === "editDest") {
+      this.reportKinds(destNotActedOn(req.dest as DestConfig));
+    } else if (op === "startDaemon") {
       this.reportNotActedOn();
+    }
   }
 
   /** Tells the data plane (and any other listener) that the rules changed. */
@@ -207,6 +208,10 @@ export class Daemon {
       for (const d of svc.dests) for (const k of destNotActedOn(destToConfig(d))) kinds.add(k);
     }
     for (const d of this.handler.syncDaemons.list()) for (const k of d.notActedOn ?? []) kinds.add(k);
+    this.reportKinds(kinds);
+  }
+
+  private reportKinds(kinds: Iterable<string>): void {
     for (const k of kinds) {
       if (this.reportedNotActedOn.has(k)) continue;
       this.reportedNotActedOn.add(k);

@@ -221,7 +221,8 @@ export async function listAll(ce: ParsedCommand | null, env: ExecEnv): Promise<v
   // first, and a failing dump still leaves it printed, as in ipvsadm.
   const modules = Promise.all([import("./list-services.js"), sorting()]);
   const infoP = query<InfoEntry>(env, "other", { op: "getInfo" });
-  const dumpP = query<ServiceEntry[]>(env, "get-services", { op: "getServices" });
+  const counters = !!(f && (f.stats || f.rate || f.json));
+  const dumpP = query<ServiceEntry[]>(env, "get-services", { op: "getServices", counters });
   dumpP.catch(() => {});
   const [[{ formatServices, versionLine }, { sortDests, sortServices }], info] = await Promise.all([
     modules,
@@ -259,7 +260,8 @@ export async function listAll(ce: ParsedCommand | null, env: ExecEnv): Promise<v
 
 async function save(ce: ParsedCommand, env: ExecEnv): Promise<void> {
   const { sortDests, sortServices } = await sorting();
-  const dump = await query<ServiceEntry[]>(env, "get-services", { op: "getServices" });
+  // Rules only: the save format carries no counters.
+  const dump = await query<ServiceEntry[]>(env, "get-services", { op: "getServices", counters: false });
   const services = sortServices(dump);
   if (ce.format.json) return env.o.print((await jsonOutput()).rulesJson(services, sortDests));
   const { formatSave } = await import("./save.js");
@@ -277,7 +279,7 @@ async function getLaddrs(ce: ParsedCommand, svcId: ServiceId | undefined, env: E
   try {
     services = svcId
       ? [await env.client.call<ServiceEntry>({ op: "getService", service: svcId })]
-      : sortServices(await env.client.call<ServiceEntry[]>({ op: "getServices" }));
+      : sortServices(await env.client.call<ServiceEntry[]>({ op: "getServices", counters: false }));
   } catch (e) {
     o.error(await ipvsStrerror(svcId ? "get-service" : "get-services", errnoOf(e)));
     return 255;
