@@ -27,11 +27,13 @@ export class FastPath {
   /** Egress ifindex -> can take native XDP redirects (NETDEV_XDP_ACT_NDO_XMIT). */
   private readonly xmit = new Map<number, boolean>();
   private probe: XdpFeatureProbe | null = null;
+  /** Served interfaces as last seen (attach modes do not change; MTUs are re-read with the host state). */
+  private readonly ports = new Map<number, PortInfo | undefined>();
 
   private constructor(
     private readonly director: Director,
     readonly maps: FastPathMaps,
-    private readonly port: (ifindex: number) => PortInfo | undefined,
+    private readonly readPort: (ifindex: number) => PortInfo | undefined,
     now: () => number,
   ) {
     this.offload = new FlowOffload(director, maps, {
@@ -53,6 +55,13 @@ export class FastPath {
     const fp = new FastPath(director, FastPathMaps.create(), port, now);
     director.connEvents = fp.offload;
     return fp;
+  }
+
+  private port(ifindex: number): PortInfo | undefined {
+    if (this.ports.has(ifindex)) return this.ports.get(ifindex);
+    const p = this.readPort(ifindex);
+    this.ports.set(ifindex, p);
+    return p;
   }
 
   /**
@@ -87,6 +96,7 @@ export class FastPath {
 
   /** Engine hook after routes, neighbours and interfaces were re-read. */
   hostStateChanged(nextHops: NextHopCache): void {
+    this.ports.clear();
     let lost = false;
     for (const [ifindex, was] of this.xmit) {
       const now = this.probeXmit(ifindex);

@@ -49,8 +49,11 @@ const IN_INSTALLED = 1;
 const OUT_INSTALLED = 2;
 const IN_STAGED = 4;
 const OUT_STAGED = 8;
-const IN_BITS = IN_INSTALLED | IN_STAGED;
-const OUT_BITS = OUT_INSTALLED | OUT_STAGED;
+/** The egress cannot take this direction's XDP redirects: not offered again for this conn. */
+const IN_NOT_REDIRECTABLE = 16;
+const OUT_NOT_REDIRECTABLE = 32;
+const IN_BITS = IN_INSTALLED | IN_STAGED | IN_NOT_REDIRECTABLE;
+const OUT_BITS = OUT_INSTALLED | OUT_STAGED | OUT_NOT_REDIRECTABLE;
 
 const STAGE_CAPACITY = 256;
 const READ_BATCH = 1024;
@@ -75,7 +78,7 @@ export class FlowOffloadCounters {
   removed = 0;
   /** Entries the map refused (full). */
   refused = 0;
-  /** Offers not offloaded because the egress cannot take XDP redirects in this mode. */
+  /** Conn directions not offloaded because the egress cannot take XDP redirects in this mode. */
   notRedirectable = 0;
   /** Packets and bytes forwarded in XDP and credited to the director. */
   creditedPackets = 0;
@@ -172,7 +175,7 @@ export class FlowOffload implements ConnEvents {
     }
     if (!this.opts.canRedirect(inIfindex, hop.ifindex)) {
       this.counters.notRedirectable++;
-      // Remembered as staged-and-dropped would hide it forever; offers are cheap, so just return.
+      this.state[i] = bits | (inbound ? IN_NOT_REDIRECTABLE : OUT_NOT_REDIRECTABLE);
       return;
     }
     if (this.staged === STAGE_CAPACITY) this.flush();
