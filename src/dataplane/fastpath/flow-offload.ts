@@ -365,7 +365,8 @@ export class FlowOffload implements ConnEvents {
       const bits = this.state[i]!;
       if (bits === 0) continue;
       for (const dir of [FLOW_DIR_IN, FLOW_DIR_OUT]) {
-        if (!(bits & (dir === FLOW_DIR_IN ? IN_BITS : OUT_BITS))) continue;
+        const offloaded = dir === FLOW_DIR_IN ? IN_INSTALLED | IN_STAGED : OUT_INSTALLED | OUT_STAGED;
+        if (!(bits & offloaded)) continue;
         const slot = 2 * i + dir;
         const hop = current(this.hopAddr[slot]!);
         if (!hop || hop.dstMac !== this.hopMac[slot] || hop.ifindex !== this.hopIfindex[slot]) {
