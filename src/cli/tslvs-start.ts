@@ -17,6 +17,7 @@ export async function startCommand(args: string[]): Promise<number> {
       "log-level": "value",
       interface: "repeat",
       "no-dataplane": "flag",
+      "no-fast-path": "flag",
       "xdp-mode": "value",
     });
     const mode = parsed.opts.get("xdp-mode")?.[0] ?? "auto";
@@ -60,6 +61,7 @@ export async function startCommand(args: string[]): Promise<number> {
         xdpMode: (o.get("xdp-mode")?.[0] ?? "auto") as "auto" | "native" | "generic",
         now: clock,
         log: daemon.log,
+        fastPath: !o.has("no-fast-path"),
       });
       daemon.dataPlane = "af_xdp";
       daemon.onRulesChanged.push(() => engine.syncSteering());

@@ -94,6 +94,23 @@ export interface StatsHooks {
   removed?(counters: Counters): void;
 }
 
+/** Why a conn's fast-path offload (if any) must end: see `ConnEvents`. */
+export const CONN_EVENT_LEFT_ESTABLISHED = 0;
+export const CONN_EVENT_FREED = 1;
+
+/**
+ * Optional observer of conn life-cycle events, for a data plane that serves some packets of a conn
+ * outside the director (an in-kernel fast path) and credits them back with `creditFlow`. Called
+ * synchronously: a TCP conn leaving ESTABLISHED (the fast path must hand the conn back to the state
+ * machine), and a conn about to be freed (its index will be reused). `beforeExpiry` runs at the
+ * start of every `tick`, before due conns expire, so traffic served elsewhere re-arms their timers
+ * first.
+ */
+export interface ConnEvents {
+  connEvent(i: number, event: number): void;
+  beforeExpiry?(now: number): void;
+}
+
 export interface DirectorOptions {
   /**
    * Scheduler lookup by name ("none" is handled by the director: no scheduler); default: the
@@ -195,6 +212,8 @@ export class Director {
   readonly totals = new Counters();
   /** Packets dropped because a new conn could not get a FULLNAT local port. */
   noLocalPort = 0;
+  /** Observer of conn events (a fast path's offload); null when none. */
+  connEvents: ConnEvents | null = null;
 
   private readonly lookupScheduler: (name: string) => SchedulerModule | undefined;
   private readonly random: () => number;
@@ -714,6 +733,7 @@ export class Director {
       t.wheel.arm(i, now + EXPIRE_LATER);
       return;
     }
+    this.connEvents?.connEvent(i, CONN_EVENT_FREED);
     if (t.flags[i]! & CONN_F_HASHED) t.unhashIn(i);
     if (t.flags[i]! & CONN_F_OUT_HASHED) t.unhashOut(i);
     t.wheel.disarm(i);
@@ -797,6 +817,7 @@ export class Director {
           }
         }
         if (next === TCP_S_ESTABLISHED) this.assureControl(i);
+        else if (old === TCP_S_ESTABLISHED) this.connEvents?.connEvent(i, CONN_EVENT_LEFT_ESTABLISHED);
       }
       t.state[i] = next;
       t.timeout[i] = this.timeouts.tcp[next]!;
@@ -834,6 +855,45 @@ export class Director {
     svc.stats.outBytes += bytes;
     this.totals.outPkts++;
     this.totals.outBytes += bytes;
+  }
+
+  /**
+   * Credits packets of conn i that a fast path forwarded without the director (kernel: the packets
+   * IPVS would have counted in ip_vs_in/ip_vs_out): the dest, service and global in/out counters,
+   * and the idle timer re-armed from `lastSeen` (seconds, the director's clock) when that is later
+   * than what it was armed from. Only live, non-template conns are credited; returns false otherwise.
+   */
+  creditFlow(
+    i: number,
+    inPkts: number,
+    inBytes: number,
+    outPkts: number,
+    outBytes: number,
+    lastSeen: number,
+  ): boolean {
+    const t = this.conns;
+    if (i < 0 || i >= t.capacity || !t.isLive(i) || t.flags[i]! & CONN_F_TEMPLATE) return false;
+    const id = t.destId[i]!;
+    const dest = id >= 0 ? this.destById[id] : undefined;
+    if (dest?.available) {
+      const svc = this.destSvc[id]!;
+      dest.stats.inPkts += inPkts;
+      dest.stats.inBytes += inBytes;
+      dest.stats.outPkts += outPkts;
+      dest.stats.outBytes += outBytes;
+      svc.stats.inPkts += inPkts;
+      svc.stats.inBytes += inBytes;
+      svc.stats.outPkts += outPkts;
+      svc.stats.outBytes += outBytes;
+      this.totals.inPkts += inPkts;
+      this.totals.inBytes += inBytes;
+      this.totals.outPkts += outPkts;
+      this.totals.outBytes += outBytes;
+    }
+    t.inPkts[i] = t.inPkts[i]! + inPkts;
+    const at = lastSeen + t.timeout[i]!;
+    if (at > t.wheel.expireAt[i]!) t.wheel.arm(i, at);
+    return true;
   }
 
   private connStats(dest: Dest, svc: VirtualService): void {
@@ -1173,6 +1233,7 @@ export class Director {
    */
   tick(now: number): void {
     this.nowValue = now;
+    this.connEvents?.beforeExpiry?.(now);
     const t = this.conns;
     const n = t.wheel.collect(now);
     const due = t.wheel.due();

@@ -15,6 +15,7 @@ import {
   RW_OK,
 } from "../net/rewrite.js";
 import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
+import { FastPath } from "./fastpath/fast-path.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { completePartialChecksum } from "./partial-checksum.js";
@@ -40,6 +41,8 @@ export interface EngineOptions {
   xdpMode?: XdpMode;
   /** Seconds, as the director's clock. */
   now: () => number;
+  /** Serve established NAT/DR flows in XDP (src/dataplane/fastpath); default true. */
+  fastPath?: boolean;
   log: EngineLog;
 }
 
@@ -90,6 +93,7 @@ export class PacketEngine {
   private running: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private ipId = 1;
+  private fastPath: FastPath | null = null;
 
   private constructor(
     private readonly director: Director,
@@ -120,6 +124,12 @@ export class PacketEngine {
     const umem = new Umem({ frames: 8192, frameSize: 2048 });
     const engine = new PacketEngine(director, opts, umem, maps, new SteeringSync(maps), nextHops, neighbours);
     try {
+      if (opts.fastPath ?? true) {
+        engine.fastPath = FastPath.start(director, opts.now, (ix) => {
+          const p = engine.portByIfindex.get(ix);
+          return p ? { mode: p.attachment.mode, mtu: p.iface.mtu } : undefined;
+        });
+      }
       for (const iface of chosen) engine.addPort(iface);
     } catch (e) {
       engine.stop();
@@ -165,7 +175,10 @@ export class PacketEngine {
       mapUpdate(xsksMap, key, value);
     });
     this.maps.setInterfaceMac(iface.ifindex, iface.mac);
-    const prog = loadSteeringProgram({ ...this.maps.fds, xsks: xsksMap });
+    const prog = loadSteeringProgram(
+      { ...this.maps.fds, xsks: xsksMap },
+      this.fastPath ? { fastPath: this.fastPath.maps.fds } : {},
+    );
     const attachment = attachXdp(prog, iface.name, this.opts.xdpMode ?? "auto");
     for (const s of sockets) s.refill();
     const port: Port = { iface, mac: macToNumber(iface.mac), sockets, xsksMap, prog, attachment };
@@ -180,6 +193,7 @@ export class PacketEngine {
   /** Make the steering program's maps match the director's services (call after every change). */
   syncSteering(): void {
     this.steering.sync(this.director);
+    this.fastPath?.offload.revalidate();
     // Real servers' MACs are resolved ahead of their first packet.
     for (const svc of this.director.services()) {
       for (const d of svc.dests) {
@@ -192,6 +206,7 @@ export class PacketEngine {
     try {
       const [routes, interfaces] = await Promise.all([RouteTable.read(), readInterfaces()]);
       await this.nextHops.refresh(routes, interfaces);
+      this.fastPath?.hostStateChanged(this.nextHops);
     } catch (e) {
       this.opts.log.warn({ err: String(e) }, "could not read the host's routes or neighbours");
     }
@@ -227,6 +242,7 @@ export class PacketEngine {
       for (const s of p.sockets) s.flush();
     }
     this.touched.length = 0;
+    this.fastPath?.offload.flush();
     return handled;
   }
 
@@ -256,7 +272,7 @@ export class PacketEngine {
 
     switch (v.action) {
       case ACTION_FORWARD:
-        return this.forward(bytes, f, v, inbound);
+        return this.forward(bytes, f, v, inbound, inPort);
       case ACTION_ICMP_UNREACH:
         this.sendUnreachable(bytes, f, inPort);
         return false;
@@ -272,7 +288,7 @@ export class PacketEngine {
     return false;
   }
 
-  private forward(bytes: Uint8Array, f: ParsedFrame, v: Verdict, inbound: boolean): boolean {
+  private forward(bytes: Uint8Array, f: ParsedFrame, v: Verdict, inbound: boolean, inPort: Port): boolean {
     const fwd = v.fwd;
     // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
     const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
@@ -306,6 +322,7 @@ export class PacketEngine {
       writeMac(bytes, f.frameOff, hop.dstMac);
       writeMac(bytes, f.frameOff + 6, hop.srcMac);
     }
+    this.fastPath?.offer(this.pkt, v, inbound, hop, inPort.iface.ifindex, inPort.mac);
     return this.transmit(hop.ifindex, f.frameOff, f.frameLen);
   }
 
@@ -369,6 +386,7 @@ export class PacketEngine {
     }
     this.ports.length = 0;
     this.maps.close();
+    this.fastPath?.stop(this.opts.log);
     void this.neighbours;
   }
 

@@ -36,6 +36,9 @@ const BPF_X = 0x08;
 // Memory access modes.
 const BPF_IMM = 0x00;
 const BPF_MEM = 0x60;
+const BPF_ATOMIC = 0xc0;
+/** imm of a BPF_ATOMIC instruction: plain fetch-less add. */
+const BPF_ATOMIC_ADD = 0x00;
 /** src_reg of a LD_IMM64 whose immediate is a map file descriptor (relocated by the kernel). */
 export const BPF_PSEUDO_MAP_FD = 1;
 
@@ -221,6 +224,19 @@ export class BpfAsm {
   /** *(size *)(dst + off) = imm */
   st(size: Size, dst: Reg, off: number, imm: number): this {
     return this.emit(BPF_ST | BPF_MEM | SIZE_BITS[size], dst, 0, checkOff(off, "st"), checkImm32(imm, "st"));
+  }
+  /**
+   * *(size *)(dst + off) += src, atomically (lock add): for counters in shared (not per-CPU) map
+   * values that several CPUs update. Only u32 and u64.
+   */
+  atomicAdd(size: "u32" | "u64", dst: Reg, off: number, src: Reg): this {
+    return this.emit(
+      BPF_STX | BPF_ATOMIC | SIZE_BITS[size],
+      dst,
+      src,
+      checkOff(off, "atomicAdd"),
+      BPF_ATOMIC_ADD,
+    );
   }
   /** dst = a 64-bit constant (two instruction slots). */
   ldImm64(dst: Reg, value: bigint): this {

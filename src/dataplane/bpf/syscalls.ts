@@ -20,6 +20,10 @@ export const BpfCmd = {
   OBJ_PIN: 6,
   OBJ_GET: 7,
   PROG_TEST_RUN: 10,
+  MAP_LOOKUP_AND_DELETE_ELEM: 21,
+  MAP_LOOKUP_BATCH: 24,
+  MAP_UPDATE_BATCH: 26,
+  MAP_DELETE_BATCH: 27,
   LINK_CREATE: 28,
   LINK_UPDATE: 29,
 } as const;
@@ -187,6 +191,112 @@ export function mapGetNextKey(fd: number, key: Uint8Array | null, out: Uint8Arra
   return true;
 }
 
+/**
+ * BPF_MAP_LOOKUP_AND_DELETE_ELEM (hash maps): reads the value into `out` and removes the entry in
+ * one step, so nothing written between a read and a delete is lost. Returns false when absent.
+ */
+export function mapLookupAndDelete(fd: number, key: Uint8Array, out: Uint8Array): boolean {
+  const mem = elemAttr(fd, key, null, out.length);
+  if (bpfRaw(BpfCmd.MAP_LOOKUP_AND_DELETE_ELEM, mem) < 0) {
+    const e = errno();
+    if (e === 2) return false;
+    throw new SysError("bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)", e);
+  }
+  out.set(mem.bytes.subarray(VALUE_AT, VALUE_AT + out.length));
+  return true;
+}
+
+/**
+ * Native buffers for the batch commands: `count` keys and values back to back, plus the opaque
+ * batch cursor of BPF_MAP_LOOKUP_BATCH. Callers fill `keys`/`values` (views of native memory) and
+ * pass the same object to the batch functions, so a batch costs one syscall and no copy.
+ */
+export class MapBatch {
+  readonly keys: Uint8Array;
+  readonly values: Uint8Array;
+  private readonly mem: NativeMemory;
+  private freed = false;
+
+  constructor(
+    readonly keySize: number,
+    readonly valueSize: number,
+    readonly capacity: number,
+  ) {
+    // keys | values | 2 x 16-byte batch cursors (in, out); a hash map's cursor is a u32 bucket.
+    this.mem = NativeMemory.allocate(capacity * (keySize + valueSize) + 32);
+    this.keys = this.mem.bytes.subarray(0, capacity * keySize);
+    this.values = this.mem.bytes.subarray(capacity * keySize, capacity * (keySize + valueSize));
+  }
+
+  get keysAddress(): bigint {
+    return this.mem.address;
+  }
+  get valuesAddress(): bigint {
+    return this.mem.address + BigInt(this.capacity * this.keySize);
+  }
+  get cursorAddress(): bigint {
+    return this.mem.address + BigInt(this.capacity * (this.keySize + this.valueSize));
+  }
+  /** Copies the out cursor of the last lookup batch into the in cursor. */
+  advanceCursor(): void {
+    const at = this.capacity * (this.keySize + this.valueSize);
+    this.mem.bytes.copyWithin(at, at + 16, at + 32);
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.mem.free();
+  }
+}
+
+function batchAttr(fd: number, batch: MapBatch, count: number): NativeMemory {
+  if (!Number.isInteger(count) || count < 0 || count > batch.capacity) {
+    throw new RangeError(`batch count ${count} outside 0..${batch.capacity}`);
+  }
+  const mem = attr();
+  const v = mem.view;
+  v.setBigUint64(16, batch.keysAddress, true);
+  v.setBigUint64(24, batch.valuesAddress, true);
+  v.setUint32(32, count, true);
+  v.setUint32(36, fd, true);
+  return mem;
+}
+
+/** BPF_MAP_UPDATE_BATCH: writes the first `count` keys/values of `batch`. */
+export function mapUpdateBatch(fd: number, batch: MapBatch, count: number, flags = UpdateFlags.ANY): void {
+  if (count === 0) return;
+  const mem = batchAttr(fd, batch, count);
+  mem.view.setBigUint64(40, BigInt(flags), true);
+  bpfCall(BpfCmd.MAP_UPDATE_BATCH, mem, `${count} entries`);
+}
+
+/**
+ * Reads the whole map through BPF_MAP_LOOKUP_BATCH, one batch at a time: `each(n)` is called with
+ * the first n keys/values of `batch` filled. Returns the number of entries read.
+ */
+export function mapLookupAll(fd: number, batch: MapBatch, each: (n: number) => void): number {
+  let total = 0;
+  let first = true;
+  for (;;) {
+    const mem = batchAttr(fd, batch, batch.capacity);
+    if (!first) mem.view.setBigUint64(0, batch.cursorAddress, true);
+    mem.view.setBigUint64(8, batch.cursorAddress + 16n, true);
+    const ret = bpfRaw(BpfCmd.MAP_LOOKUP_BATCH, mem);
+    const e = ret < 0 ? errno() : 0;
+    const n = mem.view.getUint32(32, true);
+    if (ret < 0 && e !== 2) throw new SysError("bpf(BPF_MAP_LOOKUP_BATCH)", e);
+    if (n > 0) {
+      each(n);
+      total += n;
+    }
+    // ENOENT: the end of the map was reached (n holds the last entries, if any).
+    if (ret < 0) return total;
+    batch.advanceCursor();
+    first = false;
+  }
+}
+
 export interface ProgSpec {
   type: number;
   /** Assembled instructions (8 bytes each). */
@@ -267,6 +377,8 @@ export interface TestRunResult {
   retval: number;
   /** Average run time per repetition in nanoseconds, as the kernel measured it. */
   durationNs: number;
+  /** The frame as the program left it (rewrites included). */
+  data: Uint8Array;
 }
 
 /**
@@ -274,17 +386,25 @@ export interface TestRunResult {
  * without any interface — how the steering program is tested and timed.
  */
 export function progTestRun(progFd: number, data: Uint8Array, repeat = 1): TestRunResult {
-  const buf = NativeMemory.allocate(data.length + 4096);
+  const outCap = data.length + 4096;
+  const buf = NativeMemory.allocate(data.length + outCap);
   try {
     buf.bytes.set(data);
     const mem = attr();
     const v = mem.view;
     v.setUint32(0, progFd, true);
     v.setUint32(8, data.length, true);
+    v.setUint32(12, outCap, true);
     v.setBigUint64(16, buf.address, true);
+    v.setBigUint64(24, buf.address + BigInt(data.length), true);
     v.setUint32(32, repeat, true);
     bpfCall(BpfCmd.PROG_TEST_RUN, mem);
-    return { retval: v.getUint32(4, true), durationNs: v.getUint32(36, true) };
+    const outLen = Math.min(v.getUint32(12, true), outCap);
+    return {
+      retval: v.getUint32(4, true),
+      durationNs: v.getUint32(36, true),
+      data: buf.bytes.slice(data.length, data.length + outLen),
+    };
   } finally {
     buf.free();
   }

@@ -25,8 +25,10 @@
  * Ethernet with at most one VLAN tag (802.1Q or 802.1ad) is parsed; IPv4 options are skipped by IHL.
  *
  */
+
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type Reg } from "../bpf/asm.js";
 import { ProgType, progLoad } from "../bpf/syscalls.js";
+import { emitFastPath, type FastPathMapFds } from "../fastpath/fast-path-program.js";
 import {
   STEER_KEY_PORT,
   STEER_KEY_PROTO,
@@ -57,6 +59,11 @@ export interface SteeringProgramOptions {
    * restarts, so the host does not answer a VIP's connections with resets).
    */
   missAction?: "pass" | "drop";
+  /**
+   * The fast path's maps: when given, established flows found in them are rewritten and
+   * redirected in XDP before any steering lookup (src/dataplane/fastpath/fast-path-program.ts).
+   */
+  fastPath?: FastPathMapFds;
 }
 
 const XDP_DROP = 1;
@@ -126,6 +133,7 @@ class Generator {
   constructor(
     private readonly fds: SteeringMapFds,
     private readonly missAction: number,
+    private readonly fastPath: FastPathMapFds | null = null,
   ) {}
 
   private fresh(prefix: string): string {
@@ -281,6 +289,10 @@ class Generator {
     // TCP / UDP / SCTP: services, port-0 services, replies, local ports.
     a.label("ports");
     this.need(L4, 4);
+    if (this.fastPath) {
+      emitFastPath(a, this.fastPath, { ctx: CTX, iph: IPH, l4: L4, proto: PROTO, fallThrough: "steer4" });
+      a.label("steer4");
+    }
     this.lookup(4, services, IPH, IP_DADDR, L4, 2, true, "hit_service");
     this.lookup(4, services, IPH, IP_DADDR, null, 0, true, "hit_service_any");
     this.lookup(4, replies, IPH, IP_SADDR, L4, 0, true, "hit_reply");
@@ -436,7 +448,7 @@ class Generator {
 /** Generates the steering program for the given map fds (they are embedded in the bytecode). */
 export function buildSteeringProgram(fds: SteeringMapFds, options: SteeringProgramOptions = {}): Uint8Array {
   const miss = (options.missAction ?? "pass") === "drop" ? XDP_DROP : XDP_PASS;
-  return new Generator(fds, miss).build();
+  return new Generator(fds, miss, options.fastPath ?? null).build();
 }
 
 /** Generates and loads the steering program; returns its fd (the caller closes it). */

@@ -1,0 +1,287 @@
+/**
+ * The fast path's XDP code, emitted into the steering program (steering-program.ts) right after it
+ * has parsed an unfragmented IPv4 TCP/UDP/SCTP packet and before it looks for a virtual service:
+ * Katran's design, for connections the director has already scheduled and seen ESTABLISHED.
+ *
+ *   TCP with SYN, FIN or RST, SCTP          -> steering continues (slow path: the state machine)
+ *   lookup (proto, saddr, daddr, ports) in tslvs_flows
+ *     miss                                  -> steering continues (AF_XDP, as without a fast path)
+ *     hit, but: other ingress interface or not addressed to its MAC, VLAN-tagged, TTL <= 1,
+ *       longer than the egress MTU (GRO/GSO aggregate), or the L4 checksum field equals the
+ *       pseudo-header sum (CHECKSUM_PARTIAL from a local sender: an incremental update would be
+ *       wrong)                              -> steering continues
+ *     hit                                   -> rewrite in place (addresses/ports as the value says,
+ *       TTL - 1, IPv4 header and L4 checksums patched with the value's RFC 1624 deltas, UDP
+ *       checksum 0 kept 0 and a computed 0 sent as 0xFFFF, MACs), count packet, bytes (IP total
+ *       length) and the time into the value, bpf_redirect(egress ifindex)
+ *
+ * Every check happens before the first byte is written, so whatever falls through reaches the slow
+ * path untouched. Layout of the map: flow-layout.ts.
+ */
+import { type BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R10, type Reg } from "../bpf/asm.js";
+import {
+  FastPathCounter,
+  FK_DADDR,
+  FK_PROTO,
+  FK_SADDR,
+  FK_SPORT,
+  FLOW_REWRITE_DST,
+  FLOW_REWRITE_SRC,
+  FV_BYTES,
+  FV_DADDR,
+  FV_DPORT,
+  FV_DST_MAC,
+  FV_IN_IFINDEX,
+  FV_IN_MAC,
+  FV_IP_DELTA,
+  FV_L4_DELTA,
+  FV_LAST_SEEN,
+  FV_MAX_LEN,
+  FV_OUT_IFINDEX,
+  FV_PACKETS,
+  FV_REWRITE,
+  FV_SADDR,
+  FV_SPORT,
+  FV_SRC_MAC,
+} from "./flow-layout.js";
+
+export interface FastPathMapFds {
+  /** HASH: flow key -> flow value (flow-layout.ts). */
+  flows: number;
+  /** PERCPU_ARRAY of u64, indexed by FastPathCounter. */
+  stats: number;
+}
+
+/** Registers and labels of the host program at the insertion point. */
+export interface FastPathContext {
+  ctx: Reg;
+  /** IPv4 header; at least 20 bytes checked. */
+  iph: Reg;
+  /** L4 header; at least 4 bytes checked. */
+  l4: Reg;
+  /** IP protocol; must be unchanged on every path that falls through. */
+  proto: Reg;
+  /** Where the host program continues when the fast path does not take the packet. */
+  fallThrough: string;
+}
+
+const MD_DATA = 0;
+const MD_DATA_END = 4;
+const MD_INGRESS_IFINDEX = 12;
+const ETH_P_IP_LE = 0x0008;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const TCP_FIN_SYN_RST = 0x07;
+
+// Stack slots below those the steering program uses (it uses -80 .. -1).
+const FKEY = -96;
+const SPILL_VALUE = -104;
+const STAT_KEY = -108;
+
+/** Emits `counter += 1` in the per-CPU stats map. Clobbers r0-r5. */
+function count(a: BpfAsm, fds: FastPathMapFds, id: number, skip: string): void {
+  a.st("u32", R10, STAT_KEY, id)
+    .mov64Reg(R2, R10)
+    .add64Imm(R2, STAT_KEY)
+    .ldMapFd(R1, fds.stats)
+    .call(Helper.mapLookupElem)
+    .jmpImm("jeq", R0, 0, skip)
+    .ldx("u64", R1, R0, 0)
+    .add64Imm(R1, 1)
+    .stx("u64", R0, 0, R1)
+    .label(skip);
+}
+
+/** reg = one's-complement fold of reg (a sum below 2^32) to 16 bits. Uses `tmp`. */
+function fold(a: BpfAsm, reg: Reg, tmp: Reg): void {
+  for (let i = 0; i < 2; i++) {
+    a.mov64Reg(tmp, reg).alu64Imm("rsh", tmp, 16).alu64Imm("and", reg, 0xffff).alu64Reg("add", reg, tmp);
+  }
+}
+
+/**
+ * Patches the 16-bit checksum at base+off with the unfolded delta in `delta` (RFC 1624 eqn 3:
+ * HC' = ~(~HC + delta)). `udp`: a 0 field (no checksum) stays 0 and a result of 0 is sent as 0xFFFF.
+ * Uses r1 and r2.
+ */
+function patchChecksum(a: BpfAsm, base: Reg, off: number, delta: Reg, udp: boolean, label: string): void {
+  a.ldx("u16", R1, base, off);
+  if (udp) a.jmpImm("jeq", R1, 0, `${label}_done`);
+  a.be(R1, 16).alu64Imm("xor", R1, 0xffff).alu64Reg("add", R1, delta);
+  fold(a, R1, R2);
+  a.alu64Imm("xor", R1, 0xffff);
+  if (udp) a.jmpImm("jne", R1, 0, `${label}_nz`).mov64Imm(R1, 0xffff).label(`${label}_nz`);
+  a.be(R1, 16).stx("u16", base, off, R1);
+  if (udp) a.label(`${label}_done`);
+}
+
+/** Copies a 6-byte MAC from the value (r0 + from) to the frame (base + to) with u16 moves. Uses r1. */
+function copyMac(a: BpfAsm, base: Reg, to: number, from: number): void {
+  for (let i = 0; i < 6; i += 2) a.ldx("u16", R1, R0, from + i).stx("u16", base, to + i, R1);
+}
+
+/**
+ * Emits the fast path at the current position of `a`. Falls through (jumps) to `c.fallThrough`
+ * with ctx/iph/l4/proto unchanged when the packet is not for the fast path.
+ */
+export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext): void {
+  const { ctx, iph, l4, proto } = c;
+  const slow = c.fallThrough;
+  a.jmpImm("jeq", proto, IPPROTO_TCP, "fp_tcp")
+    .jmpImm("jne", proto, IPPROTO_UDP, slow)
+    // UDP: the 8-byte header.
+    .ldx("u32", R3, ctx, MD_DATA_END)
+    .mov64Reg(R4, l4)
+    .add64Imm(R4, 8)
+    .jmpReg("jgt", R4, R3, slow)
+    .ja("fp_key")
+    // TCP: the 20-byte header; SYN, FIN and RST belong to the state machine.
+    .label("fp_tcp")
+    .ldx("u32", R3, ctx, MD_DATA_END)
+    .mov64Reg(R4, l4)
+    .add64Imm(R4, 20)
+    .jmpReg("jgt", R4, R3, slow)
+    .ldx("u8", R1, l4, 13)
+    .jmpImm("jset", R1, TCP_FIN_SYN_RST, "fp_control")
+
+    // key: saddr, daddr (as in the packet), both ports in one u32, protocol, 3 zero bytes.
+    .label("fp_key")
+    .ldx("u32", R1, iph, 12)
+    .stx("u32", R10, FKEY + FK_SADDR, R1)
+    .ldx("u32", R1, iph, 16)
+    .stx("u32", R10, FKEY + FK_DADDR, R1)
+    .ldx("u32", R1, l4, 0)
+    .stx("u32", R10, FKEY + FK_SPORT, R1)
+    .st("u32", R10, FKEY + FK_PROTO, 0)
+    .stx("u8", R10, FKEY + FK_PROTO, proto)
+    .mov64Reg(R2, R10)
+    .add64Imm(R2, FKEY)
+    .ldMapFd(R1, fds.flows)
+    .call(Helper.mapLookupElem)
+    .jmpImm("jeq", R0, 0, "fp_miss")
+
+    // Hit (r0 = value). Only on the interface it was installed for, addressed to its MAC.
+    .ldx("u32", R1, ctx, MD_INGRESS_IFINDEX)
+    .ldx("u32", R2, R0, FV_IN_IFINDEX)
+    .jmpReg("jne", R1, R2, "fp_other_host")
+    .ldx("u32", R2, ctx, MD_DATA)
+    .ldx("u32", R3, ctx, MD_DATA_END)
+    .mov64Reg(R4, R2)
+    .add64Imm(R4, 14)
+    .jmpReg("jgt", R4, R3, slow)
+    .ldx("u16", R1, R2, 12)
+    .jmpImm("jne", R1, ETH_P_IP_LE, slow) // VLAN-tagged: the slow path
+    .ldx("u32", R1, R2, 0)
+    .ldx("u32", R4, R0, FV_IN_MAC)
+    .jmpReg("jne", R1, R4, "fp_other_host")
+    .ldx("u16", R1, R2, 4)
+    .ldx("u16", R4, R0, FV_IN_MAC + 4)
+    .jmpReg("jne", R1, R4, "fp_other_host")
+    .ldx("u8", R1, iph, 8)
+    .jmpImm("jle", R1, 1, "fp_ttl")
+    // r5 = IP total length; no more than the egress MTU, and inside the frame.
+    .ldx("u16", R5, iph, 2)
+    .be(R5, 16)
+    .alu64Imm("and", R5, 0xffff)
+    .ldx("u16", R1, R0, FV_MAX_LEN)
+    .jmpReg("jgt", R5, R1, "fp_too_long")
+    .mov64Reg(R4, iph)
+    .alu64Reg("add", R4, R5)
+    .jmpReg("jgt", R4, R3, slow)
+    // r4 = L4 length = total - IHL * 4; at least the L4 header.
+    .ldx("u8", R1, iph, 0)
+    .alu64Imm("and", R1, 0x0f)
+    .alu64Imm("lsh", R1, 2)
+    .mov64Reg(R4, R5)
+    .alu64Reg("sub", R4, R1)
+    .jmpImm("jslt", R4, 8, slow)
+    .jmpImm("jne", proto, IPPROTO_TCP, "fp_len_ok")
+    .jmpImm("jslt", R4, 20, slow)
+    .label("fp_len_ok")
+    // Partial checksum: the field holds exactly the folded pseudo-header sum.
+    .alu64Reg("add", R4, proto);
+  for (let w = 0; w < 4; w++)
+    a.ldx("u16", R1, iph, 12 + 2 * w)
+      .be(R1, 16)
+      .alu64Reg("add", R4, R1);
+  fold(a, R4, R1);
+  a.jmpImm("jeq", proto, IPPROTO_TCP, "fp_ck_tcp")
+    .ldx("u16", R1, l4, 6)
+    .ja("fp_ck_cmp")
+    .label("fp_ck_tcp")
+    .ldx("u16", R1, l4, 16)
+    .label("fp_ck_cmp")
+    .be(R1, 16)
+    .jmpReg("jeq", R1, R4, "fp_partial");
+
+  // ---- from here on the packet is the fast path's: rewrite ----
+  a.ldx("u32", R2, ctx, MD_DATA)
+    .ldx("u32", R3, ctx, MD_DATA_END)
+    .mov64Reg(R4, R2)
+    .add64Imm(R4, 14)
+    .jmpReg("jgt", R4, R3, slow);
+  copyMac(a, R2, 0, FV_DST_MAC);
+  copyMac(a, R2, 6, FV_SRC_MAC);
+  a.ldx("u8", R2, R0, FV_REWRITE)
+    .jmpImm("jset", R2, FLOW_REWRITE_SRC, "fp_src")
+    .label("fp_after_src")
+    .jmpImm("jset", R2, FLOW_REWRITE_DST, "fp_dst")
+    .label("fp_after_dst")
+    // TTL - 1 (checked > 1 above); its checksum change is part of the IP delta.
+    .ldx("u8", R1, iph, 8)
+    .add64Imm(R1, -1)
+    .stx("u8", iph, 8, R1)
+    .ldx("u32", R3, R0, FV_IP_DELTA);
+  patchChecksum(a, iph, 10, R3, false, "fp_ipck");
+  // DR changes nothing the L4 checksum covers.
+  a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jeq", R2, 0, "fp_count").ldx("u32", R3, R0, FV_L4_DELTA);
+  a.jmpImm("jeq", proto, IPPROTO_UDP, "fp_l4_udp");
+  patchChecksum(a, l4, 16, R3, false, "fp_tcpck");
+  a.ja("fp_count").label("fp_l4_udp");
+  patchChecksum(a, l4, 6, R3, true, "fp_udpck");
+
+  // Count into the value, stamp the time, redirect.
+  a.label("fp_count")
+    .mov64Imm(R1, 1)
+    .atomicAdd("u64", R0, FV_PACKETS, R1)
+    .atomicAdd("u64", R0, FV_BYTES, R5)
+    .stx("u64", R10, SPILL_VALUE, R0)
+    .call(Helper.ktimeGetNs)
+    .ldx("u64", R1, R10, SPILL_VALUE)
+    .stx("u64", R1, FV_LAST_SEEN, R0);
+  count(a, fds, FastPathCounter.FORWARDED, "fp_counted");
+  a.ldx("u64", R1, R10, SPILL_VALUE)
+    .ldx("u32", R1, R1, FV_OUT_IFINDEX)
+    .mov64Imm(R2, 0)
+    .call(Helper.redirect)
+    .exit();
+
+  // Address and port rewrites (out of line; r2 = rewrite flags, kept).
+  a.label("fp_src")
+    .ldx("u32", R1, R0, FV_SADDR)
+    .stx("u32", iph, 12, R1)
+    .ldx("u16", R1, R0, FV_SPORT)
+    .stx("u16", l4, 0, R1)
+    .ja("fp_after_src")
+    .label("fp_dst")
+    .ldx("u32", R1, R0, FV_DADDR)
+    .stx("u32", iph, 16, R1)
+    .ldx("u16", R1, R0, FV_DPORT)
+    .stx("u16", l4, 2, R1)
+    .ja("fp_after_dst");
+
+  // Not taken: count why, then the slow path.
+  const outcomes: [string, number][] = [
+    ["fp_control", FastPathCounter.SLOW_CONTROL],
+    ["fp_miss", FastPathCounter.MISS],
+    ["fp_other_host", FastPathCounter.SLOW_OTHER_HOST],
+    ["fp_ttl", FastPathCounter.SLOW_TTL],
+    ["fp_too_long", FastPathCounter.SLOW_TOO_LONG],
+    ["fp_partial", FastPathCounter.SLOW_PARTIAL_CHECKSUM],
+  ];
+  for (const [label, id] of outcomes) {
+    a.label(label);
+    count(a, fds, id, `${label}_counted`);
+    a.ja(slow);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The XDP fast path as the packet engine uses it: its maps (loaded into every interface's steering
+ * program), the offload that fills and reads them, and the check that a flow's redirect can work in
+ * the attach mode of its ingress interface. See docs/decisions/0450-xdp-fast-path.md.
+ */
+import type { Director } from "../../core/director.js";
+import type { FlowPacket } from "../../core/flow.js";
+import type { Verdict } from "../../core/verdict.js";
+import type { NextHop, NextHopCache } from "../next-hops.js";
+import { FastPathMaps } from "./flow-maps.js";
+import { FlowOffload } from "./flow-offload.js";
+import { XdpFeatureProbe } from "./xdp-features.js";
+
+/** What the fast path needs to know about a served interface. */
+export interface PortInfo {
+  mode: "generic" | "native";
+  mtu: number;
+}
+
+interface Log {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export class FastPath {
+  readonly offload: FlowOffload;
+  /** Egress ifindex -> can take native XDP redirects (NETDEV_XDP_ACT_NDO_XMIT). */
+  private readonly xmit = new Map<number, boolean>();
+  private probe: XdpFeatureProbe | null = null;
+  /** Served interfaces as last seen (attach modes do not change; MTUs are re-read with the host state). */
+  private readonly ports = new Map<number, PortInfo | undefined>();
+
+  private constructor(
+    private readonly director: Director,
+    readonly maps: FastPathMaps,
+    private readonly readPort: (ifindex: number) => PortInfo | undefined,
+    now: () => number,
+  ) {
+    this.offload = new FlowOffload(director, maps, {
+      now,
+      canRedirect: (inIf, outIf) => this.canRedirect(inIf, outIf),
+    });
+    try {
+      this.probe = new XdpFeatureProbe();
+    } catch {
+      this.probe = null; // no netlink: native-mode flows stay on the slow path
+    }
+  }
+
+  static start(
+    director: Director,
+    now: () => number,
+    port: (ifindex: number) => PortInfo | undefined,
+  ): FastPath {
+    const fp = new FastPath(director, FastPathMaps.create(), port, now);
+    director.connEvents = fp.offload;
+    return fp;
+  }
+
+  private port(ifindex: number): PortInfo | undefined {
+    if (this.ports.has(ifindex)) return this.ports.get(ifindex);
+    const p = this.readPort(ifindex);
+    this.ports.set(ifindex, p);
+    return p;
+  }
+
+  /**
+   * Generic XDP redirects through the normal transmit path (any egress); native XDP needs an
+   * egress driver that transmits XDP frames (for veth: a peer with NAPI).
+   */
+  canRedirect(inIfindex: number, outIfindex: number): boolean {
+    const ingress = this.port(inIfindex);
+    if (!ingress || !this.port(outIfindex)) return false;
+    if (ingress.mode === "generic") return true;
+    let ok = this.xmit.get(outIfindex);
+    if (ok === undefined) {
+      ok = this.probeXmit(outIfindex);
+      this.xmit.set(outIfindex, ok);
+    }
+    return ok;
+  }
+
+  private probeXmit(ifindex: number): boolean {
+    try {
+      return this.probe?.canTransmitXdp(ifindex) ?? false;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Engine hook after the slow path forwarded a packet (see FlowOffload.offer). */
+  offer(pkt: FlowPacket, v: Verdict, inbound: boolean, hop: NextHop, inIfindex: number, inMac: number): void {
+    const out = this.port(hop.ifindex);
+    if (out) this.offload.offer(pkt, v, inbound, hop, inIfindex, inMac, out.mtu);
+  }
+
+  /** Engine hook after routes, neighbours and interfaces were re-read. */
+  hostStateChanged(nextHops: NextHopCache): void {
+    this.ports.clear();
+    let lost = false;
+    for (const [ifindex, was] of this.xmit) {
+      const now = this.probeXmit(ifindex);
+      if (was && !now) lost = true;
+      this.xmit.set(ifindex, now);
+    }
+    if (lost) this.offload.withdrawAll();
+    this.offload.nextHopsChanged((a) => nextHops.get(a));
+  }
+
+  stop(log: Log): void {
+    if (this.director.connEvents === this.offload) this.director.connEvents = null;
+    try {
+      log.info(
+        { fastPath: { ...this.offload.counters, program: this.maps.counters() } },
+        "fast path stopped",
+      );
+    } catch (e) {
+      log.warn({ err: String(e) }, "could not read the fast path's counters");
+    }
+    this.offload.close();
+    this.maps.close();
+    this.probe?.close();
+  }
+}

@@ -1,0 +1,400 @@
+/**
+ * The control side of the XDP fast path: which connections are offloaded to `tslvs_flows`, and how
+ * what the program forwards gets back into the director (the IPVS core).
+ *
+ * - install: the engine calls `offer()` for every packet the slow path forwards. A direction of a
+ *   conn is offloaded the first time a packet of it is forwarded while the conn is ESTABLISHED
+ *   (TCP) or live (UDP); the check is two typed-array reads, and the map update is staged and
+ *   written with one BPF_MAP_UPDATE_BATCH per engine round (`flush()`).
+ * - removal: as the director's `ConnEvents` observer, a conn leaving ESTABLISHED or being freed
+ *   loses its entries at once (BPF_MAP_LOOKUP_AND_DELETE_ELEM, whose counters are credited), so the
+ *   state machine sees the FIN/RST and everything after it, and a reused conn index never meets a
+ *   stale entry. Rule changes (`revalidate()`) drop flows whose real server became unavailable (the
+ *   director then decides: drop, or expire_nodest_conn), and changed next hops drop theirs.
+ * - credit: `beforeExpiry()` (the start of every director tick, before due conns expire) reads the
+ *   whole map with BPF_MAP_LOOKUP_BATCH and credits the packets and bytes forwarded since the last
+ *   read to the conn's dest, service and totals, and re-arms the conn's idle timer from the flow's
+ *   last-seen time — so `-ln --stats`, `--rate` and the timeouts stay what the kernel would show.
+ *
+ * Only IPv4 NAT (masq) and DR conns are offloaded; IPv6, FULLNAT, tunnel and everything else stay
+ * on the slow path.
+ */
+import { CONN_F_DROUTE, CONN_F_FWD_MASK, CONN_F_MASQ, CONN_F_TEMPLATE } from "../../core/conn-table.js";
+import { CONN_EVENT_FREED, type ConnEvents, type Director } from "../../core/director.js";
+import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "../../core/flow.js";
+import { TCP_S_ESTABLISHED } from "../../core/tcp-state.js";
+import type { Verdict } from "../../core/verdict.js";
+import { MapBatch, mapLookupAll, mapLookupAndDelete, mapUpdate, mapUpdateBatch } from "../bpf/syscalls.js";
+import type { NextHop } from "../next-hops.js";
+import {
+  encodeFlow,
+  encodeFlowKey,
+  FLOW_DIR_IN,
+  FLOW_DIR_OUT,
+  FLOW_KEY_SIZE,
+  FLOW_VALUE_SIZE,
+  type FlowSpec,
+  FV_BYTES,
+  FV_CONN,
+  FV_DIR,
+  FV_LAST_SEEN,
+  FV_PACKETS,
+  readCounter,
+  readU32le,
+} from "./flow-layout.js";
+import type { FastPathMaps } from "./flow-maps.js";
+
+/** Per-conn state bits: installed in the map / staged for the next flush, per direction. */
+const IN_INSTALLED = 1;
+const OUT_INSTALLED = 2;
+const IN_STAGED = 4;
+const OUT_STAGED = 8;
+/** The egress cannot take this direction's XDP redirects: not offered again for this conn. */
+const IN_NOT_REDIRECTABLE = 16;
+const OUT_NOT_REDIRECTABLE = 32;
+const IN_BITS = IN_INSTALLED | IN_STAGED | IN_NOT_REDIRECTABLE;
+const OUT_BITS = OUT_INSTALLED | OUT_STAGED | OUT_NOT_REDIRECTABLE;
+
+const STAGE_CAPACITY = 256;
+const READ_BATCH = 1024;
+
+export interface FlowOffloadOptions {
+  /** Seconds, as the director's clock (the engine's `now`). */
+  now: () => number;
+  /** Nanoseconds of CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns (default process.hrtime). */
+  monotonicNs?: () => bigint;
+  /**
+   * May a frame received on `inIfindex` be redirected out of `outIfindex` in XDP? (Generic XDP: yes;
+   * native: only to a driver that can transmit XDP frames.) Flows that cannot are not offloaded.
+   */
+  canRedirect: (inIfindex: number, outIfindex: number) => boolean;
+}
+
+/** What the offload did, for logs and tests. */
+export class FlowOffloadCounters {
+  /** Flow entries written (one per direction of a conn). */
+  installed = 0;
+  /** Entries removed (conn left ESTABLISHED, freed, dest unavailable, next hop changed). */
+  removed = 0;
+  /** Entries the map refused (full). */
+  refused = 0;
+  /** Conn directions not offloaded because the egress cannot take XDP redirects in this mode. */
+  notRedirectable = 0;
+  /** Packets and bytes forwarded in XDP and credited to the director. */
+  creditedPackets = 0;
+  creditedBytes = 0;
+  /** Whole-map reads. */
+  reads = 0;
+}
+
+export class FlowOffload implements ConnEvents {
+  readonly counters = new FlowOffloadCounters();
+  private readonly conns: Director["conns"];
+  private readonly state: Uint8Array;
+  /** Counters already credited, per conn * 2 + direction. */
+  private readonly seenPackets: Float64Array;
+  private readonly seenBytes: Float64Array;
+  /** The next hop each installed direction was installed with (address, MAC, interface). */
+  private readonly hopAddr: Uint32Array;
+  private readonly hopMac: Float64Array;
+  private readonly hopIfindex: Int32Array;
+  private readonly stage = new MapBatch(FLOW_KEY_SIZE, FLOW_VALUE_SIZE, STAGE_CAPACITY);
+  private readonly stageConn = new Int32Array(STAGE_CAPACITY);
+  private readonly stageDir = new Uint8Array(STAGE_CAPACITY);
+  private staged = 0;
+  private readonly reader = new MapBatch(FLOW_KEY_SIZE, FLOW_VALUE_SIZE, READ_BATCH);
+  private readonly key = new Uint8Array(FLOW_KEY_SIZE);
+  private readonly value = new Uint8Array(FLOW_VALUE_SIZE);
+  private readonly spec: FlowSpec = {
+    conn: 0,
+    direction: 0,
+    protocol: 0,
+    saddr: 0,
+    daddr: 0,
+    sport: 0,
+    dport: 0,
+    newSaddr: 0,
+    newDaddr: 0,
+    newSport: 0,
+    newDport: 0,
+    rewrite: false,
+    inIfindex: 0,
+    outIfindex: 0,
+    inMac: 0,
+    dstMac: 0,
+    srcMac: 0,
+    maxLen: 0,
+  };
+  private readonly monotonicNs: () => bigint;
+  private closed = false;
+
+  constructor(
+    private readonly director: Director,
+    private readonly maps: FastPathMaps,
+    private readonly opts: FlowOffloadOptions,
+  ) {
+    this.conns = director.conns;
+    const cap = this.conns.capacity;
+    this.state = new Uint8Array(cap);
+    this.seenPackets = new Float64Array(2 * cap);
+    this.seenBytes = new Float64Array(2 * cap);
+    this.hopAddr = new Uint32Array(2 * cap);
+    this.hopMac = new Float64Array(2 * cap);
+    this.hopIfindex = new Int32Array(2 * cap);
+    this.monotonicNs = opts.monotonicNs ?? process.hrtime.bigint;
+  }
+
+  /**
+   * The slow path forwarded `pkt` (as it arrived) by verdict `v` to `hop`, having received it on
+   * `inIfindex` (whose MAC is `inMac`); `maxLen` is the egress MTU. Stages the flow entry when this
+   * direction of the conn is to be offloaded and is not yet. Allocates nothing.
+   */
+  offer(
+    pkt: FlowPacket,
+    v: Verdict,
+    inbound: boolean,
+    hop: NextHop,
+    inIfindex: number,
+    inMac: number,
+    maxLen: number,
+  ): void {
+    const i = v.conn;
+    if (i < 0 || pkt.family !== 4 || v.family !== 4) return;
+    const bits = this.state[i]!;
+    if (bits & (inbound ? IN_BITS : OUT_BITS)) return;
+    const t = this.conns;
+    const fwd = t.flags[i]! & CONN_F_FWD_MASK;
+    // FULLNAT stays on the slow path for now (its local-port and TOA handling live there).
+    if (fwd !== CONN_F_MASQ && fwd !== CONN_F_DROUTE) return;
+    if (t.flags[i]! & CONN_F_TEMPLATE) return;
+    const proto = pkt.protocol;
+    if (proto === IPPROTO_TCP) {
+      if (t.state[i] !== TCP_S_ESTABLISHED) return;
+    } else if (proto !== IPPROTO_UDP) {
+      return;
+    }
+    if (!this.opts.canRedirect(inIfindex, hop.ifindex)) {
+      this.counters.notRedirectable++;
+      this.state[i] = bits | (inbound ? IN_NOT_REDIRECTABLE : OUT_NOT_REDIRECTABLE);
+      return;
+    }
+    if (this.staged === STAGE_CAPACITY) this.flush();
+    const s = this.spec;
+    s.conn = i;
+    s.direction = inbound ? FLOW_DIR_IN : FLOW_DIR_OUT;
+    s.protocol = proto;
+    s.saddr = pkt.saddr[0]!;
+    s.daddr = pkt.daddr[0]!;
+    s.sport = pkt.sport;
+    s.dport = pkt.dport;
+    s.newSaddr = v.srcAddr[0]!;
+    s.newDaddr = v.dstAddr[0]!;
+    s.newSport = v.srcPort;
+    s.newDport = v.dstPort;
+    s.rewrite = fwd !== CONN_F_DROUTE;
+    s.inIfindex = inIfindex;
+    s.outIfindex = hop.ifindex;
+    s.inMac = inMac;
+    s.dstMac = hop.dstMac;
+    s.srcMac = hop.srcMac;
+    s.maxLen = Math.min(maxLen, 0xffff);
+    const n = this.staged++;
+    encodeFlow(this.stage.keys, n * FLOW_KEY_SIZE, this.stage.values, n * FLOW_VALUE_SIZE, s);
+    this.stageConn[n] = i;
+    this.stageDir[n] = s.direction;
+    this.state[i] = bits | (inbound ? IN_STAGED : OUT_STAGED);
+    const slot = 2 * i + s.direction;
+    this.seenPackets[slot] = 0;
+    this.seenBytes[slot] = 0;
+    // DR's next hop is the real server itself; NAT's is wherever the rewritten destination routes.
+    this.hopAddr[slot] = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
+    this.hopMac[slot] = hop.dstMac;
+    this.hopIfindex[slot] = hop.ifindex;
+  }
+
+  /** Writes the staged entries (one syscall); the engine calls it once per round. */
+  flush(): void {
+    const n = this.staged;
+    if (n === 0) return;
+    this.staged = 0;
+    try {
+      mapUpdateBatch(this.maps.fds.flows, this.stage, n);
+      for (let k = 0; k < n; k++) this.markInstalled(k, true);
+    } catch {
+      // Some entry was refused (map full): write one by one and keep what fits.
+      for (let k = 0; k < n; k++) {
+        let ok = true;
+        try {
+          this.key.set(this.stage.keys.subarray(k * FLOW_KEY_SIZE, (k + 1) * FLOW_KEY_SIZE));
+          this.value.set(this.stage.values.subarray(k * FLOW_VALUE_SIZE, (k + 1) * FLOW_VALUE_SIZE));
+          mapUpdate(this.maps.fds.flows, this.key, this.value);
+        } catch {
+          ok = false;
+        }
+        this.markInstalled(k, ok);
+      }
+    }
+  }
+
+  private markInstalled(k: number, ok: boolean): void {
+    const i = this.stageConn[k]!;
+    const dir = this.stageDir[k]!;
+    const staged = dir === FLOW_DIR_IN ? IN_STAGED : OUT_STAGED;
+    const installed = dir === FLOW_DIR_IN ? IN_INSTALLED : OUT_INSTALLED;
+    // A refused entry stays marked staged, so the conn is not offered again on every packet.
+    if (ok) {
+      this.state[i] = (this.state[i]! & ~staged) | installed;
+      this.counters.installed++;
+    } else {
+      this.counters.refused++;
+    }
+  }
+
+  /** Director hook: conn i left ESTABLISHED or is being freed. */
+  connEvent(i: number, event: number): void {
+    if (this.state[i] === 0) return;
+    this.withdraw(i, event === CONN_EVENT_FREED);
+  }
+
+  /** Removes both directions of conn i (staged or installed), crediting what the map counted. */
+  private withdraw(i: number, freeing: boolean): void {
+    const bits = this.state[i]!;
+    this.state[i] = 0;
+    if (bits & (IN_STAGED | OUT_STAGED)) this.unstage(i);
+    const t = this.conns;
+    const proto = t.protoOf(i);
+    const w = t.readCaddr(i, scratchC)[0]!;
+    const cport = t.cportOf(i);
+    if (bits & IN_INSTALLED) {
+      encodeFlowKey(this.key, 0, proto, w, t.readVaddr(i, scratchV)[0]!, cport, t.vportOf(i));
+      this.take(i, FLOW_DIR_IN, freeing);
+    }
+    if (bits & OUT_INSTALLED) {
+      encodeFlowKey(this.key, 0, proto, t.readDaddr(i, scratchV)[0]!, w, t.dportOf(i), cport);
+      this.take(i, FLOW_DIR_OUT, freeing);
+    }
+  }
+
+  /** Deletes the entry whose key is in this.key and credits its uncounted remainder to conn i. */
+  private take(i: number, dir: number, freeing: boolean): void {
+    if (!mapLookupAndDelete(this.maps.fds.flows, this.key, this.value)) return;
+    this.counters.removed++;
+    this.credit(i, dir, this.value, 0, !freeing);
+  }
+
+  private unstage(i: number): void {
+    let k = 0;
+    while (k < this.staged) {
+      if (this.stageConn[k] !== i) {
+        k++;
+        continue;
+      }
+      const last = --this.staged;
+      if (k !== last) {
+        this.stage.keys.copyWithin(k * FLOW_KEY_SIZE, last * FLOW_KEY_SIZE, (last + 1) * FLOW_KEY_SIZE);
+        this.stage.values.copyWithin(
+          k * FLOW_VALUE_SIZE,
+          last * FLOW_VALUE_SIZE,
+          (last + 1) * FLOW_VALUE_SIZE,
+        );
+        this.stageConn[k] = this.stageConn[last]!;
+        this.stageDir[k] = this.stageDir[last]!;
+      }
+    }
+  }
+
+  /** Credits the packets/bytes of a flow value (at `at` in `v`) counted since the last read. */
+  private credit(i: number, dir: number, v: Uint8Array, at: number, rearm: boolean): void {
+    const slot = 2 * i + dir;
+    const pkts = readCounter(v, at + FV_PACKETS);
+    const bytes = readCounter(v, at + FV_BYTES);
+    const dp = pkts - this.seenPackets[slot]!;
+    const db = bytes - this.seenBytes[slot]!;
+    if (dp <= 0) return;
+    this.seenPackets[slot] = pkts;
+    this.seenBytes[slot] = bytes;
+    let lastSeen = Number.NEGATIVE_INFINITY;
+    if (rearm) {
+      const ageNs = Number(this.monotonicNs()) - readCounter(v, at + FV_LAST_SEEN);
+      lastSeen = this.opts.now() - Math.max(0, ageNs) / 1e9;
+    }
+    if (dir === FLOW_DIR_IN) this.director.creditFlow(i, dp, db, 0, 0, lastSeen);
+    else this.director.creditFlow(i, 0, 0, dp, db, lastSeen);
+    this.counters.creditedPackets += dp;
+    this.counters.creditedBytes += db;
+  }
+
+  /** Director hook, before due conns expire: credit everything the program forwarded. */
+  beforeExpiry(_now: number): void {
+    this.collect();
+  }
+
+  /** Reads every flow's counters and credits the director. */
+  collect(): void {
+    if (this.closed) return;
+    this.counters.reads++;
+    const r = this.reader;
+    mapLookupAll(this.maps.fds.flows, r, (n) => {
+      for (let k = 0; k < n; k++) {
+        const at = k * FLOW_VALUE_SIZE;
+        const i = readU32le(r.values, at + FV_CONN);
+        const dir = r.values[at + FV_DIR]!;
+        if (i >= this.conns.capacity) continue;
+        const bit = dir === FLOW_DIR_IN ? IN_INSTALLED : OUT_INSTALLED;
+        if (!(this.state[i]! & bit)) continue;
+        this.credit(i, dir, r.values, at, true);
+      }
+    });
+  }
+
+  /** After a rule change: conns whose real server is no longer available go back to the slow path. */
+  revalidate(): void {
+    const t = this.conns;
+    for (let i = 0; i < t.highWater; i++) {
+      if (this.state[i] === 0) continue;
+      const id = t.destId[i]!;
+      const dest = id >= 0 ? this.director.destOfId(id) : undefined;
+      if (!t.isLive(i) || !dest?.available) this.withdraw(i, false);
+    }
+  }
+
+  /** After the host's routes/neighbours were re-read: flows whose next hop changed are withdrawn. */
+  nextHopsChanged(current: (addrV4: number) => NextHop | null): void {
+    const t = this.conns;
+    for (let i = 0; i < t.highWater; i++) {
+      const bits = this.state[i]!;
+      if (bits === 0) continue;
+      for (const dir of [FLOW_DIR_IN, FLOW_DIR_OUT]) {
+        const offloaded = dir === FLOW_DIR_IN ? IN_INSTALLED | IN_STAGED : OUT_INSTALLED | OUT_STAGED;
+        if (!(bits & offloaded)) continue;
+        const slot = 2 * i + dir;
+        const hop = current(this.hopAddr[slot]!);
+        if (!hop || hop.dstMac !== this.hopMac[slot] || hop.ifindex !== this.hopIfindex[slot]) {
+          this.withdraw(i, false);
+          break;
+        }
+      }
+    }
+  }
+
+  /** Withdraws every offloaded conn (e.g. an egress lost its XDP transmit support). */
+  withdrawAll(): void {
+    const t = this.conns;
+    for (let i = 0; i < t.highWater; i++) if (this.state[i] !== 0) this.withdraw(i, false);
+  }
+
+  /** Flow entries installed now (both directions counted). */
+  get installedFlows(): number {
+    return this.counters.installed - this.counters.removed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stage.free();
+    this.reader.free();
+  }
+}
+
+const scratchC = new Uint32Array(4);
+const scratchV = new Uint32Array(4);

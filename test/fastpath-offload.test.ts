@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_FIN, TCP_SYN } from "../src/core/flow.js";
+import { Verdict } from "../src/core/verdict.js";
+import { closeFd, mapLookup, progTestRun } from "../src/dataplane/bpf/syscalls.js";
+import { encodeFlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE } from "../src/dataplane/fastpath/flow-layout.js";
+import { FastPathMaps } from "../src/dataplane/fastpath/flow-maps.js";
+import { FlowOffload } from "../src/dataplane/fastpath/flow-offload.js";
+import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
+import { loadSteeringProgram } from "../src/dataplane/xdp/steering-program.js";
+import {
+  destSpec,
+  FlowPacket,
+  ip,
+  makeDirector,
+  packet,
+  svcSpec,
+  tcpKey,
+  udpKey,
+} from "./director-fixtures.js";
+import { buildFrame } from "./net-frames.js";
+import { haveRoot } from "./support/privileged.js";
+
+// FlowOffload between the real director (the IPVS core) and the real BPF maps and program: the
+// program's forwarding is exercised with BPF_PROG_TEST_RUN on frames (loopback = ifindex 1).
+const XDP_DROP = 1;
+const XDP_REDIRECT = 4;
+const OUR_MAC = 0x020000000002;
+const HOP = { ifindex: 1, dstMac: 0x02aabbccdd20, srcMac: 0x020000000003 };
+const CLIENT = "198.18.0.100";
+const VIP = "198.18.0.10";
+const RIP = "198.19.10.20";
+
+function rig() {
+  const d = makeDirector();
+  const steering = SteeringMaps.create();
+  const fast = FastPathMaps.create(1024);
+  const prog = loadSteeringProgram(steering.fds, { missAction: "drop", fastPath: fast.fds });
+  steering.setInterfaceMac(1, Uint8Array.from([2, 0, 0, 0, 0, 2]));
+  steering.addService(IPPROTO_TCP, ip(VIP), 80);
+  steering.addService(IPPROTO_UDP, ip(VIP), 53);
+  steering.addReplySource(IPPROTO_TCP, ip(RIP), 8080);
+  let clock = 100;
+  const offload = new FlowOffload(d, fast, { now: () => clock, canRedirect: () => true });
+  d.connEvents = offload;
+  const close = () => {
+    offload.close();
+    closeFd(prog);
+    fast.close();
+    steering.close();
+  };
+  return { d, fast, prog, offload, close, setClock: (t: number) => (clock = t) };
+}
+
+const frame = (
+  src: string,
+  sport: number,
+  dst: string,
+  dport: number,
+  flags = 0x18,
+  protocol = IPPROTO_TCP,
+) =>
+  buildFrame({
+    family: 4,
+    protocol,
+    src: ip(src).words,
+    dst: ip(dst).words,
+    sport,
+    dport,
+    tcpFlags: flags,
+    payload: new Array(100).fill(1),
+    dstMac: [2, 0, 0, 0, 0, 2],
+  });
+
+function inMap(fast: FastPathMaps, proto: number, s: string, sp: number, d: string, dp: number): boolean {
+  const key = new Uint8Array(FLOW_KEY_SIZE);
+  encodeFlowKey(key, 0, proto, ip(s).v4Value, ip(d).v4Value, sp, dp);
+  return mapLookup(fast.fds.flows, key, new Uint8Array(FLOW_VALUE_SIZE));
+}
+
+test("an ESTABLISHED NAT conn is offloaded both ways, credited, and handed back on FIN", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const key = tcpKey(VIP, 80);
+    r.d.addService(svcSpec(key));
+    r.d.addDest(key, destSpec(RIP, 8080));
+    const p = new FlowPacket();
+    const v = new Verdict();
+    const offer = (inbound: boolean) => r.offload.offer(p, v, inbound, HOP, 1, OUR_MAC, 1500);
+
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_SYN), 100, v);
+    offer(true);
+    r.d.outbound(packet(p, IPPROTO_TCP, `${RIP}:8080`, `${CLIENT}:40000`, TCP_SYN | TCP_ACK), 100, v);
+    offer(false);
+    r.offload.flush();
+    assert.equal(r.offload.counters.installed, 0, "nothing before ESTABLISHED");
+
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_ACK), 100, v);
+    offer(true);
+    offer(true); // once per flow
+    r.d.outbound(packet(p, IPPROTO_TCP, `${RIP}:8080`, `${CLIENT}:40000`, TCP_ACK), 100, v);
+    offer(false);
+    assert.equal(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80), false, "staged until the round ends");
+    r.offload.flush();
+    assert.equal(r.offload.counters.installed, 2);
+    assert.ok(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80));
+    assert.ok(inMap(r.fast, IPPROTO_TCP, RIP, 8080, CLIENT, 40000));
+
+    // XDP forwards 3 packets in and 2 out; the director credits them on its next tick.
+    const fin = frame(CLIENT, 40000, VIP, 80);
+    const fout = frame(RIP, 8080, CLIENT, 40000);
+    for (let k = 0; k < 3; k++) assert.equal(progTestRun(r.prog, fin).retval, XDP_REDIRECT);
+    for (let k = 0; k < 2; k++) assert.equal(progTestRun(r.prog, fout).retval, XDP_REDIRECT);
+    const before = { ...r.d.totals };
+    r.setClock(700);
+    r.d.tick(700);
+    const ipLen = fin.length - 14;
+    assert.equal(r.d.totals.inPkts - before.inPkts, 3);
+    assert.equal(r.d.totals.outPkts - before.outPkts, 2);
+    assert.equal(r.d.totals.inBytes - before.inBytes, 3 * ipLen);
+    const svc = r.d.findService(key)!;
+    assert.equal(svc.dests[0]!.stats.outPkts, 2 + 2); // two slow-path replies, two from XDP
+    // The idle timer follows the XDP traffic: ESTABLISHED (900 s) from the last forwarded packet.
+    // (The packets were forwarded a few microseconds before the tick: 899.99... s, listed as 899.)
+    assert.equal(r.d.connections(700)[0]!.expires, 899);
+    r.d.tick(701);
+    assert.equal(r.offload.counters.creditedPackets, 5, "credited once");
+
+    // FIN goes to the slow path; the director's state machine takes the conn back.
+    assert.equal(progTestRun(r.prog, frame(CLIENT, 40000, VIP, 80, TCP_FIN | TCP_ACK)).retval, XDP_DROP);
+    progTestRun(r.prog, fin); // one more packet before the FIN is processed: credited on removal
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_FIN | TCP_ACK), 701, v);
+    assert.equal(r.d.connections(701)[0]!.state, "CLOSE_WAIT");
+    assert.equal(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80), false);
+    assert.equal(inMap(r.fast, IPPROTO_TCP, RIP, 8080, CLIENT, 40000), false);
+    assert.equal(r.offload.counters.creditedPackets, 6);
+    assert.equal(progTestRun(r.prog, fin).retval, XDP_DROP, "back on the slow path");
+    offer(true);
+    r.offload.flush();
+    assert.equal(r.offload.counters.installed, 2, "not offloaded again outside ESTABLISHED");
+  } finally {
+    r.close();
+  }
+});
+
+test("a freed conn's entries go at once; a deleted real server's flows return to the slow path", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const key = udpKey(VIP, 53);
+    r.d.addService(svcSpec(key));
+    r.d.addDest(key, destSpec(RIP, 53));
+    const p = new FlowPacket();
+    const v = new Verdict();
+    r.d.inbound(packet(p, IPPROTO_UDP, `${CLIENT}:5000`, `${VIP}:53`), 100, v);
+    r.offload.offer(p, v, true, HOP, 1, OUR_MAC, 1500);
+    r.offload.flush();
+    assert.ok(inMap(r.fast, IPPROTO_UDP, CLIENT, 5000, VIP, 53), "UDP is offloaded on its first packet");
+    // Idle past the UDP timeout (300 s): expires, and the entry goes with it.
+    r.setClock(500);
+    r.d.tick(500);
+    assert.equal(r.d.connCount, 0);
+    assert.equal(inMap(r.fast, IPPROTO_UDP, CLIENT, 5000, VIP, 53), false);
+
+    r.d.inbound(packet(p, IPPROTO_UDP, `${CLIENT}:5001`, `${VIP}:53`), 500, v);
+    r.offload.offer(p, v, true, HOP, 1, OUR_MAC, 1500);
+    r.offload.flush();
+    assert.ok(inMap(r.fast, IPPROTO_UDP, CLIENT, 5001, VIP, 53));
+    r.d.delDest(key, ip(RIP), 53);
+    r.offload.revalidate();
+    assert.equal(inMap(r.fast, IPPROTO_UDP, CLIENT, 5001, VIP, 53), false);
+    assert.equal(r.d.connCount, 1, "the conn stays for the director to decide (expire_nodest_conn)");
+  } finally {
+    r.close();
+  }
+});
+
+test("a conn staged and withdrawn in the same round is never written", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const key = udpKey(VIP, 53);
+    r.d.addService(svcSpec(key));
+    r.d.addDest(key, destSpec(RIP, 53));
+    const p = new FlowPacket();
+    const v = new Verdict();
+    for (let port = 6000; port < 6003; port++) {
+      r.d.inbound(packet(p, IPPROTO_UDP, `${CLIENT}:${port}`, `${VIP}:53`), 100, v);
+      r.offload.offer(p, v, true, HOP, 1, OUR_MAC, 1500);
+    }
+    r.d.delDest(key, ip(RIP), 53);
+    r.offload.revalidate();
+    r.offload.flush();
+    assert.equal(r.offload.counters.installed, 0);
+    for (let port = 6000; port < 6003; port++)
+      assert.equal(inMap(r.fast, IPPROTO_UDP, CLIENT, port, VIP, 53), false);
+  } finally {
+    r.close();
+  }
+});
