@@ -19,6 +19,10 @@ Commands:
                        restored at start (default /var/lib/tslvs/state.yaml).
         --log-level    fatal|error|warn|info|debug|trace (default info).
         --interface    interfaces for the packet data plane (recorded; not attached yet).
+        --restart-grace S  a stop leaves the XDP steering holding (VIP traffic dropped, not
+                       reset by the host) and the connections written down for a daemon
+                       started within S seconds, which takes them over (default 10; 0: a
+                       stop detaches at once). Without a start, nothing is left after S.
         SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly and remove the socket.
   sysctl [NAME[=VALUE]] [--socket PATH]
         Show all IPVS sysctls, one, or set one (kernel names, e.g. expire_nodest_conn=1).

@@ -4,7 +4,8 @@ import { FrameCounters, FramePath, type IngressPort, TxDecision } from "./frame-
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
 import { macToNumber, NextHopCache } from "./next-hops.js";
 import { SteeringSync } from "./steering-sync.js";
-import { attachXdp, type XdpAttachment, type XdpMode } from "./xdp/attach.js";
+import { attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
+import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
 import { SteeringMaps } from "./xdp/steering-maps.js";
 import { loadSteeringProgram } from "./xdp/steering-program.js";
@@ -21,6 +22,8 @@ export interface EngineLog {
 export interface EngineOptions {
   /** Interfaces to serve; default every non-loopback interface that is up. */
   interfaces?: string[];
+  /** XDP links a previous daemon left held for this one (a restart): taken over, not re-attached. */
+  heldLinks?: HeldLink[];
   /** XDP attach mode; default "auto" (native where the driver has it, else generic). */
   xdpMode?: XdpMode;
   /** Seconds, as the director's clock. */
@@ -95,13 +98,15 @@ export class PacketEngine {
     const maps = SteeringMaps.create();
     const umem = new Umem({ frames: 8192, frameSize: 2048 });
     const engine = new PacketEngine(director, opts, umem, maps, new SteeringSync(maps), nextHops, neighbours);
+    // The maps are filled before any program runs over them: a link taken over from a previous
+    // daemon steers with them from its first frame.
+    engine.syncSteering();
     try {
       for (const iface of chosen) engine.addPort(iface);
     } catch (e) {
       engine.stop();
       throw e;
     }
-    engine.syncSteering();
     engine.loop = new PacketLoop(
       () => engine.step(),
       engine.ports.flatMap((p) => p.sockets),
@@ -142,8 +147,9 @@ export class PacketEngine {
     });
     this.maps.setInterfaceMac(iface.ifindex, iface.mac);
     const prog = loadSteeringProgram({ ...this.maps.fds, xsks: xsksMap });
-    const attachment = attachXdp(prog, iface.name, this.opts.xdpMode ?? "auto");
     for (const s of sockets) s.refill();
+    const attachment =
+      this.takeHeldLink(iface, prog) ?? attachXdp(prog, iface.name, this.opts.xdpMode ?? "auto");
     const port: Port = {
       iface,
       ifindex: iface.ifindex,
@@ -159,6 +165,22 @@ export class PacketEngine {
       { interface: iface.name, queues, mode: this.opts.xdpMode ?? "auto" },
       "serving interface",
     );
+  }
+
+  /** The link a previous daemon held on this interface, now running `prog`; null when there is none. */
+  private takeHeldLink(iface: HostInterface, prog: number): XdpAttachment | null {
+    const held = this.opts.heldLinks?.find((h) => h.ifindex === iface.ifindex && h.ifname === iface.name);
+    const linkFd = held ? reopenHeldLink(held) : null;
+    if (!held || linkFd === null) return null;
+    const attachment = new XdpAttachment(linkFd, iface.ifindex, iface.name, held.mode, null);
+    try {
+      attachment.replaceProgram(prog);
+    } catch (e) {
+      attachment.detach();
+      throw new Error(`could not take over the XDP link held on ${iface.name}: ${(e as Error).message}`);
+    }
+    this.opts.log.info({ interface: iface.name, linkId: held.linkId }, "took over the held XDP link");
+    return attachment;
   }
 
   /** Make the steering program's maps match the director's services (call after every change). */
@@ -234,6 +256,35 @@ export class PacketEngine {
     if (!this.touched.includes(port)) this.touched.push(port);
     this.counters.txFrames++;
     return true;
+  }
+
+  /**
+   * Before a stop that a new daemon will follow: stops the packet loop and swaps into every link a
+   * copy of the steering program that drops what it steers once this engine's sockets are closed
+   * (instead of passing it to the host, which would reset the clients' connections). Returns the
+   * links to hand over (their fds stay this engine's until stop()).
+   */
+  holdForRestart(): { links: HeldLink[]; fds: number[] } {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.loop?.stop();
+    const links: HeldLink[] = [];
+    const fds: number[] = [];
+    for (const p of this.ports) {
+      const hold = loadSteeringProgram({ ...this.maps.fds, xsks: p.xsksMap }, { missAction: "drop" });
+      try {
+        p.attachment.replaceProgram(hold);
+      } finally {
+        closeFd(hold);
+      }
+      links.push({
+        ifname: p.iface.name,
+        ifindex: p.iface.ifindex,
+        linkId: linkIdOf(p.attachment.linkFd),
+        mode: p.attachment.mode,
+      });
+      fds.push(p.attachment.linkFd);
+    }
+    return { links, fds };
   }
 
   /** Detach from every interface and release the sockets (nothing stays on the interfaces). */
