@@ -5,7 +5,7 @@ import { TxDecision } from "../src/dataplane/frame-path.js";
 import { readMac } from "../src/net/ethernet.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
-import { buildFrame, guardIntact, inGuardedBuffer, V4 } from "./net-frames.js";
+import { buildFrame, guardIntact, inGuardedBuffer, refChecksum, V4 } from "./net-frames.js";
 import {
   CLIENT,
   IF_IN,
@@ -143,4 +143,138 @@ test("a frame that is no packet of ours is dropped and counted", () => {
   });
   assert.equal(path.process(slotWith(other), OFF, other.length, SLOT - OFF, ingressOut, 1, d), false);
   assert.equal(path.counters.passedAndDropped, 1);
+});
+
+/** An ICMP error frame from `src` to `dst` quoting the first 28 bytes of `quoted`'s IP packet. */
+function icmpErrorFrame(
+  src: string,
+  dst: string,
+  type: number,
+  code: number,
+  quoted: Uint8Array,
+): Uint8Array {
+  const quote = Array.from(quoted.subarray(14, 14 + 28));
+  const msg = [type, code, 0, 0, 0, 0, 0, 0, ...quote];
+  const c = refChecksum(msg);
+  msg[2] = c >>> 8;
+  msg[3] = c & 255;
+  return buildFrame({ family: 4, protocol: 1, src: w(src), dst: w(dst), payload: msg });
+}
+
+function checkIcmp(
+  buf: Uint8Array,
+  f: ParsedFrame,
+): { qsrc: string; qdst: string; qsport: number; qdport: number } {
+  const icmp = Array.from(buf.subarray(f.l4Off, f.l3Off + f.ipLen));
+  assert.equal(refChecksum(icmp), 0, "the ICMP checksum is valid");
+  const q = f.l4Off + 8;
+  assert.equal(
+    refChecksum(Array.from(buf.subarray(q, q + 20))),
+    0,
+    "the quoted IPv4 header checksum is valid",
+  );
+  const dv = new DataView(buf.buffer, buf.byteOffset);
+  return {
+    qsrc: IpAddr.v4(dv.getUint32(q + 12)).toString(),
+    qdst: IpAddr.v4(dv.getUint32(q + 16)).toString(),
+    qsport: dv.getUint16(q + 20),
+    qdport: dv.getUint16(q + 22),
+  };
+}
+
+test("NAT: an ICMP error from the real server about a conn reaches the client as the VIP's, quoting VIP:vport", () => {
+  const { path } = makeRig();
+  const d = new TxDecision();
+  const req = buildFrame({
+    family: 4,
+    protocol: 17,
+    src: w(CLIENT),
+    dst: w(VIP),
+    sport: 5000,
+    dport: 53,
+    payload: [1],
+  });
+  const b0 = slotWith(req);
+  assert.equal(path.process(b0, OFF, req.length, SLOT - OFF, ingressOut, 1, d), true);
+  // What the RS received (client -> RS:53), which its stack answers with port unreachable.
+  const err = icmpErrorFrame(RS, CLIENT, 3, 3, b0.subarray(d.offset, d.offset + d.length));
+  const buf = slotWith(err);
+  assert.equal(path.process(buf, OFF, err.length, SLOT - OFF, { ifindex: IF_IN, mac: 1 }, 2, d), true);
+  assert.equal(d.ifindex, IF_OUT);
+  assert.equal(readMac(buf, d.offset), MAC_CLIENT);
+  const f = parsed(buf, d);
+  assert.equal(IpAddr.fromWords(4, f.saddr).toString(), VIP);
+  assert.equal(IpAddr.fromWords(4, f.daddr).toString(), CLIENT);
+  assert.deepEqual(checkIcmp(buf, f), { qsrc: CLIENT, qdst: VIP, qsport: 5000, qdport: 53 });
+  assert.equal(path.counters.icmpForwarded, 1);
+  assert.ok(guardIntact(buf, OFF, err.length));
+});
+
+test("NAT: an ICMP error from the client side about VIP:vport -> client reaches the real server about RS:rport", () => {
+  const { path } = makeRig();
+  const d = new TxDecision();
+  const syn = buildFrame({
+    family: 4,
+    protocol: 6,
+    src: w(CLIENT),
+    dst: w(VIP),
+    sport: 40000,
+    dport: 80,
+    tcpFlags: 2,
+  });
+  assert.equal(path.process(slotWith(syn), OFF, syn.length, SLOT - OFF, ingressOut, 1, d), true);
+  // A packet the client received from the VIP, and an error about it (e.g. from a router).
+  const fromVip = buildFrame({
+    family: 4,
+    protocol: 6,
+    src: w(VIP),
+    dst: w(CLIENT),
+    sport: 80,
+    dport: 40000,
+    tcpFlags: 0x12,
+  });
+  const err = icmpErrorFrame(CLIENT, VIP, 3, 4, fromVip);
+  const buf = slotWith(err);
+  assert.equal(path.process(buf, OFF, err.length, SLOT - OFF, ingressOut, 2, d), true);
+  assert.equal(d.ifindex, IF_IN);
+  assert.equal(readMac(buf, d.offset), MAC_RS);
+  const f = parsed(buf, d);
+  assert.equal(IpAddr.fromWords(4, f.saddr).toString(), CLIENT);
+  assert.equal(IpAddr.fromWords(4, f.daddr).toString(), RS);
+  assert.deepEqual(checkIcmp(buf, f), { qsrc: RS, qdst: CLIENT, qsport: 8080, qdport: 40000 });
+});
+
+test("DR: an ICMP error to the VIP about a conn goes to its real server's MAC unchanged; unrelated errors are dropped", () => {
+  const { path } = makeRig();
+  const d = new TxDecision();
+  const syn = buildFrame({
+    family: 4,
+    protocol: 6,
+    src: w(CLIENT),
+    dst: w(VIP2),
+    sport: 40001,
+    dport: 80,
+    tcpFlags: 2,
+  });
+  assert.equal(path.process(slotWith(syn), OFF, syn.length, SLOT - OFF, ingressOut, 1, d), true);
+  const fromVip = buildFrame({
+    family: 4,
+    protocol: 6,
+    src: w(VIP2),
+    dst: w(CLIENT),
+    sport: 80,
+    dport: 40001,
+  });
+  const err = icmpErrorFrame(CLIENT, VIP2, 11, 0, fromVip);
+  const buf = slotWith(err);
+  assert.equal(path.process(buf, OFF, err.length, SLOT - OFF, ingressOut, 2, d), true);
+  assert.equal(readMac(buf, d.offset), MAC_RS);
+  const f = parsed(buf, d);
+  assert.equal(IpAddr.fromWords(4, f.daddr).toString(), VIP2);
+  assert.deepEqual(checkIcmp(buf, f), { qsrc: VIP2, qdst: CLIENT, qsport: 80, qdport: 40001 });
+  // About a connection the director does not have: dropped and counted.
+  const other = buildFrame({ family: 4, protocol: 6, src: w(VIP2), dst: w(CLIENT), sport: 80, dport: 1 });
+  const stray = icmpErrorFrame(CLIENT, VIP2, 3, 3, other);
+  assert.equal(path.process(slotWith(stray), OFF, stray.length, SLOT - OFF, ingressOut, 2, d), false);
+  assert.equal(path.counters.icmpUnrelated, 1);
 });

@@ -1159,6 +1159,70 @@ export class Director {
     return out;
   }
 
+  /**
+   * An ICMP error about a connection (kernel ip_vs_in_icmp / ip_vs_out_icmp, §7.4). `quoted` is the
+   * packet the error quotes; `length` the error's own IP length (counted in the conn's stats).
+   * - `fromClientSide` (the error is addressed to a VIP): the quote is a packet the service sent to
+   *   a client, VIP:vport -> client; its conn is looked up reversed. The verdict says where the
+   *   error goes on to: the real server (dstAddr/dstPort: RS:rport, as `inbound` fills them).
+   * - otherwise (from a NAT/FULLNAT real server): the quote is client -> RS:rport as the RS
+   *   received it; the verdict's srcAddr/srcPort are VIP:vport (and for FULLNAT dstAddr/dstPort
+   *   the client), as `outbound` fills them.
+   * Only TCP and UDP quotes with ports; the conn's state is not changed, its timer is re-armed.
+   * No conn: ACTION_PASS ("not-ours").
+   */
+  icmpRelated(
+    fromClientSide: boolean,
+    quoted: FlowPacket,
+    length: number,
+    now: number,
+    out: Verdict,
+  ): Verdict {
+    out.reset();
+    this.nowValue = now;
+    const proto = quoted.protocol;
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)
+      return Director.result(out, ACTION_PASS, "unsupported-protocol");
+    const t = this.conns;
+    const q = quoted;
+    if (fromClientSide) {
+      const i = t.lookupIn(proto, q.family, q.daddr, q.dport, q.saddr, q.sport, false);
+      if (i < 0) return Director.result(out, ACTION_PASS, "not-ours");
+      const id = t.destId[i]!;
+      if (id >= 0 && !this.destById[id]!.available && !this.sysctls.expire_nodest_conn)
+        return Director.result(out, ACTION_DROP, "dest-unavailable");
+      this.inStats(i, length);
+      // The rewrite toward the RS is the one a packet of the client would get.
+      this.fillInbound(i, q, out);
+      t.readCaddr(i, out.srcAddr);
+      out.srcPort = t.cportOf(i);
+      if ((t.flags[i]! & CONN_F_FWD_MASK) === CONN_F_FULLNAT) {
+        t.readLaddr(i, out.srcAddr);
+        out.srcPort = t.lportOf(i);
+      }
+      t.wheel.arm(i, now + t.timeout[i]!);
+      return out;
+    }
+    const i = t.lookupOut(proto, q.family, q.daddr, q.dport, q.saddr, q.sport);
+    if (i < 0) return Director.result(out, ACTION_PASS, "not-ours");
+    this.outStats(i, length);
+    const fwd = t.flags[i]! & CONN_F_FWD_MASK;
+    out.action = ACTION_FORWARD;
+    out.conn = i;
+    out.fwd = fwd;
+    const id = t.destId[i]!;
+    out.dest = id >= 0 ? this.destById[id]! : null;
+    out.family = t.afOf(i);
+    t.readVaddr(i, out.srcAddr);
+    out.srcPort = t.vportOf(i);
+    out.rewriteSrc = true;
+    t.readCaddr(i, out.dstAddr);
+    out.dstPort = t.cportOf(i);
+    out.rewriteDst = fwd === CONN_F_FULLNAT;
+    t.wheel.arm(i, now + t.timeout[i]!);
+    return out;
+  }
+
   /** Kernel ip_vs_has_real_service: is the packet's source a NAT real server of some service? */
   private isNatRealServer(pkt: FlowPacket): boolean {
     for (const svc of this.svcs.all()) {

@@ -8,8 +8,12 @@ import {
   ICMP_DEST_UNREACH,
   ICMP_ERROR_MAX_LEN,
   ICMP_PORT_UNREACH,
+  ICMP_SOURCE_QUENCH,
+  ICMP_TIME_EXCEEDED,
   icmpErrorAllowed,
 } from "../net/icmp.js";
+import { IcmpQuote, parseIcmpQuote } from "../net/icmp-quote.js";
+import { PROTO_ICMP } from "../net/ip.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
 import {
@@ -19,7 +23,14 @@ import {
   natInbound,
   natOutbound,
   RW_OK,
+  RW_TTL_EXPIRED,
 } from "../net/rewrite.js";
+import {
+  fullnatInboundIcmp,
+  fullnatOutboundIcmp,
+  natInboundIcmp,
+  natOutboundIcmp,
+} from "../net/rewrite-icmp.js";
 import type { NextHop } from "./next-hops.js";
 import { completePartialChecksum } from "./partial-checksum.js";
 
@@ -33,6 +44,10 @@ export class FrameCounters {
   rewriteFailed = 0;
   icmpSent = 0;
   partialChecksums = 0;
+  /** ICMP errors about a connection, forwarded to its real server or back to its client. */
+  icmpForwarded = 0;
+  /** ICMP errors steered here that concern no connection (or quote too little to tell): dropped. */
+  icmpUnrelated = 0;
 }
 
 /** Where the frame path finds the next hop of an IPv4 address (the engine's NextHopCache). */
@@ -73,6 +88,7 @@ export class FramePath {
   readonly counters: FrameCounters;
   private readonly parsed = new ParsedFrame();
   private readonly pkt = new FlowPacket();
+  private readonly icmpQuote = new IcmpQuote();
   private readonly verdict = new Verdict();
   private readonly quote = new Uint8Array(ICMP_ERROR_MAX_LEN);
   private ipId = 1;
@@ -106,6 +122,7 @@ export class FramePath {
       return false;
     }
     if (completePartialChecksum(bytes, f)) this.counters.partialChecksums++;
+    if (f.protocol === PROTO_ICMP) return this.icmpError(bytes, f, now, out);
     const pkt = this.pkt;
     pkt.family = 4;
     pkt.protocol = f.protocol;
@@ -173,6 +190,75 @@ export class FramePath {
       writeMac(bytes, f.frameOff, hop.dstMac);
       writeMac(bytes, f.frameOff + 6, hop.srcMac);
     }
+    out.ifindex = hop.ifindex;
+    out.offset = f.frameOff;
+    out.length = f.frameLen;
+    return true;
+  }
+
+  /**
+   * An ICMP error steered here because its quoted packet belongs to a virtual service or a real
+   * server (kernel ip_vs_in_icmp / ip_vs_out_icmp; the kernel looks at types 3, 4 and 11 only):
+   * forwarded along its connection, translated for NAT and FULLNAT. Anything else is dropped.
+   */
+  private icmpError(bytes: Uint8Array, f: ParsedFrame, now: number, out: TxDecision): boolean {
+    const type = f.icmpType;
+    if (type !== ICMP_DEST_UNREACH && type !== ICMP_SOURCE_QUENCH && type !== ICMP_TIME_EXCEEDED) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    const q = this.icmpQuote;
+    if (parseIcmpQuote(bytes, f.payloadOff, f.l3Off + f.ipLen, 4, q) !== PARSE_OK || !q.hasPorts) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    const pkt = this.pkt;
+    pkt.family = 4;
+    pkt.protocol = q.protocol;
+    pkt.saddr[0] = q.saddr[0]!;
+    pkt.daddr[0] = q.daddr[0]!;
+    pkt.sport = q.sport;
+    pkt.dport = q.dport;
+    pkt.tcpFlags = 0;
+    pkt.length = f.ipLen;
+    pkt.fwmark = 0;
+    const fromClientSide = this.vips.isVirtualAddress(f.daddr[0]!);
+    const v = this.director.icmpRelated(fromClientSide, pkt, f.ipLen, now, this.verdict);
+    if (v.action !== ACTION_FORWARD) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    const fwd = v.fwd;
+    let hopAddr: number;
+    if (fromClientSide) hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
+    else hopAddr = fwd === CONN_F_FULLNAT ? v.dstAddr[0]! : f.daddr[0]!;
+    const hop = this.nextHops.get(hopAddr);
+    if (!hop) {
+      this.counters.noRoute++;
+      return false;
+    }
+    let rc: number;
+    if (fwd === CONN_F_DROUTE && fromClientSide) rc = drRewrite(bytes, f, hop.dstMac, hop.srcMac);
+    else if (fwd === CONN_F_MASQ)
+      rc = fromClientSide
+        ? natInboundIcmp(bytes, f, q, v.dstAddr, 0, v.dstPort)
+        : natOutboundIcmp(bytes, f, q, v.srcAddr, 0, v.srcPort);
+    else if (fwd === CONN_F_FULLNAT)
+      rc = fromClientSide
+        ? fullnatInboundIcmp(bytes, f, q, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort)
+        : fullnatOutboundIcmp(bytes, f, q, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort);
+    else {
+      this.counters.rewriteFailed++;
+      return false;
+    }
+    if (rc !== RW_OK) {
+      if (rc === RW_TTL_EXPIRED) this.counters.ttlExpired++;
+      else this.counters.rewriteFailed++;
+      return false;
+    }
+    writeMac(bytes, f.frameOff, hop.dstMac);
+    writeMac(bytes, f.frameOff + 6, hop.srcMac);
+    this.counters.icmpForwarded++;
     out.ifindex = hop.ifindex;
     out.offset = f.frameOff;
     out.length = f.frameLen;
