@@ -14,7 +14,8 @@ import { haveRoot } from "./support/privileged.js";
 //   the client must get it from the VIP, quoting its own datagram to VIP:vport, so that its
 //   connected UDP socket reports ECONNREFUSED (the kernel matches the quote to the socket);
 // - the client answers an echo that arrives after its socket closed with port unreachable to the
-//   VIP; the real server must get it translated (to RS, about RS:rport -> client).
+//   VIP; the real server must get it translated (to RS, about RS:rport -> client);
+// - IPv4 fragments are dropped and counted (docs/decisions/0551-fragments.md).
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,6 +40,14 @@ import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(3)
 s.connect((sys.argv[1], int(sys.argv[2])))
+if sys.argv[3] == "big":
+    s.send(b"x" * 3000)
+    try:
+        s.recv(4000)
+        print("answered")
+    except socket.timeout:
+        print("timeout")
+    sys.exit(0)
 if sys.argv[3] == "close":
     s.send(b"bye")
     s.close()
@@ -56,7 +65,7 @@ for i in range(5):
         print("timeout")
 `;
 
-test("NAT: ICMP port unreachable from the real server reaches the client translated; the client's reaches the RS", async (t) => {
+test("NAT: ICMP port unreachable from the real server reaches the client translated, the client's reaches the RS; fragments are dropped and counted", async (t) => {
   if (!haveRoot(t)) return;
   const lab = new NetLab("rbt-icmp");
   const dir = mkdtempSync(join(tmpdir(), "rbt-icmp-"));
@@ -130,6 +139,18 @@ test("NAT: ICMP port unreachable from the real server reaches the client transla
         `${topo.cip.replace(/\./g, "\\.")} > ${rs.rip.replace(/\./g, "\\.")}: ICMP ${topo.cip.replace(/\./g, "\\.")} udp port \\d+ unreachable`,
       ),
     );
+
+    // A datagram the client fragments (3000 bytes over a 1500-byte MTU) is dropped whole and
+    // counted; a whole datagram to the same service still gets its answer.
+    assert.match(lab.exec(topo.client, ["python3", "-c", UDP_CLIENT, topo.vip, "80", "big"]), /timeout/);
+    assert.match(lab.exec(topo.client, ["python3", "-c", UDP_CLIENT, topo.vip, "80", "ask"]), /answered/);
+    const exited = new Promise((r) => daemon!.once("exit", r));
+    daemon.kill("SIGTERM");
+    await exited;
+    const stopped = daemonLog.split("\n").find((l) => l.includes("packet engine stopped"));
+    const counters = JSON.parse(stopped!).counters as Record<string, number>;
+    t.diagnostic(JSON.stringify(counters));
+    assert.ok(counters.fragmentsDropped! >= 3, "every fragment was counted");
   } finally {
     if (daemon && daemon.exitCode === null) {
       const exited = new Promise((r) => daemon!.once("exit", r));

@@ -278,3 +278,30 @@ test("DR: an ICMP error to the VIP about a conn goes to its real server's MAC un
   assert.equal(path.process(slotWith(stray), OFF, stray.length, SLOT - OFF, ingressOut, 2, d), false);
   assert.equal(path.counters.icmpUnrelated, 1);
 });
+
+test("IPv4 fragments, first or later, are dropped and counted before the director sees them", () => {
+  const { path, director } = makeRig();
+  const d = new TxDecision();
+  const first = buildFrame({
+    family: 4,
+    protocol: 17,
+    src: w(CLIENT),
+    dst: w(VIP),
+    sport: 5000,
+    dport: 53,
+    payload: new Array(64).fill(7),
+    frag: 0x2000,
+  });
+  const later = buildFrame({
+    family: 4,
+    protocol: 17,
+    src: w(CLIENT),
+    dst: w(VIP),
+    payload: new Array(64).fill(7),
+    frag: 0x0009,
+  });
+  assert.equal(path.process(slotWith(first), OFF, first.length, SLOT - OFF, ingressOut, 1, d), false);
+  assert.equal(path.process(slotWith(later), OFF, later.length, SLOT - OFF, ingressOut, 1, d), false);
+  assert.equal(path.counters.fragmentsDropped, 2);
+  assert.equal(director.connCount, 0, "no conn was opened for a datagram that is not whole");
+});

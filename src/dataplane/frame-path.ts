@@ -13,7 +13,7 @@ import {
   icmpErrorAllowed,
 } from "../net/icmp.js";
 import { IcmpQuote, parseIcmpQuote } from "../net/icmp-quote.js";
-import { PROTO_ICMP } from "../net/ip.js";
+import { FRAG_NONE, PROTO_ICMP } from "../net/ip.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
 import {
@@ -48,6 +48,8 @@ export class FrameCounters {
   icmpForwarded = 0;
   /** ICMP errors steered here that concern no connection (or quote too little to tell): dropped. */
   icmpUnrelated = 0;
+  /** IPv4 fragments (first or later) of virtual-service traffic: dropped, never reassembled (0551). */
+  fragmentsDropped = 0;
 }
 
 /** Where the frame path finds the next hop of an IPv4 address (the engine's NextHopCache). */
@@ -119,6 +121,12 @@ export class FramePath {
     const f = this.parsed;
     if (room < length || parseFrame(bytes, offset, length, f) !== PARSE_OK || f.family !== 4) {
       this.counters.malformed++;
+      return false;
+    }
+    if (f.fragment !== FRAG_NONE) {
+      // Later fragments carry no ports and could only be misrouted; a first fragment alone would
+      // open a conn for a datagram that never arrives whole. See docs/decisions/0551-fragments.md.
+      this.counters.fragmentsDropped++;
       return false;
     }
     if (completePartialChecksum(bytes, f)) this.counters.partialChecksums++;
