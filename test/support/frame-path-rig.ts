@@ -1,6 +1,7 @@
 /**
  * A frame path with a real Director and fake next hops, for tests and the fuzzer: one NAT service
- * (TCP and UDP on VIP:80 and VIP:53 -> RS 198.19.10.20), one DR service (TCP VIP2:80 -> 198.18.0.21).
+ * (TCP and UDP on VIP:80 and VIP:53 -> RS 198.19.10.20), one DR service (TCP VIP2:80 -> 198.18.0.21),
+ * and UDP VIP:54 with no real server.
  */
 import { IpAddr } from "../../src/core/address.js";
 import type { Director } from "../../src/core/director.js";
@@ -34,6 +35,8 @@ export function makeRig(): Rig {
   director.addDest(tcpKey(VIP, 80), destSpec(RS, 8080, "masq"));
   director.addService(svcSpec(udpKey(VIP, 53)));
   director.addDest(udpKey(VIP, 53), destSpec(RS, 53, "masq"));
+  // A service with no real server: its packets are answered with port unreachable.
+  director.addService(svcSpec(udpKey(VIP, 54)));
   director.addService(svcSpec(tcpKey(VIP2, 80)));
   director.addDest(tcpKey(VIP2, 80), destSpec(DR_RS, 80, "route"));
   const hops = new Map<number, NextHop>([
