@@ -14,7 +14,7 @@ tunnelling (-i) and FULLNAT are accepted and listed but their packets are not fo
 
 Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
-        [--xdp-mode auto|native|generic] [--no-dataplane]
+        [--xdp-mode auto|native|generic] [--no-dataplane] [--no-fast-path] [--restart-grace S]
         Run the director in the foreground, logging JSON lines to stdout.
         --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
                        (rules the file lacks are removed); nothing is saved to --state.
@@ -24,7 +24,13 @@ Commands:
                        interface that is up.
         --xdp-mode     how the steering program attaches (default auto: native, else generic).
         --no-dataplane hold and report the rules only; no packet is touched.
+        --no-fast-path every packet through the TypeScript slow path (no XDP rewriting of
+                       established flows).
         --log-level    fatal|error|warn|info|debug|trace (default info).
+        --restart-grace S  a stop leaves the XDP steering holding (VIP traffic dropped, not
+                       reset by the host) and the connections written down for a daemon
+                       started within S seconds, which takes them over (default 10; 0: a
+                       stop detaches at once). Without a start, nothing is left after S.
         SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly: the XDP programs are detached
         and the socket removed.
   sysctl [NAME[=VALUE]] [--socket PATH]

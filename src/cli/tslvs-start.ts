@@ -1,8 +1,12 @@
 import { Daemon } from "../control/daemon.js";
 import { createDirector } from "../control/director-factory.js";
+import { agedSnapshot, handoverPath, takeHandover, writeHandover } from "../control/restart-handover.js";
 import { socketPath } from "../control/socket-path.js";
 import { DEFAULT_STATE_PATH } from "../control/state-file.js";
 import { parseOptions, UsageError } from "./cli-args.js";
+
+/** Seconds a stopped daemon's XDP steering and connections wait for the next start. */
+const DEFAULT_RESTART_GRACE = 10;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -19,7 +23,11 @@ export async function startCommand(args: string[]): Promise<number> {
       "no-dataplane": "flag",
       "no-fast-path": "flag",
       "xdp-mode": "value",
+      "restart-grace": "value",
     });
+    const grace = Number(parsed.opts.get("restart-grace")?.[0] ?? DEFAULT_RESTART_GRACE);
+    if (!(Number.isFinite(grace) && grace >= 0 && grace <= 3600))
+      throw new UsageError("--restart-grace must be a number of seconds, 0..3600");
     const mode = parsed.opts.get("xdp-mode")?.[0] ?? "auto";
     if (!["auto", "native", "generic"].includes(mode))
       throw new UsageError("--xdp-mode must be auto|native|generic");
@@ -33,6 +41,7 @@ export async function startCommand(args: string[]): Promise<number> {
     return 2;
   }
   const o = parsed.opts;
+  const restartGrace = Number(o.get("restart-grace")?.[0] ?? DEFAULT_RESTART_GRACE);
   const director = createDirector();
   const clock = () => performance.now() / 1000;
   let daemon: Daemon;
@@ -56,16 +65,57 @@ export async function startCommand(args: string[]): Promise<number> {
   } else {
     try {
       const { PacketEngine } = await import("../dataplane/engine.js");
+      const { startLinkHolder, stopLinkHolder } = await import("../dataplane/xdp/link-hold.js");
+      const statePath = o.get("state")?.[0] ?? DEFAULT_STATE_PATH;
+      const handoverFile = handoverPath(statePath);
+      // A previous daemon's handover (a restart within its grace period): its connections first,
+      // then its held XDP links are taken over by the engine.
+      const taken = takeHandover(handoverFile, Date.now());
+      if (taken.handover) {
+        const h = taken.handover;
+        const r = director.core.importConnections(agedSnapshot(h.connections, taken.ageSeconds), clock());
+        daemon.log.info(
+          { ...r, downSeconds: Math.round(taken.ageSeconds * 1000) / 1000, heldLinks: h.links.length },
+          "took over the previous daemon's connections",
+        );
+      } else if (taken.why !== "none") {
+        daemon.log.warn({ why: taken.why, detail: taken.detail ?? null }, "handover file ignored");
+      }
       const engine = await PacketEngine.start(director.core, {
         interfaces: o.get("interface") ?? [],
         xdpMode: (o.get("xdp-mode")?.[0] ?? "auto") as "auto" | "native" | "generic",
         now: clock,
         log: daemon.log,
         fastPath: !o.has("no-fast-path"),
+        heldLinks: taken.handover?.links ?? [],
       });
+      // Links it did not take detach now, as its holder ends.
+      if (taken.handover?.holderPid) stopLinkHolder(taken.handover.holderPid);
       daemon.dataPlane = "af_xdp";
       daemon.onRulesChanged.push(() => engine.syncSteering());
       daemon.onStop.push(async () => {
+        if (restartGrace > 0) {
+          // Leave the steering holding (dropping, not passing) and the connections written down
+          // for a daemon started within the grace period; without one, the holder's exit detaches.
+          try {
+            const held = engine.holdForRestart();
+            const holderPid = startLinkHolder(held.fds, restartGrace);
+            writeHandover(handoverFile, {
+              version: 1,
+              writtenAtMs: Date.now(),
+              graceSeconds: restartGrace,
+              holderPid,
+              links: held.links,
+              connections: director.core.exportConnections(clock()),
+            });
+            daemon.log.info(
+              { graceSeconds: restartGrace, holderPid, links: held.links.length, file: handoverFile },
+              "XDP steering held and connections written for the next start",
+            );
+          } catch (e) {
+            daemon.log.error({ err: (e as Error).message }, "could not leave a handover: stopping plainly");
+          }
+        }
         engine.stop();
         await engine.stopped();
         daemon.log.info({ counters: { ...engine.counters } }, "packet engine stopped");

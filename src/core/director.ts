@@ -5,6 +5,17 @@
  */
 import { IpAddr } from "./address.js";
 import {
+  type CheckedConn,
+  type ConnRecord,
+  type ConnSnapshot,
+  type CounterRecord,
+  checkConnRecord,
+  type ImportResult,
+  isInt,
+  serviceKeyOf,
+  serviceKeyRecord,
+} from "./conn-snapshot.js";
+import {
   CONN_F_BYPASS,
   CONN_F_DROUTE,
   CONN_F_FULLNAT,
@@ -1208,6 +1219,70 @@ export class Director {
     return out;
   }
 
+  /**
+   * An ICMP error about a connection (kernel ip_vs_in_icmp / ip_vs_out_icmp, §7.4). `quoted` is the
+   * packet the error quotes; `length` the error's own IP length (counted in the conn's stats).
+   * - `fromClientSide` (the error is addressed to a VIP): the quote is a packet the service sent to
+   *   a client, VIP:vport -> client; its conn is looked up reversed. The verdict says where the
+   *   error goes on to: the real server (dstAddr/dstPort: RS:rport, as `inbound` fills them).
+   * - otherwise (from a NAT/FULLNAT real server): the quote is client -> RS:rport as the RS
+   *   received it; the verdict's srcAddr/srcPort are VIP:vport (and for FULLNAT dstAddr/dstPort
+   *   the client), as `outbound` fills them.
+   * Only TCP and UDP quotes with ports; the conn's state is not changed, its timer is re-armed.
+   * No conn: ACTION_PASS ("not-ours").
+   */
+  icmpRelated(
+    fromClientSide: boolean,
+    quoted: FlowPacket,
+    length: number,
+    now: number,
+    out: Verdict,
+  ): Verdict {
+    out.reset();
+    this.nowValue = now;
+    const proto = quoted.protocol;
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP)
+      return Director.result(out, ACTION_PASS, "unsupported-protocol");
+    const t = this.conns;
+    const q = quoted;
+    if (fromClientSide) {
+      const i = t.lookupIn(proto, q.family, q.daddr, q.dport, q.saddr, q.sport, false);
+      if (i < 0) return Director.result(out, ACTION_PASS, "not-ours");
+      const id = t.destId[i]!;
+      if (id >= 0 && !this.destById[id]!.available && !this.sysctls.expire_nodest_conn)
+        return Director.result(out, ACTION_DROP, "dest-unavailable");
+      this.inStats(i, length);
+      // The rewrite toward the RS is the one a packet of the client would get.
+      this.fillInbound(i, q, out);
+      t.readCaddr(i, out.srcAddr);
+      out.srcPort = t.cportOf(i);
+      if ((t.flags[i]! & CONN_F_FWD_MASK) === CONN_F_FULLNAT) {
+        t.readLaddr(i, out.srcAddr);
+        out.srcPort = t.lportOf(i);
+      }
+      t.wheel.arm(i, now + t.timeout[i]!);
+      return out;
+    }
+    const i = t.lookupOut(proto, q.family, q.daddr, q.dport, q.saddr, q.sport);
+    if (i < 0) return Director.result(out, ACTION_PASS, "not-ours");
+    this.outStats(i, length);
+    const fwd = t.flags[i]! & CONN_F_FWD_MASK;
+    out.action = ACTION_FORWARD;
+    out.conn = i;
+    out.fwd = fwd;
+    const id = t.destId[i]!;
+    out.dest = id >= 0 ? this.destById[id]! : null;
+    out.family = t.afOf(i);
+    t.readVaddr(i, out.srcAddr);
+    out.srcPort = t.vportOf(i);
+    out.rewriteSrc = true;
+    t.readCaddr(i, out.dstAddr);
+    out.dstPort = t.cportOf(i);
+    out.rewriteDst = fwd === CONN_F_FULLNAT;
+    t.wheel.arm(i, now + t.timeout[i]!);
+    return out;
+  }
+
   /** Kernel ip_vs_has_real_service: is the packet's source a NAT real server of some service? */
   private isNatRealServer(pkt: FlowPacket): boolean {
     for (const svc of this.svcs.all()) {
@@ -1333,6 +1408,198 @@ export class Director {
   /** Number of live conns + templates. */
   get connCount(): number {
     return this.conns.size;
+  }
+
+  // ---------------------------------------------------------------- handover
+
+  /**
+   * Every conn and template (one-packet conns excepted: they never stay) and the listed counters,
+   * as plain data a next director can take over with `importConnections` (a daemon restart).
+   */
+  exportConnections(now: number): ConnSnapshot {
+    const t = this.conns;
+    const conns: ConnRecord[] = [];
+    const tableIndex: number[] = [];
+    const recordOf = new Map<number, number>();
+    const w = this.scratch;
+    for (let i = 0; i < t.highWater; i++) {
+      if (!t.isLive(i) || t.flags[i]! & CONN_F_ONE_PACKET) continue;
+      const af = t.afOf(i);
+      const daf = t.dafOf(i);
+      const flags = t.flags[i]! & ~(CONN_F_HASHED | CONN_F_OUT_HASHED);
+      const rec: ConnRecord = {
+        protocol: t.protoOf(i),
+        af,
+        caddr: IpAddr.fromWords(af, t.readCaddr(i, w)).toString(),
+        cport: t.cportOf(i),
+        vaddr: IpAddr.fromWords(af, t.readVaddr(i, w)).toString(),
+        vport: t.vportOf(i),
+        daf,
+        daddr: IpAddr.fromWords(daf, t.readDaddr(i, w)).toString(),
+        dport: t.dportOf(i),
+        flags,
+        state: t.state[i]!,
+        timeout: t.timeout[i]!,
+        expiresIn: Math.max(0, t.wheel.expireAt[i]! - now),
+        fwmark: t.fwmark[i]!,
+        inPkts: t.inPkts[i]!,
+        control: -1,
+      };
+      if (t.lpool[i]! >= 0) {
+        rec.laddr = IpAddr.fromWords(daf, t.readLaddr(i, w)).toString();
+        rec.lport = t.lportOf(i);
+      }
+      const id = t.destId[i]!;
+      const dest = id >= 0 ? this.destById[id] : undefined;
+      const svc = id >= 0 ? this.destSvc[id] : undefined;
+      if (dest && svc) {
+        rec.service = serviceKeyRecord(svc.key);
+        rec.dest = { addr: dest.addr.toString(), port: dest.port };
+      }
+      recordOf.set(i, conns.length);
+      tableIndex.push(i);
+      conns.push(rec);
+    }
+    for (let k = 0; k < conns.length; k++) {
+      const ct = t.control[tableIndex[k]!]!;
+      if (ct >= 0) conns[k]!.control = recordOf.get(ct) ?? -1;
+    }
+    const counters: CounterRecord[] = [{ ...this.displayed(this.totals) }];
+    for (const svc of this.svcs.all()) {
+      const service = serviceKeyRecord(svc.key);
+      counters.push({ service, ...this.displayed(svc.stats) });
+      for (const d of svc.dests)
+        counters.push({
+          service,
+          dest: { addr: d.addr.toString(), port: d.port },
+          ...this.displayed(d.stats),
+        });
+    }
+    return { version: 1, conns, counters };
+  }
+
+  /**
+   * Takes over the conns and templates of a snapshot from `exportConnections` (possibly read back
+   * from a file: every record is validated). Only entries whose real server is still a live dest of
+   * its service are taken (and bound to it, counted active or inactive as their flags say); their
+   * timers run on from `now`; controlling templates are relinked. Counters of services and dests
+   * that still exist are set to the snapshot's values (their rates restart). Throws only when
+   * `snapshot` is not a snapshot at all.
+   */
+  importConnections(snapshot: unknown, now: number): ImportResult {
+    const snap = snapshot as Partial<ConnSnapshot> | null;
+    if (typeof snap !== "object" || snap === null || snap.version !== 1 || !Array.isArray(snap.conns))
+      throw new IpvsError("EINVAL", "not a connection snapshot (version 1)");
+    this.nowValue = now;
+    const res: ImportResult = { imported: 0, noDest: 0, refused: 0, invalid: 0 };
+    const list = snap.conns as unknown[];
+    const made = new Int32Array(list.length).fill(-1);
+    for (let k = 0; k < list.length; k++) {
+      const c = checkConnRecord(list[k], list.length);
+      if (!c) {
+        res.invalid++;
+        continue;
+      }
+      const r = this.importOne(c, now);
+      if (r >= 0) {
+        made[k] = r;
+        res.imported++;
+      } else if (r === -1) res.refused++;
+      else if (r === -2) res.noDest++;
+      else res.invalid++;
+    }
+    const t = this.conns;
+    for (let k = 0; k < list.length; k++) {
+      const i = made[k]!;
+      const ctRec = (list[k] as ConnRecord).control;
+      if (i < 0 || ctRec < 0) continue;
+      const ct = made[ctRec]!;
+      if (ct >= 0 && ct !== i && t.flags[ct]! & CONN_F_TEMPLATE) this.controlAdd(i, ct);
+    }
+    if (Array.isArray(snap.counters)) for (const c of snap.counters as unknown[]) this.importCounters(c);
+    return res;
+  }
+
+  /** Index of the new entry; -1 duplicate or table full, -2 no such dest, -3 inconsistent. */
+  private importOne(c: CheckedConn, now: number): number {
+    const t = this.conns;
+    const rec = c.rec;
+    const flags = rec.flags & ~(CONN_F_HASHED | CONN_F_OUT_HASHED);
+    const fwd = flags & CONN_F_FWD_MASK;
+    const tmpl = (flags & CONN_F_TEMPLATE) !== 0;
+    if (flags & CONN_F_ONE_PACKET || fwd > CONN_F_FULLNAT) return -3;
+    let dest: Dest | undefined;
+    let svc: VirtualService | undefined;
+    if (c.service && c.destAddr) {
+      svc = this.svcs.find(c.service);
+      dest = svc ? this.findDest(svc, c.destAddr, rec.dest!.port) : undefined;
+      if (!dest) return -2;
+    } else if (fwd !== CONN_F_BYPASS) {
+      return -2;
+    }
+    const fullnatConn = fwd === CONN_F_FULLNAT && !tmpl;
+    if (fullnatConn !== (c.laddr !== null)) return -3;
+    if (t.lookupIn(rec.protocol, rec.af, c.caddr.words, rec.cport, c.vaddr.words, rec.vport, tmpl) >= 0)
+      return -1;
+    const i = t.alloc(
+      rec.protocol,
+      rec.af,
+      c.caddr.words,
+      rec.cport,
+      c.vaddr.words,
+      rec.vport,
+      rec.daf,
+      c.daddr.words,
+      rec.dport,
+      flags,
+    );
+    if (i < 0) return -1;
+    t.state[i] = rec.state;
+    t.timeout[i] = rec.timeout;
+    t.fwmark[i] = rec.fwmark;
+    t.inPkts[i] = rec.inPkts;
+    if (fullnatConn) {
+      const laddr = c.laddr!;
+      const lip = this.localAddrs.find((l) => l?.addr.equals(laddr));
+      if (!lip?.ring(rec.protocol).reserve(rec.lport!)) {
+        t.free(i);
+        return -2;
+      }
+      t.setLocal(i, laddr.words, rec.lport!);
+      t.lpool[i] = lip.id;
+    }
+    if (dest) this.bindDest(i, dest);
+    t.hashIn(i);
+    if ((fwd === CONN_F_MASQ || fwd === CONN_F_FULLNAT) && !tmpl) t.hashOut(i);
+    t.wheel.arm(i, now + rec.expiresIn);
+    return i;
+  }
+
+  private importCounters(r: unknown): void {
+    if (typeof r !== "object" || r === null) return;
+    const rec = r as Partial<CounterRecord>;
+    let target: Counters | undefined;
+    if (rec.service === undefined) {
+      target = this.totals;
+    } else {
+      const key = serviceKeyOf(rec.service);
+      const svc = key ? this.svcs.find(key) : undefined;
+      if (!svc) return;
+      if (rec.dest === undefined) {
+        target = svc.stats;
+      } else {
+        const addr = typeof rec.dest?.addr === "string" ? IpAddr.parse(rec.dest.addr) : null;
+        target =
+          addr && isInt(rec.dest.port, 0, 65535) ? this.findDest(svc, addr, rec.dest.port)?.stats : undefined;
+      }
+    }
+    if (!target) return;
+    const fields = ["conns", "inPkts", "outPkts", "inBytes", "outBytes"] as const;
+    if (!fields.every((f) => isInt(rec[f], 0, Number.MAX_SAFE_INTEGER))) return;
+    for (const f of fields) target[f] = rec[f]!;
+    this.baselines.delete(target);
+    // The estimator starts over from these values instead of seeing them as one period's traffic.
+    this.hooks.zeroed?.(target);
   }
 }
 

@@ -26,12 +26,22 @@ export function validatePortRange(r: LocalPortRange): void {
     throw new RangeError(`excluded port range must be 1..65535 with min <= max`);
 }
 
+const FREE = 0;
+const USED = 1;
+/** In use, but still queued in the ring (skipped when the ring reaches it). */
+const RESERVED = 2;
+
 /** A FIFO of free ports with an in-use bitmap. */
 export class PortRing {
   private readonly ring: Uint16Array;
   private head = 0;
+  /** Free ports. */
   private count: number;
+  /** Entries in the ring from `head` (free ports, and reserved ones not yet skipped). */
+  private queued: number;
+  /** FREE, USED or RESERVED per port. */
   private readonly used = new Uint8Array(65536);
+  private readonly inRange = new Uint8Array(65536);
   readonly size: number;
 
   constructor(range: LocalPortRange) {
@@ -43,6 +53,8 @@ export class PortRing {
     this.ring = Uint16Array.from(ports);
     this.size = ports.length;
     this.count = ports.length;
+    this.queued = ports.length;
+    for (const p of ports) this.inRange[p] = 1;
   }
 
   get free(): number {
@@ -55,25 +67,52 @@ export class PortRing {
 
   /** A free port, or -1 when all are in use. */
   take(): number {
-    if (this.count === 0) return -1;
-    const p = this.ring[this.head]!;
-    this.head = this.head + 1 === this.size ? 0 : this.head + 1;
+    while (this.queued > 0) {
+      const p = this.ring[this.head]!;
+      this.head = this.head + 1 === this.size ? 0 : this.head + 1;
+      this.queued--;
+      // A port reserved while it sat in the ring leaves it now; it stays in use.
+      if (this.used[p] === RESERVED) {
+        this.used[p] = USED;
+        continue;
+      }
+      this.count--;
+      this.used[p] = USED;
+      return p;
+    }
+    return -1;
+  }
+
+  /**
+   * Takes one given port out of the free ports (a conn handed over from a previous director keeps
+   * its local port); false when it is in use already or outside the range.
+   */
+  reserve(port: number): boolean {
+    if (!this.inRange[port] || this.used[port] !== FREE) return false;
+    this.used[port] = RESERVED;
     this.count--;
-    this.used[p] = 1;
-    return p;
+    return true;
   }
 
   give(port: number): void {
-    if (this.used[port] !== 1) return;
-    this.used[port] = 0;
-    let tail = this.head + this.count;
+    const u = this.used[port];
+    if (u === RESERVED) {
+      // Still queued in the ring: it becomes free where it stands.
+      this.used[port] = FREE;
+      this.count++;
+      return;
+    }
+    if (u !== USED) return;
+    this.used[port] = FREE;
+    let tail = this.head + this.queued;
     if (tail >= this.size) tail -= this.size;
     this.ring[tail] = port;
+    this.queued++;
     this.count++;
   }
 
   isUsed(port: number): boolean {
-    return this.used[port] === 1;
+    return this.used[port] !== FREE;
   }
 }
 

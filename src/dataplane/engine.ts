@@ -1,26 +1,12 @@
-import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ } from "../core/conn-table.js";
 import type { Director } from "../core/director.js";
-import { FlowPacket } from "../core/flow.js";
-import { ACTION_DROP, ACTION_FORWARD, ACTION_ICMP_UNREACH, ACTION_PASS, Verdict } from "../core/verdict.js";
-import { readMac, writeMac } from "../net/ethernet.js";
-import { buildIcmpError, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, icmpErrorAllowed } from "../net/icmp.js";
-import { ParsedFrame, parseFrame } from "../net/parse.js";
-import { PARSE_OK } from "../net/reason.js";
-import {
-  drRewrite,
-  fullnatInbound,
-  fullnatOutbound,
-  natInbound,
-  natOutbound,
-  RW_OK,
-} from "../net/rewrite.js";
 import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
 import { FastPath } from "./fastpath/fast-path.js";
+import { FrameCounters, FramePath, type IngressPort, TxDecision } from "./frame-path.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
-import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
-import { completePartialChecksum } from "./partial-checksum.js";
+import { macToNumber, NextHopCache } from "./next-hops.js";
 import { SteeringSync } from "./steering-sync.js";
-import { attachXdp, type XdpAttachment, type XdpMode } from "./xdp/attach.js";
+import { attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
+import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
 import { SteeringMaps } from "./xdp/steering-maps.js";
 import { loadSteeringProgram } from "./xdp/steering-program.js";
@@ -37,6 +23,8 @@ export interface EngineLog {
 export interface EngineOptions {
   /** Interfaces to serve; default every non-loopback interface that is up. */
   interfaces?: string[];
+  /** XDP links a previous daemon left held for this one (a restart): taken over, not re-attached. */
+  heldLinks?: HeldLink[];
   /** XDP attach mode; default "auto" (native where the driver has it, else generic). */
   xdpMode?: XdpMode;
   /** Seconds, as the director's clock. */
@@ -47,25 +35,16 @@ export interface EngineOptions {
 }
 
 /** Counters of the engine's own decisions (what the director does not see). */
-export class EngineCounters {
+export class EngineCounters extends FrameCounters {
   rxFrames = 0;
   txFrames = 0;
-  malformed = 0;
-  dropped = 0;
-  passedAndDropped = 0;
-  noRoute = 0;
-  ttlExpired = 0;
-  rewriteFailed = 0;
   txFull = 0;
-  icmpSent = 0;
-  partialChecksums = 0;
   errors = 0;
 }
 
 /** One interface tslvs serves: its AF_XDP socket(s), program and attachment. */
-interface Port {
+interface Port extends IngressPort {
   iface: HostInterface;
-  mac: number;
   sockets: XskSocket[];
   xsksMap: number;
   prog: number;
@@ -84,15 +63,13 @@ export class PacketEngine {
   readonly counters = new EngineCounters();
   private readonly ports: Port[] = [];
   private readonly portByIfindex = new Map<number, Port>();
-  private readonly parsed = new ParsedFrame();
-  private readonly pkt = new FlowPacket();
-  private readonly verdict = new Verdict();
+  private readonly framePath: FramePath;
+  private readonly decision = new TxDecision();
   private readonly batch = new FrameBatch(BATCH);
   private readonly touched: Port[] = [];
   private loop: PacketLoop | null = null;
   private running: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
-  private ipId = 1;
   private fastPath: FastPath | null = null;
 
   private constructor(
@@ -103,7 +80,9 @@ export class PacketEngine {
     private readonly steering: SteeringSync,
     private readonly nextHops: NextHopCache,
     private readonly neighbours: Neighbours,
-  ) {}
+  ) {
+    this.framePath = new FramePath(director, nextHops, steering, this.counters);
+  }
 
   static async start(director: Director, opts: EngineOptions): Promise<PacketEngine> {
     const interfaces = await readInterfaces();
@@ -123,19 +102,22 @@ export class PacketEngine {
     const maps = SteeringMaps.create();
     const umem = new Umem({ frames: 8192, frameSize: 2048 });
     const engine = new PacketEngine(director, opts, umem, maps, new SteeringSync(maps), nextHops, neighbours);
+    // The maps are filled before any program runs over them: a link taken over from a previous
+    // daemon steers with them from its first frame.
+    engine.syncSteering();
     try {
       if (opts.fastPath ?? true) {
         engine.fastPath = FastPath.start(director, opts.now, (ix) => {
           const p = engine.portByIfindex.get(ix);
           return p ? { mode: p.attachment.mode, mtu: p.iface.mtu } : undefined;
         });
+        engine.framePath.forwarded = engine.fastPath;
       }
       for (const iface of chosen) engine.addPort(iface);
     } catch (e) {
       engine.stop();
       throw e;
     }
-    engine.syncSteering();
     engine.loop = new PacketLoop(
       () => engine.step(),
       engine.ports.flatMap((p) => p.sockets),
@@ -179,15 +161,40 @@ export class PacketEngine {
       { ...this.maps.fds, xsks: xsksMap },
       this.fastPath ? { fastPath: this.fastPath.maps.fds } : {},
     );
-    const attachment = attachXdp(prog, iface.name, this.opts.xdpMode ?? "auto");
     for (const s of sockets) s.refill();
-    const port: Port = { iface, mac: macToNumber(iface.mac), sockets, xsksMap, prog, attachment };
+    const attachment =
+      this.takeHeldLink(iface, prog) ?? attachXdp(prog, iface.name, this.opts.xdpMode ?? "auto");
+    const port: Port = {
+      iface,
+      ifindex: iface.ifindex,
+      mac: macToNumber(iface.mac),
+      sockets,
+      xsksMap,
+      prog,
+      attachment,
+    };
     this.ports.push(port);
     this.portByIfindex.set(iface.ifindex, port);
     this.opts.log.info(
       { interface: iface.name, queues, mode: this.opts.xdpMode ?? "auto" },
       "serving interface",
     );
+  }
+
+  /** The link a previous daemon held on this interface, now running `prog`; null when there is none. */
+  private takeHeldLink(iface: HostInterface, prog: number): XdpAttachment | null {
+    const held = this.opts.heldLinks?.find((h) => h.ifindex === iface.ifindex && h.ifname === iface.name);
+    const linkFd = held ? reopenHeldLink(held) : null;
+    if (!held || linkFd === null) return null;
+    const attachment = new XdpAttachment(linkFd, iface.ifindex, iface.name, held.mode, null);
+    try {
+      attachment.replaceProgram(prog);
+    } catch (e) {
+      attachment.detach();
+      throw new Error(`could not take over the XDP link held on ${iface.name}: ${(e as Error).message}`);
+    }
+    this.opts.log.info({ interface: iface.name, linkId: held.linkId }, "took over the held XDP link");
+    return attachment;
   }
 
   /** Make the steering program's maps match the director's services (call after every change). */
@@ -216,6 +223,9 @@ export class PacketEngine {
   private step(): number {
     const bytes = this.umem.bytes;
     const batch = this.batch;
+    const frameSize = this.umem.frameSize;
+    const decision = this.decision;
+    const now = this.opts.now();
     let handled = 0;
     for (const port of this.ports) port.sockets[0]!.reapCompletions();
     for (const port of this.ports) {
@@ -227,7 +237,11 @@ export class PacketEngine {
           const len = batch.lens[k]!;
           let sent = false;
           try {
-            sent = this.handleFrame(bytes, addr, len, port);
+            // The frame's slot ends at the end of its UMEM chunk.
+            const room = frameSize - (addr % frameSize);
+            sent =
+              this.framePath.process(bytes, addr, len, room, port, now, decision) &&
+              this.transmit(decision.ifindex, decision.offset, decision.length);
           } catch (e) {
             this.counters.errors++;
             if (this.counters.errors <= 10) this.opts.log.error({ err: String(e) }, "frame handling failed");
@@ -246,86 +260,6 @@ export class PacketEngine {
     return handled;
   }
 
-  /** Returns true when the frame was queued for transmission (it then belongs to the TX ring). */
-  private handleFrame(bytes: Uint8Array, addr: number, len: number, inPort: Port): boolean {
-    const f = this.parsed;
-    if (parseFrame(bytes, addr, len, f) !== PARSE_OK || f.family !== 4) {
-      this.counters.malformed++;
-      return false;
-    }
-    if (completePartialChecksum(bytes, f)) this.counters.partialChecksums++;
-    const pkt = this.pkt;
-    pkt.family = 4;
-    pkt.protocol = f.protocol;
-    pkt.saddr[0] = f.saddr[0]!;
-    pkt.daddr[0] = f.daddr[0]!;
-    pkt.sport = f.sport;
-    pkt.dport = f.dport;
-    pkt.tcpFlags = f.tcpFlags;
-    pkt.length = f.ipLen;
-    pkt.fwmark = 0;
-    const now = this.opts.now();
-    const v = this.verdict.reset();
-    const inbound = this.steering.isVirtualAddress(f.daddr[0]!);
-    if (inbound) this.director.inbound(pkt, now, v);
-    else this.director.outbound(pkt, now, v);
-
-    switch (v.action) {
-      case ACTION_FORWARD:
-        return this.forward(bytes, f, v, inbound, inPort);
-      case ACTION_ICMP_UNREACH:
-        this.sendUnreachable(bytes, f, inPort);
-        return false;
-      case ACTION_PASS:
-        // Steered frames never reach the host's stack again: a VIP with no listener must not be
-        // answered with a RST by the host, so what IPVS would pass on is dropped here and counted.
-        this.counters.passedAndDropped++;
-        return false;
-      case ACTION_DROP:
-        this.counters.dropped++;
-        return false;
-    }
-    return false;
-  }
-
-  private forward(bytes: Uint8Array, f: ParsedFrame, v: Verdict, inbound: boolean, inPort: Port): boolean {
-    const fwd = v.fwd;
-    // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
-    const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
-    const hop: NextHop | null = this.nextHops.get(hopAddr);
-    if (!hop) {
-      this.counters.noRoute++;
-      return false;
-    }
-    let rc: number;
-    if (fwd === CONN_F_DROUTE) {
-      rc = drRewrite(bytes, f, hop.dstMac, hop.srcMac);
-    } else if (fwd === CONN_F_MASQ) {
-      rc = inbound
-        ? natInbound(bytes, f, v.dstAddr, 0, v.dstPort)
-        : natOutbound(bytes, f, v.srcAddr, 0, v.srcPort);
-    } else if (fwd === CONN_F_FULLNAT) {
-      rc = inbound
-        ? fullnatInbound(bytes, f, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort)
-        : fullnatOutbound(bytes, f, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort);
-    } else {
-      // Tunnel and local-node forwarding are not in this engine yet: counted, never mis-sent.
-      this.counters.rewriteFailed++;
-      return false;
-    }
-    if (rc !== RW_OK) {
-      if (rc === 1) this.counters.ttlExpired++;
-      else this.counters.rewriteFailed++;
-      return false;
-    }
-    if (fwd !== CONN_F_DROUTE) {
-      writeMac(bytes, f.frameOff, hop.dstMac);
-      writeMac(bytes, f.frameOff + 6, hop.srcMac);
-    }
-    this.fastPath?.offer(this.pkt, v, inbound, hop, inPort.iface.ifindex, inPort.mac);
-    return this.transmit(hop.ifindex, f.frameOff, f.frameLen);
-  }
-
   private transmit(ifindex: number, addr: number, len: number): boolean {
     const port = this.portByIfindex.get(ifindex);
     if (!port) {
@@ -341,33 +275,33 @@ export class PacketEngine {
     return true;
   }
 
-  /** ICMP port unreachable back to the sender, out of the interface the frame came in on. */
-  private sendUnreachable(bytes: Uint8Array, f: ParsedFrame, port: Port): void {
-    if (!icmpErrorAllowed(bytes, f.l3Off, f.ipLen) || this.umem.freeFrames === 0) return;
-    const out = this.umem.alloc();
-    const ipLen = buildIcmpError(
-      bytes,
-      out + 14,
-      2048 - 14,
-      bytes,
-      f.l3Off,
-      f.ipLen,
-      ICMP_DEST_UNREACH,
-      ICMP_PORT_UNREACH,
-      0,
-      f.daddr[0]!,
-      this.ipId++ & 0xffff,
-    );
-    if (ipLen === 0) {
-      this.umem.free(out);
-      return;
+  /**
+   * Before a stop that a new daemon will follow: stops the packet loop and swaps into every link a
+   * copy of the steering program that drops what it steers once this engine's sockets are closed
+   * (instead of passing it to the host, which would reset the clients' connections). Returns the
+   * links to hand over (their fds stay this engine's until stop()).
+   */
+  holdForRestart(): { links: HeldLink[]; fds: number[] } {
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.loop?.stop();
+    const links: HeldLink[] = [];
+    const fds: number[] = [];
+    for (const p of this.ports) {
+      const hold = loadSteeringProgram({ ...this.maps.fds, xsks: p.xsksMap }, { missAction: "drop" });
+      try {
+        p.attachment.replaceProgram(hold);
+      } finally {
+        closeFd(hold);
+      }
+      links.push({
+        ifname: p.iface.name,
+        ifindex: p.iface.ifindex,
+        linkId: linkIdOf(p.attachment.linkFd),
+        mode: p.attachment.mode,
+      });
+      fds.push(p.attachment.linkFd);
     }
-    writeMac(bytes, out, readMac(bytes, f.frameOff + 6));
-    writeMac(bytes, out + 6, port.mac);
-    bytes[out + 12] = 0x08;
-    bytes[out + 13] = 0x00;
-    if (this.transmit(port.iface.ifindex, out, 14 + ipLen)) this.counters.icmpSent++;
-    else this.umem.free(out);
+    return { links, fds };
   }
 
   /** Detach from every interface and release the sockets (nothing stays on the interfaces). */

@@ -20,13 +20,18 @@ export const BpfCmd = {
   OBJ_PIN: 6,
   OBJ_GET: 7,
   PROG_TEST_RUN: 10,
+  OBJ_GET_INFO_BY_FD: 15,
   MAP_LOOKUP_AND_DELETE_ELEM: 21,
   MAP_LOOKUP_BATCH: 24,
   MAP_UPDATE_BATCH: 26,
   MAP_DELETE_BATCH: 27,
   LINK_CREATE: 28,
   LINK_UPDATE: 29,
+  LINK_GET_FD_BY_ID: 30,
 } as const;
+
+/** bpf_link_type values (include/uapi/linux/bpf.h). */
+export const LinkType = { XDP: 6 } as const;
 
 const CMD_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(BpfCmd).map(([name, value]) => [value, `BPF_${name}`]),
@@ -427,6 +432,47 @@ export function linkUpdate(linkFd: number, newProgFd: number): void {
   mem.view.setUint32(0, linkFd, true);
   mem.view.setUint32(4, newProgFd, true);
   bpfCall(BpfCmd.LINK_UPDATE, mem);
+}
+
+/** What the kernel says about a link (struct bpf_link_info; `ifindex` for XDP links only). */
+export interface LinkInfo {
+  type: number;
+  id: number;
+  progId: number;
+  ifindex: number;
+}
+
+/** BPF_OBJ_GET_INFO_BY_FD on a link. */
+export function linkInfo(linkFd: number): LinkInfo {
+  const mem = attr();
+  const INFO_AT = KEY_AT;
+  const INFO_LEN = 64;
+  mem.bytes.fill(0, INFO_AT, INFO_AT + INFO_LEN);
+  const v = mem.view;
+  v.setUint32(0, linkFd, true);
+  v.setUint32(4, INFO_LEN, true);
+  v.setBigUint64(8, mem.address + BigInt(INFO_AT), true);
+  bpfCall(BpfCmd.OBJ_GET_INFO_BY_FD, mem, `fd ${linkFd}`);
+  // struct bpf_link_info { u32 type, id, prog_id; union (8-aligned, at 16) { xdp: { u32 ifindex } } }
+  return {
+    type: v.getUint32(INFO_AT, true),
+    id: v.getUint32(INFO_AT + 4, true),
+    progId: v.getUint32(INFO_AT + 8, true),
+    ifindex: v.getUint32(INFO_AT + 16, true),
+  };
+}
+
+/** BPF_LINK_GET_FD_BY_ID: an fd for a live link by its id; null when no link has that id. */
+export function linkGetFdById(id: number): number | null {
+  const mem = attr();
+  mem.view.setUint32(0, id, true);
+  const fd = bpfRaw(BpfCmd.LINK_GET_FD_BY_ID, mem);
+  if (fd < 0) {
+    const e = errno();
+    if (e === 2) return null;
+    throw new SysError(`bpf(BPF_LINK_GET_FD_BY_ID ${id})`, e);
+  }
+  return fd;
 }
 
 /** BPF_OBJ_PIN: makes a map, program or link outlive its fds at `path` (below bpffs). */

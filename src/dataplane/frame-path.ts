@@ -1,0 +1,337 @@
+import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ } from "../core/conn-table.js";
+import type { Director } from "../core/director.js";
+import { FlowPacket } from "../core/flow.js";
+import { ACTION_DROP, ACTION_FORWARD, ACTION_ICMP_UNREACH, ACTION_PASS, Verdict } from "../core/verdict.js";
+import { readMac, writeMac } from "../net/ethernet.js";
+import {
+  buildIcmpError,
+  ICMP_DEST_UNREACH,
+  ICMP_ERROR_MAX_LEN,
+  ICMP_PORT_UNREACH,
+  ICMP_SOURCE_QUENCH,
+  ICMP_TIME_EXCEEDED,
+  icmpErrorAllowed,
+} from "../net/icmp.js";
+import { IcmpQuote, parseIcmpQuote } from "../net/icmp-quote.js";
+import { FRAG_NONE, PROTO_ICMP } from "../net/ip.js";
+import { ParsedFrame, parseFrame } from "../net/parse.js";
+import { PARSE_OK } from "../net/reason.js";
+import {
+  drRewrite,
+  fullnatInbound,
+  fullnatOutbound,
+  natInbound,
+  natOutbound,
+  RW_OK,
+  RW_TTL_EXPIRED,
+} from "../net/rewrite.js";
+import {
+  fullnatInboundIcmp,
+  fullnatOutboundIcmp,
+  natInboundIcmp,
+  natOutboundIcmp,
+} from "../net/rewrite-icmp.js";
+import type { NextHop } from "./next-hops.js";
+import { completePartialChecksum } from "./partial-checksum.js";
+
+/** Counters of the per-frame decisions the director does not see (every frame not sent is one). */
+export class FrameCounters {
+  malformed = 0;
+  dropped = 0;
+  passedAndDropped = 0;
+  noRoute = 0;
+  ttlExpired = 0;
+  rewriteFailed = 0;
+  icmpSent = 0;
+  partialChecksums = 0;
+  /** ICMP errors about a connection, forwarded to its real server or back to its client. */
+  icmpForwarded = 0;
+  /** ICMP errors steered here that concern no connection (or quote too little to tell): dropped. */
+  icmpUnrelated = 0;
+  /** IPv4 fragments (first or later) of virtual-service traffic: dropped, never reassembled (0551). */
+  fragmentsDropped = 0;
+}
+
+/** Where the frame path finds the next hop of an IPv4 address (the engine's NextHopCache). */
+export interface NextHopLookup {
+  get(addrV4: number): NextHop | null;
+}
+
+/** Whether an IPv4 address is a virtual service's (the packet goes to director.inbound). */
+export interface VirtualAddresses {
+  isVirtualAddress(addrV4: number): boolean;
+}
+
+/** What to transmit when `process` returns true: `length` bytes at `offset`, out of `ifindex`. */
+export class TxDecision {
+  ifindex = 0;
+  offset = 0;
+  length = 0;
+}
+
+/** The interface a frame arrived on, as the frame path needs it. */
+export interface IngressPort {
+  ifindex: number;
+  /** Its MAC as a number (the source of what is sent back out of it). */
+  mac: number;
+}
+
+/**
+ * The per-frame slow path, with no sockets: classify the frame, offer the packet to the director
+ * (the IPVS core), rewrite it in place as the verdict says and decide where it leaves — or drop it
+ * and count why. The engine feeds it frames from the AF_XDP rings and transmits what it decides;
+ * tests and fuzzers feed it frames in plain buffers.
+ *
+ * Every write stays inside the frame's slot [offset, offset + room): the frame is rewritten in place,
+ * and an ICMP error sent back is built in the same slot (the quoted bytes are copied aside first).
+ * Nothing is allocated per frame.
+ */
+/** Told about every packet the slow path forwards (the XDP fast path installs established flows). */
+export interface ForwardObserver {
+  offer(pkt: FlowPacket, v: Verdict, inbound: boolean, hop: NextHop, inIfindex: number, inMac: number): void;
+}
+
+export class FramePath {
+  readonly counters: FrameCounters;
+  /** Optional observer of forwarded packets. */
+  forwarded: ForwardObserver | null = null;
+  private readonly parsed = new ParsedFrame();
+  private readonly pkt = new FlowPacket();
+  private readonly icmpQuote = new IcmpQuote();
+  private readonly verdict = new Verdict();
+  private readonly quote = new Uint8Array(ICMP_ERROR_MAX_LEN);
+  private ipId = 1;
+
+  constructor(
+    private readonly director: Director,
+    private readonly nextHops: NextHopLookup,
+    private readonly vips: VirtualAddresses,
+    counters: FrameCounters = new FrameCounters(),
+  ) {
+    this.counters = counters;
+  }
+
+  /**
+   * Handles the frame bytes[offset .. offset+length), whose slot extends to offset+room. Returns
+   * true when `out` says what to transmit (a frame inside the same slot); false when the frame is
+   * dropped (counted).
+   */
+  process(
+    bytes: Uint8Array,
+    offset: number,
+    length: number,
+    room: number,
+    ingress: IngressPort,
+    now: number,
+    out: TxDecision,
+  ): boolean {
+    const f = this.parsed;
+    if (room < length || parseFrame(bytes, offset, length, f) !== PARSE_OK || f.family !== 4) {
+      this.counters.malformed++;
+      return false;
+    }
+    if (f.fragment !== FRAG_NONE) {
+      // Later fragments carry no ports and could only be misrouted; a first fragment alone would
+      // open a conn for a datagram that never arrives whole. See docs/decisions/0551-fragments.md.
+      this.counters.fragmentsDropped++;
+      return false;
+    }
+    if (completePartialChecksum(bytes, f)) this.counters.partialChecksums++;
+    if (f.protocol === PROTO_ICMP) return this.icmpError(bytes, f, now, out);
+    const pkt = this.pkt;
+    pkt.family = 4;
+    pkt.protocol = f.protocol;
+    pkt.saddr[0] = f.saddr[0]!;
+    pkt.daddr[0] = f.daddr[0]!;
+    pkt.sport = f.sport;
+    pkt.dport = f.dport;
+    pkt.tcpFlags = f.tcpFlags;
+    pkt.length = f.ipLen;
+    pkt.fwmark = 0;
+    const v = this.verdict.reset();
+    const inbound = this.vips.isVirtualAddress(f.daddr[0]!);
+    if (inbound) this.director.inbound(pkt, now, v);
+    else this.director.outbound(pkt, now, v);
+
+    switch (v.action) {
+      case ACTION_FORWARD:
+        return this.forward(bytes, f, v, inbound, ingress, out);
+      case ACTION_ICMP_UNREACH:
+        return this.unreachable(bytes, f, offset + room, ingress, out);
+      case ACTION_PASS:
+        // Steered frames never reach the host's stack again: a VIP with no listener must not be
+        // answered with a RST by the host, so what IPVS would pass on is dropped here and counted.
+        this.counters.passedAndDropped++;
+        return false;
+      case ACTION_DROP:
+        this.counters.dropped++;
+        return false;
+    }
+    this.counters.dropped++;
+    return false;
+  }
+
+  private forward(
+    bytes: Uint8Array,
+    f: ParsedFrame,
+    v: Verdict,
+    inbound: boolean,
+    ingress: IngressPort,
+    out: TxDecision,
+  ): boolean {
+    const fwd = v.fwd;
+    // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
+    const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
+    const hop = this.nextHops.get(hopAddr);
+    if (!hop) {
+      this.counters.noRoute++;
+      return false;
+    }
+    let rc: number;
+    if (fwd === CONN_F_DROUTE) {
+      rc = drRewrite(bytes, f, hop.dstMac, hop.srcMac);
+    } else if (fwd === CONN_F_MASQ) {
+      rc = inbound
+        ? natInbound(bytes, f, v.dstAddr, 0, v.dstPort)
+        : natOutbound(bytes, f, v.srcAddr, 0, v.srcPort);
+    } else if (fwd === CONN_F_FULLNAT) {
+      rc = inbound
+        ? fullnatInbound(bytes, f, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort)
+        : fullnatOutbound(bytes, f, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort);
+    } else {
+      // Tunnel and local-node forwarding are not in this engine yet: counted, never mis-sent.
+      this.counters.rewriteFailed++;
+      return false;
+    }
+    if (rc !== RW_OK) {
+      if (rc === 1) this.counters.ttlExpired++;
+      else this.counters.rewriteFailed++;
+      return false;
+    }
+    if (fwd !== CONN_F_DROUTE) {
+      writeMac(bytes, f.frameOff, hop.dstMac);
+      writeMac(bytes, f.frameOff + 6, hop.srcMac);
+    }
+    this.forwarded?.offer(this.pkt, v, inbound, hop, ingress.ifindex, ingress.mac);
+    out.ifindex = hop.ifindex;
+    out.offset = f.frameOff;
+    out.length = f.frameLen;
+    return true;
+  }
+
+  /**
+   * An ICMP error steered here because its quoted packet belongs to a virtual service or a real
+   * server (kernel ip_vs_in_icmp / ip_vs_out_icmp; the kernel looks at types 3, 4 and 11 only):
+   * forwarded along its connection, translated for NAT and FULLNAT. Anything else is dropped.
+   */
+  private icmpError(bytes: Uint8Array, f: ParsedFrame, now: number, out: TxDecision): boolean {
+    const type = f.icmpType;
+    if (type !== ICMP_DEST_UNREACH && type !== ICMP_SOURCE_QUENCH && type !== ICMP_TIME_EXCEEDED) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    const q = this.icmpQuote;
+    if (parseIcmpQuote(bytes, f.payloadOff, f.l3Off + f.ipLen, 4, q) !== PARSE_OK || !q.hasPorts) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    const pkt = this.pkt;
+    pkt.family = 4;
+    pkt.protocol = q.protocol;
+    pkt.saddr[0] = q.saddr[0]!;
+    pkt.daddr[0] = q.daddr[0]!;
+    pkt.sport = q.sport;
+    pkt.dport = q.dport;
+    pkt.tcpFlags = 0;
+    pkt.length = f.ipLen;
+    pkt.fwmark = 0;
+    const fromClientSide = this.vips.isVirtualAddress(f.daddr[0]!);
+    const v = this.director.icmpRelated(fromClientSide, pkt, f.ipLen, now, this.verdict);
+    if (v.action !== ACTION_FORWARD) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    const fwd = v.fwd;
+    let hopAddr: number;
+    if (fromClientSide) hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
+    else hopAddr = fwd === CONN_F_FULLNAT ? v.dstAddr[0]! : f.daddr[0]!;
+    const hop = this.nextHops.get(hopAddr);
+    if (!hop) {
+      this.counters.noRoute++;
+      return false;
+    }
+    let rc: number;
+    if (fwd === CONN_F_DROUTE && fromClientSide) rc = drRewrite(bytes, f, hop.dstMac, hop.srcMac);
+    else if (fwd === CONN_F_MASQ)
+      rc = fromClientSide
+        ? natInboundIcmp(bytes, f, q, v.dstAddr, 0, v.dstPort)
+        : natOutboundIcmp(bytes, f, q, v.srcAddr, 0, v.srcPort);
+    else if (fwd === CONN_F_FULLNAT)
+      rc = fromClientSide
+        ? fullnatInboundIcmp(bytes, f, q, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort)
+        : fullnatOutboundIcmp(bytes, f, q, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort);
+    else {
+      this.counters.rewriteFailed++;
+      return false;
+    }
+    if (rc !== RW_OK) {
+      if (rc === RW_TTL_EXPIRED) this.counters.ttlExpired++;
+      else this.counters.rewriteFailed++;
+      return false;
+    }
+    writeMac(bytes, f.frameOff, hop.dstMac);
+    writeMac(bytes, f.frameOff + 6, hop.srcMac);
+    this.counters.icmpForwarded++;
+    out.ifindex = hop.ifindex;
+    out.offset = f.frameOff;
+    out.length = f.frameLen;
+    return true;
+  }
+
+  /**
+   * ICMP port unreachable back to the sender, out of the interface the frame came in on, built in
+   * the frame's own slot (ending at `slotEnd`) over the frame it answers.
+   */
+  private unreachable(
+    bytes: Uint8Array,
+    f: ParsedFrame,
+    slotEnd: number,
+    ingress: IngressPort,
+    out: TxDecision,
+  ): boolean {
+    if (!icmpErrorAllowed(bytes, f.l3Off, f.ipLen)) {
+      this.counters.dropped++;
+      return false;
+    }
+    const quoted = Math.min(f.ipLen, this.quote.length);
+    this.quote.set(bytes.subarray(f.l3Off, f.l3Off + quoted));
+    const peer = readMac(bytes, f.frameOff + 6);
+    const start = f.frameOff;
+    const ipLen = buildIcmpError(
+      bytes,
+      start + 14,
+      slotEnd - (start + 14),
+      this.quote,
+      0,
+      quoted,
+      ICMP_DEST_UNREACH,
+      ICMP_PORT_UNREACH,
+      0,
+      f.daddr[0]!,
+      this.ipId++ & 0xffff,
+    );
+    if (ipLen === 0) {
+      this.counters.dropped++;
+      return false;
+    }
+    writeMac(bytes, start, peer);
+    writeMac(bytes, start + 6, ingress.mac);
+    bytes[start + 12] = 0x08;
+    bytes[start + 13] = 0x00;
+    this.counters.icmpSent++;
+    out.ifindex = ingress.ifindex;
+    out.offset = start;
+    out.length = 14 + ipLen;
+    return true;
+  }
+}
