@@ -7,6 +7,7 @@ import { type ChildProcess, execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { NetLab } from "../../src/cli/lab/netns.js";
 import { RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "../../src/cli/lab/paths.js";
 import { patternByte } from "../../src/cli/lab/rs-server.js";
@@ -126,25 +127,120 @@ export class DirectorProcess {
   }
 }
 
-/** Starts rs-server on every real server (HTTP and UDP on `port`) and waits for each to say ready. */
+export interface RealServerOptions {
+  port?: number;
+  /** The name each server answers with: default its lab name (RS2, ...). */
+  label?: (name: string) => string;
+  /** Idle keep-alive time of the HTTP server (rs-server's default is 1 s). */
+  keepAliveMs?: number;
+  /** The address to bind (default every address; DR binds the VIP so UDP answers come from it). */
+  addr?: string;
+}
+
+/** Starts rs-server on every real server (HTTP and UDP on one port) and waits for each to say ready. */
 export async function startRealServers(
   lab: NetLab,
   servers: { host: string; name: string }[],
-  port = 80,
+  opts: RealServerOptions = {},
 ): Promise<void> {
+  const port = String(opts.port ?? 80);
+  const keep = String(opts.keepAliveMs ?? 1000);
   await Promise.all(
-    servers.map(
-      (rs) =>
-        new Promise<void>((resolve, reject) => {
-          const p = lab.spawn(rs.host, ["node", RS_SERVER_JS, "--name", rs.name, "--port", String(port)]);
-          const t = setTimeout(() => reject(new Error(`${rs.name}'s server did not start`)), 10000);
-          p.stdout?.once("data", () => {
-            clearTimeout(t);
-            resolve();
-          });
-        }),
-    ),
+    servers.map((rs) => {
+      const name = opts.label ? opts.label(rs.name) : rs.name;
+      const argv = ["node", RS_SERVER_JS, "--name", name, "--port", port, "--keepalive-ms", keep];
+      if (opts.addr) argv.push("--addr", opts.addr);
+      return new LineProcess(lab.spawn(rs.host, argv), `${name}'s server`).nextLine(10000).then(() => {});
+    }),
   );
+}
+
+/** The path of a compiled support script (dist/test/support/NAME.js). */
+export function supportScript(name: string): string {
+  return fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+}
+
+/** A child whose stdout is read line by line (support scripts print one JSON line per event). */
+export class LineProcess {
+  readonly lines: string[] = [];
+  private taken = 0;
+  private stderr = "";
+  private wake: (() => void) | null = null;
+
+  constructor(
+    readonly child: ChildProcess,
+    private readonly what: string,
+  ) {
+    let buf = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      buf += d.toString();
+      let i = buf.indexOf("\n");
+      while (i >= 0) {
+        this.lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        i = buf.indexOf("\n");
+      }
+      this.wake?.();
+    });
+    child.stderr?.on("data", (d: Buffer) => (this.stderr += d.toString()));
+    child.once("exit", () => this.wake?.());
+  }
+
+  /** Starts a support script in a lab host. */
+  static script(lab: NetLab, host: string, name: string, args: string[]): LineProcess {
+    return new LineProcess(lab.spawn(host, ["node", supportScript(name), ...args]), name);
+  }
+
+  /** The next line not yet taken, waiting at most `ms`. */
+  async nextLine(ms: number): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (this.taken >= this.lines.length) {
+      const exited = this.child.exitCode !== null || this.child.signalCode !== null;
+      if (exited || Date.now() > deadline) {
+        throw new Error(`${this.what}: no line within ${ms} ms (exited: ${exited}); stderr: ${this.stderr}`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+    return this.lines[this.taken++]!;
+  }
+
+  /** The next line parsed as JSON. */
+  async next<T = Record<string, unknown>>(ms: number): Promise<T> {
+    return JSON.parse(await this.nextLine(ms)) as T;
+  }
+
+  /** Writes a line to the child's stdin. */
+  send(line: string): void {
+    this.child.stdin?.write(`${line}\n`);
+  }
+
+  /** Waits (bounded) for the child to exit on its own; returns every line it printed. */
+  async finish(ms: number): Promise<string[]> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.child.once("exit", () => resolve());
+        timer = setTimeout(resolve, ms);
+      });
+      clearTimeout(timer);
+    }
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill("SIGKILL");
+      throw new Error(`${this.what} did not finish within ${ms} ms; stderr: ${this.stderr}`);
+    }
+    return this.lines;
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+  }
 }
 
 export interface HttpReply {

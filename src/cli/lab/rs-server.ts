@@ -3,7 +3,7 @@
  * the classic guide) and a UDP responder on the same port. Each answer says which client address
  * the server saw, so a lab can show whether NAT kept the client's address or FULLNAT replaced it.
  *
- *   node rs-server.js --name RS2 --port 80 [--addr 0.0.0.0]
+ *   node rs-server.js --name RS2 --port 80 [--addr 0.0.0.0] [--keepalive-ms 1000]
  *   GET /            -> "RS2\n", header x-seen-client: <address seen>
  *   GET /bytes/N     -> N bytes of a deterministic pattern (bulk tests)
  *   POST /sha256     -> hex SHA-256 of the request body (upload tests)
@@ -29,6 +29,8 @@ function main(): void {
   const name = arg("name");
   const port = Number(arg("port", "80"));
   const host = arg("addr", "0.0.0.0");
+  // How long an idle keep-alive connection stays open (tests hold one open across commands).
+  const keepAliveMs = Number(arg("keepalive-ms", "1000"));
 
   const http = createServer((req, res) => {
     const seen = req.socket.remoteAddress ?? "?";
@@ -51,7 +53,7 @@ function main(): void {
     }
     res.end(`${name}\n`);
   });
-  http.keepAliveTimeout = 1000;
+  http.keepAliveTimeout = keepAliveMs;
   http.listen(port, host);
 
   const udp = createSocket(host.includes(":") ? "udp6" : "udp4");
