@@ -4,6 +4,7 @@ import { FlowPacket } from "../core/flow.js";
 import { ACTION_DROP, ACTION_FORWARD, ACTION_ICMP_UNREACH, ACTION_PASS, Verdict } from "../core/verdict.js";
 import { readMac, writeMac } from "../net/ethernet.js";
 import { buildIcmpError, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, icmpErrorAllowed } from "../net/icmp.js";
+import { FRAG_NONE } from "../net/ip.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
 import {
@@ -56,6 +57,8 @@ export class EngineCounters {
   txFull = 0;
   icmpSent = 0;
   partialChecksums = 0;
+  /** IP fragments dropped: the engine does not reassemble (docs/decisions/0401-ip-fragments.md). */
+  fragments = 0;
   errors = 0;
 }
 
@@ -235,6 +238,12 @@ export class PacketEngine {
     const f = this.parsed;
     if (parseFrame(bytes, addr, len, f) !== PARSE_OK || f.family !== 4) {
       this.counters.malformed++;
+      return false;
+    }
+    // Only the first fragment carries the ports: forwarding it alone would hand the real server a
+    // datagram it can never complete (and schedule a connection for it), so every fragment is dropped.
+    if (f.fragment !== FRAG_NONE) {
+      this.counters.fragments++;
       return false;
     }
     if (completePartialChecksum(bytes, f)) this.counters.partialChecksums++;
