@@ -16,6 +16,7 @@ import {
   RW_OK,
 } from "../net/rewrite.js";
 import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
+import { HeldFrames } from "./held-frames.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { completePartialChecksum } from "./partial-checksum.js";
@@ -51,6 +52,7 @@ export class EngineCounters {
   malformed = 0;
   dropped = 0;
   passedAndDropped = 0;
+  /** Frames dropped for want of a next hop (no route, resolution failed, or the hold queue full). */
   noRoute = 0;
   ttlExpired = 0;
   rewriteFailed = 0;
@@ -89,6 +91,7 @@ export class PacketEngine {
   private readonly verdict = new Verdict();
   private readonly batch = new FrameBatch(BATCH);
   private readonly touched: Port[] = [];
+  private readonly held = new HeldFrames(64);
   private loop: PacketLoop | null = null;
   private running: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
@@ -122,6 +125,7 @@ export class PacketEngine {
     const maps = SteeringMaps.create();
     const umem = new Umem({ frames: 8192, frameSize: 2048 });
     const engine = new PacketEngine(director, opts, umem, maps, new SteeringSync(maps), nextHops, neighbours);
+    nextHops.onResolved = (addr, hop) => engine.releaseHeld(addr, hop);
     try {
       for (const iface of chosen) engine.addPort(iface);
     } catch (e) {
@@ -286,13 +290,9 @@ export class PacketEngine {
     // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
     const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
     const hop: NextHop | null = this.nextHops.get(hopAddr);
-    if (!hop) {
-      this.counters.noRoute++;
-      return false;
-    }
     let rc: number;
     if (fwd === CONN_F_DROUTE) {
-      rc = drRewrite(bytes, f, hop.dstMac, hop.srcMac);
+      rc = drRewrite(bytes, f, hop ? hop.dstMac : 0, hop ? hop.srcMac : 0);
     } else if (fwd === CONN_F_MASQ) {
       rc = inbound
         ? natInbound(bytes, f, v.dstAddr, 0, v.dstPort)
@@ -311,11 +311,32 @@ export class PacketEngine {
       else this.counters.rewriteFailed++;
       return false;
     }
-    if (fwd !== CONN_F_DROUTE) {
-      writeMac(bytes, f.frameOff, hop.dstMac);
-      writeMac(bytes, f.frameOff + 6, hop.srcMac);
-    }
+    // The next hop's MAC is being resolved: hold the rewritten frame, as the kernel's neighbour
+    // queue does, instead of dropping a connection's first packets (a second or more of delay).
+    if (!hop) return this.held.hold(f.frameOff, f.frameLen, hopAddr);
+    writeMac(bytes, f.frameOff, hop.dstMac);
+    writeMac(bytes, f.frameOff + 6, hop.srcMac);
     return this.transmit(hop.ifindex, f.frameOff, f.frameLen);
+  }
+
+  /** A resolution finished: send the frames held for that next hop, or drop them when it failed. */
+  private releaseHeld(hopAddr: number, hop: NextHop | null): void {
+    if (this.ports.length === 0) return; // stopped: the frames went with the UMEM
+    const bytes = this.umem.bytes;
+    this.held.release(hopAddr, (addr, len) => {
+      if (hop) {
+        writeMac(bytes, addr, hop.dstMac);
+        writeMac(bytes, addr + 6, hop.srcMac);
+        if (this.transmit(hop.ifindex, addr, len)) return;
+      } else {
+        this.counters.noRoute++;
+      }
+      this.umem.free(addr);
+    });
+    for (const p of this.touched) {
+      for (const s of p.sockets) s.flush();
+    }
+    this.touched.length = 0;
   }
 
   private transmit(ifindex: number, addr: number, len: number): boolean {
