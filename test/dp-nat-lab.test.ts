@@ -60,6 +60,14 @@ test("classic NAT lab: byte-exact listing, wrr alternation, client address kept,
       return l === expected ? l : undefined;
     }).catch(() => director!.adm(["-ln"]));
     assert.equal(final, expected);
+
+    await director.stop();
+    const counters = director.engineCounters();
+    assert.ok(counters, "the engine logged its counters on stop");
+    // The first packets toward a real server and back to the client wait for their next hop's MAC
+    // (held, as the kernel's neighbour queue holds them) instead of being dropped.
+    assert.equal(counters.noRoute, 0, JSON.stringify(counters));
+    assert.equal(counters.errors, 0);
   } finally {
     await director?.stop();
     await lab.destroy();
