@@ -179,9 +179,17 @@ export class PacketEngine {
     this.ports.push(port);
     this.portByIfindex.set(iface.ifindex, port);
     this.opts.log.info(
-      { interface: iface.name, queues, mode: this.opts.xdpMode ?? "auto" },
+      { interface: iface.name, queues, mode: attachment.mode, fallback: attachment.fallbackReason },
       "serving interface",
     );
+    if (attachment.mode === "generic") {
+      // Generic XDP sees super-frames whole (a veth peer's TSO/GSO, GRO): one larger than a UMEM frame
+      // cannot enter the AF_XDP socket and the kernel drops it (docs/decisions/0400-veth-offloads.md).
+      this.opts.log.warn(
+        { interface: iface.name },
+        "generic XDP: frames larger than 2 KiB (GSO/TSO from a veth peer, GRO) are dropped by the kernel; turn those offloads off on the sending side or use native XDP",
+      );
+    }
   }
 
   /** Make the steering program's maps match the director's services (call after every change). */
