@@ -113,6 +113,9 @@ async function natLab(prefix: string): Promise<Rig> {
     "RS2",
     "--port",
     "80",
+    // The server must not close the connection while the slow download is still in flight.
+    "--keepalive-ms",
+    "120000",
   ]);
   await new Promise<void>((resolve, reject) => {
     rs.stdout?.once("data", () => resolve());
@@ -143,11 +146,9 @@ test("a daemon restart under load breaks no established connection: a slow downl
       "-sS",
       "--max-time",
       "60",
-      "--limit-rate",
-      "64K",
       "-o",
       out,
-      `http://${r.t.vip}/bytes/${size}`,
+      `http://${r.t.vip}/bytes/${size}?rate=65536`,
     ]);
     let curlErr = "";
     curl.stderr?.on("data", (d: Buffer) => (curlErr += d.toString()));

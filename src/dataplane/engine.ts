@@ -1,9 +1,11 @@
 import type { Director } from "../core/director.js";
+import { writeMac } from "../net/ethernet.js";
 import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
 import { FastPath } from "./fastpath/fast-path.js";
 import { FrameCounters, FramePath, type IngressPort, TxDecision } from "./frame-path.js";
+import { HeldFrames } from "./held-frames.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
-import { macToNumber, NextHopCache } from "./next-hops.js";
+import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { SteeringSync } from "./steering-sync.js";
 import { attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
@@ -67,6 +69,7 @@ export class PacketEngine {
   private readonly decision = new TxDecision();
   private readonly batch = new FrameBatch(BATCH);
   private readonly touched: Port[] = [];
+  private readonly held = new HeldFrames(64);
   private loop: PacketLoop | null = null;
   private running: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
@@ -105,6 +108,8 @@ export class PacketEngine {
     // The maps are filled before any program runs over them: a link taken over from a previous
     // daemon steers with them from its first frame.
     engine.syncSteering();
+    nextHops.onResolved = (addr, hop) => engine.releaseHeld(addr, hop);
+    engine.framePath.holder = engine.held;
     try {
       if (opts.fastPath ?? true) {
         engine.fastPath = FastPath.start(director, opts.now, (ix) => {
@@ -176,9 +181,17 @@ export class PacketEngine {
     this.ports.push(port);
     this.portByIfindex.set(iface.ifindex, port);
     this.opts.log.info(
-      { interface: iface.name, queues, mode: this.opts.xdpMode ?? "auto" },
+      { interface: iface.name, queues, mode: attachment.mode, fallback: attachment.fallbackReason },
       "serving interface",
     );
+    if (attachment.mode === "generic") {
+      // Generic XDP sees super-frames whole (a veth peer's TSO/GSO, GRO): one larger than a UMEM frame
+      // cannot enter the AF_XDP socket and the kernel drops it (docs/decisions/0400-veth-offloads.md).
+      this.opts.log.warn(
+        { interface: iface.name },
+        "generic XDP: frames larger than 2 KiB (GSO/TSO from a veth peer, GRO) are dropped by the kernel; turn those offloads off on the sending side or use native XDP",
+      );
+    }
   }
 
   /** The link a previous daemon held on this interface, now running `prog`; null when there is none. */
@@ -246,7 +259,7 @@ export class PacketEngine {
             this.counters.errors++;
             if (this.counters.errors <= 10) this.opts.log.error({ err: String(e) }, "frame handling failed");
           }
-          if (!sent) this.umem.free(addr);
+          if (!sent && !decision.held) this.umem.free(addr);
         }
         handled += n;
         this.counters.rxFrames += n;
@@ -258,6 +271,26 @@ export class PacketEngine {
     this.touched.length = 0;
     this.fastPath?.offload.flush();
     return handled;
+  }
+
+  /** A resolution finished: send the frames held for that next hop, or drop them when it failed. */
+  private releaseHeld(hopAddr: number, hop: NextHop | null): void {
+    if (this.ports.length === 0) return; // stopped: the frames went with the UMEM
+    const bytes = this.umem.bytes;
+    this.held.release(hopAddr, (addr, len) => {
+      if (hop) {
+        writeMac(bytes, addr, hop.dstMac);
+        writeMac(bytes, addr + 6, hop.srcMac);
+        if (this.transmit(hop.ifindex, addr, len)) return;
+      } else {
+        this.counters.noRoute++;
+      }
+      this.umem.free(addr);
+    });
+    for (const p of this.touched) {
+      for (const s of p.sockets) s.flush();
+    }
+    this.touched.length = 0;
   }
 
   private transmit(ifindex: number, addr: number, len: number): boolean {

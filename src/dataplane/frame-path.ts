@@ -67,6 +67,14 @@ export class TxDecision {
   ifindex = 0;
   offset = 0;
   length = 0;
+  /** The frame was not sent but handed to the hold queue (its next hop is being resolved). */
+  held = false;
+}
+
+/** Keeps rewritten frames while their next hop's MAC is resolved (the engine's HeldFrames). */
+export interface FrameHolder {
+  /** True when the frame [offset, offset+length) is now held for `hopAddr`. */
+  hold(offset: number, length: number, hopAddr: number): boolean;
 }
 
 /** The interface a frame arrived on, as the frame path needs it. */
@@ -95,6 +103,8 @@ export class FramePath {
   readonly counters: FrameCounters;
   /** Optional observer of forwarded packets. */
   forwarded: ForwardObserver | null = null;
+  /** Where frames wait for a next hop being resolved; without it they are dropped (noRoute). */
+  holder: FrameHolder | null = null;
   private readonly parsed = new ParsedFrame();
   private readonly pkt = new FlowPacket();
   private readonly icmpQuote = new IcmpQuote();
@@ -126,6 +136,7 @@ export class FramePath {
     out: TxDecision,
   ): boolean {
     const f = this.parsed;
+    out.held = false;
     if (room < length || parseFrame(bytes, offset, length, f) !== PARSE_OK || f.family !== 4) {
       this.counters.malformed++;
       return false;
@@ -183,13 +194,9 @@ export class FramePath {
     // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
     const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
     const hop = this.nextHops.get(hopAddr);
-    if (!hop) {
-      this.counters.noRoute++;
-      return false;
-    }
     let rc: number;
     if (fwd === CONN_F_DROUTE) {
-      rc = drRewrite(bytes, f, hop.dstMac, hop.srcMac);
+      rc = drRewrite(bytes, f, hop ? hop.dstMac : 0, hop ? hop.srcMac : 0);
     } else if (fwd === CONN_F_MASQ) {
       rc = inbound
         ? natInbound(bytes, f, v.dstAddr, 0, v.dstPort)
@@ -208,10 +215,18 @@ export class FramePath {
       else this.counters.rewriteFailed++;
       return false;
     }
-    if (fwd !== CONN_F_DROUTE) {
-      writeMac(bytes, f.frameOff, hop.dstMac);
-      writeMac(bytes, f.frameOff + 6, hop.srcMac);
+    if (!hop) {
+      // The next hop's MAC is being resolved: hold the rewritten frame, as the kernel's neighbour
+      // queue does, instead of dropping a connection's first packets (a second or more of delay).
+      if (this.holder?.hold(f.frameOff, f.frameLen, hopAddr)) {
+        out.held = true;
+        return false;
+      }
+      this.counters.noRoute++;
+      return false;
     }
+    writeMac(bytes, f.frameOff, hop.dstMac);
+    writeMac(bytes, f.frameOff + 6, hop.srcMac);
     this.forwarded?.offer(this.pkt, v, inbound, hop, ingress.ifindex, ingress.mac);
     out.ifindex = hop.ifindex;
     out.offset = f.frameOff;

@@ -173,6 +173,8 @@ export class Neighbours {
 
   /** Resolve with up to `tries` solicitations, 100 ms apart. */
   async resolve(addr: IpAddr, dev: string, tries = 10): Promise<Uint8Array | undefined> {
+    // The kernel often knows it already (the client ARPed for the VIP): read before soliciting.
+    if (!this.get(addr, dev)) await this.refresh();
     for (let i = 0; i < tries; i++) {
       const mac = this.get(addr, dev);
       if (mac) return mac;

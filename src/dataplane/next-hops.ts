@@ -18,8 +18,8 @@ export function macToNumber(mac: Uint8Array): number {
 /**
  * Next hops by IPv4 destination, from the kernel's routes and neighbours. Lookups on the packet path
  * are a Map read keyed by the u32 address (no allocation). A miss returns null and starts a resolution
- * in the background (route lookup, then the kernel is asked to ARP): the packet that missed is
- * dropped, as a router drops while it resolves, and its sender's retransmission finds the entry.
+ * in the background (route lookup, then the kernel is asked to ARP); `onResolved` tells the caller
+ * when it ends, so packets held meanwhile can be sent (or dropped when it failed).
  * Entries are refreshed from the kernel's tables by `refresh()`, which the engine calls periodically.
  */
 export class NextHopCache {
@@ -27,6 +27,8 @@ export class NextHopCache {
   private readonly pending = new Set<number>();
   /** Resolutions started, and misses seen on the packet path. */
   misses = 0;
+  /** Called when a resolution started by a miss in get() ends (hop null: it failed). */
+  onResolved: ((addrV4: number, hop: NextHop | null) => void) | null = null;
 
   constructor(
     private routes: RouteTable,
@@ -42,7 +44,12 @@ export class NextHopCache {
     this.misses++;
     if (!this.pending.has(addrV4)) {
       this.pending.add(addrV4);
-      void this.resolve(addrV4).finally(() => this.pending.delete(addrV4));
+      void this.resolve(addrV4)
+        .catch(() => null)
+        .then((hop) => {
+          this.pending.delete(addrV4);
+          this.onResolved?.(addrV4, hop);
+        });
     }
     return null;
   }

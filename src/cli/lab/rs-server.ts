@@ -3,9 +3,9 @@
  * the classic guide) and a UDP responder on the same port. Each answer says which client address
  * the server saw, so a lab can show whether NAT kept the client's address or FULLNAT replaced it.
  *
- *   node rs-server.js --name RS2 --port 80 [--addr 0.0.0.0]
+ *   node rs-server.js --name RS2 --port 80 [--addr 0.0.0.0] [--keepalive-ms 1000]
  *   GET /            -> "RS2\n", header x-seen-client: <address seen>
- *   GET /bytes/N     -> N bytes of a deterministic pattern (bulk tests)
+ *   GET /bytes/N     -> N bytes of a deterministic pattern (bulk tests); ?rate=R paces them at R B/s
  *   POST /sha256     -> hex SHA-256 of the request body (upload tests)
  *   UDP datagram     -> "RS2 <address seen> " + the datagram
  */
@@ -29,17 +29,38 @@ function main(): void {
   const name = arg("name");
   const port = Number(arg("port", "80"));
   const host = arg("addr", "0.0.0.0");
+  // How long an idle keep-alive connection stays open (tests hold one open across commands).
+  const keepAliveMs = Number(arg("keepalive-ms", "1000"));
 
   const http = createServer((req, res) => {
     const seen = req.socket.remoteAddress ?? "?";
     res.setHeader("x-seen-client", seen);
     res.setHeader("x-server", name);
-    const bulk = /^\/bytes\/(\d+)$/.exec(req.url ?? "");
+    const bulk = /^\/bytes\/(\d+)(?:\?rate=(\d+))?$/.exec(req.url ?? "");
     if (bulk) {
       const n = Number(bulk[1]);
       const body = Buffer.alloc(n);
       for (let i = 0; i < n; i++) body[i] = patternByte(i);
       res.setHeader("content-length", n);
+      const rate = Number(bulk[2] ?? 0);
+      if (rate > 0) {
+        // Paced by the server: 16 KiB at a time, `rate` bytes per second (a long-lived transfer).
+        const chunk = 16 * 1024;
+        let at = 0;
+        const timer = setInterval(
+          () => {
+            res.write(body.subarray(at, at + chunk));
+            at += chunk;
+            if (at >= n) {
+              clearInterval(timer);
+              res.end();
+            }
+          },
+          (chunk * 1000) / rate,
+        );
+        res.on("close", () => clearInterval(timer));
+        return;
+      }
       res.end(body);
       return;
     }
@@ -51,7 +72,7 @@ function main(): void {
     }
     res.end(`${name}\n`);
   });
-  http.keepAliveTimeout = 1000;
+  http.keepAliveTimeout = keepAliveMs;
   http.listen(port, host);
 
   const udp = createSocket(host.includes(":") ? "udp6" : "udp4");
