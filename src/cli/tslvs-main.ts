@@ -22,8 +22,12 @@ Commands:
         SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly and remove the socket.
   sysctl [NAME[=VALUE]] [--socket PATH]
         Show all IPVS sysctls, one, or set one (kernel names, e.g. expire_nodest_conn=1).
-  lab, rs
-        Not built yet.
+  lab nat|dr|tun|fullnat [--keep] | lab clean
+        Build a classic LVS lab in network namespaces and show where ten requests went.
+  rs --mode dr|tun --vip VIP [--vip VIP ...] [--interface IF]... [--tun-name NAME]
+        Make this host a real server: the VIPs on lo with ARP suppressed (DR); for TUN also
+        a user-space IPIP receiver (XDP + AF_XDP + a TUN device) for kernels without ipip.
+        Runs until SIGTERM/SIGINT and removes everything it added.
   help  This text.
 
 The control socket is /run/tslvs/tslvs.sock unless --socket PATH or $TSLVS_SOCKET says
@@ -55,10 +59,11 @@ export async function main(args: string[]): Promise<void> {
         process.exitCode = await labCommand(args.slice(1));
         return;
       }
-      case "rs":
-        process.stderr.write(`tslvs: '${cmd}' is not built yet\n`);
-        process.exitCode = 2;
+      case "rs": {
+        const { rsCommand } = await import("./rs/rs-command.js");
+        process.exitCode = await rsCommand(args.slice(1));
         return;
+      }
       default:
         process.stderr.write(`tslvs: unknown command '${cmd}' (see tslvs --help)\n`);
         process.exitCode = 2;

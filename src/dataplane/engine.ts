@@ -1,4 +1,4 @@
-import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ } from "../core/conn-table.js";
+import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ, CONN_F_TUNNEL } from "../core/conn-table.js";
 import type { Director } from "../core/director.js";
 import { FlowPacket } from "../core/flow.js";
 import { ACTION_DROP, ACTION_FORWARD, ACTION_ICMP_UNREACH, ACTION_PASS, Verdict } from "../core/verdict.js";
@@ -25,6 +25,8 @@ import { SteeringMaps } from "./xdp/steering-maps.js";
 import { loadSteeringProgram } from "./xdp/steering-program.js";
 import { Umem } from "./xdp/umem.js";
 import { FrameBatch, rxQueueCount, XskSocket } from "./xdp/xsk-socket.js";
+import type { XmitEnv } from "./xmit-env.js";
+import { TunnelXmit } from "./xmit-tunnel.js";
 
 /** What the engine logs through (pino's shape). */
 export interface EngineLog {
@@ -57,6 +59,11 @@ export class EngineCounters {
   icmpSent = 0;
   partialChecksums = 0;
   errors = 0;
+  /** LVS-TUN (xmit-tunnel.ts). */
+  tunnelled = 0;
+  fragNeeded = 0;
+  tooBig = 0;
+  noHeadroom = 0;
 }
 
 /** One interface tslvs serves: its AF_XDP socket(s), program and attachment. */
@@ -90,6 +97,8 @@ export class PacketEngine {
   private running: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private ipId = 1;
+  private readonly xmitEnv: XmitEnv;
+  private readonly tunnel: TunnelXmit;
 
   private constructor(
     private readonly director: Director,
@@ -99,7 +108,15 @@ export class PacketEngine {
     private readonly steering: SteeringSync,
     private readonly nextHops: NextHopCache,
     private readonly neighbours: Neighbours,
-  ) {}
+  ) {
+    this.xmitEnv = {
+      umem,
+      nextHops,
+      transmit: (ifindex, addr, len) => this.transmit(ifindex, addr, len),
+      nextIpId: () => this.ipId++ & 0xffff,
+    };
+    this.tunnel = new TunnelXmit(this.xmitEnv, this.counters);
+  }
 
   static async start(director: Director, opts: EngineOptions): Promise<PacketEngine> {
     const interfaces = await readInterfaces();
@@ -274,6 +291,8 @@ export class PacketEngine {
 
   private forward(bytes: Uint8Array, f: ParsedFrame, v: Verdict, inbound: boolean): boolean {
     const fwd = v.fwd;
+    if (fwd === CONN_F_TUNNEL && v.dest && v.dest.addr.family === 4)
+      return this.tunnel.send(bytes, f, v.dest.addr.v4Value);
     // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
     const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
     const hop: NextHop | null = this.nextHops.get(hopAddr);
@@ -293,7 +312,7 @@ export class PacketEngine {
         ? fullnatInbound(bytes, f, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort)
         : fullnatOutbound(bytes, f, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort);
     } else {
-      // Tunnel and local-node forwarding are not in this engine yet: counted, never mis-sent.
+      // Local-node forwarding is not in this engine yet: counted, never mis-sent.
       this.counters.rewriteFailed++;
       return false;
     }
