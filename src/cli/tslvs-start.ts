@@ -1,5 +1,5 @@
 import { Daemon } from "../control/daemon.js";
-import { createDirector } from "../control/director-factory.js";
+import { createDirector, parseLocalPortRange } from "../control/director-factory.js";
 import { socketPath } from "../control/socket-path.js";
 import { DEFAULT_STATE_PATH } from "../control/state-file.js";
 import { parseOptions, UsageError } from "./cli-args.js";
@@ -18,10 +18,19 @@ export async function startCommand(args: string[]): Promise<number> {
       interface: "repeat",
       "no-dataplane": "flag",
       "xdp-mode": "value",
+      "local-ports": "value",
     });
     const mode = parsed.opts.get("xdp-mode")?.[0] ?? "auto";
     if (!["auto", "native", "generic"].includes(mode))
       throw new UsageError("--xdp-mode must be auto|native|generic");
+    const ports = parsed.opts.get("local-ports")?.[0];
+    if (ports !== undefined) {
+      try {
+        parseLocalPortRange(ports);
+      } catch (e) {
+        throw new UsageError(`--local-ports: ${(e as Error).message}`);
+      }
+    }
     if (parsed.words.length) throw new UsageError(`unexpected argument ${parsed.words[0]}`);
     const level = parsed.opts.get("log-level")?.[0] ?? "info";
     if (!LOG_LEVELS.includes(level))
@@ -32,7 +41,8 @@ export async function startCommand(args: string[]): Promise<number> {
     return 2;
   }
   const o = parsed.opts;
-  const director = createDirector();
+  const ports = o.get("local-ports")?.[0];
+  const director = createDirector({ localPorts: ports ? parseLocalPortRange(ports) : undefined });
   const clock = () => performance.now() / 1000;
   let daemon: Daemon;
   try {

@@ -1,19 +1,15 @@
+import { IpAddr } from "../core/address.js";
 import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ, CONN_F_TUNNEL } from "../core/conn-table.js";
+import type { Dest } from "../core/dest.js";
 import type { Director } from "../core/director.js";
 import { FlowPacket } from "../core/flow.js";
+import { SVC_F_TOA } from "../core/service.js";
 import { ACTION_DROP, ACTION_FORWARD, ACTION_ICMP_UNREACH, ACTION_PASS, Verdict } from "../core/verdict.js";
 import { readMac, writeMac } from "../net/ethernet.js";
 import { buildIcmpError, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, icmpErrorAllowed } from "../net/icmp.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
-import {
-  drRewrite,
-  fullnatInbound,
-  fullnatOutbound,
-  natInbound,
-  natOutbound,
-  RW_OK,
-} from "../net/rewrite.js";
+import { drRewrite, natInbound, natOutbound, RW_OK } from "../net/rewrite.js";
 import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
@@ -26,6 +22,7 @@ import { loadSteeringProgram } from "./xdp/steering-program.js";
 import { Umem } from "./xdp/umem.js";
 import { FrameBatch, rxQueueCount, XskSocket } from "./xdp/xsk-socket.js";
 import type { XmitEnv } from "./xmit-env.js";
+import { FullnatXmit } from "./xmit-fullnat.js";
 import { TunnelXmit } from "./xmit-tunnel.js";
 
 /** What the engine logs through (pino's shape). */
@@ -64,6 +61,13 @@ export class EngineCounters {
   fragNeeded = 0;
   tooBig = 0;
   noHeadroom = 0;
+  /** FULLNAT (xmit-fullnat.ts). */
+  fullnatIn = 0;
+  fullnatOut = 0;
+  toaInserted = 0;
+  toaNoRoom = 0;
+  /** New FULLNAT connections refused: no local port free. */
+  noLocalPort = 0;
 }
 
 /** One interface tslvs serves: its AF_XDP socket(s), program and attachment. */
@@ -99,6 +103,9 @@ export class PacketEngine {
   private ipId = 1;
   private readonly xmitEnv: XmitEnv;
   private readonly tunnel: TunnelXmit;
+  private readonly fullnat: FullnatXmit;
+  /** Default FULLNAT LIPs: the director's own address toward each real server. */
+  private readonly defaultLips = new Map<number, IpAddr | null>();
 
   private constructor(
     private readonly director: Director,
@@ -116,6 +123,20 @@ export class PacketEngine {
       nextIpId: () => this.ipId++ & 0xffff,
     };
     this.tunnel = new TunnelXmit(this.xmitEnv, this.counters);
+    this.fullnat = new FullnatXmit(this.xmitEnv, this.counters, director.conns.capacity);
+  }
+
+  /** The director's own address toward a real server: a FULLNAT service's LIP when it has no pool. */
+  private defaultLip(dest: Dest): IpAddr | null {
+    if (dest.addr.family !== 4) return null;
+    const rs = dest.addr.v4Value;
+    let lip = this.defaultLips.get(rs);
+    if (lip === undefined) {
+      const src = this.nextHops.sourceFor(rs);
+      lip = src ? IpAddr.v4(src) : null;
+      this.defaultLips.set(rs, lip);
+    }
+    return lip;
   }
 
   static async start(director: Director, opts: EngineOptions): Promise<PacketEngine> {
@@ -142,6 +163,7 @@ export class PacketEngine {
       engine.stop();
       throw e;
     }
+    director.setDefaultLocalAddress((dest) => engine.defaultLip(dest));
     engine.syncSteering();
     engine.loop = new PacketLoop(
       () => engine.step(),
@@ -196,7 +218,17 @@ export class PacketEngine {
 
   /** Make the steering program's maps match the director's services (call after every change). */
   syncSteering(): void {
-    this.steering.sync(this.director);
+    // Default LIPs are steered before their first connection, so the first reply already arrives.
+    this.defaultLips.clear();
+    const lips: number[] = [];
+    for (const svc of this.director.services()) {
+      if (svc.key.kind !== "addr" || this.director.getLaddrs(svc.key).length > 0) continue;
+      for (const d of svc.dests) {
+        const lip = d.method === "fullnat" ? this.defaultLip(d) : null;
+        if (lip) lips.push(lip.v4Value);
+      }
+    }
+    this.steering.sync(this.director, lips);
     // Real servers' MACs are resolved ahead of their first packet.
     for (const svc of this.director.services()) {
       for (const d of svc.dests) {
@@ -284,6 +316,7 @@ export class PacketEngine {
         return false;
       case ACTION_DROP:
         this.counters.dropped++;
+        if (v.reason === "no-local-port") this.counters.noLocalPort++;
         return false;
     }
     return false;
@@ -293,6 +326,22 @@ export class PacketEngine {
     const fwd = v.fwd;
     if (fwd === CONN_F_TUNNEL && v.dest && v.dest.addr.family === 4)
       return this.tunnel.send(bytes, f, v.dest.addr.v4Value);
+    if (fwd === CONN_F_FULLNAT) {
+      const svc = v.dest ? this.director.serviceOf(v.dest) : undefined;
+      const toa = svc !== undefined && (svc.flags & SVC_F_TOA) !== 0;
+      return this.fullnat.send(
+        bytes,
+        f,
+        inbound,
+        v.conn,
+        v.isNew,
+        toa,
+        v.srcAddr,
+        v.srcPort,
+        v.dstAddr,
+        v.dstPort,
+      );
+    }
     // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
     const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
     const hop: NextHop | null = this.nextHops.get(hopAddr);
@@ -307,10 +356,6 @@ export class PacketEngine {
       rc = inbound
         ? natInbound(bytes, f, v.dstAddr, 0, v.dstPort)
         : natOutbound(bytes, f, v.srcAddr, 0, v.srcPort);
-    } else if (fwd === CONN_F_FULLNAT) {
-      rc = inbound
-        ? fullnatInbound(bytes, f, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort)
-        : fullnatOutbound(bytes, f, v.srcAddr, 0, v.srcPort, v.dstAddr, 0, v.dstPort);
     } else {
       // Local-node forwarding is not in this engine yet: counted, never mis-sent.
       this.counters.rewriteFailed++;
@@ -374,6 +419,7 @@ export class PacketEngine {
 
   /** Detach from every interface and release the sockets (nothing stays on the interfaces). */
   stop(): void {
+    this.director.setDefaultLocalAddress(null);
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.loop?.stop();
     for (const p of this.ports) {

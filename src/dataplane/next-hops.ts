@@ -93,6 +93,16 @@ export class NextHopCache {
     return hop;
   }
 
+  /**
+   * The host's own address toward `addrV4` by the current routes (no neighbour needed), 0 when there is
+   * no route or the route's interface has no IPv4 address. Slow path only (walks the route table).
+   */
+  sourceFor(addrV4: number): number {
+    const route = this.routes.lookup(IpAddr.v4(addrV4));
+    const ifc = route && this.interfaces.find((i) => i.name === route.dev);
+    return route && ifc ? preferredSourceV4(route, ifc, addrV4) : 0;
+  }
+
   /** New kernel tables: keep entries that still resolve the same way, drop the rest. */
   async refresh(routes: RouteTable, interfaces: HostInterface[]): Promise<void> {
     this.routes = routes;

@@ -46,7 +46,7 @@ export class LabDirector {
   readonly socket = join(this.dir, "tslvs.sock");
   out!: Output;
 
-  async start(lab: NetLab, host: string, interfaces: string[]): Promise<void> {
+  async start(lab: NetLab, host: string, interfaces: string[], extra: string[] = []): Promise<void> {
     const args = [
       "node",
       TSLVS_BIN,
@@ -55,6 +55,7 @@ export class LabDirector {
       this.socket,
       "--state",
       join(this.dir, "state.yaml"),
+      ...extra,
     ];
     for (const i of interfaces) args.push("--interface", i);
     this.out = new Output(lab.spawn(host, args, { stdio: ["ignore", "pipe", "pipe"] }));
@@ -194,4 +195,27 @@ export async function startCapture(
   const out = new Output(lab.spawn(host, ["tcpdump", "-l", "-nn", "-i", ifname, ...extra, ...filter]));
   await out.waitFor(/listening on/, `tcpdump on ${host} ${ifname}`);
   return out;
+}
+
+/**
+ * `n` UDP flows at once, each from its own socket (so each is a new connection for the director):
+ * one datagram each, retried a few times; returns the replies' texts ("" for a flow not answered).
+ */
+export function udpFlows(lab: NetLab, host: string, addr: string, port: number, n: number): string[] {
+  const script = `
+    const dgram = require("node:dgram");
+    const out = new Array(${n}).fill("");
+    let pending = ${n};
+    const socks = [];
+    const done = () => { for (const s of socks) s.close(); process.stdout.write(JSON.stringify(out)); };
+    for (let i = 0; i < ${n}; i++) {
+      const s = dgram.createSocket("udp4");
+      socks.push(s);
+      let tries = 0;
+      const send = () => s.send(Buffer.from("flow " + i), ${port}, "${addr}");
+      const timer = setInterval(() => { if (++tries >= 4) { clearInterval(timer); if (--pending === 0) done(); } else send(); }, 400);
+      s.on("message", (m) => { if (out[i] === "") { out[i] = m.toString(); clearInterval(timer); if (--pending === 0) done(); } });
+      s.bind(0, send);
+    }`;
+  return JSON.parse(lab.exec(host, ["node", "-e", script])) as string[];
 }

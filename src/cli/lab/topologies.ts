@@ -177,3 +177,53 @@ export function buildTunLab(lab: NetLab, rsCount = 2): TunTopology {
   }
   return t;
 }
+
+export interface FullnatTopology {
+  client: string;
+  cip: string;
+  director: string;
+  vip: string;
+  /** The director's address toward the real servers: the LIP when the service has no pool. */
+  dip: string;
+  /** Addresses on the director's inside interface for a local-address pool (-P). */
+  poolLips: string[];
+  outsideIf: string;
+  insideIf: string;
+  servers: RealServerHost[];
+}
+
+/**
+ * FULLNAT: client -- (outside) director (inside) -- switch -- RS2, RS3, as the NAT lab, except that the
+ * real servers have no route to the client at all (no default route): their replies can only go back
+ * to the address the request came from, one of the director's local addresses.
+ */
+export function buildFullnatLab(lab: NetLab, rsCount = 2): FullnatTopology {
+  const t: FullnatTopology = {
+    client: "client",
+    cip: "198.18.0.100",
+    director: "director",
+    vip: "198.18.0.10",
+    dip: "198.19.30.1",
+    poolLips: ["198.19.30.5", "198.19.30.6"],
+    outsideIf: "eth0",
+    insideIf: "eth1",
+    servers: [],
+  };
+  for (const h of ["client", "director", "switch"]) lab.addHost(h);
+  lab.link("client", "eth0", "director", t.outsideIf);
+  lab.addAddr("client", "eth0", `${t.cip}/24`);
+  lab.addAddr("director", t.outsideIf, `${t.vip}/24`);
+  lab.addBridge("switch", "br0");
+  lab.plug("director", t.insideIf, "switch", "br0");
+  lab.addAddr("director", t.insideIf, `${t.dip}/24`);
+  for (const lip of t.poolLips) lab.addAddr("director", t.insideIf, `${lip}/24`);
+  for (let i = 0; i < rsCount; i++) {
+    const n = i + 2;
+    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.19.30.${n * 10}` };
+    lab.addHost(rs.host);
+    lab.plug(rs.host, "eth0", "switch", "br0");
+    lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
+    t.servers.push(rs);
+  }
+  return t;
+}

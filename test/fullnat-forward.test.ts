@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { after, before, test } from "node:test";
+import { NetLab } from "../src/cli/lab/netns.js";
+import { buildFullnatLab, type FullnatTopology } from "../src/cli/lab/topologies.js";
+import {
+  httpGet,
+  httpGetRetry,
+  LabDirector,
+  postSha256,
+  startCapture,
+  startRealServer,
+  udpAsk,
+  udpFlows,
+} from "./support/lvs-lab.js";
+import { haveRoot } from "./support/privileged.js";
+
+// FULLNAT on real packets: the real servers have no route to the client, so every reply must come
+// back through the director, addressed to the local address it used. Local ports 20000-20049 (50
+// per LIP and protocol) keep pool exhaustion quick to reach.
+
+const lab = new NetLab(`tff${process.pid}`);
+const director = new LabDirector();
+let t: FullnatTopology;
+let ready = false;
+const PORTS = { min: 20000, max: 20049 };
+const esc = (a: string) => a.replaceAll(".", "\\.");
+
+before(async () => {
+  if (process.getuid?.() !== 0) return;
+  t = buildFullnatLab(lab);
+  for (const rs of t.servers) await startRealServer(lab, rs.host, rs.name);
+  await director.start(
+    lab,
+    t.director,
+    [t.outsideIf, t.insideIf],
+    ["--local-ports", `${PORTS.min}-${PORTS.max}`],
+  );
+  // Port 80: no local-address pool (the director's own address toward the RS); port 81: a pool of
+  // two LIPs, mapped to the RS's port 80; UDP 80 without a pool.
+  director.adm("-A", "-t", `${t.vip}:80`, "-s", "rr");
+  director.adm("-A", "-t", `${t.vip}:81`, "-s", "rr");
+  director.adm("-A", "-u", `${t.vip}:80`, "-s", "rr");
+  for (const rs of t.servers) {
+    director.adm("-a", "-t", `${t.vip}:80`, "-r", `${rs.rip}:80`, "-b");
+    director.adm("-a", "-t", `${t.vip}:81`, "-r", `${rs.rip}:80`, "-b");
+    director.adm("-a", "-u", `${t.vip}:80`, "-r", `${rs.rip}:80`, "--fullnat");
+  }
+  // UDP connections expire 3 s after their last packet, so the pool test can watch ports come back.
+  director.adm("--set", "0", "0", "3");
+  for (const lip of t.poolLips) director.adm("-P", "-t", `${t.vip}:81`, "-z", lip, "-F", t.insideIf);
+  ready = true;
+});
+
+after(async () => {
+  await director.stop();
+  await lab.destroy();
+});
+
+test("FULLNAT without a pool: the RS sees the director's own address, replies return through it", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  await httpGetRetry(lab, t.client, `http://${t.vip}/`);
+  const servers = new Set<string>();
+  for (let i = 0; i < 4; i++) {
+    const r = httpGet(lab, t.client, `http://${t.vip}/`);
+    assert.ok(r, `request ${i} answered`);
+    assert.equal(r.seenClient, t.dip, "the RS saw the director's address toward it");
+    servers.add(r.server);
+  }
+  assert.deepEqual([...servers].sort(), ["RS2", "RS3"]);
+  const conns = director.adm("-Lcn");
+  assert.match(conns, new RegExp(`${esc(t.cip)}:\\d+`), conns);
+});
+
+test("FULLNAT: 32 random bytes arrive intact over TCP and UDP, both directions through the director", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  const rsLink = await startCapture(lab, "switch", "br0", ["tcp", "port", "80"], []);
+  const data = randomBytes(32);
+  assert.equal(
+    postSha256(lab, t.client, `http://${t.vip}/sha256`, data),
+    createHash("sha256").update(data).digest("hex"),
+  );
+  await new Promise((r) => setTimeout(r, 200));
+  const text = await rsLink.stop("SIGINT");
+  // On the real servers' link: LIP:lport <-> RIP:80 only, the port from the director's range; the
+  // client's address never appears there.
+  const lines = text.split("\n").filter((l) => / IP /.test(l));
+  assert.ok(lines.length >= 6, text);
+  for (const l of lines) {
+    const m = /IP (\S+)\.(\d+) > (\S+)\.(\d+):/.exec(l);
+    assert.ok(m, l);
+    const [lip, lport] = m[2] === "80" ? [m[3], Number(m[4])] : [m[1], Number(m[2])];
+    assert.equal(lip, t.dip, l);
+    assert.ok(lport >= PORTS.min && lport <= PORTS.max, `local port ${lport} in range: ${l}`);
+  }
+  const reply = udpAsk(lab, t.client, t.vip, 80, data);
+  assert.ok(reply.subarray(reply.length - 32).equals(data), "UDP payload echoed intact");
+  assert.match(reply.toString("latin1"), new RegExp(`^RS[23] ${esc(t.dip)} `));
+});
+
+test("FULLNAT with a local-address pool: the RS see the pool's LIPs in turn, ports from the range", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  await httpGetRetry(lab, t.client, `http://${t.vip}:81/`);
+  const seen = new Set<string>();
+  for (let i = 0; i < 4; i++) {
+    const r = httpGet(lab, t.client, `http://${t.vip}:81/`);
+    assert.ok(r, `request ${i} answered`);
+    seen.add(r.seenClient);
+  }
+  assert.deepEqual([...seen].sort(), [...t.poolLips].sort());
+  const listing = director.adm("-G", "-t", `${t.vip}:81`);
+  for (const lip of t.poolLips) assert.match(listing, new RegExp(esc(lip)));
+});
+
+/** Waits (bounded) until the director lists no UDP connection. */
+async function udpConnsGone(): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    if (!/^UDP /m.test(director.adm("-Lcn"))) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`UDP connections did not expire:\n${director.adm("-Lcn")}`);
+}
+
+test("FULLNAT pool exhaustion refuses new connections, and ports are reused after expiry", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  await udpConnsGone();
+  const size = PORTS.max - PORTS.min + 1;
+  const first = udpFlows(lab, t.client, t.vip, 80, size + 5);
+  const answered = first.filter((r) => r !== "");
+  assert.equal(answered.length, size, "exactly one flow per local port was served");
+  for (const r of answered) assert.match(r, new RegExp(`^RS[23] ${esc(t.dip)} flow \\d+$`));
+  await udpConnsGone();
+  const second = udpFlows(lab, t.client, t.vip, 80, 10);
+  assert.deepEqual(
+    second.map((r) => r !== ""),
+    new Array(10).fill(true),
+    "every flow is served once the ports are free again",
+  );
+});
