@@ -141,3 +141,63 @@ test("FULLNAT pool exhaustion refuses new connections, and ports are reused afte
     "every flow is served once the ports are free again",
   );
 });
+
+test("FULLNAT with --toa: the client's address rides to the RS in TCP option 254", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  director.adm("-A", "-t", `${t.vip}:82`, "-s", "rr", "--toa");
+  for (const rs of t.servers) director.adm("-a", "-t", `${t.vip}:82`, "-r", `${rs.rip}:80`, "-b");
+  assert.match(director.adm("-Ln", "-t", `${t.vip}:82`), /:82 rr toa/);
+  await httpGetRetry(lab, t.client, `http://${t.vip}:82/`);
+  const rsLink = await startCapture(lab, "switch", "br0", ["tcp", "port", "80"], ["-v", "-X"]);
+  const r = httpGet(lab, t.client, `http://${t.vip}:82/`);
+  assert.ok(r);
+  assert.equal(r.seenClient, t.dip, "without a TOA module the RS still sees the LIP");
+  await new Promise((res) => setTimeout(res, 200));
+  const text = await rsLink.stop("SIGINT");
+  // The client ports of the service's connections, as the director recorded them.
+  const listed = director.adm("-Lcn");
+  const cports = [...listed.matchAll(new RegExp(`${esc(t.cip)}:(\\d+)\\s+${esc(t.vip)}:82`, "g"))].map((m) =>
+    Number(m[1]),
+  );
+  const cip = Buffer.from(t.cip.split(".").map(Number));
+  const withToa = capturedPackets(text).filter((p) => {
+    const at = p.indexOf(Buffer.from([254, 8]));
+    return at >= 0 && p.subarray(at + 4, at + 8).equals(cip) && cports.includes(p.readUInt16BE(at + 2));
+  });
+  assert.equal(
+    withToa.length,
+    1,
+    `exactly one packet carried TOA with the client's address:\n${text}\n${listed}`,
+  );
+  // It is the handshake's last ACK toward the RS: no SYN, ACK set (flags byte at IP 20 + TCP 13).
+  assert.equal(withToa[0]![33]! & 0x12, 0x10);
+});
+
+/** The IP packets of a `tcpdump -X` listing, from its hex dump lines. */
+function capturedPackets(text: string): Buffer[] {
+  const packets: Buffer[] = [];
+  let hex = "";
+  for (const line of text.split("\n")) {
+    const m = /^\s+0x[0-9a-f]{4}:\s+((?:[0-9a-f]{2,4} ?)+)/.exec(line);
+    if (m) {
+      hex += m[1]!.replaceAll(" ", "");
+      continue;
+    }
+    if (/^\d\d:\d\d:/.test(line) && hex) {
+      packets.push(Buffer.from(hex, "hex"));
+      hex = "";
+    }
+  }
+  if (hex) packets.push(Buffer.from(hex, "hex"));
+  return packets;
+}
+
+test("FULLNAT: the director counted both directions, TOA, and the connections refused for want of a port", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  const c = await director.stop();
+  assert.ok((c.fullnatIn ?? 0) > 0 && (c.fullnatOut ?? 0) > 0, JSON.stringify(c));
+  assert.ok((c.toaInserted ?? 0) >= 1);
+  assert.ok((c.noLocalPort ?? 0) >= 5, "the five flows beyond the pool were refused and counted");
+});

@@ -5,20 +5,24 @@
 
 const HELP = `Usage: tslvs <command> [options]
 
-tslvs is Linux Virtual Server (IPVS) in TypeScript. What works now: the daemon holds the
-virtual services and real servers, serves tslvsadm (ipvsadm's commands) on its control
-socket, keeps the rules across restarts, and applies a YAML configuration. The packet data
-plane is not attached yet: no packets are forwarded.
+tslvs is Linux Virtual Server (IPVS) in TypeScript. The daemon holds the virtual services
+and real servers, serves tslvsadm (ipvsadm's commands) on its control socket, keeps the
+rules across restarts, applies a YAML configuration, and forwards the services' packets
+(NAT, DR, TUN, FULLNAT) through AF_XDP sockets fed by its XDP steering program.
 
 Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
+        [--no-dataplane] [--xdp-mode auto|native|generic] [--local-ports MIN-MAX]
         Run the daemon in the foreground, logging JSON lines to stdout.
         --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
                        (rules the file lacks are removed); nothing is saved to --state.
         --state PATH   without --config: the rules are saved here after every change and
                        restored at start (default /var/lib/tslvs/state.yaml).
         --log-level    fatal|error|warn|info|debug|trace (default info).
-        --interface    interfaces for the packet data plane (recorded; not attached yet).
+        --interface    interfaces for the packet data plane (default: every one that is up).
+        --no-dataplane hold and report the rules without forwarding packets.
+        --local-ports  FULLNAT local ports (default: the larger block outside the host's
+                       net.ipv4.ip_local_port_range, 1025-32767 on most hosts).
         SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly and remove the socket.
   sysctl [NAME[=VALUE]] [--socket PATH]
         Show all IPVS sysctls, one, or set one (kernel names, e.g. expire_nodest_conn=1).
