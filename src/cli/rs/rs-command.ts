@@ -63,6 +63,8 @@ export async function rsCommand(args: string[]): Promise<number> {
   process.stdout.write(`tslvs rs: ready, mode ${mode}, VIP ${vips.join(", ")}\n`);
 
   return new Promise<number>((resolve) => {
+    // Nothing else may keep the process alive (DR mode has no sockets): wait for a signal.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) process.exit(1);
@@ -72,6 +74,7 @@ export async function rsCommand(args: string[]): Promise<number> {
       const failed = host.undoAll();
       for (const f of failed) process.stderr.write(`tslvs rs: could not undo ${f}\n`);
       process.stdout.write(`tslvs rs: stopped on ${signal}, host restored${summary ? `; ${summary}` : ""}\n`);
+      clearInterval(keepAlive);
       resolve(failed.length ? 1 : 0);
     };
     process.on("SIGTERM", () => void stop("SIGTERM"));
