@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
+import { patternByte } from "../src/cli/lab/rs-server.js";
 import { buildFullnatLab, type FullnatTopology } from "../src/cli/lab/topologies.js";
 import {
   httpGet,
@@ -192,6 +193,33 @@ function capturedPackets(text: string): Buffer[] {
   if (hex) packets.push(Buffer.from(hex, "hex"));
   return packets;
 }
+
+test("FULLNAT: bulk TCP both ways arrives intact, with veth offloads on and then off", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  const n = 3_000_000;
+  const pattern = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) pattern[i] = patternByte(i);
+  const wantDown = createHash("sha256").update(pattern).digest("hex");
+  const up = randomBytes(2_000_000);
+  const wantUp = createHash("sha256").update(up).digest("hex");
+  for (const offloads of ["on", "off"]) {
+    if (offloads === "off") {
+      lab.exec(t.client, ["ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off"]);
+      for (const rs of t.servers)
+        lab.exec(rs.host, ["ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off"]);
+    }
+    const down = lab
+      .exec(t.client, ["sh", "-c", `curl -s -m 60 http://${t.vip}/bytes/${n} | sha256sum`])
+      .split(" ")[0];
+    assert.equal(down, wantDown, `download with offloads ${offloads}`);
+    assert.equal(
+      postSha256(lab, t.client, `http://${t.vip}/sha256`, up),
+      wantUp,
+      `upload with offloads ${offloads}`,
+    );
+  }
+});
 
 test("FULLNAT: the director counted both directions, TOA, and the connections refused for want of a port", async (tc) => {
   if (!haveRoot(tc)) return;
