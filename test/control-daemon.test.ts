@@ -294,13 +294,23 @@ describe("tslvs sysctl and help", () => {
     }
   });
 
-  it("says what works now; usage errors exit 2", async () => {
+  it("says what it does, and lab and rs without arguments print their usage", async () => {
     const help = await runTslvs(["--help"]);
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /forwards real packets/);
-    assert.match(help.stdout, /--no-dataplane/);
+    assert.match(help.stdout, /lab nat\|dr\|tun\|fullnat/);
+    assert.match(help.stdout, /rs --mode dr\|tun --vip VIP/);
     const lab = await runTslvs(["lab"]);
-    assert.deepEqual([lab.code, lab.stderr], [2, "usage: tslvs lab nat|dr [--keep] | tslvs lab clean\n"]);
+    assert.deepEqual(
+      [lab.code, lab.stderr.split("\n")[0]],
+      [2, "usage: tslvs lab nat|dr|tun|fullnat [--keep] | tslvs lab clean"],
+    );
+    const rs = await runTslvs(["rs"]);
+    assert.deepEqual([rs.code, rs.stderr.split("\n")[0]], [2, "tslvs rs: --mode must be dr or tun"]);
+    const noVip = await runTslvs(["rs", "--mode", "tun"]);
+    assert.deepEqual(
+      [noVip.code, noVip.stderr.split("\n")[0]],
+      [2, "tslvs rs: at least one --vip is needed"],
+    );
     assert.equal((await runTslvs(["start", "--bogus"])).code, 2);
   });
 });

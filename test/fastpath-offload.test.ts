@@ -26,7 +26,7 @@ import { haveRoot } from "./support/privileged.js";
 const XDP_DROP = 1;
 const XDP_REDIRECT = 4;
 const OUR_MAC = 0x020000000002;
-const HOP = { ifindex: 1, dstMac: 0x02aabbccdd20, srcMac: 0x020000000003 };
+const HOP = { ifindex: 1, dstMac: 0x02aabbccdd20, srcMac: 0x020000000003, srcV4: 0, mtu: 1500 };
 const CLIENT = "198.18.0.100";
 const VIP = "198.18.0.10";
 const RIP = "198.19.10.20";

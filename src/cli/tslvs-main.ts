@@ -7,14 +7,15 @@ const HELP = `Usage: tslvs <command> [options]
 
 tslvs is Linux Virtual Server (IPVS) in TypeScript. The daemon holds the virtual services and
 real servers, serves tslvsadm (ipvsadm's commands and listings) on its control socket, keeps the
-rules across restarts or applies a YAML configuration, and forwards real packets: an XDP program
-steers the virtual services' packets to AF_XDP sockets, where the IPVS core schedules them and
-the engine rewrites and sends them. Forwarding methods: NAT (-m) and direct routing (-g);
-tunnelling (-i) and FULLNAT are accepted and listed but their packets are not forwarded yet.
+rules across restarts or applies a YAML configuration, and forwards real packets (NAT, DR, TUN,
+FULLNAT over IPv4): an XDP program steers the virtual services' packets to AF_XDP sockets, where
+the IPVS core schedules them and the engine rewrites and sends them; established NAT and DR flows
+are rewritten inside XDP.
 
 Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
         [--xdp-mode auto|native|generic] [--no-dataplane] [--no-fast-path] [--restart-grace S]
+        [--local-ports MIN-MAX]
         Run the director in the foreground, logging JSON lines to stdout.
         --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
                        (rules the file lacks are removed); nothing is saved to --state.
@@ -27,6 +28,8 @@ Commands:
         --no-fast-path every packet through the TypeScript slow path (no XDP rewriting of
                        established flows).
         --log-level    fatal|error|warn|info|debug|trace (default info).
+        --local-ports  FULLNAT local ports (default: the larger block outside the host's
+                       net.ipv4.ip_local_port_range, 1025-32767 on most hosts).
         --restart-grace S  a stop leaves the XDP steering holding (VIP traffic dropped, not
                        reset by the host) and the connections written down for a daemon
                        started within S seconds, which takes them over (default 10; 0: a
@@ -35,10 +38,13 @@ Commands:
         and the socket removed.
   sysctl [NAME[=VALUE]] [--socket PATH]
         Show all IPVS sysctls, one, or set one (kernel names, e.g. expire_nodest_conn=1).
-  lab nat|dr [--keep] | lab clean
+  lab nat|dr|tun|fullnat [--keep] | lab clean
         Build a classic LVS lab in network namespaces (needs root), balance ten HTTP requests
         and show who answered; everything is removed afterwards unless --keep.
-  rs    Not built yet.
+  rs --mode dr|tun --vip VIP [--vip VIP ...] [--interface IF]... [--tun-name NAME]
+        Make this host a real server: the VIPs on lo with ARP suppressed (DR); for TUN also
+        a user-space IPIP receiver (XDP + AF_XDP + a TUN device) for kernels without ipip.
+        Runs until SIGTERM/SIGINT and removes everything it added.
   help  This text.
 
 The control socket is /run/tslvs/tslvs.sock unless --socket PATH or $TSLVS_SOCKET says
@@ -70,10 +76,11 @@ export async function main(args: string[]): Promise<void> {
         process.exitCode = await labCommand(args.slice(1));
         return;
       }
-      case "rs":
-        process.stderr.write(`tslvs: '${cmd}' is not built yet\n`);
-        process.exitCode = 2;
+      case "rs": {
+        const { rsCommand } = await import("./rs/rs-command.js");
+        process.exitCode = await rsCommand(args.slice(1));
         return;
+      }
       default:
         process.stderr.write(`tslvs: unknown command '${cmd}' (see tslvs --help)\n`);
         process.exitCode = 2;

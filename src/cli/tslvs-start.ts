@@ -1,5 +1,5 @@
 import { Daemon } from "../control/daemon.js";
-import { createDirector } from "../control/director-factory.js";
+import { createDirector, parseLocalPortRange } from "../control/director-factory.js";
 import { agedSnapshot, handoverPath, takeHandover, writeHandover } from "../control/restart-handover.js";
 import { socketPath } from "../control/socket-path.js";
 import { DEFAULT_STATE_PATH } from "../control/state-file.js";
@@ -24,6 +24,7 @@ export async function startCommand(args: string[]): Promise<number> {
       "no-fast-path": "flag",
       "xdp-mode": "value",
       "restart-grace": "value",
+      "local-ports": "value",
     });
     const grace = Number(parsed.opts.get("restart-grace")?.[0] ?? DEFAULT_RESTART_GRACE);
     if (!(Number.isFinite(grace) && grace >= 0 && grace <= 3600))
@@ -31,6 +32,14 @@ export async function startCommand(args: string[]): Promise<number> {
     const mode = parsed.opts.get("xdp-mode")?.[0] ?? "auto";
     if (!["auto", "native", "generic"].includes(mode))
       throw new UsageError("--xdp-mode must be auto|native|generic");
+    const ports = parsed.opts.get("local-ports")?.[0];
+    if (ports !== undefined) {
+      try {
+        parseLocalPortRange(ports);
+      } catch (e) {
+        throw new UsageError(`--local-ports: ${(e as Error).message}`);
+      }
+    }
     if (parsed.words.length) throw new UsageError(`unexpected argument ${parsed.words[0]}`);
     const level = parsed.opts.get("log-level")?.[0] ?? "info";
     if (!LOG_LEVELS.includes(level))
@@ -42,7 +51,8 @@ export async function startCommand(args: string[]): Promise<number> {
   }
   const o = parsed.opts;
   const restartGrace = Number(o.get("restart-grace")?.[0] ?? DEFAULT_RESTART_GRACE);
-  const director = createDirector();
+  const ports = o.get("local-ports")?.[0];
+  const director = createDirector({ localPorts: ports ? parseLocalPortRange(ports) : undefined });
   const clock = () => performance.now() / 1000;
   let daemon: Daemon;
   try {

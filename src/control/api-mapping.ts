@@ -9,6 +9,7 @@ import {
   SVC_F_SCHED1,
   SVC_F_SCHED2,
   SVC_F_SCHED3,
+  SVC_F_TOA,
 } from "../core/service.js";
 import type { Counters } from "../core/stats.js";
 import type {
@@ -31,7 +32,8 @@ import { destNotActedOn, serviceNotActedOn } from "./not-acted-on.js";
  */
 
 /** The flag bits a client may set on a service (HASHED is the kernel's own bookkeeping). */
-export const SVC_USER_FLAGS = SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3;
+export const SVC_USER_FLAGS =
+  SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3 | SVC_F_TOA;
 
 const PROTO_NUMBER: Record<Protocol, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, sctp: IPPROTO_SCTP };
 const FWD_METHODS: readonly FwdMethod[] = ["masq", "local", "tunnel", "route", "fullnat"];

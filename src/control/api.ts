@@ -21,7 +21,7 @@ export interface ServiceConfig {
   id: ServiceId;
   /** "wlc" when ipvsadm got no -s. */
   scheduler: string;
-  /** SVC_F_* bits: PERSISTENT 1, ONEPACKET 4, SCHED1 8, SCHED2 16, SCHED3 32. */
+  /** SVC_F_* bits: PERSISTENT 1, ONEPACKET 4, SCHED1 8, SCHED2 16, SCHED3 32; tslvs's TOA 0x100. */
   flags: number;
   /** Persistence timeout, seconds. */
   timeout: number;

@@ -11,6 +11,7 @@ import {
   SVC_F_SCHED1,
   SVC_F_SCHED2,
   SVC_F_SCHED3,
+  SVC_F_TOA,
 } from "../core/service.js";
 import type { DaemonConfig, TimeoutValues } from "./api.js";
 import { familyOfKey, hostPort, keyText, netmaskText, protocolName } from "./api-mapping.js";
@@ -251,6 +252,7 @@ class Reader {
       "netmask",
       "pe",
       "ops",
+      "toa",
       "sched-flags",
       "local-addresses",
       "servers",
@@ -310,6 +312,12 @@ class Reader {
           this.fail(ops.keyLine, "One-Packet Scheduling is only for UDP virtual services");
         flags |= SVC_F_ONEPACKET;
       }
+    }
+    const toa = f.get("toa");
+    if (toa) {
+      const v = this.scalar(toa, "toa");
+      if (typeof v !== "boolean") this.fail(toa.keyLine, `toa must be true or false, not ${show(v)}`);
+      if (v) flags |= SVC_F_TOA;
     }
     const sf = f.get("sched-flags");
     if (sf) flags |= this.schedFlags(sf, scheduler);
@@ -533,6 +541,7 @@ function dumpService(s: DesiredService, out: string[]): void {
     out.push(`    netmask: ${family === 4 ? netmaskText(s.spec.netmask, 4) : s.spec.netmask}\n`);
   if (s.spec.pe) out.push(`    pe: ${scalar(s.spec.pe)}\n`);
   if (flags & SVC_F_ONEPACKET) out.push("    ops: true\n");
+  if (flags & SVC_F_TOA) out.push("    toa: true\n");
   const sf = schedFlagNames(flags, s.spec.scheduler);
   if (sf.length) out.push(`    sched-flags:\n${sf.map((f) => `      - ${f}\n`).join("")}`);
   if (s.laddrs.length) {

@@ -245,6 +245,7 @@ export class Director {
   private readonly baselines = new WeakMap<Counters, CounterValues>();
   private readonly svcLaddrs = new Map<number, ServiceLaddrs>();
   private readonly localAddrs: (LocalAddress | undefined)[] = [];
+  private defaultLaddr: ((dest: Dest) => IpAddr | null) | null = null;
   private nodestSweepPending = false;
   private nextRateTick = Number.NaN;
   private nowValue = 0;
@@ -614,13 +615,54 @@ export class Director {
 
   private releaseLip(lip: LocalAddress): void {
     lip.services--;
-    if (lip.services === 0 && lip.portsInUse === 0) this.localAddrs[lip.id] = undefined;
+    if (lip.services === 0 && lip.portsInUse === 0 && !lip.pinned) this.localAddrs[lip.id] = undefined;
+  }
+
+  /** The FULLNAT local port range every LIP allocates from. */
+  get localPortRange(): LocalPortRange {
+    return this.localPorts;
+  }
+
+  /**
+   * Where a FULLNAT service without a local-address pool takes its source address: the data plane
+   * supplies the director's own address toward the real server (its route's preferred source). With
+   * no supplier, or when it returns null, such a service refuses new connections (counted).
+   */
+  setDefaultLocalAddress(supplier: ((dest: Dest) => IpAddr | null) | null): void {
+    this.defaultLaddr = supplier;
+  }
+
+  /** Every local address conns may use now or still hold ports on (pools and defaults). */
+  localAddresses(): IpAddr[] {
+    return this.localAddrs.filter((l): l is LocalAddress => l !== undefined).map((l) => l.addr);
+  }
+
+  /** The pinned default LIP for `addr`, made on first use. */
+  private defaultLip(addr: IpAddr): LocalAddress {
+    let lip = this.localAddrs.find((l) => l?.addr.equals(addr));
+    if (!lip) {
+      let id = this.localAddrs.indexOf(undefined);
+      if (id < 0) id = this.localAddrs.length;
+      lip = new LocalAddress(id, addr, "", this.localPorts);
+      this.localAddrs[id] = lip;
+    }
+    lip.pinned = true;
+    return lip;
   }
 
   /** Give conn i a local address and port from its service's pool; false when none is free. */
-  private bindLocal(i: number, svc: VirtualService): boolean {
+  private bindLocal(i: number, svc: VirtualService, dest: Dest | null): boolean {
     const la = this.svcLaddrs.get(svc.id);
-    if (!la || la.list.length === 0) return false;
+    if (!la || la.list.length === 0) {
+      const addr = dest && this.defaultLaddr ? this.defaultLaddr(dest) : null;
+      if (!addr || addr.family !== dest!.addr.family) return false;
+      const lip = this.defaultLip(addr);
+      const port = lip.ring(this.conns.protoOf(i)).take();
+      if (port < 0) return false;
+      this.conns.setLocal(i, lip.addr.words, port);
+      this.conns.lpool[i] = lip.id;
+      return true;
+    }
     const n = la.list.length;
     const tries = Math.min(LADDR_TRIES, n);
     const rrLike = svc.schedName === "rr" || svc.schedName === "wrr";
@@ -647,7 +689,7 @@ export class Director {
     this.conns.lpool[i] = -1;
     if (!lip) return;
     lip.ring(this.conns.protoOf(i)).give(this.conns.lportOf(i));
-    if (lip.services === 0 && lip.portsInUse === 0) this.localAddrs[lip.id] = undefined;
+    if (lip.services === 0 && lip.portsInUse === 0 && !lip.pinned) this.localAddrs[lip.id] = undefined;
   }
 
   // ---------------------------------------------------------------- conn binding
@@ -717,7 +759,7 @@ export class Director {
     if (dest) this.bindDest(i, dest);
     const fwd = flags & CONN_F_FWD_MASK;
     if (fwd === CONN_F_FULLNAT && !(flags & CONN_F_TEMPLATE) && svc) {
-      if (!this.bindLocal(i, svc)) {
+      if (!this.bindLocal(i, svc, dest)) {
         this.unbindDest(i);
         t.free(i);
         this.noLocalPort++;

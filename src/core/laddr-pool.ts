@@ -120,6 +120,11 @@ export class PortRing {
 export class LocalAddress {
   /** Services listing this LIP. */
   services = 0;
+  /**
+   * A default LIP (the director's own address toward a real server, used by services without a
+   * pool): kept when unused, so its port FIFO keeps its order between connections.
+   */
+  pinned = false;
   private readonly rings: PortRing[];
 
   constructor(

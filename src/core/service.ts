@@ -11,6 +11,11 @@ export const SVC_F_ONEPACKET = 0x0004;
 export const SVC_F_SCHED1 = 0x0008;
 export const SVC_F_SCHED2 = 0x0010;
 export const SVC_F_SCHED3 = 0x0020;
+/**
+ * tslvs extension (not a kernel flag): FULLNAT sends the client's address to the real server in a
+ * TOA TCP option (kind 254, DPVS's format) on the first packet acknowledging its SYN-ACK.
+ */
+export const SVC_F_TOA = 0x0100;
 
 /** Which table a service lives in: by (protocol, address, port) or by firewall mark. */
 export type ServiceKey =

@@ -1,4 +1,7 @@
+import { IpAddr } from "../core/address.js";
+import type { Dest } from "../core/dest.js";
 import type { Director } from "../core/director.js";
+import { SVC_F_TOA } from "../core/service.js";
 import { writeMac } from "../net/ethernet.js";
 import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
 import { FastPath } from "./fastpath/fast-path.js";
@@ -14,6 +17,9 @@ import { SteeringMaps } from "./xdp/steering-maps.js";
 import { loadSteeringProgram } from "./xdp/steering-program.js";
 import { Umem } from "./xdp/umem.js";
 import { FrameBatch, rxQueueCount, XskSocket } from "./xdp/xsk-socket.js";
+import type { XmitEnv } from "./xmit-env.js";
+import { FullnatXmit } from "./xmit-fullnat.js";
+import { TunnelXmit } from "./xmit-tunnel.js";
 
 /** What the engine logs through (pino's shape). */
 export interface EngineLog {
@@ -42,6 +48,16 @@ export class EngineCounters extends FrameCounters {
   txFrames = 0;
   txFull = 0;
   errors = 0;
+  /** LVS-TUN (xmit-tunnel.ts). */
+  tunnelled = 0;
+  fragNeeded = 0;
+  tooBig = 0;
+  noHeadroom = 0;
+  /** FULLNAT (xmit-fullnat.ts). */
+  fullnatIn = 0;
+  fullnatOut = 0;
+  toaInserted = 0;
+  toaNoRoom = 0;
 }
 
 /** One interface tslvs serves: its AF_XDP socket(s), program and attachment. */
@@ -74,6 +90,12 @@ export class PacketEngine {
   private running: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private fastPath: FastPath | null = null;
+  private ipId = 1;
+  private readonly xmitEnv: XmitEnv;
+  private readonly tunnel: TunnelXmit;
+  private readonly fullnat: FullnatXmit;
+  /** Default FULLNAT LIPs: the director's own address toward each real server. */
+  private readonly defaultLips = new Map<number, IpAddr | null>();
 
   private constructor(
     private readonly director: Director,
@@ -85,6 +107,27 @@ export class PacketEngine {
     private readonly neighbours: Neighbours,
   ) {
     this.framePath = new FramePath(director, nextHops, steering, this.counters);
+    this.xmitEnv = {
+      umem,
+      nextHops,
+      transmit: (ifindex, addr, len) => this.transmit(ifindex, addr, len),
+      nextIpId: () => this.ipId++ & 0xffff,
+    };
+    this.tunnel = new TunnelXmit(this.xmitEnv, this.counters);
+    this.fullnat = new FullnatXmit(this.xmitEnv, this.counters, director.conns.capacity);
+  }
+
+  /** The director's own address toward a real server: a FULLNAT service's LIP when it has no pool. */
+  private defaultLip(dest: Dest): IpAddr | null {
+    if (dest.addr.family !== 4) return null;
+    const rs = dest.addr.v4Value;
+    let lip = this.defaultLips.get(rs);
+    if (lip === undefined) {
+      const src = this.nextHops.sourceFor(rs);
+      lip = src ? IpAddr.v4(src) : null;
+      this.defaultLips.set(rs, lip);
+    }
+    return lip;
   }
 
   static async start(director: Director, opts: EngineOptions): Promise<PacketEngine> {
@@ -123,6 +166,27 @@ export class PacketEngine {
       engine.stop();
       throw e;
     }
+    director.setDefaultLocalAddress((dest) => engine.defaultLip(dest));
+    engine.framePath.methods = {
+      tunnel: (bytes, f, v) =>
+        v.dest !== null && v.dest.addr.family === 4 && engine.tunnel.send(bytes, f, v.dest.addr.v4Value),
+      fullnat: (bytes, f, v, inbound) => {
+        const svc = v.dest ? director.serviceOf(v.dest) : undefined;
+        const toa = svc !== undefined && (svc.flags & SVC_F_TOA) !== 0;
+        return engine.fullnat.send(
+          bytes,
+          f,
+          inbound,
+          v.conn,
+          v.isNew,
+          toa,
+          v.srcAddr,
+          v.srcPort,
+          v.dstAddr,
+          v.dstPort,
+        );
+      },
+    };
     engine.loop = new PacketLoop(
       () => engine.step(),
       engine.ports.flatMap((p) => p.sockets),
@@ -212,7 +276,17 @@ export class PacketEngine {
 
   /** Make the steering program's maps match the director's services (call after every change). */
   syncSteering(): void {
-    this.steering.sync(this.director);
+    // Default LIPs are steered before their first connection, so the first reply already arrives.
+    this.defaultLips.clear();
+    const lips: number[] = [];
+    for (const svc of this.director.services()) {
+      if (svc.key.kind !== "addr" || this.director.getLaddrs(svc.key).length > 0) continue;
+      for (const d of svc.dests) {
+        const lip = d.method === "fullnat" ? this.defaultLip(d) : null;
+        if (lip) lips.push(lip.v4Value);
+      }
+    }
+    this.steering.sync(this.director, lips);
     this.fastPath?.offload.revalidate();
     // Real servers' MACs are resolved ahead of their first packet.
     for (const svc of this.director.services()) {
@@ -339,6 +413,7 @@ export class PacketEngine {
 
   /** Detach from every interface and release the sockets (nothing stays on the interfaces). */
   stop(): void {
+    this.director.setDefaultLocalAddress(null);
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     this.loop?.stop();
     for (const p of this.ports) {

@@ -1,4 +1,4 @@
-import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ } from "../core/conn-table.js";
+import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ, CONN_F_TUNNEL } from "../core/conn-table.js";
 import type { Director } from "../core/director.js";
 import { FlowPacket } from "../core/flow.js";
 import { ACTION_DROP, ACTION_FORWARD, ACTION_ICMP_UNREACH, ACTION_PASS, Verdict } from "../core/verdict.js";
@@ -39,6 +39,8 @@ export class FrameCounters {
   malformed = 0;
   dropped = 0;
   passedAndDropped = 0;
+  /** New FULLNAT connections refused: no local port free. */
+  noLocalPort = 0;
   noRoute = 0;
   ttlExpired = 0;
   rewriteFailed = 0;
@@ -69,6 +71,15 @@ export class TxDecision {
   length = 0;
   /** The frame was not sent but handed to the hold queue (its next hop is being resolved). */
   held = false;
+}
+
+/**
+ * Forwarding methods that build and send their own frames (TUN encapsulates, FULLNAT may insert TOA
+ * and answers frag-needed): true when the frame was queued for transmission (no longer the caller's).
+ */
+export interface MethodTransmitters {
+  tunnel(bytes: Uint8Array, f: ParsedFrame, v: Verdict): boolean;
+  fullnat(bytes: Uint8Array, f: ParsedFrame, v: Verdict, inbound: boolean): boolean;
 }
 
 /** Keeps rewritten frames while their next hop's MAC is resolved (the engine's HeldFrames). */
@@ -105,6 +116,8 @@ export class FramePath {
   forwarded: ForwardObserver | null = null;
   /** Where frames wait for a next hop being resolved; without it they are dropped (noRoute). */
   holder: FrameHolder | null = null;
+  /** TUN and FULLNAT transmitters; without them such packets are counted (rewriteFailed), not sent. */
+  methods: MethodTransmitters | null = null;
   private readonly parsed = new ParsedFrame();
   private readonly pkt = new FlowPacket();
   private readonly icmpQuote = new IcmpQuote();
@@ -176,6 +189,7 @@ export class FramePath {
         return false;
       case ACTION_DROP:
         this.counters.dropped++;
+        if (v.reason === "no-local-port") this.counters.noLocalPort++;
         return false;
     }
     this.counters.dropped++;
@@ -191,6 +205,13 @@ export class FramePath {
     out: TxDecision,
   ): boolean {
     const fwd = v.fwd;
+    if (this.methods && (fwd === CONN_F_TUNNEL || fwd === CONN_F_FULLNAT)) {
+      // These transmit themselves; a frame they queued belongs to the TX ring now.
+      const sent =
+        fwd === CONN_F_TUNNEL ? this.methods.tunnel(bytes, f, v) : this.methods.fullnat(bytes, f, v, inbound);
+      out.held = sent;
+      return false;
+    }
     // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
     const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
     const hop = this.nextHops.get(hopAddr);

@@ -68,6 +68,8 @@ export interface Route {
   gateway: IpAddr | null;
   prefsrc: IpAddr | null;
   metric: number;
+  /** The route's MTU metric (`ip route ... mtu N`); 0 when it has none (the interface's MTU applies). */
+  mtu: number;
 }
 
 interface RouteJson {
@@ -77,6 +79,7 @@ interface RouteJson {
   prefsrc?: string;
   metric?: number;
   type?: string;
+  metrics?: { mtu?: number }[];
 }
 
 /** A snapshot of the main routing table with longest-prefix-match lookup. */
@@ -113,6 +116,7 @@ export class RouteTable {
           gateway: r.gateway ? IpAddr.parse(r.gateway) : null,
           prefsrc: r.prefsrc ? IpAddr.parse(r.prefsrc) : null,
           metric: r.metric ?? 0,
+          mtu: r.metrics?.find((m) => m.mtu !== undefined)?.mtu ?? 0,
         });
       }
     }

@@ -1,5 +1,5 @@
 import { IpAddr } from "../core/address.js";
-import type { HostInterface, Neighbours, RouteTable } from "./host-net.js";
+import type { HostInterface, Neighbours, Route, RouteTable } from "./host-net.js";
 
 /** Where a packet for one destination leaves: the interface and the two MAC addresses. */
 export interface NextHop {
@@ -7,6 +7,37 @@ export interface NextHop {
   /** 48-bit MACs as numbers (src/net's convention). */
   dstMac: number;
   srcMac: number;
+  /** The host's own IPv4 address toward the destination (the route's preferred source), 0 if none. */
+  srcV4: number;
+  /** The path MTU toward the destination: the route's MTU metric, else the interface's MTU. */
+  mtu: number;
+}
+
+/**
+ * The source address the kernel would pick toward a destination (inet_select_addr): the route's
+ * preferred source; else the interface's address on the gateway's (or destination's) subnet; else
+ * its first IPv4 address.
+ */
+export function preferredSourceV4(route: Route, ifc: HostInterface, dstV4: number): number {
+  if (route.prefsrc?.family === 4) return route.prefsrc.v4Value;
+  const toward = route.gateway?.family === 4 ? route.gateway : IpAddr.v4(dstV4);
+  let first = 0;
+  for (const a of ifc.addrs) {
+    if (a.addr.family !== 4) continue;
+    if (first === 0) first = a.addr.v4Value;
+    if (toward.masked(a.prefixLen).equals(a.addr.masked(a.prefixLen))) return a.addr.v4Value;
+  }
+  return first;
+}
+
+function hopFor(route: Route, ifc: HostInterface, mac: Uint8Array, dstV4: number): NextHop {
+  return {
+    ifindex: ifc.ifindex,
+    dstMac: macToNumber(mac),
+    srcMac: macToNumber(ifc.mac),
+    srcV4: preferredSourceV4(route, ifc, dstV4),
+    mtu: route.mtu > 0 ? Math.min(route.mtu, ifc.mtu) : ifc.mtu,
+  };
 }
 
 export function macToNumber(mac: Uint8Array): number {
@@ -64,9 +95,19 @@ export class NextHopCache {
     const gateway = route.gateway ?? addr;
     const mac = await this.neighbours.resolve(gateway, route.dev);
     if (!mac) return null;
-    const hop: NextHop = { ifindex: ifc.ifindex, dstMac: macToNumber(mac), srcMac: macToNumber(ifc.mac) };
+    const hop = hopFor(route, ifc, mac, addrV4);
     this.v4.set(addrV4, hop);
     return hop;
+  }
+
+  /**
+   * The host's own address toward `addrV4` by the current routes (no neighbour needed), 0 when there is
+   * no route or the route's interface has no IPv4 address. Slow path only (walks the route table).
+   */
+  sourceFor(addrV4: number): number {
+    const route = this.routes.lookup(IpAddr.v4(addrV4));
+    const ifc = route && this.interfaces.find((i) => i.name === route.dev);
+    return route && ifc ? preferredSourceV4(route, ifc, addrV4) : 0;
   }
 
   /** New kernel tables: keep entries that still resolve the same way, drop the rest. */
@@ -83,7 +124,7 @@ export class NextHopCache {
         this.v4.delete(addrV4);
         continue;
       }
-      this.v4.set(addrV4, { ifindex: ifc.ifindex, dstMac: macToNumber(mac), srcMac: macToNumber(ifc.mac) });
+      this.v4.set(addrV4, hopFor(route, ifc, mac, addrV4));
     }
   }
 }

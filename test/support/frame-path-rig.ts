@@ -40,9 +40,9 @@ export function makeRig(): Rig {
   director.addService(svcSpec(tcpKey(VIP2, 80)));
   director.addDest(tcpKey(VIP2, 80), destSpec(DR_RS, 80, "route"));
   const hops = new Map<number, NextHop>([
-    [v4(RS), { ifindex: IF_IN, dstMac: MAC_RS, srcMac: MAC_DIRECTOR_IN }],
-    [v4(DR_RS), { ifindex: IF_OUT, dstMac: MAC_RS, srcMac: MAC_DIRECTOR_OUT }],
-    [v4(CLIENT), { ifindex: IF_OUT, dstMac: MAC_CLIENT, srcMac: MAC_DIRECTOR_OUT }],
+    [v4(RS), { ifindex: IF_IN, dstMac: MAC_RS, srcMac: MAC_DIRECTOR_IN, srcV4: 0, mtu: 1500 }],
+    [v4(DR_RS), { ifindex: IF_OUT, dstMac: MAC_RS, srcMac: MAC_DIRECTOR_OUT, srcV4: 0, mtu: 1500 }],
+    [v4(CLIENT), { ifindex: IF_OUT, dstMac: MAC_CLIENT, srcMac: MAC_DIRECTOR_OUT, srcV4: 0, mtu: 1500 }],
   ]);
   const vips = new Set([v4(VIP), v4(VIP2)]);
   const path = new FramePath(

@@ -12,6 +12,8 @@ export const DEFAULT_PERSISTENT_TIMEOUT = 360;
 export const MAX_TIMEOUT = 86400 * 31;
 const SVC_F_PERSISTENT = 0x1;
 const SVC_F_ONEPACKET = 0x4;
+/** tslvs extension: FULLNAT sends the client's address in a TOA TCP option (core SVC_F_TOA). */
+const SVC_F_TOA = 0x100;
 
 export interface ListFormat {
   numeric: boolean;
@@ -112,6 +114,7 @@ const TRACKED: Record<string, string> = {
   laddr: "local-address",
   ifname: "ifname",
   json: "json",
+  toa: "toa",
 };
 
 const TUNNEL_OPTIONS = ["tun-type", "tun-port", "tun-nocsum", "tun-csum", "tun-remcsum"];
@@ -398,6 +401,9 @@ async function applyOption(
       break;
     case "ops":
       svc.flags |= SVC_F_ONEPACKET;
+      break;
+    case "toa":
+      svc.flags |= SVC_F_TOA;
       break;
     case "pe":
       svc.pe = v.slice(0, 15);

@@ -18,6 +18,7 @@ import { schedFlagNames } from "./sched-flags.js";
 
 const SVC_F_PERSISTENT = 0x1;
 const SVC_F_ONEPACKET = 0x4;
+const SVC_F_TOA = 0x100;
 
 function destJson(d: DestEntry): object {
   return {
@@ -55,6 +56,7 @@ export function serviceJson(s: ServiceEntry, dests: readonly DestEntry[]): objec
     netmask: s.netmask,
     pe: s.pe,
     ops: (s.flags & SVC_F_ONEPACKET) !== 0,
+    toa: (s.flags & SVC_F_TOA) !== 0,
     stats: s.stats,
     rates: s.rates,
     dests: dests.map(destJson),

@@ -13,6 +13,7 @@ import { sortDests } from "./sort.js";
 
 const SVC_F_PERSISTENT = 0x1;
 const SVC_F_ONEPACKET = 0x4;
+const SVC_F_TOA = 0x100;
 
 type Variant = "default" | "stats" | "rate" | "thresholds" | "persistent-conn" | "tun-info";
 
@@ -81,6 +82,7 @@ function serviceSuffix(s: ServiceEntry): string {
     if (s.pe) line += ` pe ${s.pe}`;
   }
   if (s.flags & SVC_F_ONEPACKET) line += " ops";
+  if (s.flags & SVC_F_TOA) line += " toa";
   return line;
 }
 

@@ -65,6 +65,7 @@ export const MATRIX_ROWS: readonly (readonly [string, string])[] = [
   ["local-address", "xxxxxxxxxxxxxx++x"],
   ["ifname", "xxxxxxxxxxxxxx++x"],
   ["json", "xxxx.xxxxxx..xxx."],
+  ["toa", "..xxxxxxxxxxxxxxx"],
 ];
 
 /** ipvsadm's generic_opt_check over the options given (by message name). */

@@ -112,6 +112,7 @@ export const OPTIONS: readonly OptDef[] = [
   opt("laddr", "laddr", "z", "required"),
   opt("ifname", "ifname", "F", "required"),
   opt("json", "json", undefined, "none"),
+  opt("toa", "toa", undefined, "none"),
 ];
 
 const BY_LONG = new Map<string, OptDef>();

@@ -11,6 +11,7 @@ import { sortDests } from "./sort.js";
 
 const SVC_F_PERSISTENT = 0x1;
 const SVC_F_ONEPACKET = 0x4;
+const SVC_F_TOA = 0x100;
 const PROTO_SWITCH: Record<string, string> = { tcp: "-t", udp: "-u", sctp: "--sctp-service" };
 const METHOD_SWITCH: Record<string, string> = {
   masq: "-m",
@@ -49,6 +50,7 @@ export function formatSave(
     }
     if (s.pe) line += ` --pe ${s.pe}`;
     if (s.flags & SVC_F_ONEPACKET) line += " -o";
+    if (s.flags & SVC_F_TOA) line += " --toa";
     const flags = schedFlagNames(s.flags, s.scheduler);
     if (flags) line += ` -b ${flags}`;
     out.push(`${line}\n`);

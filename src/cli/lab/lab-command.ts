@@ -2,10 +2,10 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { isRoot, NetLab } from "./netns.js";
 import { RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "./paths.js";
-import { buildDrLab, buildNatLab } from "./topologies.js";
+import { buildDrLab, buildFullnatLab, buildNatLab, buildTunLab } from "./topologies.js";
 
 /**
- * `tslvs lab nat|dr [--keep]`: builds a classic LVS lab in network namespaces, starts real HTTP
+ * `tslvs lab nat|dr|tun|fullnat [--keep]`: builds a classic LVS lab in network namespaces, starts real HTTP
  * servers and the director, types the guide's tslvsadm commands, sends ten requests and shows who
  * answered and what each real server saw. Everything is removed afterwards (also on Ctrl-C and on
  * failure) unless --keep; `tslvs lab clean` removes a kept lab.
@@ -22,8 +22,8 @@ export async function labCommand(args: string[]): Promise<number> {
   const kind = args[0];
   const keep = args.includes("--keep");
   if (kind === "clean") return cleanLabs();
-  if (kind !== "nat" && kind !== "dr") {
-    process.stderr.write("usage: tslvs lab nat|dr [--keep] | tslvs lab clean\n");
+  if (kind !== "nat" && kind !== "dr" && kind !== "tun" && kind !== "fullnat") {
+    process.stderr.write("usage: tslvs lab nat|dr|tun|fullnat [--keep] | tslvs lab clean\n");
     return 2;
   }
   if (!isRoot()) {
@@ -46,7 +46,8 @@ export async function labCommand(args: string[]): Promise<number> {
   process.once("SIGTERM", onSignal);
   try {
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    const ok = kind === "nat" ? await runNat(lab, runDir) : await runDr(lab, runDir);
+    const run = { nat: runNat, dr: runDr, tun: runTun, fullnat: runFullnat }[kind];
+    const ok = await run(lab, runDir);
     if (keep) {
       printKeep(lab, kind, runDir);
       return ok ? 0 : 1;
@@ -90,14 +91,15 @@ function cleanLabs(): number {
     execFileSync("ip", ["netns", "del", n]);
     say(`removed namespace ${n}`);
   }
-  for (const k of ["nat", "dr"]) rmSync(`/run/${LAB_PREFIX}-${k}`, { recursive: true, force: true });
+  for (const k of ["nat", "dr", "tun", "fullnat"])
+    rmSync(`/run/${LAB_PREFIX}-${k}`, { recursive: true, force: true });
   return 0;
 }
 
 function printKeep(lab: NetLab, kind: string, runDir: string): void {
   say();
   say(`The ${kind} lab stays up. Enter a host with:`);
-  for (const h of ["client", "director", "rs2", "rs3", "rs1"]) {
+  for (const h of ["client", "router", "director", "rs2", "rs3", "rs1"]) {
     if (listNamespaces().includes(lab.ns(h))) say(`  ip netns exec ${lab.ns(h)} bash`);
   }
   say(`tslvsadm talks to this lab's director with: TSLVS_SOCKET=${runDir}/tslvs.sock tslvsadm -ln`);
@@ -269,4 +271,153 @@ function linkBytes(lab: NetLab, host: string, ifname: string): { rx: number; tx:
     stats64: { rx: { bytes: number }; tx: { bytes: number } };
   }[];
   return { rx: j[0]!.stats64.rx.bytes, tx: j[0]!.stats64.tx.bytes };
+}
+
+/** A running tcpdump in a lab host; stop() ends it and returns the packet lines it printed. */
+interface Capture {
+  stop(): Promise<string[]>;
+}
+
+async function capture(lab: NetLab, host: string, ifname: string, filter: string[]): Promise<Capture> {
+  const p = lab.spawn(host, ["tcpdump", "-l", "-nn", "-i", ifname, ...filter], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  p.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  p.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+  for (let i = 0; i < 50 && !/listening on/.test(err); i++) {
+    if (p.exitCode !== null) throw new Error(`tcpdump failed: ${err}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    stop: async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      const done = new Promise((r) => p.once("exit", r));
+      p.kill("SIGINT");
+      await done;
+      return out.split("\n").filter((l) => l.trim() !== "");
+    },
+  };
+}
+
+/** `tslvs rs` in a lab host, waited for until it says it is ready. */
+async function startRsHelper(lab: NetLab, host: string, args: string[]): Promise<void> {
+  const p = lab.spawn(host, ["node", TSLVS_BIN, "rs", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  p.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  p.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  for (let i = 0; i < 100; i++) {
+    if (/^tslvs rs: ready/m.test(out)) return;
+    if (p.exitCode !== null) throw new Error(`tslvs rs in ${host} failed:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`tslvs rs in ${host} did not get ready:\n${out}`);
+}
+
+function countBy(replies: (Reply | null)[], key: (r: Reply) => string): string {
+  const counts = new Map<string, number>();
+  for (const r of replies) if (r) counts.set(key(r), (counts.get(key(r)) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${k} ${n}`).join(", ");
+}
+
+async function runTun(lab: NetLab, runDir: string): Promise<boolean> {
+  say("tslvs lab tun: LVS-TUN, the real servers on another network behind a router, in network namespaces");
+  const t = buildTunLab(lab);
+  say();
+  say(`  client ${t.cip} ── router ── director ${t.dip} + VIP ${t.vip}`);
+  say(`                      └── switch ── ${t.servers.map((s) => `${s.name} ${s.rip}`).join(" ── ")}`);
+  say();
+  say("This kernel has no ipip module, so each real server runs the user-space tunnel end:");
+  await startServers(lab, t.servers);
+  for (const rs of t.servers) {
+    say(`${rs.host}# tslvs rs --mode tun --vip ${t.vip}`);
+    await startRsHelper(lab, rs.host, ["--mode", "tun", "--vip", t.vip]);
+  }
+  say(
+    "(the VIP on lo with ARP for it suppressed, IPIP taken from the kernel by XDP and handed to a TUN device)",
+  );
+  say();
+  await startDirector(lab, t.director, runDir, [t.directorIf]);
+  typed(runDir, ["-A", "-t", `${t.vip}:80`, "-s", "wrr"]);
+  for (const rs of t.servers)
+    typed(runDir, ["-a", "-t", `${t.vip}:80`, "-r", `${rs.rip}:80`, "-i", "-w", "1"]);
+  typed(runDir, ["-ln"]);
+  // Warm up the director's next hop toward the router (its first packet waits for ARP).
+  request(lab, t.client, `http://${t.vip}/`);
+  const rsLink = await capture(lab, t.router, t.rsLinkIf, ["ip", "proto", "4"]);
+  const dirLink = await capture(lab, t.router, "eth1", ["src", "host", t.vip]);
+  const replies = sendTen(lab, t.client, t.vip);
+  const ipip = await rsLink.stop();
+  const fromVipOnDirectorLink = await dirLink.stop();
+  typed(runDir, ["-ln", "--stats"]);
+  const answered = replies.filter((r): r is Reply => r !== null);
+  const sawClient = answered.every((r) => r.seenClient === t.cip);
+  say();
+  say(`${answered.length} of 10 requests answered: ${countBy(replies, (r) => r.server)}.`);
+  say(
+    sawClient
+      ? `Every real server saw the client's own address ${t.cip}: the client's packet travels unchanged inside the tunnel.`
+      : "Some real server saw another address than the client's.",
+  );
+  say();
+  say(
+    `On the real servers' network the router carried ${ipip.length} IPIP frames from the director; the first three:`,
+  );
+  for (const l of ipip.slice(0, 3)) say(`  ${l}`);
+  say(
+    `Frames from the VIP on the director's link: ${fromVipOnDirectorLink.length} — the answers went from the real servers through the router straight to the client.`,
+  );
+  return answered.length === 10 && sawClient && ipip.length > 0 && fromVipOnDirectorLink.length === 0;
+}
+
+async function runFullnat(lab: NetLab, runDir: string): Promise<boolean> {
+  say("tslvs lab fullnat: FULLNAT (DPVS's fourth method), in network namespaces");
+  const t = buildFullnatLab(lab);
+  say();
+  say(`  client ${t.cip} ── director ${t.vip} (VIP) | ${t.dip} (its own address toward the real servers)`);
+  say(`                         └── switch ── ${t.servers.map((s) => `${s.name} ${s.rip}`).join(" ── ")}`);
+  say("  (the real servers have no route to the client at all: no default route)");
+  say();
+  await startServers(lab, t.servers);
+  await startDirector(lab, t.director, runDir, [t.outsideIf, t.insideIf]);
+  typed(runDir, ["-A", "-t", `${t.vip}:80`, "-s", "rr"]);
+  for (const rs of t.servers) typed(runDir, ["-a", "-t", `${t.vip}:80`, "-r", `${rs.rip}:80`, "-b"]);
+  typed(runDir, ["-ln"]);
+  request(lab, t.client, `http://${t.vip}/`);
+  const rsLink = await capture(lab, "switch", "br0", ["tcp", "port", "80"]);
+  const first = sendTen(lab, t.client, t.vip);
+  const lines = await rsLink.stop();
+  const toRs = lines.filter((l) => new RegExp(` ${t.dip.replaceAll(".", "\\.")}\\.\\d+ > `).test(l)).length;
+  const fromRs = lines.filter((l) => new RegExp(` > ${t.dip.replaceAll(".", "\\.")}\\.\\d+:`).test(l)).length;
+  const mentionsClient = lines.filter((l) => l.includes(t.cip)).length;
+  say(
+    `${first.filter(Boolean).length} of 10 answered: ${countBy(first, (r) => r.server)}; the real servers saw ${countBy(first, (r) => r.seenClient)}.`,
+  );
+  say(
+    `On the real servers' link: ${toRs} packets from ${t.dip} to the real servers, ${fromRs} back to it, ${mentionsClient} mentioning the client — both directions cross the director.`,
+  );
+  say();
+  say("Now a local-address pool of two LIPs (DPVS's -P), and TOA to carry the client's address:");
+  for (const lip of t.poolLips) typed(runDir, ["-P", "-t", `${t.vip}:80`, "-z", lip, "-F", t.insideIf]);
+  typed(runDir, ["-G", "-t", `${t.vip}:80`]);
+  typed(runDir, ["-E", "-t", `${t.vip}:80`, "-s", "rr", "--toa"]);
+  const toaCapture = await capture(lab, "switch", "br0", ["-v", "tcp", "port", "80"]);
+  const second = sendTen(lab, t.client, t.vip);
+  const toaLines = (await toaCapture.stop()).filter((l) => /exp-/.test(l));
+  say(`The real servers saw ${countBy(second, (r) => r.seenClient)} (the pool's LIPs in turn).`);
+  say(
+    `${toaLines.length} packets carried the TOA option (kind 254: client port and ${t.cip}) to the real servers; a real server with the toa module would log the client. The first:`,
+  );
+  if (toaLines[0]) say(`  ${toaLines[0].trim()}`);
+  const lipsSeen = new Set(second.filter((r): r is Reply => r !== null).map((r) => r.seenClient));
+  return (
+    first.every((r) => r?.seenClient === t.dip) &&
+    second.every((r) => r !== null) &&
+    t.poolLips.every((l) => lipsSeen.has(l)) &&
+    toRs > 0 &&
+    fromRs > 0 &&
+    mentionsClient === 0 &&
+    toaLines.length >= 10
+  );
 }

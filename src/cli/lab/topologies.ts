@@ -112,3 +112,118 @@ export function applyDrRealServerScript(lab: NetLab, host: string, vip: string):
   lab.sysctl(host, "net.ipv4.conf.all.arp_ignore", 1);
   lab.sysctl(host, "net.ipv4.conf.all.arp_announce", 2);
 }
+
+export interface TunTopology {
+  client: string;
+  cip: string;
+  router: string;
+  director: string;
+  dip: string;
+  vip: string;
+  /** The director's one interface (toward the router). */
+  directorIf: string;
+  /** The router's interface on the real servers' network (where IPIP frames cross). */
+  rsLinkIf: string;
+  servers: RealServerHost[];
+}
+
+/**
+ * LVS-TUN across networks: the client, the director and the real servers sit on three networks joined
+ * by a router. The director reaches the real servers only through the router and sends them the
+ * client's packets in IPIP; each RS holds the VIP (put there by `tslvs rs --mode tun`, which the
+ * caller starts) and answers the client straight through the router, never through the director.
+ *
+ *   client 198.18.0.100 ── router ── director 198.18.1.10 (+ VIP 198.18.5.10)
+ *                            └── switch ── RS2 198.19.20.20, RS3 198.19.20.30
+ */
+export function buildTunLab(lab: NetLab, rsCount = 2): TunTopology {
+  const t: TunTopology = {
+    client: "client",
+    cip: "198.18.0.100",
+    router: "router",
+    director: "director",
+    dip: "198.18.1.10",
+    vip: "198.18.5.10",
+    directorIf: "eth0",
+    rsLinkIf: "eth2",
+    servers: [],
+  };
+  for (const h of ["client", "router", "director", "switch"]) lab.addHost(h);
+  lab.link("client", "eth0", "router", "eth0");
+  lab.addAddr("client", "eth0", `${t.cip}/24`);
+  lab.addAddr("router", "eth0", "198.18.0.1/24");
+  lab.addRoute("client", "default", "via", "198.18.0.1");
+  lab.link("director", t.directorIf, "router", "eth1");
+  lab.addAddr("director", t.directorIf, `${t.dip}/24`);
+  lab.addAddr("director", t.directorIf, `${t.vip}/32`);
+  lab.addAddr("router", "eth1", "198.18.1.1/24");
+  lab.addRoute("director", "default", "via", "198.18.1.1");
+  lab.addRoute("router", "198.18.5.0/24", "via", t.dip);
+  lab.addBridge("switch", "br0");
+  lab.plug("router", t.rsLinkIf, "switch", "br0");
+  lab.addAddr("router", t.rsLinkIf, "198.19.20.1/24");
+  lab.sysctl("router", "net.ipv4.ip_forward", 1);
+  // The replies come from the VIP on the real servers' side, where the router has no route to it.
+  lab.sysctl("router", "net.ipv4.conf.all.rp_filter", 0);
+  lab.sysctl("router", `net.ipv4.conf.${t.rsLinkIf}.rp_filter`, 0);
+  for (let i = 0; i < rsCount; i++) {
+    const n = i + 2;
+    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.19.20.${n * 10}` };
+    lab.addHost(rs.host);
+    lab.plug(rs.host, "eth0", "switch", "br0");
+    lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
+    lab.addRoute(rs.host, "default", "via", "198.19.20.1");
+    t.servers.push(rs);
+  }
+  return t;
+}
+
+export interface FullnatTopology {
+  client: string;
+  cip: string;
+  director: string;
+  vip: string;
+  /** The director's address toward the real servers: the LIP when the service has no pool. */
+  dip: string;
+  /** Addresses on the director's inside interface for a local-address pool (-P). */
+  poolLips: string[];
+  outsideIf: string;
+  insideIf: string;
+  servers: RealServerHost[];
+}
+
+/**
+ * FULLNAT: client -- (outside) director (inside) -- switch -- RS2, RS3, as the NAT lab, except that the
+ * real servers have no route to the client at all (no default route): their replies can only go back
+ * to the address the request came from, one of the director's local addresses.
+ */
+export function buildFullnatLab(lab: NetLab, rsCount = 2): FullnatTopology {
+  const t: FullnatTopology = {
+    client: "client",
+    cip: "198.18.0.100",
+    director: "director",
+    vip: "198.18.0.10",
+    dip: "198.19.30.1",
+    poolLips: ["198.19.30.5", "198.19.30.6"],
+    outsideIf: "eth0",
+    insideIf: "eth1",
+    servers: [],
+  };
+  for (const h of ["client", "director", "switch"]) lab.addHost(h);
+  lab.link("client", "eth0", "director", t.outsideIf);
+  lab.addAddr("client", "eth0", `${t.cip}/24`);
+  lab.addAddr("director", t.outsideIf, `${t.vip}/24`);
+  lab.addBridge("switch", "br0");
+  lab.plug("director", t.insideIf, "switch", "br0");
+  lab.addAddr("director", t.insideIf, `${t.dip}/24`);
+  for (const lip of t.poolLips) lab.addAddr("director", t.insideIf, `${lip}/24`);
+  for (let i = 0; i < rsCount; i++) {
+    const n = i + 2;
+    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.19.30.${n * 10}` };
+    lab.addHost(rs.host);
+    lab.plug(rs.host, "eth0", "switch", "br0");
+    lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
+    t.servers.push(rs);
+  }
+  return t;
+}

@@ -1,0 +1,64 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+
+/**
+ * Changes made to the host by a real-server helper, each recorded with how to undo it, and undone
+ * in reverse order on stop. Only what the helper itself changed is undone: a VIP that was already on
+ * lo, or a sysctl that already had the wanted value, is left as it was.
+ */
+export class HostChanges {
+  private readonly undo: { what: string; run: () => void }[] = [];
+
+  /** Sets /proc/sys/<key> (dotted or slashed) to `value`, remembering the old value. */
+  sysctl(key: string, value: string | number): void {
+    const path = `/proc/sys/${key.replaceAll(".", "/")}`;
+    const old = readFileSync(path, "utf8").trim();
+    if (old === String(value)) return;
+    writeFileSync(path, String(value));
+    this.undo.push({ what: `${key}=${old}`, run: () => writeFileSync(path, old) });
+  }
+
+  /** Reads /proc/sys/<key>. */
+  read(key: string): string {
+    return readFileSync(`/proc/sys/${key.replaceAll(".", "/")}`, "utf8").trim();
+  }
+
+  /** Puts `addr/32` on `dev` (kept as is when already there). */
+  addAddress(addr: string, dev: string): void {
+    const shown = execFileSync("ip", ["-o", "-4", "addr", "show", "dev", dev], { encoding: "utf8" });
+    if (shown.split(/\s+/).includes(`${addr}/32`)) return;
+    ip(["addr", "add", `${addr}/32`, "dev", dev]);
+    this.undo.push({
+      what: `address ${addr} on ${dev}`,
+      run: () => ip(["addr", "del", `${addr}/32`, "dev", dev]),
+    });
+  }
+
+  /** Records an undo step for something made elsewhere (a device, an attachment). */
+  onUndo(what: string, run: () => void): void {
+    this.undo.push({ what, run });
+  }
+
+  /** Undoes everything, newest first; returns the steps that failed (with why). */
+  undoAll(): string[] {
+    const failed: string[] = [];
+    while (this.undo.length) {
+      const step = this.undo.pop()!;
+      try {
+        step.run();
+      } catch (e) {
+        failed.push(`${step.what}: ${(e as Error).message}`);
+      }
+    }
+    return failed;
+  }
+}
+
+export function ip(args: string[]): string {
+  try {
+    return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`ip ${args.join(" ")}: ${(err.stderr ?? "").trim() || err.message}`);
+  }
+}

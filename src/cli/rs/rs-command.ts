@@ -1,0 +1,125 @@
+import { IpAddr } from "../../core/address.js";
+import { parseOptions, UsageError } from "../cli-args.js";
+import { HostChanges, ip } from "./host-changes.js";
+import { putVipsOnLoopback } from "./vip-on-loopback.js";
+
+const USAGE = `usage: tslvs rs --mode dr|tun --vip VIP [--vip VIP2 ...] [--interface IF ...] [--tun-name NAME]
+                [--xdp-mode auto|native|generic]
+  dr   the classic DR real-server script: the VIPs on lo, ARP for them suppressed
+       (arp_ignore=1, arp_announce=2); undone on stop.
+  tun  the same, plus a user-space IPIP receiver for hosts without the ipip module: IPIP
+       packets to this host are taken from the kernel by XDP, decapsulated and handed to the
+       host's stack through a TUN device (default tslvs-tun0); replies go out the normal route.
+Runs until SIGTERM/SIGINT, then removes everything it added.
+`;
+
+/** `tslvs rs`: makes this host a real server for LVS-DR or LVS-TUN. Returns the exit status. */
+export async function rsCommand(args: string[]): Promise<number> {
+  let mode: string;
+  let vips: string[];
+  let interfaces: string[];
+  let tunName: string;
+  let xdpMode: "auto" | "native" | "generic";
+  try {
+    const { opts, words } = parseOptions(args, {
+      mode: "value",
+      vip: "repeat",
+      interface: "repeat",
+      "tun-name": "value",
+      "xdp-mode": "value",
+    });
+    if (words.length) throw new UsageError(`unexpected argument ${words[0]}`);
+    mode = opts.get("mode")?.[0] ?? "";
+    if (mode !== "dr" && mode !== "tun") throw new UsageError("--mode must be dr or tun");
+    vips = opts.get("vip") ?? [];
+    if (vips.length === 0) throw new UsageError("at least one --vip is needed");
+    for (const v of vips) {
+      const a = IpAddr.parse(v);
+      if (a?.family !== 4) throw new UsageError(`--vip ${v} is not an IPv4 address`);
+    }
+    interfaces = opts.get("interface") ?? [];
+    tunName = opts.get("tun-name")?.[0] ?? "tslvs-tun0";
+    const m = opts.get("xdp-mode")?.[0] ?? "auto";
+    if (m !== "auto" && m !== "native" && m !== "generic")
+      throw new UsageError("--xdp-mode must be auto|native|generic");
+    xdpMode = m;
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`tslvs rs: ${e.message}\n${USAGE}`);
+    return 2;
+  }
+
+  const host = new HostChanges();
+  let stopReceiver: (() => Promise<string>) | null = null;
+  try {
+    putVipsOnLoopback(host, vips);
+    if (mode === "tun") stopReceiver = await startTunReceiver(host, vips, interfaces, tunName, xdpMode);
+  } catch (e) {
+    const failed = host.undoAll();
+    process.stderr.write(`tslvs rs: ${(e as Error).message}\n`);
+    for (const f of failed) process.stderr.write(`tslvs rs: could not undo ${f}\n`);
+    return 1;
+  }
+  process.stdout.write(`tslvs rs: ready, mode ${mode}, VIP ${vips.join(", ")}\n`);
+
+  return new Promise<number>((resolve) => {
+    // Nothing else may keep the process alive (DR mode has no sockets): wait for a signal.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      let summary = "";
+      if (stopReceiver) summary = await stopReceiver().catch((e: Error) => `receiver: ${e.message}`);
+      const failed = host.undoAll();
+      for (const f of failed) process.stderr.write(`tslvs rs: could not undo ${f}\n`);
+      process.stdout.write(`tslvs rs: stopped on ${signal}, host restored${summary ? `; ${summary}` : ""}\n`);
+      clearInterval(keepAlive);
+      resolve(failed.length ? 1 : 0);
+    };
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGINT", () => void stop("SIGINT"));
+  });
+}
+
+/**
+ * The TUN real server's user-space tunnel end: a TUN device that is up and not filtered by reverse
+ * path (the inner packets come from clients the device has no route to), and the IPIP receiver
+ * writing into it. Returns the function that stops it (and reports what it did).
+ */
+async function startTunReceiver(
+  host: HostChanges,
+  vips: string[],
+  interfaces: string[],
+  tunName: string,
+  xdpMode: "auto" | "native" | "generic",
+): Promise<() => Promise<string>> {
+  const { TunDevice } = await import("../../dataplane/sys/tun-device.js");
+  const { IpipReceiver } = await import("../../dataplane/ipip-receiver.js");
+  const { readInterfaces } = await import("../../dataplane/host-net.js");
+  const tun = TunDevice.open(tunName);
+  host.onUndo(`TUN device ${tunName}`, () => tun.close());
+  ip(["link", "set", tunName, "up"]);
+  // Strict reverse-path filtering (1) would drop every inner packet: the route back to the client
+  // is not through the TUN device. The effective value is max(all, device): the device gets 0, and
+  // a strict "all" becomes loose (2), which still checks the client is reachable at all.
+  host.sysctl(`net.ipv4.conf.${tunName}.rp_filter`, 0);
+  if (host.read("net.ipv4.conf.all.rp_filter") === "1") host.sysctl("net.ipv4.conf.all.rp_filter", 2);
+  const chosen = interfaces.length
+    ? interfaces
+    : (await readInterfaces()).filter((i) => !i.loopback && i.up && i.name !== tunName).map((i) => i.name);
+  const receiver = await IpipReceiver.start({
+    interfaces: chosen,
+    vips: vips.map((v) => IpAddr.mustParse(v)),
+    tun,
+    xdpMode,
+  });
+  process.stdout.write(
+    `tslvs rs: receiving IPIP on ${receiver.modes.join(", ")}; inner packets go to ${tunName}\n`,
+  );
+  return async () => {
+    await receiver.stop();
+    const c = receiver.counters;
+    return `IPIP received ${c.received}, delivered ${c.delivered}, not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}`;
+  };
+}

@@ -1,0 +1,49 @@
+import { writeMac } from "../net/ethernet.js";
+import { buildIcmpError, icmpErrorAllowed } from "../net/icmp.js";
+import type { ParsedFrame } from "../net/parse.js";
+import type { XmitEnv } from "./xmit-env.js";
+
+/**
+ * Sends an ICMPv4 error about the packet in frame `f` back to its sender, from `src`, in a fresh UMEM
+ * frame routed like any packet toward the sender (the kernel's icmp_send). The offending frame is left
+ * untouched. Returns true when the error was queued; false when it may not be sent (RFC 1812: not about
+ * an error, a later fragment or a non-unicast source), no frame is free, or the sender has no next hop
+ * yet.
+ */
+export function sendIcmpToSender(
+  env: XmitEnv,
+  bytes: Uint8Array,
+  f: ParsedFrame,
+  type: number,
+  code: number,
+  rest: number,
+  src: number,
+): boolean {
+  if (f.family !== 4 || !icmpErrorAllowed(bytes, f.l3Off, f.ipLen)) return false;
+  const hop = env.nextHops.get(f.saddr[0]!);
+  if (!hop) return false;
+  const out = env.umem.alloc();
+  if (out < 0) return false;
+  const ipLen = buildIcmpError(
+    bytes,
+    out + 14,
+    env.umem.frameSize - 14,
+    bytes,
+    f.l3Off,
+    f.ipLen,
+    type,
+    code,
+    rest,
+    src,
+    env.nextIpId(),
+  );
+  if (ipLen > 0) {
+    writeMac(bytes, out, hop.dstMac);
+    writeMac(bytes, out + 6, hop.srcMac);
+    bytes[out + 12] = 0x08;
+    bytes[out + 13] = 0x00;
+    if (env.transmit(hop.ifindex, out, 14 + ipLen)) return true;
+  }
+  env.umem.free(out);
+  return false;
+}

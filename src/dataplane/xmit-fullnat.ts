@@ -1,0 +1,126 @@
+import { TCP_ACK, TCP_SYN } from "../core/flow.js";
+import { writeMac } from "../net/ethernet.js";
+import type { ParsedFrame } from "../net/parse.js";
+import { fullnatInbound, fullnatOutbound, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
+import { tcpClampMss, tcpMss } from "../net/tcp.js";
+import { insertToa, TOA_LEN_V4 } from "../net/toa.js";
+import type { XmitEnv } from "./xmit-env.js";
+
+/** What the FULLNAT transmitter counts (the engine's counters carry these fields). */
+export interface FullnatCounters {
+  fullnatIn: number;
+  fullnatOut: number;
+  /** TOA options inserted, and first acknowledgements that had no room for one. */
+  toaInserted: number;
+  toaNoRoom: number;
+  noRoute: number;
+  ttlExpired: number;
+  rewriteFailed: number;
+}
+
+/** Per-connection TOA progress. */
+const TOA_NONE = 0;
+const TOA_SYNACK_SEEN = 1;
+const TOA_DONE = 2;
+
+/**
+ * FULLNAT (DPVS's ip_vs_xmit.c, spec §7.6): toward the real server the packet's source becomes
+ * LIP:lport and its destination RIP:rport; the real server's reply, addressed to LIP:lport, leaves as
+ * VIP:vport -> CIP:cport. Both go by the routing table toward their new destination. TCP sequence
+ * numbers are left alone.
+ *
+ * TOA (switched per service): the client's address and port ride to the real server in a TCP option
+ * (kind 254, 8 bytes) inserted into the first packet that acknowledges the real server's SYN-ACK; the
+ * SYN-ACK's MSS is lowered by the option's size on its way to the client, so that packet still fits.
+ */
+export class FullnatXmit {
+  /** TOA progress by connection index (reset when a packet creates the connection). */
+  private readonly toa: Uint8Array;
+
+  constructor(
+    private readonly env: XmitEnv,
+    private readonly counters: FullnatCounters,
+    connCapacity: number,
+  ) {
+    this.toa = new Uint8Array(connCapacity);
+  }
+
+  /**
+   * `conn` and `isNew` from the verdict; `withToa` when the connection's service has TOA on. Returns
+   * true when the frame was queued (it then belongs to the TX ring).
+   */
+  send(
+    bytes: Uint8Array,
+    f: ParsedFrame,
+    inbound: boolean,
+    conn: number,
+    isNew: boolean,
+    withToa: boolean,
+    srcAddr: Uint32Array,
+    srcPort: number,
+    dstAddr: Uint32Array,
+    dstPort: number,
+  ): boolean {
+    const hop = this.env.nextHops.get(dstAddr[0]!);
+    if (!hop) {
+      this.counters.noRoute++;
+      return false;
+    }
+    const toaStep = withToa && f.protocol === 6 && conn >= 0 && conn < this.toa.length;
+    if (toaStep && isNew) this.toa[conn] = TOA_NONE;
+    // The client's address and port, before the rewrite replaces them.
+    const cAddr = f.saddr[0]!;
+    const cPort = f.sport;
+    const rc = inbound
+      ? fullnatInbound(bytes, f, srcAddr, 0, srcPort, dstAddr, 0, dstPort)
+      : fullnatOutbound(bytes, f, srcAddr, 0, srcPort, dstAddr, 0, dstPort);
+    if (rc !== RW_OK) {
+      if (rc === RW_TTL_EXPIRED) this.counters.ttlExpired++;
+      else this.counters.rewriteFailed++;
+      return false;
+    }
+    if (toaStep) this.toaStep(bytes, f, inbound, conn, cAddr, cPort, hop.mtu);
+    writeMac(bytes, f.frameOff, hop.dstMac);
+    writeMac(bytes, f.frameOff + 6, hop.srcMac);
+    if (!this.env.transmit(hop.ifindex, f.frameOff, f.frameLen)) return false;
+    if (inbound) this.counters.fullnatIn++;
+    else this.counters.fullnatOut++;
+    return true;
+  }
+
+  private readonly client = new Uint32Array(1);
+
+  private toaStep(
+    bytes: Uint8Array,
+    f: ParsedFrame,
+    inbound: boolean,
+    conn: number,
+    cAddr: number,
+    cPort: number,
+    mtu: number,
+  ): void {
+    const flags = f.tcpFlags;
+    if (!inbound) {
+      if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && this.toa[conn] !== TOA_DONE) {
+        // The client then sizes its segments so that the option still fits (DPVS lowers it the same).
+        const mss = tcpMss(bytes, f.l4Off);
+        if (mss > TOA_LEN_V4) tcpClampMss(bytes, f.l4Off, mss - TOA_LEN_V4);
+        this.toa[conn] = TOA_SYNACK_SEEN;
+      }
+      return;
+    }
+    if (this.toa[conn] !== TOA_SYNACK_SEEN || flags & TCP_SYN || !(flags & TCP_ACK)) return;
+    if (f.ipLen + TOA_LEN_V4 > mtu) {
+      this.counters.toaNoRoom++;
+      return;
+    }
+    const slotEnd = f.frameOff - (f.frameOff % this.env.umem.frameSize) + this.env.umem.frameSize;
+    this.client[0] = cAddr;
+    if (insertToa(bytes, f, slotEnd, 4, this.client, 0, cPort) < 0) {
+      this.counters.toaNoRoom++;
+      return;
+    }
+    this.toa[conn] = TOA_DONE;
+    this.counters.toaInserted++;
+  }
+}

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { after, before, test } from "node:test";
+import { NetLab } from "../src/cli/lab/netns.js";
+import { buildTunLab, type TunTopology } from "../src/cli/lab/topologies.js";
+import {
+  httpGet,
+  httpGetRetry,
+  LabDirector,
+  type Output,
+  postSha256,
+  startCapture,
+  startRealServer,
+  startRsHelper,
+  udpAsk,
+} from "./support/lvs-lab.js";
+import { haveRoot } from "./support/privileged.js";
+
+// LVS-TUN across a router: the director sends the client's packets in IPIP to real servers on
+// another network; each RS runs `tslvs rs --mode tun` (this kernel has no ipip module) and answers
+// the client straight through the router.
+
+const lab = new NetLab(`tft${process.pid}`);
+const director = new LabDirector();
+let t: TunTopology;
+let ready = false;
+const helpers: Output[] = [];
+
+before(async () => {
+  if (process.getuid?.() !== 0) return;
+  t = buildTunLab(lab);
+  for (const rs of t.servers) {
+    await startRealServer(lab, rs.host, rs.name);
+    helpers.push(await startRsHelper(lab, rs.host, ["--mode", "tun", "--vip", t.vip]));
+  }
+  await director.start(lab, t.director, [t.directorIf]);
+  director.adm("-A", "-t", `${t.vip}:80`, "-s", "rr");
+  director.adm("-A", "-u", `${t.vip}:80`, "-s", "rr");
+  for (const rs of t.servers) {
+    director.adm("-a", "-t", `${t.vip}:80`, "-r", `${rs.rip}:80`, "-i");
+    director.adm("-a", "-u", `${t.vip}:80`, "-r", `${rs.rip}:80`, "-i");
+  }
+  ready = true;
+});
+
+after(async () => {
+  await director.stop();
+  await lab.destroy();
+});
+
+test("TUN: HTTP through IPIP to real servers behind a router; each RS sees the client", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  await httpGetRetry(lab, t.client, `http://${t.vip}/`);
+  const seen = new Map<string, number>();
+  for (let i = 0; i < 6; i++) {
+    const r = httpGet(lab, t.client, `http://${t.vip}/`);
+    assert.ok(r, `request ${i} answered`);
+    assert.equal(r.seenClient, t.cip, "the RS saw the client's own address");
+    seen.set(r.server, (seen.get(r.server) ?? 0) + 1);
+  }
+  assert.deepEqual([...seen.keys()].sort(), ["RS2", "RS3"]);
+});
+
+test("TUN: 32 random bytes arrive intact over TCP and UDP", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  const data = randomBytes(32);
+  const want = createHash("sha256").update(data).digest("hex");
+  assert.equal(postSha256(lab, t.client, `http://${t.vip}/sha256`, data), want);
+  const reply = udpAsk(lab, t.client, t.vip, 80, data);
+  assert.ok(reply.subarray(reply.length - 32).equals(data), "UDP payload echoed intact");
+  assert.match(reply.toString("latin1"), new RegExp(`^RS[23] ${t.cip.replaceAll(".", "\\.")} `));
+});
+
+test("TUN: IPIP from the director's address on the RS link, replies bypass the director", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  const rsLink = await startCapture(lab, t.router, t.rsLinkIf, [
+    "ip",
+    "proto",
+    "4",
+    "or",
+    "src",
+    "host",
+    t.vip,
+  ]);
+  const dirLink = await startCapture(lab, t.router, "eth1", ["src", "host", t.vip, "and", "tcp"]);
+  for (let i = 0; i < 2; i++) assert.ok(httpGet(lab, t.client, `http://${t.vip}/`));
+  await new Promise((r) => setTimeout(r, 300));
+  const seenOnRsLink = await rsLink.stop("SIGINT");
+  const seenOnDirLink = await dirLink.stop("SIGINT");
+  // The outer header: director's own address toward the RS -> RIP, IPIP, DF copied from the inner
+  // packet; inside, the client's packet to the VIP unchanged but for the TTL.
+  const rips = t.servers.map((s) => s.rip.replaceAll(".", "\\.")).join("|");
+  const outer = new RegExp(
+    `flags \\[DF\\], proto IPIP \\(4\\), length \\d+\\)\\s+${t.dip.replaceAll(".", "\\.")} > (${rips}): IP \\(tos 0x0, ttl \\d+, id \\d+, offset 0, flags \\[DF\\], proto TCP \\(6\\), length \\d+\\)\\s+${t.cip.replaceAll(".", "\\.")}\\.\\d+ > ${t.vip.replaceAll(".", "\\.")}\\.80:`,
+  );
+  assert.match(seenOnRsLink, outer, `IPIP frames on the RS link:\n${seenOnRsLink}`);
+  assert.match(
+    seenOnRsLink,
+    new RegExp(`${t.vip.replaceAll(".", "\\.")}\\.80 > ${t.cip.replaceAll(".", "\\.")}\\.\\d+`),
+    "the RS answered from the VIP on its own link",
+  );
+  assert.match(
+    seenOnDirLink,
+    /\b0 packets captured/,
+    `no reply crossed the director's link:\n${seenOnDirLink}`,
+  );
+});
+
+test("TUN: a large upload with DF recovers through the director's ICMP fragmentation needed", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  assert.doesNotMatch(lab.exec(t.client, ["ip", "route", "get", t.vip]), /mtu/, "no path MTU learnt yet");
+  const data = randomBytes(300_000);
+  const want = createHash("sha256").update(data).digest("hex");
+  assert.equal(postSha256(lab, t.client, `http://${t.vip}/sha256`, data), want);
+  // The client's kernel learnt the tunnel's inner MTU (1500 - 20) from the director's ICMP.
+  assert.match(lab.exec(t.client, ["ip", "route", "get", t.vip]), /mtu 1480/);
+});
+
+test("tslvs rs --mode tun removes everything on stop", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  const host = t.servers[1]!.host;
+  const text = await helpers[1]!.stop();
+  assert.match(text, /stopped on SIGTERM, host restored; IPIP received \d+, delivered [1-9]/);
+  assert.doesNotMatch(
+    lab.exec(host, ["ip", "-4", "addr", "show", "dev", "lo"]),
+    new RegExp(t.vip.replaceAll(".", "\\.")),
+  );
+  assert.doesNotMatch(lab.exec(host, ["ip", "link", "show"]), /tslvs-tun0/);
+  assert.doesNotMatch(lab.exec(host, ["ip", "link", "show", "eth0"]), /xdp/);
+  assert.equal(lab.exec(host, ["sysctl", "-n", "net.ipv4.conf.all.arp_ignore"]).trim(), "0");
+  assert.equal(lab.exec(host, ["sysctl", "-n", "net.ipv4.conf.lo.arp_announce"]).trim(), "0");
+});
+
+test("TUN: the director counted tunnelled packets and frag-needed errors, and never lacked headroom", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  const c = await director.stop();
+  assert.ok((c.tunnelled ?? 0) > 0, `tunnelled: ${JSON.stringify(c)}`);
+  assert.ok((c.fragNeeded ?? 0) > 0, "frag-needed sent");
+  // AF_XDP puts received frames 256 bytes (XDP_PACKET_HEADROOM) into their UMEM chunk: room for IPIP.
+  assert.equal(c.noHeadroom, 0);
+});

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { NetLab } from "../src/cli/lab/netns.js";
+import { startRsHelper } from "./support/lvs-lab.js";
+import { haveRoot } from "./support/privileged.js";
+
+test("tslvs rs --mode dr puts the VIPs on lo with ARP suppressed, and undoes exactly that on stop", async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(`trd${process.pid}`);
+  try {
+    lab.addHost("rs");
+    lab.addHost("peer");
+    lab.link("rs", "eth0", "peer", "eth0");
+    lab.addAddr("rs", "eth0", "198.18.7.2/24");
+    // Already there before the helper: must survive its stop.
+    lab.addAddr("rs", "lo", "198.18.7.11/32");
+    lab.sysctl("rs", "net.ipv4.conf.lo.arp_announce", 2);
+    const sysctl = (k: string) => lab.exec("rs", ["sysctl", "-n", k]).trim();
+    const lo = () => lab.exec("rs", ["ip", "-4", "-o", "addr", "show", "dev", "lo"]);
+    const helper = await startRsHelper(lab, "rs", [
+      "--mode",
+      "dr",
+      "--vip",
+      "198.18.7.10",
+      "--vip",
+      "198.18.7.11",
+    ]);
+    assert.match(lo(), /198\.18\.7\.10\/32/);
+    assert.match(lo(), /198\.18\.7\.11\/32/);
+    for (const dev of ["all", "lo"]) {
+      assert.equal(sysctl(`net.ipv4.conf.${dev}.arp_ignore`), "1");
+      assert.equal(sysctl(`net.ipv4.conf.${dev}.arp_announce`), "2");
+    }
+    // The peer gets no ARP answer for the VIP: only a director may answer for it.
+    const arping = lab.exec("peer", [
+      "sh",
+      "-c",
+      "ping -c1 -W1 198.18.7.10 >/dev/null 2>&1; ip neigh show 198.18.7.10",
+    ]);
+    assert.doesNotMatch(arping, /lladdr/);
+    const out = await helper.stop("SIGINT");
+    assert.match(out, /stopped on SIGINT, host restored/);
+    assert.doesNotMatch(lo(), /198\.18\.7\.10/);
+    assert.match(lo(), /198\.18\.7\.11\/32/, "an address that was there before stays");
+    assert.equal(sysctl("net.ipv4.conf.all.arp_ignore"), "0");
+    assert.equal(sysctl("net.ipv4.conf.lo.arp_ignore"), "0");
+    assert.equal(sysctl("net.ipv4.conf.lo.arp_announce"), "2", "a value that was already set stays");
+    assert.equal(sysctl("net.ipv4.conf.all.arp_announce"), "0");
+  } finally {
+    await lab.destroy();
+  }
+});
+
+test("tslvs rs refuses bad arguments with its usage", async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(`trb${process.pid}`);
+  try {
+    lab.addHost("rs");
+    const run = (args: string[]) => {
+      try {
+        lab.exec("rs", ["node", `${process.cwd()}/bin/tslvs`, "rs", ...args]);
+        return "";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    assert.match(run(["--mode", "nat", "--vip", "198.18.7.10"]), /--mode must be dr or tun/);
+    assert.match(run(["--mode", "dr", "--vip", "not-an-ip"]), /--vip not-an-ip is not an IPv4 address/);
+    assert.match(
+      run(["--mode", "tun", "--vip", "198.18.7.10", "--tun-name", "way-too-long-a-name"]),
+      /bad TUN device name/,
+    );
+    // A failed start leaves nothing behind.
+    assert.doesNotMatch(lab.exec("rs", ["ip", "-4", "-o", "addr", "show", "dev", "lo"]), /198\.18\.7\.10/);
+    assert.equal(lab.exec("rs", ["sysctl", "-n", "net.ipv4.conf.all.arp_ignore"]).trim(), "0");
+  } finally {
+    await lab.destroy();
+  }
+});
