@@ -43,6 +43,21 @@ export interface DestConfig {
   tunCsum: "nocsum" | "csum" | "remcsum";
 }
 
+/** Just the DestConfig fields of anything that carries them (a DestEntry, a parsed `-a` line). */
+export function pickDestConfig(d: DestConfig): DestConfig {
+  return {
+    addr: d.addr,
+    port: d.port,
+    method: d.method,
+    weight: d.weight,
+    uThreshold: d.uThreshold,
+    lThreshold: d.lThreshold,
+    tunType: d.tunType,
+    tunPort: d.tunPort,
+    tunCsum: d.tunCsum,
+  };
+}
+
 export interface CounterValues {
   conns: number;
   inPkts: number;

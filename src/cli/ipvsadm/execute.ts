@@ -8,6 +8,7 @@ import type {
   ServiceId,
   TimeoutValues,
 } from "../../control/api.js";
+import { pickDestConfig } from "../../control/api.js";
 import type { LookupEnv } from "./address-parse.js";
 import { errnoOf, type IpvsClient } from "./client.js";
 import { type ParsedCommand, parseCommand } from "./command.js";
@@ -118,18 +119,7 @@ function serviceConfig(ce: ParsedCommand) {
 }
 
 function destConfig(ce: ParsedCommand) {
-  const d = ce.dest;
-  return {
-    addr: d.addr,
-    port: d.port,
-    method: d.method,
-    weight: d.weight,
-    uThreshold: d.uThreshold,
-    lThreshold: d.lThreshold,
-    tunType: d.tunType,
-    tunPort: d.tunPort,
-    tunCsum: d.tunCsum,
-  };
+  return pickDestConfig(ce.dest);
 }
 
 /** A set command: refusals print ipvsadm's text and give status 255 (a restore goes on). */

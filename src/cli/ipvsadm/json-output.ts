@@ -9,6 +9,7 @@ import type {
   ServiceEntry,
   TimeoutValues,
 } from "../../control/api.js";
+import { pickDestConfig } from "../../control/api.js";
 import { schedFlagNames } from "./sched-flags.js";
 
 /**
@@ -106,17 +107,7 @@ export function rulesJson(
       timeout: s.timeout,
       netmask: s.netmask,
       pe: s.pe,
-      dests: sortDestsFn(s.dests).map((d) => ({
-        addr: d.addr,
-        port: d.port,
-        method: d.method,
-        weight: d.weight,
-        uThreshold: d.uThreshold,
-        lThreshold: d.lThreshold,
-        tunType: d.tunType,
-        tunPort: d.tunPort,
-        tunCsum: d.tunCsum,
-      })),
+      dests: sortDestsFn(s.dests).map(pickDestConfig),
     })),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
