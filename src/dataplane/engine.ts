@@ -89,6 +89,8 @@ export class PacketEngine {
   private loop: PacketLoop | null = null;
   private running: Promise<void> | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
+  /** Interfaces with a port: the only ones next hops may use. */
+  private served = new Set<number>();
   private fastPath: FastPath | null = null;
   private ipId = 1;
   private readonly xmitEnv: XmitEnv;
@@ -140,14 +142,16 @@ export class PacketEngine {
         })
       : interfaces.filter((i) => !i.loopback && i.up);
     if (chosen.length === 0) throw new Error("no interface to serve (none is up besides loopback)");
-    const served = new Set(chosen.map((i) => i.ifindex));
+    const served = new Set<number>();
     const neighbours = new Neighbours();
     await neighbours.refresh();
     const routes = await RouteTable.read();
     const nextHops = new NextHopCache(routes, neighbours, interfaces, (ix) => served.has(ix));
+    // Interfaces come and go: the ports are reconciled with the host's list every refresh.
     const maps = SteeringMaps.create();
     const umem = new Umem({ frames: 8192, frameSize: 2048 });
     const engine = new PacketEngine(director, opts, umem, maps, new SteeringSync(maps), nextHops, neighbours);
+    engine.served = served;
     // The maps are filled before any program runs over them: a link taken over from a previous
     // daemon steers with them from its first frame.
     engine.syncSteering();
@@ -187,17 +191,71 @@ export class PacketEngine {
         );
       },
     };
-    engine.loop = new PacketLoop(
-      () => engine.step(),
-      engine.ports.flatMap((p) => p.sockets),
-      { idleTimeoutMs: 5 },
-    );
-    engine.running = engine.loop.run().catch((e: unknown) => {
-      opts.log.error({ err: String(e) }, "packet loop stopped");
-    });
+    engine.startLoop();
     engine.refreshTimer = setInterval(() => void engine.refreshHostState(), 2000);
     engine.refreshTimer.unref();
     return engine;
+  }
+
+  /** A packet loop over the current ports' sockets (rebuilt when ports come or go). */
+  private startLoop(): void {
+    const loop = new PacketLoop(
+      () => this.step(),
+      this.ports.flatMap((p) => p.sockets),
+      { idleTimeoutMs: 5 },
+    );
+    this.loop = loop;
+    const previous = this.running ?? Promise.resolve();
+    this.running = previous.then(() =>
+      loop.run().catch((e: unknown) => {
+        this.opts.log.error({ err: String(e) }, "packet loop stopped");
+      }),
+    );
+  }
+
+  /**
+   * Serve what should be served now: interfaces that appeared (or came up) get a port, ports whose
+   * interface went down or away are closed. Without --interface every non-loopback interface that is
+   * up is served; with it, the named ones whenever they exist and are up.
+   */
+  private reconcilePorts(interfaces: HostInterface[]): void {
+    const named = this.opts.interfaces ?? [];
+    const wanted = interfaces.filter((i) => i.up && (named.length ? named.includes(i.name) : !i.loopback));
+    let changed = false;
+    for (const p of [...this.ports]) {
+      if (wanted.some((w) => w.ifindex === p.ifindex && w.name === p.iface.name)) continue;
+      this.removePort(p);
+      changed = true;
+    }
+    for (const w of wanted) {
+      if (this.portByIfindex.has(w.ifindex)) continue;
+      try {
+        this.addPort(w);
+        changed = true;
+      } catch (e) {
+        this.opts.log.warn({ interface: w.name, err: (e as Error).message }, "cannot serve interface");
+      }
+    }
+    if (changed && this.loop) {
+      this.loop.stop();
+      this.startLoop();
+    }
+  }
+
+  private removePort(p: Port): void {
+    try {
+      p.attachment.detach();
+    } catch {
+      /* the interface is gone, and its program with it */
+    }
+    for (const s of p.sockets) s.close();
+    closeFd(p.prog);
+    closeFd(p.xsksMap);
+    this.maps.removeInterface(p.ifindex);
+    this.ports.splice(this.ports.indexOf(p), 1);
+    this.portByIfindex.delete(p.ifindex);
+    this.served.delete(p.ifindex);
+    this.opts.log.info({ interface: p.iface.name }, "interface no longer served (down or gone)");
   }
 
   private addPort(iface: HostInterface): void {
@@ -244,6 +302,7 @@ export class PacketEngine {
     };
     this.ports.push(port);
     this.portByIfindex.set(iface.ifindex, port);
+    this.served.add(iface.ifindex);
     this.opts.log.info(
       { interface: iface.name, queues, mode: attachment.mode, fallback: attachment.fallbackReason },
       "serving interface",
@@ -299,6 +358,8 @@ export class PacketEngine {
   private async refreshHostState(): Promise<void> {
     try {
       const [routes, interfaces] = await Promise.all([RouteTable.read(), readInterfaces()]);
+      if (this.refreshTimer === null) return; // stopped meanwhile
+      this.reconcilePorts(interfaces);
       await this.nextHops.refresh(routes, interfaces);
       this.fastPath?.hostStateChanged(this.nextHops);
     } catch (e) {
@@ -390,6 +451,7 @@ export class PacketEngine {
    */
   holdForRestart(): { links: HeldLink[]; fds: number[] } {
     if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
     this.loop?.stop();
     const links: HeldLink[] = [];
     const fds: number[] = [];
