@@ -38,8 +38,20 @@ import { ConnTable } from "../src/core/conn-table.js";
 
 const execFileAsync = promisify(execFile);
 
-const SCENARIOS = ["tslvs-nat", "nft-dnat", "tslvs-dr", "kernel-fwd"] as const;
+const SCENARIOS = [
+  "tslvs-nat",
+  "nft-dnat",
+  "tslvs-dr",
+  "kernel-fwd",
+  "tslvs-nat-native",
+  "tslvs-dr-native",
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
+const DEFAULT_SCENARIOS: Scenario[] = ["tslvs-nat", "nft-dnat", "tslvs-dr", "kernel-fwd"];
+
+function isTslvs(s: Scenario): boolean {
+  return s.startsWith("tslvs");
+}
 
 interface Options {
   searches: number;
@@ -49,7 +61,6 @@ interface Options {
   flows: number;
   tcpSeconds: number;
   concurrency: number;
-  xdpMode: "generic" | "native";
   generator: "raw" | "socket";
   lossLimit: number;
   /** Append the daemons' logs (info level: the engine's and fast path's counters at stop) here. */
@@ -58,13 +69,14 @@ interface Options {
 
 const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
   --searches N        searches per scenario, interleaved (default 5)
-  --steps N           steps per no-drop search: 1 flat-out + N-1 bisection (default 7)
+  --steps N           steps per no-drop search: 1 flat-out + N-1 bisection (default 6)
   --step-seconds S    length of every traffic step (default 2)
-  --scenarios LIST    comma-separated subset of ${SCENARIOS.join(",")} (default all)
+  --scenarios LIST    comma-separated list from ${SCENARIOS.join(",")}
+                      (default ${DEFAULT_SCENARIOS.join(",")}); the -native ones attach native XDP
+                      with threaded NAPI pinned to CPU 1 and GRO on the RS link
   --flows N           UDP source ports (default 256)
   --tcp-seconds S     length of the TCP connection-rate and latency runs; 0 skips them (default 2)
   --concurrency N     concurrent connect/close loops for the connection rate (default 32)
-  --xdp-mode M        generic (default) or native (threaded NAPI pinned to CPU 1, GRO on the RS link)
   --generator G       raw (default: prebuilt frames over AF_PACKET, bench/raw-flood.c) or socket
                       (UDP sockets, bench/udp-flood.c)
   --daemon-log FILE   append the tslvs daemons' logs (info level, counters at stop) to FILE
@@ -73,13 +85,12 @@ const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     searches: 5,
-    steps: 7,
+    steps: 6,
     stepSeconds: 2,
-    scenarios: [...SCENARIOS],
+    scenarios: [...DEFAULT_SCENARIOS],
     flows: 256,
     tcpSeconds: 2,
     concurrency: 32,
-    xdpMode: "generic",
     generator: "raw",
     lossLimit: 0.005,
     daemonLog: null,
@@ -141,11 +152,6 @@ function parseArgs(argv: string[]): Options {
       case "--daemon-log":
         if (!v) throw new Error("--daemon-log needs a file");
         o.daemonLog = v;
-        i++;
-        break;
-      case "--xdp-mode":
-        if (v !== "generic" && v !== "native") throw new Error("--xdp-mode must be generic or native");
-        o.xdpMode = v;
         i++;
         break;
       default:
@@ -264,9 +270,8 @@ class Bed {
 `,
         );
         break;
-      case "tslvs-nat":
-      case "tslvs-dr":
-        await this.startDaemon(this.scenario === "tslvs-nat" ? "-m" : "-g");
+      default:
+        await this.startDaemon(this.scenario.startsWith("tslvs-nat") ? "-m" : "-g");
         break;
     }
   }
@@ -274,7 +279,12 @@ class Bed {
   private async startDaemon(method: "-m" | "-g"): Promise<void> {
     const args = ["taskset", "-c", "1", "node", TSLVS_BIN, "start", "--socket", this.sock];
     args.push("--state", join(this.dir, "state.yaml"), "--interface", "eth0", "--interface", "eth1");
-    args.push("--xdp-mode", this.opts.xdpMode, "--log-level", this.opts.daemonLog ? "info" : "warn");
+    args.push(
+      "--xdp-mode",
+      this.native ? "native" : "generic",
+      "--log-level",
+      this.opts.daemonLog ? "info" : "warn",
+    );
     const d = this.lab.spawn("director", args, { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     const log = this.opts.daemonLog;
@@ -300,7 +310,7 @@ class Bed {
     await this.adm(["-a", "-u", `${VIP}:${UDP_PORT}`, "-r", `${RIP}:${UDP_PORT}`, method]);
     await this.adm(["-A", "-t", `${VIP}:${TCP_PORT}`, "-s", "rr"]);
     await this.adm(["-a", "-t", `${VIP}:${TCP_PORT}`, "-r", `${RIP}:${TCP_PORT}`, method]);
-    if (this.opts.xdpMode === "native") this.pinNativeNapi();
+    if (this.native) this.pinNativeNapi();
   }
 
   /**
@@ -317,6 +327,10 @@ class Bed {
     const fresh = [...napiThreads()].filter((p) => !before.has(p));
     if (!fresh.length) throw new Error("threaded NAPI on the director's eth0 started no kthread");
     for (const pid of fresh) execFileSync("taskset", ["-p", "-c", "1", String(pid)], { stdio: "ignore" });
+  }
+
+  get native(): boolean {
+    return this.scenario.endsWith("-native");
   }
 
   adm(args: string[]): Promise<{ stdout: string }> {
@@ -500,6 +514,8 @@ interface Search {
   overDelivered: number;
   overCpu0si: number;
   generatorMax: number;
+  /** The flat-out step passed: the director was not the limit. */
+  generatorBound: boolean;
   steps: Step[];
 }
 
@@ -538,6 +554,7 @@ async function search(bed: Bed): Promise<Search> {
     overDelivered: over.delivered,
     overCpu0si: over.cpu0si,
     generatorMax: flat.offered,
+    generatorBound: best === flat,
     steps,
   };
 }
@@ -631,6 +648,14 @@ async function flowMapGrowth(bed: Bed, before: { memlock: number } | null): Prom
 
 // ---------------------------------------------------------------------------------- reporting
 
+function readSlabinfo(): string {
+  try {
+    return readFileSync("/proc/slabinfo", "utf8");
+  } catch {
+    return "";
+  }
+}
+
 function kpps(pps: number): string {
   return (pps / 1000).toFixed(0);
 }
@@ -707,7 +732,7 @@ async function main(): Promise<void> {
     `data plane against the kernel: ${model}, kernel ${kernel}, node ${process.version}, load ${loadavg()
       .map((x) => x.toFixed(2))
       .join(" ")}\n` +
-      `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, loss limit ${opts.lossLimit * 100} %, xdp ${opts.xdpMode}, tcp ${opts.tcpSeconds} s x ${opts.concurrency} loops\n`,
+      `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, loss limit ${opts.lossLimit * 100} %, tcp ${opts.tcpSeconds} s x ${opts.concurrency} loops\n`,
   );
   const rounds = new Map<Scenario, Round[]>(opts.scenarios.map((s) => [s, []]));
   let flowMap: FlowMapGrowth | null = null;
@@ -726,7 +751,7 @@ async function main(): Promise<void> {
         // a packet whose next hop is still being resolved, as a router does).
         if (opts.tcpSeconds > 0) await bed.run("client", [tools.crr, "client", VIP, TCP_PORT, "1", "0.1"]);
         await sleep(300);
-        if (sc.startsWith("tslvs") && !flowMap) flowMap = await flowMapGrowth(bed, mapBefore);
+        if (isTslvs(sc) && !flowMap) flowMap = await flowMapGrowth(bed, mapBefore);
         const s = await search(bed);
         const t = opts.tcpSeconds > 0 ? await tcp(bed) : null;
         rounds.get(sc)!.push({ search: s, tcp: t });
@@ -748,7 +773,11 @@ function report(
   const out: string[] = [];
   const w = (s: string) => out.push(s);
   w("");
-  w(`command: node dist/bench/dataplane.js ${process.argv.slice(2).join(" ")} (xdp ${opts.xdpMode})`);
+  w(`command: node dist/bench/dataplane.js ${process.argv.slice(2).join(" ")}`);
+  w(
+    `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, TCP ${opts.tcpSeconds} s (${opts.concurrency} loops; latency with 1)`,
+  );
+  w("(+: the generator's flat-out rate passed, so the no-drop rate is at least this)");
   w(
     `| scenario | no-drop kpps (per search) | median | CPU0 si % | overload offered kpps | overload delivered kpps (per search) | overload / own no-drop | CPU0 si % | TCP conn/s | p99 us (direct) |`,
   );
@@ -758,7 +787,7 @@ function report(
     const ov = rs.map((r) => r.search.overDelivered);
     const tcps = rs.map((r) => r.tcp).filter((t): t is Tcp => t !== null);
     w(
-      `| ${sc} | ${nd.map(kpps).join(" / ")} | ${kpps(median(nd))} | ${spread(
+      `| ${sc} | ${rs.map((r) => `${kpps(r.search.noDrop)}${r.search.generatorBound ? "+" : ""}`).join(" / ")} | ${kpps(median(nd))} | ${spread(
         rs.map((r) => r.search.noDropCpu0si * 100),
         1,
       )} | ${kpps(median(rs.map((r) => r.search.overOffered)))} | ${ov.map(kpps).join(" / ")} | ${spread(
@@ -811,12 +840,26 @@ function report(
     (r) => r.search.overDelivered,
     "overload delivered: tslvs DR / kernel forwarding",
   );
+  ratio(
+    "tslvs-nat-native",
+    "nft-dnat",
+    (r) => r.search.noDrop,
+    "no-drop: tslvs NAT native / nft DNAT",
+    ">= 1.5",
+  );
+  ratio(
+    "tslvs-dr-native",
+    "kernel-fwd",
+    (r) => r.search.noDrop,
+    "no-drop: tslvs DR native / kernel forwarding",
+    ">= 1.0",
+  );
   for (const [sc, rs] of rounds)
     w(
       `| overload / own no-drop: ${sc} | ${spread(
         rs.map((r) => r.search.overDelivered / r.search.noDrop),
         2,
-      )} | ${sc.startsWith("tslvs") ? ">= 0.9" : ""} |`,
+      )} | ${isTslvs(sc) ? ">= 0.9" : ""} |`,
     );
   ratio("tslvs-nat", "nft-dnat", (r) => r.tcp?.connsPerSecond ?? null, "TCP conn/s: tslvs NAT / nft DNAT");
   ratio(
@@ -852,6 +895,8 @@ function report(
   w(
     `bytes per tracked connection (core table, daemon default 2^20 conns, 2^12 buckets): ${(tableBytes / table.capacity).toFixed(1)} (records ${ConnTable.bytesPerEntry()})`,
   );
+  const ct = /^nf_conntrack\s+\d+\s+\d+\s+(\d+)/m.exec(readSlabinfo());
+  if (ct) w(`for comparison, the kernel's nf_conntrack entry (slab object): ${ct[1]} bytes`);
   if (flowMap)
     w(
       `fast-path flow map: memlock ${flowMap.memlockBefore} -> ${flowMap.memlockAfter} bytes for ${flowMap.conns} UDP conns = ${(
