@@ -63,6 +63,10 @@ interface Options {
   concurrency: number;
   generator: "raw" | "socket";
   lossLimit: number;
+  /** Instead of searching, run every step at this rate (pps): loss at one load, for diagnosis. */
+  fixedRate: number;
+  /** CPU the tslvs daemon is pinned to (1 in the fair layout; 0 only to diagnose). */
+  daemonCpu: number;
   /** Append the daemons' logs (info level: the engine's and fast path's counters at stop) here. */
   daemonLog: string | null;
 }
@@ -79,6 +83,9 @@ const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
   --concurrency N     concurrent connect/close loops for the connection rate (default 32)
   --generator G       raw (default: prebuilt frames over AF_PACKET, bench/raw-flood.c) or socket
                       (UDP sockets, bench/udp-flood.c)
+  --fixed-rate PPS    no search: --steps steps at this rate, and the loss of each (diagnosis)
+  --daemon-cpu N      pin the tslvs daemon to CPU N (default 1, the director's CPU; 0 puts it
+                      beside the generator: unfair, for diagnosis only)
   --daemon-log FILE   append the tslvs daemons' logs (info level, counters at stop) to FILE
 `;
 
@@ -94,6 +101,8 @@ function parseArgs(argv: string[]): Options {
     generator: "raw",
     lossLimit: 0.005,
     daemonLog: null,
+    daemonCpu: 1,
+    fixedRate: 0,
   };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -147,6 +156,14 @@ function parseArgs(argv: string[]): Options {
       case "--generator":
         if (v !== "raw" && v !== "socket") throw new Error("--generator must be raw or socket");
         o.generator = v;
+        i++;
+        break;
+      case "--fixed-rate":
+        o.fixedRate = num(a, v, 1);
+        i++;
+        break;
+      case "--daemon-cpu":
+        o.daemonCpu = Math.floor(num(a, v, 0));
         i++;
         break;
       case "--daemon-log":
@@ -277,7 +294,16 @@ class Bed {
   }
 
   private async startDaemon(method: "-m" | "-g"): Promise<void> {
-    const args = ["taskset", "-c", "1", "node", TSLVS_BIN, "start", "--socket", this.sock];
+    const args = [
+      "taskset",
+      "-c",
+      String(this.opts.daemonCpu),
+      "node",
+      TSLVS_BIN,
+      "start",
+      "--socket",
+      this.sock,
+    ];
     args.push("--state", join(this.dir, "state.yaml"), "--interface", "eth0", "--interface", "eth1");
     args.push(
       "--xdp-mode",
@@ -519,16 +545,29 @@ interface Search {
   steps: Step[];
 }
 
+function logStep(s: Step): Step {
+  process.stdout.write(
+    `    ${s.rate ? `${kpps(s.rate)} asked` : "flat out"}: offered ${kpps(s.offered)} delivered ${kpps(s.delivered)} kpps, loss ${(s.loss * 100).toFixed(2)} %, cpu0 si ${pct(s.cpu0si)}, cpu1 busy ${pct(s.cpu1busy)}${Number.isNaN(s.daemonCpu) ? "" : `, daemon ${pct(s.daemonCpu)}`}, cpu1 backlog drops ${s.backlogDrops}, cpu0 softirqs rx/tx ${s.cpu0NetRx}/${s.cpu0NetTx}\n`,
+  );
+  return s;
+}
+
+/** --fixed-rate: the loss of each step at one offered rate. */
+async function fixedRateSteps(bed: Bed): Promise<number[]> {
+  const losses: number[] = [];
+  for (let i = 0; i < bed.opts.steps; i++)
+    losses.push(logStep(await step(bed, bed.opts.fixedRate, bed.opts.stepSeconds)).loss);
+  return losses;
+}
+
 async function search(bed: Bed): Promise<Search> {
   const o = bed.opts;
   const steps: Step[] = [];
   const log = (s: Step) => {
     steps.push(s);
-    process.stdout.write(
-      `    ${s.rate ? `${kpps(s.rate)} asked` : "flat out"}: offered ${kpps(s.offered)} delivered ${kpps(s.delivered)} kpps, loss ${(s.loss * 100).toFixed(2)} %, cpu0 si ${pct(s.cpu0si)}, cpu1 busy ${pct(s.cpu1busy)}${Number.isNaN(s.daemonCpu) ? "" : `, daemon ${pct(s.daemonCpu)}`}, cpu1 backlog drops ${s.backlogDrops}, cpu0 softirqs rx/tx ${s.cpu0NetRx}/${s.cpu0NetTx}\n`,
-    );
-    return s;
+    return logStep(s);
   };
+
   const flat = log(await step(bed, 0, o.stepSeconds));
   let best: Step | null = flat.loss < o.lossLimit ? flat : null;
   let lo = 0;
@@ -736,6 +775,7 @@ async function main(): Promise<void> {
   );
   const rounds = new Map<Scenario, Round[]>(opts.scenarios.map((s) => [s, []]));
   let flowMap: FlowMapGrowth | null = null;
+  const fixedLoss = new Map<Scenario, number[]>();
   for (let r = 0; r < opts.searches; r++) {
     for (const sc of opts.scenarios) {
       process.stdout.write(`  search ${r + 1} ${sc}\n`);
@@ -752,6 +792,11 @@ async function main(): Promise<void> {
         if (opts.tcpSeconds > 0) await bed.run("client", [tools.crr, "client", VIP, TCP_PORT, "1", "0.1"]);
         await sleep(300);
         if (isTslvs(sc) && !flowMap) flowMap = await flowMapGrowth(bed, mapBefore);
+        if (opts.fixedRate > 0) {
+          const losses = await fixedRateSteps(bed);
+          fixedLoss.set(sc, [...(fixedLoss.get(sc) ?? []), ...losses]);
+          continue;
+        }
         const s = await search(bed);
         const t = opts.tcpSeconds > 0 ? await tcp(bed) : null;
         rounds.get(sc)!.push({ search: s, tcp: t });
@@ -760,6 +805,13 @@ async function main(): Promise<void> {
         await bed.destroy();
       }
     }
+  }
+  if (opts.fixedRate > 0) {
+    for (const [sc, ls] of fixedLoss)
+      process.stdout.write(
+        `${sc} at ${kpps(opts.fixedRate)} kpps: loss % per step ${ls.map((l) => (l * 100).toFixed(2)).join(" / ")}, median ${(median(ls) * 100).toFixed(2)}\n`,
+      );
+    return;
   }
   report(opts, rounds, flowMap, started);
 }
