@@ -8,15 +8,18 @@
  *   client eth1 198.19.200.1 ------------------- (direct link) ------------------ eth1 198.19.200.2
  *
  * The VIP 198.18.1.10 is routed to the director (the client's default route) and held on the real
- * server's loopback (DR's real-server script), never on the director. The generator (bench/udp-flood.c,
- * 60-byte frames, 256 source ports) runs on CPU 0; RPS steers the director's receive work to CPU 1,
- * where the tslvs daemon is pinned too. Client and RS send full checksums (`ethtool -K tx off`), as
- * hosts behind a NIC do, so tslvs's XDP fast path can take their frames.
+ * server's loopback (DR's real-server script), never on the director. The generator
+ * (bench/raw-flood.c: prebuilt 60-byte frames with full checksums over AF_PACKET, open loop, 256
+ * fixed source ports; or bench/udp-flood.c over UDP sockets) runs on CPU 0; RPS steers the
+ * director's receive work to CPU 1, where the tslvs daemon is pinned too. Client and RS send full
+ * checksums (`ethtool -K tx off`), as hosts behind a NIC do, so tslvs's XDP fast path can take
+ * their frames. docs/decisions/0600-dataplane-benchmark.md says why it measures this way.
  *
- *   tslvs-nat   tslvs daemon, generic XDP, `-A -u VIP:9 -s rr` + `-a ... -r RIP:9 -m` (and TCP :80)
- *   nft-dnat    nftables DNAT VIP:9 -> RIP:9 in prerouting (the kernel's NAT path)
- *   tslvs-dr    tslvs daemon, generic XDP, `-a ... -g`
- *   kernel-fwd  IPv4 forwarding: `ip route VIP/32 via RIP` on the director
+ *   tslvs-nat          tslvs daemon, generic XDP, `-A -u VIP:9 -s rr` + `-a ... -r RIP:9 -m` (and TCP :80)
+ *   nft-dnat           nftables DNAT VIP:9 -> RIP:9 in prerouting (the kernel's NAT path)
+ *   tslvs-dr           tslvs daemon, generic XDP, `-a ... -g`
+ *   kernel-fwd         IPv4 forwarding: `ip route VIP/32 via RIP` on the director
+ *   tslvs-*-native     native XDP, threaded NAPI of the director's eth0 pinned to CPU 1
  *
  * Per search: no-drop rate (highest delivered rate of a step with < 0.5 % loss: one flat-out step,
  * then bisection between 0 and the generator's flat-out rate), then the delivered rate at twice the
