@@ -56,9 +56,10 @@ async function once(fastPath: boolean, gen: string): Promise<{ offered: number; 
     await new Promise((r) => setTimeout(r, 500));
     const rx = () => Number(lab.exec(rs.host, ["cat", "/sys/class/net/eth0/statistics/rx_packets"]));
     const before = rx();
-    const offered = Number(
-      lab.exec(t.client, ["taskset", "-c", "0", gen, t.vip, "9", "64", String(seconds)]),
-    );
+    const [sent] = lab
+      .exec(t.client, ["taskset", "-c", "0", gen, t.vip, "9", "64", String(seconds)])
+      .split(" ");
+    const offered = Number(sent);
     await new Promise((r) => setTimeout(r, 300));
     const delivered = rx() - before;
     return { offered: offered / seconds, delivered: delivered / seconds };
