@@ -1,8 +1,9 @@
 /**
- * IPv6 versions of the classic NAT and DR labs for the network tests, in the IPv6 benchmarking prefix
- * 2001:2::/48 (RFC 5180) only: hosts get no link-local addresses (addr_gen_mode 1, set before their
- * interfaces exist) and no duplicate-address detection delay, so every address on an interface is one
- * the lab put there, and it is usable at once.
+ * IPv6 versions of the classic NAT and DR labs for the network tests: every address the lab assigns is
+ * in the IPv6 benchmarking prefix 2001:2::/48 (RFC 5180), usable at once (no duplicate-address
+ * detection delay). The kernel's own link-local addresses (fe80::/64) stay: the kernel sends the
+ * neighbour solicitations that tslvs asks for (`ip neigh replace ... use`, no packet to take a source
+ * from) only from a link-local address, as it would on any real IPv6 link.
  */
 import type { NetLab } from "../../src/cli/lab/netns.js";
 import type { RealServerHost } from "../../src/cli/lab/topologies.js";
@@ -12,7 +13,6 @@ function addIpv6Host(lab: NetLab, host: string): void {
   lab.addHost(host);
   for (const scope of ["all", "default"]) {
     lab.sysctl(host, `net.ipv6.conf.${scope}.accept_dad`, 0);
-    lab.sysctl(host, `net.ipv6.conf.${scope}.addr_gen_mode`, 1);
     lab.sysctl(host, `net.ipv6.conf.${scope}.accept_ra`, 0);
   }
 }
