@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
+import { IpAddr } from "../src/core/address.js";
 import { curl, DirectorProcess, labPrefix, linkBytes, startRealServers } from "./support/dp-harness.js";
 import {
   buildDr6Lab,
@@ -17,10 +18,54 @@ import {
   type Nat6Topology,
   neighbourMac,
 } from "./support/ipv6-labs.js";
-import { postSha256, udpAsk } from "./support/lvs-lab.js";
+import { postSha256, startCapture, udpAsk } from "./support/lvs-lab.js";
 import { haveRoot } from "./support/privileged.js";
 
 const root = process.getuid?.() === 0;
+
+/** The IP packets of a `tcpdump -X` text capture (its hex dumps start at the IP header). */
+function capturedPackets(text: string): Buffer[] {
+  const packets: Buffer[] = [];
+  let hex = "";
+  for (const line of text.split("\n")) {
+    const m = /^\s+0x[0-9a-f]{4}:\s+((?:[0-9a-f]{2,4} ?)+)/.exec(line);
+    if (m) {
+      hex += m[1]!.replaceAll(" ", "");
+      continue;
+    }
+    if (/^\d\d:\d\d:/.test(line) && hex) {
+      packets.push(Buffer.from(hex, "hex"));
+      hex = "";
+    }
+  }
+  if (hex) packets.push(Buffer.from(hex, "hex"));
+  return packets;
+}
+
+/** The TOA option (kind 254, 20 bytes) of an IPv6 TCP packet without extension headers, or null. */
+function toaOf(packet: Buffer): { port: number; addr: Buffer; tcpFlags: number } | null {
+  if (packet.length < 60 || packet[0]! >>> 4 !== 6 || packet[6] !== 6) return null;
+  const tcp = 40;
+  const end = Math.min(packet.length, tcp + (packet[tcp + 12]! >>> 4) * 4);
+  for (let at = tcp + 20; at + 1 < end; ) {
+    const kind = packet[at]!;
+    if (kind === 0) break;
+    if (kind === 1) {
+      at++;
+      continue;
+    }
+    const len = packet[at + 1]!;
+    if (kind === 254 && len === 20 && at + 20 <= end)
+      return {
+        port: packet.readUInt16BE(at + 2),
+        addr: packet.subarray(at + 4, at + 20),
+        tcpFlags: packet[tcp + 13]!,
+      };
+    if (len < 2) break;
+    at += len;
+  }
+  return null;
+}
 
 /** A UDP datagram to [addr]:port from `host`: "refused" when an ICMPv6 port unreachable came back. */
 function udpRefused(lab: NetLab, host: string, addr: string, port: number): string {
@@ -227,12 +272,33 @@ describe("IPv6 FULLNAT", () => {
     assert.match(reply.subarray(0, reply.length - 32).toString("latin1"), /^RS[23] 2001:2:0:2::1 $/);
   });
 
+  test("TOA over IPv6: the handshake's last ACK carries the client's IPv6 address and port (20-byte option 254)", async (tc) => {
+    if (!haveRoot(tc)) return;
+    director!.adm(["-A", "-t", `[${t.vip}]:82`, "-s", "rr", "--toa"]);
+    for (const rs of t.servers) director!.adm(["-a", "-t", `[${t.vip}]:82`, "-r", `[${rs.rip}]:80`, "-b"]);
+    curl(lab, t.client, `http://[${t.vip}]:82/`, ["-g"]);
+    const cap = await startCapture(lab, "switch", "br0", ["ip6", "and", "tcp", "port", "80"], ["-v", "-X"]);
+    const r = curl(lab, t.client, `http://[${t.vip}]:82/`, ["-g", "--local-port", "45678"]);
+    assert.equal(r.seenClient, t.dip, "without a TOA module the RS still sees the LIP");
+    await new Promise((res) => setTimeout(res, 200));
+    const text = await cap.stop("SIGINT");
+    const cip = Buffer.from(IpAddr.mustParse(t.cip).toBytes());
+    const toas = capturedPackets(text)
+      .map(toaOf)
+      .filter((x) => x !== null);
+    assert.equal(toas.length, 1, `exactly one packet on the RS link carried TOA:\n${text}`);
+    assert.equal(toas[0]!.port, 45678);
+    assert.ok(toas[0]!.addr.equals(cip), `TOA address ${toas[0]!.addr.toString("hex")}`);
+    assert.equal(toas[0]!.tcpFlags & 0x12, 0x10, "on the handshake's last ACK");
+  });
+
   test("the engine rewrote both directions and hit no error", async (tc) => {
     if (!haveRoot(tc)) return;
     await director!.stop();
     const counters = director!.engineCounters();
     assert.ok(counters, "the engine logged its counters on stop");
     assert.ok(counters.fullnatIn > 0 && counters.fullnatOut > 0, JSON.stringify(counters));
+    assert.equal(counters.toaInserted, 2, "one TOA per connection to port 82");
     assert.equal(counters.errors, 0);
   });
 });
