@@ -6,7 +6,20 @@ import { type FrameCounters, TxDecision } from "../src/dataplane/frame-path.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
 import { buildFrame, type FrameSpec, guardIntact, inGuardedBuffer } from "./net-frames.js";
-import { CLIENT, DR_RS, IF_OUT, MAC_DIRECTOR_OUT, makeRig, RS, VIP, VIP2 } from "./support/frame-path-rig.js";
+import {
+  CLIENT,
+  CLIENT6,
+  DR_RS,
+  IF_OUT,
+  MAC_DIRECTOR_OUT,
+  makeRig,
+  RS,
+  RS6,
+  VIP,
+  VIP2,
+  VIP6,
+  VIP6_2,
+} from "./support/frame-path-rig.js";
 
 // The engine's per-frame path with a real Director and fake next hops, fed random and mutated
 // frames: it never throws, never writes outside the frame's slot, sends only whole parseable frames
@@ -124,10 +137,63 @@ const relatedIcmp: fc.Arbitrary<FrameSpec> = fc
     };
   });
 
+const w6 = (s: string) => Array.from(IpAddr.mustParse(s).words);
+/** IPv6 traffic of the rig's IPv6 services (NAT, DR, no real server) and its ICMPv6 errors. */
+const serviceTraffic6: fc.Arbitrary<FrameSpec> = fc.oneof(
+  fc
+    .record({
+      cp: cport,
+      f: flags,
+      udp: fc.boolean(),
+      vip2: fc.boolean(),
+      n: fc.nat(100),
+      nodest: fc.boolean(),
+    })
+    .map(
+      ({ cp, f, udp, vip2, n, nodest }): FrameSpec => ({
+        family: 6,
+        protocol: udp ? 17 : 6,
+        src: w6(CLIENT6),
+        dst: w6(vip2 && !udp ? VIP6_2 : VIP6),
+        sport: cp,
+        dport: udp && nodest ? 54 : 80,
+        tcpFlags: f,
+        payload: new Array(n).fill(n),
+      }),
+    ),
+  fc.record({ cp: cport, f: flags, udp: fc.boolean(), ttl: fc.constantFrom(64, 1) }).map(
+    ({ cp, f, udp, ttl }): FrameSpec => ({
+      family: 6,
+      protocol: udp ? 17 : 6,
+      src: w6(RS6),
+      dst: w6(CLIENT6),
+      sport: 8080,
+      dport: cp,
+      tcpFlags: f,
+      ttl,
+    }),
+  ),
+);
+const relatedIcmp6: fc.Arbitrary<FrameSpec> = fc
+  .record({ q: serviceTraffic6, type: fc.constantFrom(1, 2, 3, 4, 128), fromRs: fc.boolean() })
+  .map(({ q, type, fromRs }): FrameSpec => {
+    const quoted: FrameSpec = fromRs
+      ? { ...q, dst: w6(RS6), dport: 8080 }
+      : { ...q, src: q.dst, dst: q.src, sport: q.dport, dport: q.sport };
+    const inner = buildFrame(quoted).subarray(14, 14 + 48);
+    return {
+      family: 6,
+      protocol: 58,
+      src: fromRs ? w6(RS6) : q.src,
+      dst: fromRs ? q.src : q.dst,
+      payload: [type, 0, 0, 0, 0, 0, 0, 0, ...inner],
+    };
+  });
+
 /** A valid frame, then byte flips and maybe a shorter length. */
 const mutated = fc
   .record({
-    spec: fc.oneof(tcpUdp, serviceTraffic, icmpError, relatedIcmp),
+    spec: fc.oneof(tcpUdp, serviceTraffic, icmpError, relatedIcmp, serviceTraffic6, relatedIcmp6),
     flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 4 }),
     cut: fc.option(fc.nat(), { nil: undefined }),
   })
@@ -143,6 +209,8 @@ const anyFrame = fc.oneof(
   { weight: 4, arbitrary: serviceTraffic.map(buildFrame) },
   { weight: 2, arbitrary: icmpError.map(buildFrame) },
   { weight: 2, arbitrary: relatedIcmp.map(buildFrame) },
+  { weight: 3, arbitrary: serviceTraffic6.map(buildFrame) },
+  { weight: 1, arbitrary: relatedIcmp6.map(buildFrame) },
   { weight: 3, arbitrary: mutated },
 );
 
@@ -155,13 +223,14 @@ function drops(c: FrameCounters): number {
     c.ttlExpired +
     c.rewriteFailed +
     c.icmpUnrelated +
-    c.fragmentsDropped
+    c.fragmentsDropped +
+    c.unsupported
   );
 }
 
 test("fuzz: random and mutated frames through the frame path", (t) => {
   const parsed = new ParsedFrame();
-  const seen: Record<string, number> = { sent: 0 };
+  const seen: Record<string, number> = { sent: 0, sent6: 0 };
   fc.assert(
     fc.property(
       fc.array(fc.tuple(anyFrame, fc.integer({ min: 0, max: 5 })), { minLength: 1, maxLength: 25 }),
@@ -193,6 +262,7 @@ test("fuzz: random and mutated frames through the frame path", (t) => {
               "sent outside the slot",
             );
             assert.equal(parseFrame(buf, d.offset, d.length, parsed), PARSE_OK, "what is sent parses");
+            if (parsed.family === 6) seen.sent6!++;
             assert.ok(d.ifindex > 0);
           } else {
             dropped++;
@@ -208,7 +278,15 @@ test("fuzz: random and mutated frames through the frame path", (t) => {
   );
   t.diagnostic(JSON.stringify(seen));
   // The generators reach the forwarding paths, not only the drops.
-  for (const k of ["sent", "icmpSent", "icmpForwarded", "passedAndDropped", "malformed", "fragmentsDropped"])
+  for (const k of [
+    "sent",
+    "sent6",
+    "icmpSent",
+    "icmpForwarded",
+    "passedAndDropped",
+    "malformed",
+    "fragmentsDropped",
+  ])
     assert.ok(seen[k]! > 0, `no frame reached ${k}`);
 });
 

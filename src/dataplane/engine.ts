@@ -97,7 +97,7 @@ export class PacketEngine {
   private readonly tunnel: TunnelXmit;
   private readonly fullnat: FullnatXmit;
   /** Default FULLNAT LIPs: the director's own address toward each real server. */
-  private readonly defaultLips = new Map<number, IpAddr | null>();
+  private readonly defaultLips = new Map<Dest, IpAddr | null>();
 
   private constructor(
     private readonly director: Director,
@@ -121,13 +121,15 @@ export class PacketEngine {
 
   /** The director's own address toward a real server: a FULLNAT service's LIP when it has no pool. */
   private defaultLip(dest: Dest): IpAddr | null {
-    if (dest.addr.family !== 4) return null;
-    const rs = dest.addr.v4Value;
-    let lip = this.defaultLips.get(rs);
+    let lip = this.defaultLips.get(dest);
     if (lip === undefined) {
-      const src = this.nextHops.sourceFor(rs);
-      lip = src ? IpAddr.v4(src) : null;
-      this.defaultLips.set(rs, lip);
+      if (dest.addr.family === 4) {
+        const src = this.nextHops.sourceFor(dest.addr.v4Value);
+        lip = src ? IpAddr.v4(src) : null;
+      } else {
+        lip = this.nextHops.sourceFor6(dest.addr);
+      }
+      this.defaultLips.set(dest, lip);
     }
     return lip;
   }
@@ -337,12 +339,12 @@ export class PacketEngine {
   syncSteering(): void {
     // Default LIPs are steered before their first connection, so the first reply already arrives.
     this.defaultLips.clear();
-    const lips: number[] = [];
+    const lips: IpAddr[] = [];
     for (const svc of this.director.services()) {
       if (svc.key.kind !== "addr" || this.director.getLaddrs(svc.key).length > 0) continue;
       for (const d of svc.dests) {
         const lip = d.method === "fullnat" ? this.defaultLip(d) : null;
-        if (lip) lips.push(lip.v4Value);
+        if (lip) lips.push(lip);
       }
     }
     this.steering.sync(this.director, lips);
@@ -350,7 +352,7 @@ export class PacketEngine {
     // Real servers' MACs are resolved ahead of their first packet.
     for (const svc of this.director.services()) {
       for (const d of svc.dests) {
-        if (d.addr.family === 4) void this.nextHops.resolve(d.addr.v4Value);
+        void this.nextHops.resolveAddr(d.addr);
       }
     }
   }

@@ -13,7 +13,16 @@ import {
   icmpErrorAllowed,
 } from "../net/icmp.js";
 import { IcmpQuote, parseIcmpQuote } from "../net/icmp-quote.js";
-import { FRAG_NONE, PROTO_ICMP } from "../net/ip.js";
+import {
+  buildIcmpv6Error,
+  ICMPV6_DEST_UNREACH,
+  ICMPV6_ERROR_MAX_LEN,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PORT_UNREACH,
+  ICMPV6_TIME_EXCEEDED,
+  icmpv6ErrorAllowed,
+} from "../net/icmpv6.js";
+import { FRAG_NONE, PROTO_ICMP, PROTO_ICMPV6 } from "../net/ip.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
 import {
@@ -50,18 +59,27 @@ export class FrameCounters {
   icmpForwarded = 0;
   /** ICMP errors steered here that concern no connection (or quote too little to tell): dropped. */
   icmpUnrelated = 0;
-  /** IPv4 fragments (first or later) of virtual-service traffic: dropped, never reassembled (0551). */
+  /** Fragments (first or later) of virtual-service traffic: dropped, never reassembled (0551). */
   fragmentsDropped = 0;
+  /** Packets whose forwarding method is not built for their family (LVS-TUN over IPv6): dropped. */
+  unsupported = 0;
 }
 
-/** Where the frame path finds the next hop of an IPv4 address (the engine's NextHopCache). */
+/** Where the frame path finds next hops (the engine's NextHopCache). */
 export interface NextHopLookup {
+  /** The next hop toward an IPv4 address; null on a miss (which starts a resolution). */
   get(addrV4: number): NextHop | null;
+  /** The next hop toward the IPv6 address words[at..at+4); null on a miss (which starts one). */
+  get6(words: ArrayLike<number>, at: number): NextHop | null;
+  /** The key a held frame waits under for the IPv6 next hop words[at..at+4); -1 when unknown. */
+  key6(words: ArrayLike<number>, at: number): number;
 }
 
-/** Whether an IPv4 address is a virtual service's (the packet goes to director.inbound). */
+/** Whether an address is a virtual service's (the packet goes to director.inbound). */
 export interface VirtualAddresses {
   isVirtualAddress(addrV4: number): boolean;
+  /** The IPv6 address words[0..4). */
+  isVirtualAddress6(words: ArrayLike<number>): boolean;
 }
 
 /** What to transmit when `process` returns true: `length` bytes at `offset`, out of `ifindex`. */
@@ -84,8 +102,8 @@ export interface MethodTransmitters {
 
 /** Keeps rewritten frames while their next hop's MAC is resolved (the engine's HeldFrames). */
 export interface FrameHolder {
-  /** True when the frame [offset, offset+length) is now held for `hopAddr`. */
-  hold(offset: number, length: number, hopAddr: number): boolean;
+  /** True when the frame [offset, offset+length) is now held for `hopKey` (NextHopCache's keys). */
+  hold(offset: number, length: number, hopKey: number): boolean;
 }
 
 /** The interface a frame arrived on, as the frame path needs it. */
@@ -122,7 +140,8 @@ export class FramePath {
   private readonly pkt = new FlowPacket();
   private readonly icmpQuote = new IcmpQuote();
   private readonly verdict = new Verdict();
-  private readonly quote = new Uint8Array(ICMP_ERROR_MAX_LEN);
+  private readonly quote = new Uint8Array(ICMPV6_ERROR_MAX_LEN);
+  private readonly scratch6 = new Uint32Array(4);
   private ipId = 1;
 
   constructor(
@@ -150,7 +169,7 @@ export class FramePath {
   ): boolean {
     const f = this.parsed;
     out.held = false;
-    if (room < length || parseFrame(bytes, offset, length, f) !== PARSE_OK || f.family !== 4) {
+    if (room < length || parseFrame(bytes, offset, length, f) !== PARSE_OK || f.family === 0) {
       this.counters.malformed++;
       return false;
     }
@@ -161,19 +180,20 @@ export class FramePath {
       return false;
     }
     if (completePartialChecksum(bytes, f)) this.counters.partialChecksums++;
-    if (f.protocol === PROTO_ICMP) return this.icmpError(bytes, f, now, out);
+    if (f.protocol === (f.family === 4 ? PROTO_ICMP : PROTO_ICMPV6))
+      return this.icmpError(bytes, f, now, out);
     const pkt = this.pkt;
-    pkt.family = 4;
+    pkt.family = f.family;
     pkt.protocol = f.protocol;
-    pkt.saddr[0] = f.saddr[0]!;
-    pkt.daddr[0] = f.daddr[0]!;
+    pkt.saddr.set(f.saddr);
+    pkt.daddr.set(f.daddr);
     pkt.sport = f.sport;
     pkt.dport = f.dport;
     pkt.tcpFlags = f.tcpFlags;
     pkt.length = f.ipLen;
     pkt.fwmark = 0;
     const v = this.verdict.reset();
-    const inbound = this.vips.isVirtualAddress(f.daddr[0]!);
+    const inbound = this.isVirtual(f);
     if (inbound) this.director.inbound(pkt, now, v);
     else this.director.outbound(pkt, now, v);
 
@@ -181,7 +201,9 @@ export class FramePath {
       case ACTION_FORWARD:
         return this.forward(bytes, f, v, inbound, ingress, out);
       case ACTION_ICMP_UNREACH:
-        return this.unreachable(bytes, f, offset + room, ingress, out);
+        return f.family === 4
+          ? this.unreachable(bytes, f, offset + room, ingress, out)
+          : this.unreachable6(bytes, f, offset + room, ingress, out);
       case ACTION_PASS:
         // Steered frames never reach the host's stack again: a VIP with no listener must not be
         // answered with a RST by the host, so what IPVS would pass on is dropped here and counted.
@@ -205,6 +227,11 @@ export class FramePath {
     out: TxDecision,
   ): boolean {
     const fwd = v.fwd;
+    if (fwd === CONN_F_TUNNEL && f.family === 6) {
+      // IPv6-in-IPv6 (and IPv6 over an IPv4 tunnel) is not built: counted, never mis-sent.
+      this.counters.unsupported++;
+      return false;
+    }
     if (this.methods && (fwd === CONN_F_TUNNEL || fwd === CONN_F_FULLNAT)) {
       // These transmit themselves; a frame they queued belongs to the TX ring now.
       const sent =
@@ -213,8 +240,8 @@ export class FramePath {
       return false;
     }
     // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.
-    const hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
-    const hop = this.nextHops.get(hopAddr);
+    const toward = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.words : v.dstAddr;
+    const hop = this.hopToward(f.family, toward);
     let rc: number;
     if (fwd === CONN_F_DROUTE) {
       rc = drRewrite(bytes, f, hop ? hop.dstMac : 0, hop ? hop.srcMac : 0);
@@ -239,7 +266,8 @@ export class FramePath {
     if (!hop) {
       // The next hop's MAC is being resolved: hold the rewritten frame, as the kernel's neighbour
       // queue does, instead of dropping a connection's first packets (a second or more of delay).
-      if (this.holder?.hold(f.frameOff, f.frameLen, hopAddr)) {
+      const key = f.family === 4 ? toward[0]! : this.nextHops.key6(toward, 0);
+      if (key >= 0 && this.holder?.hold(f.frameOff, f.frameLen, key)) {
         out.held = true;
         return false;
       }
@@ -262,36 +290,41 @@ export class FramePath {
    */
   private icmpError(bytes: Uint8Array, f: ParsedFrame, now: number, out: TxDecision): boolean {
     const type = f.icmpType;
-    if (type !== ICMP_DEST_UNREACH && type !== ICMP_SOURCE_QUENCH && type !== ICMP_TIME_EXCEEDED) {
+    const related =
+      f.family === 4
+        ? type === ICMP_DEST_UNREACH || type === ICMP_SOURCE_QUENCH || type === ICMP_TIME_EXCEEDED
+        : type === ICMPV6_DEST_UNREACH || type === ICMPV6_PACKET_TOO_BIG || type === ICMPV6_TIME_EXCEEDED;
+    if (!related) {
       this.counters.icmpUnrelated++;
       return false;
     }
     const q = this.icmpQuote;
-    if (parseIcmpQuote(bytes, f.payloadOff, f.l3Off + f.ipLen, 4, q) !== PARSE_OK || !q.hasPorts) {
+    const family = f.family === 6 ? 6 : 4;
+    if (parseIcmpQuote(bytes, f.payloadOff, f.l3Off + f.ipLen, family, q) !== PARSE_OK || !q.hasPorts) {
       this.counters.icmpUnrelated++;
       return false;
     }
     const pkt = this.pkt;
-    pkt.family = 4;
+    pkt.family = family;
     pkt.protocol = q.protocol;
-    pkt.saddr[0] = q.saddr[0]!;
-    pkt.daddr[0] = q.daddr[0]!;
+    pkt.saddr.set(q.saddr);
+    pkt.daddr.set(q.daddr);
     pkt.sport = q.sport;
     pkt.dport = q.dport;
     pkt.tcpFlags = 0;
     pkt.length = f.ipLen;
     pkt.fwmark = 0;
-    const fromClientSide = this.vips.isVirtualAddress(f.daddr[0]!);
+    const fromClientSide = this.isVirtual(f);
     const v = this.director.icmpRelated(fromClientSide, pkt, f.ipLen, now, this.verdict);
     if (v.action !== ACTION_FORWARD) {
       this.counters.icmpUnrelated++;
       return false;
     }
     const fwd = v.fwd;
-    let hopAddr: number;
-    if (fromClientSide) hopAddr = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
-    else hopAddr = fwd === CONN_F_FULLNAT ? v.dstAddr[0]! : f.daddr[0]!;
-    const hop = this.nextHops.get(hopAddr);
+    let toward: ArrayLike<number>;
+    if (fromClientSide) toward = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.words : v.dstAddr;
+    else toward = fwd === CONN_F_FULLNAT ? v.dstAddr : f.daddr;
+    const hop = this.hopToward(f.family, toward);
     if (!hop) {
       this.counters.noRoute++;
       return false;
@@ -339,7 +372,7 @@ export class FramePath {
       this.counters.dropped++;
       return false;
     }
-    const quoted = Math.min(f.ipLen, this.quote.length);
+    const quoted = Math.min(f.ipLen, ICMP_ERROR_MAX_LEN);
     this.quote.set(bytes.subarray(f.l3Off, f.l3Off + quoted));
     const peer = readMac(bytes, f.frameOff + 6);
     const start = f.frameOff;
@@ -369,5 +402,64 @@ export class FramePath {
     out.offset = start;
     out.length = 14 + ipLen;
     return true;
+  }
+  /**
+   * ICMPv6 port unreachable back to the sender (the kernel's icmpv6_send for a service without a
+   * real server), out of the interface the frame came in on, built in the frame's own slot.
+   */
+  private unreachable6(
+    bytes: Uint8Array,
+    f: ParsedFrame,
+    slotEnd: number,
+    ingress: IngressPort,
+    out: TxDecision,
+  ): boolean {
+    const end = f.l3Off + f.ipLen;
+    if (!icmpv6ErrorAllowed(bytes, f.l3Off, f.protocol, f.l4Off, end, ICMPV6_DEST_UNREACH)) {
+      this.counters.dropped++;
+      return false;
+    }
+    const quoted = Math.min(f.ipLen, this.quote.length);
+    this.quote.set(bytes.subarray(f.l3Off, f.l3Off + quoted));
+    const peer = readMac(bytes, f.frameOff + 6);
+    const start = f.frameOff;
+    // The error comes from the address the packet was sent to (the VIP).
+    const ipLen = buildIcmpv6Error(
+      bytes,
+      start + 14,
+      slotEnd - (start + 14),
+      this.quote,
+      0,
+      quoted,
+      ICMPV6_DEST_UNREACH,
+      ICMPV6_PORT_UNREACH,
+      0,
+      f.daddr,
+      0,
+      this.scratch6,
+    );
+    if (ipLen === 0) {
+      this.counters.dropped++;
+      return false;
+    }
+    writeMac(bytes, start, peer);
+    writeMac(bytes, start + 6, ingress.mac);
+    bytes[start + 12] = 0x86;
+    bytes[start + 13] = 0xdd;
+    this.counters.icmpSent++;
+    out.ifindex = ingress.ifindex;
+    out.offset = start;
+    out.length = 14 + ipLen;
+    return true;
+  }
+
+  /** Whether the frame's destination is a virtual service's address. */
+  private isVirtual(f: ParsedFrame): boolean {
+    return f.family === 4 ? this.vips.isVirtualAddress(f.daddr[0]!) : this.vips.isVirtualAddress6(f.daddr);
+  }
+
+  /** The next hop toward an address of `family` (IPv4: word 0; IPv6: words 0-3). */
+  private hopToward(family: number, words: ArrayLike<number>): NextHop | null {
+    return family === 4 ? this.nextHops.get(words[0]!) : this.nextHops.get6(words, 0);
   }
 }

@@ -1,18 +1,19 @@
 /**
  * Frames waiting for their next hop's MAC address, as the kernel's neighbour queue holds packets
- * while it resolves: a fixed number of slots in typed arrays (UMEM address, length, next-hop IPv4
- * address). When the queue is full, hold() refuses and the caller drops the frame.
+ * while it resolves: a fixed number of slots in typed arrays (UMEM address, length, next-hop key: an
+ * IPv4 address as a u32, or an IPv6 next hop's key from NextHopCache.key6, above 2^32). When the
+ * queue is full, hold() refuses and the caller drops the frame.
  */
 export class HeldFrames {
   private readonly addrs: Uint32Array;
   private readonly lens: Uint32Array;
-  private readonly hops: Uint32Array;
+  private readonly hops: Float64Array;
   private count = 0;
 
   constructor(readonly capacity: number) {
     this.addrs = new Uint32Array(capacity);
     this.lens = new Uint32Array(capacity);
-    this.hops = new Uint32Array(capacity);
+    this.hops = new Float64Array(capacity);
   }
 
   get size(): number {
@@ -33,7 +34,7 @@ export class HeldFrames {
   release(hopAddr: number, each: (addr: number, len: number) => void): void {
     let kept = 0;
     for (let i = 0; i < this.count; i++) {
-      if (this.hops[i] === hopAddr >>> 0) {
+      if (this.hops[i] === hopAddr) {
         each(this.addrs[i]!, this.lens[i]!);
         continue;
       }

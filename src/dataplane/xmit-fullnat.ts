@@ -3,7 +3,7 @@ import { writeMac } from "../net/ethernet.js";
 import type { ParsedFrame } from "../net/parse.js";
 import { fullnatInbound, fullnatOutbound, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
 import { tcpClampMss, tcpMss } from "../net/tcp.js";
-import { insertToa, TOA_LEN_V4 } from "../net/toa.js";
+import { insertToa, toaLength } from "../net/toa.js";
 import type { XmitEnv } from "./xmit-env.js";
 
 /** What the FULLNAT transmitter counts (the engine's counters carry these fields). */
@@ -32,6 +32,7 @@ const TOA_DONE = 2;
  * TOA (switched per service): the client's address and port ride to the real server in a TCP option
  * (kind 254, 8 bytes) inserted into the first packet that acknowledges the real server's SYN-ACK; the
  * SYN-ACK's MSS is lowered by the option's size on its way to the client, so that packet still fits.
+ * IPv4 and IPv6 alike (DPVS's IPv6 TOA: 20 bytes, the client's IPv6 address).
  */
 export class FullnatXmit {
   /** TOA progress by connection index (reset when a packet creates the connection). */
@@ -61,7 +62,8 @@ export class FullnatXmit {
     dstAddr: Uint32Array,
     dstPort: number,
   ): boolean {
-    const hop = this.env.nextHops.get(dstAddr[0]!);
+    const v6 = f.family === 6;
+    const hop = v6 ? this.env.nextHops.get6(dstAddr, 0) : this.env.nextHops.get(dstAddr[0]!);
     if (!hop) {
       this.counters.noRoute++;
       return false;
@@ -69,7 +71,7 @@ export class FullnatXmit {
     const toaStep = withToa && f.protocol === 6 && conn >= 0 && conn < this.toa.length;
     if (toaStep && isNew) this.toa[conn] = TOA_NONE;
     // The client's address and port, before the rewrite replaces them.
-    const cAddr = f.saddr[0]!;
+    if (toaStep && inbound) this.client.set(f.saddr);
     const cPort = f.sport;
     const rc = inbound
       ? fullnatInbound(bytes, f, srcAddr, 0, srcPort, dstAddr, 0, dstPort)
@@ -79,7 +81,7 @@ export class FullnatXmit {
       else this.counters.rewriteFailed++;
       return false;
     }
-    if (toaStep) this.toaStep(bytes, f, inbound, conn, cAddr, cPort, hop.mtu);
+    if (toaStep) this.toaStep(bytes, f, inbound, conn, cPort, hop.mtu);
     writeMac(bytes, f.frameOff, hop.dstMac);
     writeMac(bytes, f.frameOff + 6, hop.srcMac);
     if (!this.env.transmit(hop.ifindex, f.frameOff, f.frameLen)) return false;
@@ -88,35 +90,36 @@ export class FullnatXmit {
     return true;
   }
 
-  private readonly client = new Uint32Array(1);
+  /** The client's address words (inbound packets), kept across the rewrite for TOA. */
+  private readonly client = new Uint32Array(4);
 
   private toaStep(
     bytes: Uint8Array,
     f: ParsedFrame,
     inbound: boolean,
     conn: number,
-    cAddr: number,
     cPort: number,
     mtu: number,
   ): void {
     const flags = f.tcpFlags;
+    const family = f.family === 6 ? 6 : 4;
+    const toaLen = toaLength(family);
     if (!inbound) {
       if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && this.toa[conn] !== TOA_DONE) {
         // The client then sizes its segments so that the option still fits (DPVS lowers it the same).
         const mss = tcpMss(bytes, f.l4Off);
-        if (mss > TOA_LEN_V4) tcpClampMss(bytes, f.l4Off, mss - TOA_LEN_V4);
+        if (mss > toaLen) tcpClampMss(bytes, f.l4Off, mss - toaLen);
         this.toa[conn] = TOA_SYNACK_SEEN;
       }
       return;
     }
     if (this.toa[conn] !== TOA_SYNACK_SEEN || flags & TCP_SYN || !(flags & TCP_ACK)) return;
-    if (f.ipLen + TOA_LEN_V4 > mtu) {
+    if (f.ipLen + toaLen > mtu) {
       this.counters.toaNoRoom++;
       return;
     }
     const slotEnd = f.frameOff - (f.frameOff % this.env.umem.frameSize) + this.env.umem.frameSize;
-    this.client[0] = cAddr;
-    if (insertToa(bytes, f, slotEnd, 4, this.client, 0, cPort) < 0) {
+    if (insertToa(bytes, f, slotEnd, family, this.client, 0, cPort) < 0) {
       this.counters.toaNoRoom++;
       return;
     }

@@ -1,19 +1,26 @@
 /**
  * A frame path with a real Director and fake next hops, for tests and the fuzzer: one NAT service
  * (TCP and UDP on VIP:80 and VIP:53 -> RS 198.19.10.20), one DR service (TCP VIP2:80 -> 198.18.0.21),
- * and UDP VIP:54 with no real server.
+ * and UDP VIP:54 with no real server; the same over IPv6 in 2001:2::/48 (RFC 5180's benchmarking
+ * prefix): TCP and UDP [VIP6]:80 -> [RS6]:8080 NAT, TCP [VIP6_2]:80 DR, UDP [VIP6]:54 empty.
  */
 import { IpAddr } from "../../src/core/address.js";
 import type { Director } from "../../src/core/director.js";
 import { FramePath } from "../../src/dataplane/frame-path.js";
+import { Ipv6Map } from "../../src/dataplane/ipv6-map.js";
 import type { NextHop } from "../../src/dataplane/next-hops.js";
-import { destSpec, makeDirector, svcSpec, tcpKey, udpKey } from "../director-fixtures.js";
+import { destSpec, ip, makeDirector, svcSpec, tcpKey, udpKey } from "../director-fixtures.js";
 
 export const VIP = "198.18.0.10";
 export const VIP2 = "198.18.0.11";
 export const RS = "198.19.10.20";
 export const DR_RS = "198.18.0.21";
 export const CLIENT = "198.18.0.100";
+export const VIP6 = "2001:2::10";
+export const VIP6_2 = "2001:2::11";
+export const RS6 = "2001:2:0:1::20";
+export const DR_RS6 = "2001:2::21";
+export const CLIENT6 = "2001:2::100";
 export const IF_OUT = 2;
 export const IF_IN = 3;
 export const MAC_DIRECTOR_OUT = 0x02000000aa01;
@@ -27,6 +34,7 @@ export interface Rig {
   director: Director;
   path: FramePath;
   hops: Map<number, NextHop>;
+  hops6: Ipv6Map<NextHop>;
 }
 
 export function makeRig(): Rig {
@@ -44,11 +52,31 @@ export function makeRig(): Rig {
     [v4(DR_RS), { ifindex: IF_OUT, dstMac: MAC_RS, srcMac: MAC_DIRECTOR_OUT, srcV4: 0, mtu: 1500 }],
     [v4(CLIENT), { ifindex: IF_OUT, dstMac: MAC_CLIENT, srcMac: MAC_DIRECTOR_OUT, srcV4: 0, mtu: 1500 }],
   ]);
+  director.addService(svcSpec(tcpKey(VIP6, 80)));
+  director.addDest(tcpKey(VIP6, 80), destSpec(RS6, 8080, "masq"));
+  director.addService(svcSpec(udpKey(VIP6, 80)));
+  director.addDest(udpKey(VIP6, 80), destSpec(RS6, 8080, "masq"));
+  director.addService(svcSpec(udpKey(VIP6, 54)));
+  director.addService(svcSpec(tcpKey(VIP6_2, 80)));
+  director.addDest(tcpKey(VIP6_2, 80), destSpec(DR_RS6, 80, "route"));
+  const hops6 = new Ipv6Map<NextHop>();
+  hops6.set(ip(RS6), { ifindex: IF_IN, dstMac: MAC_RS, srcMac: MAC_DIRECTOR_IN, srcV4: 0, mtu: 1500 });
+  hops6.set(ip(DR_RS6), { ifindex: IF_OUT, dstMac: MAC_RS, srcMac: MAC_DIRECTOR_OUT, srcV4: 0, mtu: 1500 });
+  hops6.set(ip(CLIENT6), {
+    ifindex: IF_OUT,
+    dstMac: MAC_CLIENT,
+    srcMac: MAC_DIRECTOR_OUT,
+    srcV4: 0,
+    mtu: 1500,
+  });
   const vips = new Set([v4(VIP), v4(VIP2)]);
+  const vips6 = new Ipv6Map<true>();
+  vips6.set(ip(VIP6), true);
+  vips6.set(ip(VIP6_2), true);
   const path = new FramePath(
     director,
-    { get: (a) => hops.get(a) ?? null },
-    { isVirtualAddress: (a) => vips.has(a) },
+    { get: (a) => hops.get(a) ?? null, get6: (w, at) => hops6.get(w, at) ?? null, key6: () => -1 },
+    { isVirtualAddress: (a) => vips.has(a), isVirtualAddress6: (w) => vips6.has(w) },
   );
-  return { director, path, hops };
+  return { director, path, hops, hops6 };
 }

@@ -140,10 +140,10 @@ export async function httpGetRetry(lab: NetLab, host: string, url: string, tries
   throw new Error(`no answer to ${url} from ${host} after ${tries} tries`);
 }
 
-/** A UDP exchange through the real servers' echo: sends `payload`, returns the reply bytes. */
+/** A UDP exchange through the real servers' echo (IPv4 or IPv6): sends `payload`, returns the reply bytes. */
 export function udpAsk(lab: NetLab, host: string, addr: string, port: number, payload: Buffer): Buffer {
   const script = `
-    const s = require("node:dgram").createSocket("udp4");
+    const s = require("node:dgram").createSocket("${addr.includes(":") ? "udp6" : "udp4"}");
     const msg = Buffer.from(process.argv[1], "hex");
     let tries = 0;
     const send = () => { if (tries++ > 10) process.exit(2); s.send(msg, ${port}, "${addr}"); };
