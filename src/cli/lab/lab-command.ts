@@ -198,7 +198,7 @@ function sendTen(lab: NetLab, client: string, vip: string): (Reply | null)[] {
 async function runNat(lab: NetLab, runDir: string): Promise<boolean> {
   say("tslvs lab nat: the classic LVS-NAT lab, in network namespaces on this machine");
   say(
-    "(the guide's 172.16.0.0/16 and 192.168.0.0/16 addresses stand here as 198.18.0.0/16 and 198.19.0.0/16)",
+    "(the guide's client-side and private real-server networks stand here as 198.18.0.0/16 and 198.19.0.0/16: VIP 198.18.0.10, real servers 198.19.10.20 and .30)",
   );
   const t = buildNatLab(lab);
   say();

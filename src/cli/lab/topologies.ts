@@ -2,7 +2,7 @@ import type { NetLab } from "./netns.js";
 
 /**
  * The classic LVS labs (shared/spec/labs.md) as namespaces. Addresses stand one-for-one for the
- * guide's: 172.16.0.0/16 -> 198.18.0.0/16 (client side), 192.168.0.0/16 -> 198.19.0.0/16 (RS side),
+ * guide's: its client-side network becomes 198.18.0.0/16, its real servers' private network 198.19.0.0/16,
  * so every address put on an interface is in the benchmarking range 198.18.0.0/15.
  */
 
