@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { connectSocket } from "../src/cli/ipvsadm/connect.js";
 import { GOLDENS } from "./fixtures/ipvsadm-spec-goldens.js";
 import { Ipvsadm } from "./helpers/ipvsadm-run.js";
@@ -90,6 +91,33 @@ describe("tslvsadm against the real daemon", () => {
     assert.equal((await ipvsadm.run("-L --timeout")).stdout, "Timeout (tcp tcpfin udp): 900 120 300\n");
     assert.equal((await ipvsadm.run("--set 30 0 10")).code, 0);
     assert.equal((await ipvsadm.run("-L --timeout")).stdout, "Timeout (tcp tcpfin udp): 30 120 10\n");
+    assert.equal(await daemon.stop(), 0);
+  });
+});
+
+describe("plugin schedulers in the daemon", () => {
+  test("--scheduler-plugin registers a scheduler that -s can name; an unknown one is refused", async () => {
+    const tmp = tempDir("plugin");
+    dirs.push(tmp);
+    const socket = join(tmp.dir, "tslvs.sock");
+    const plugin = fileURLToPath(new URL("../../examples/schedulers/random-weighted.js", import.meta.url));
+    const daemon = DaemonProcess.spawn([
+      "start",
+      "--no-dataplane",
+      "--socket",
+      socket,
+      "--state",
+      join(tmp.dir, "s.yaml"),
+      "--scheduler-plugin",
+      plugin,
+    ]);
+    running.push(daemon);
+    (await daemon.client(socket)).close();
+    const ipvsadm = new Ipvsadm(() => connectSocket(socket));
+    assert.equal((await ipvsadm.run("-A -t 198.18.0.10:80 -s random-weighted")).code, 0);
+    assert.match((await ipvsadm.run("-Ln")).stdout, /TCP {2}198\.18\.0\.10:80 random-weighted\n/);
+    const unknown = await ipvsadm.run("-A -t 198.18.0.11:80 -s no-such-scheduler");
+    assert.deepEqual([unknown.code, unknown.stderr], [255, "Scheduler or persistence engine not found\n"]);
     assert.equal(await daemon.stop(), 0);
   });
 });

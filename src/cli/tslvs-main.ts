@@ -15,7 +15,7 @@ are rewritten inside XDP.
 Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
         [--xdp-mode auto|native|generic] [--no-dataplane] [--no-fast-path] [--restart-grace S]
-        [--local-ports MIN-MAX]
+        [--local-ports MIN-MAX] [--scheduler-plugin PATH|PACKAGE]...
         Run the director in the foreground, logging JSON lines to stdout.
         --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
                        (rules the file lacks are removed); nothing is saved to --state.
@@ -28,6 +28,8 @@ Commands:
         --no-fast-path every packet through the TypeScript slow path (no XDP rewriting of
                        established flows).
         --log-level    fatal|error|warn|info|debug|trace (default info).
+        --scheduler-plugin  load a scheduler module (docs/schedulers.md); services may then
+                       name it with -s (repeatable).
         --local-ports  FULLNAT local ports (default: the larger block outside the host's
                        net.ipv4.ip_local_port_range, 1025-32767 on most hosts).
         --restart-grace S  a stop leaves the XDP steering holding (VIP traffic dropped, not

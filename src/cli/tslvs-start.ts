@@ -20,6 +20,7 @@ export async function startCommand(args: string[]): Promise<number> {
       state: "value",
       "log-level": "value",
       interface: "repeat",
+      "scheduler-plugin": "repeat",
       "no-dataplane": "flag",
       "no-fast-path": "flag",
       "xdp-mode": "value",
@@ -50,6 +51,16 @@ export async function startCommand(args: string[]): Promise<number> {
     return 2;
   }
   const o = parsed.opts;
+  // Plugin schedulers are registered before any rule (state or config file) names them.
+  for (const spec of o.get("scheduler-plugin") ?? []) {
+    try {
+      const { loadSchedulerPlugin } = await import("../core/schedulers/registry.js");
+      await loadSchedulerPlugin(spec);
+    } catch (e) {
+      process.stderr.write(`tslvs start: scheduler plugin ${spec}: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
   const restartGrace = Number(o.get("restart-grace")?.[0] ?? DEFAULT_RESTART_GRACE);
   const ports = o.get("local-ports")?.[0];
   const director = createDirector({ localPorts: ports ? parseLocalPortRange(ports) : undefined });
