@@ -3,7 +3,7 @@ import type { Dest } from "../core/dest.js";
 import type { Director } from "../core/director.js";
 import { SVC_F_TOA } from "../core/service.js";
 import { writeMac } from "../net/ethernet.js";
-import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
+import { closeFd } from "./bpf/syscalls.js";
 import { FastPath } from "./fastpath/fast-path.js";
 import { FrameCounters, FramePath, type IngressPort, TxDecision } from "./frame-path.js";
 import { HeldFrames } from "./held-frames.js";
@@ -13,10 +13,11 @@ import { SteeringSync } from "./steering-sync.js";
 import { attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
+import { openQueueSockets } from "./xdp/queue-sockets.js";
 import { SteeringMaps } from "./xdp/steering-maps.js";
 import { loadSteeringProgram } from "./xdp/steering-program.js";
 import { Umem } from "./xdp/umem.js";
-import { FrameBatch, rxQueueCount, XskSocket } from "./xdp/xsk-socket.js";
+import { FrameBatch, type XskSocket } from "./xdp/xsk-socket.js";
 import type { XmitEnv } from "./xmit-env.js";
 import { FullnatXmit } from "./xmit-fullnat.js";
 import { TunnelXmit } from "./xmit-tunnel.js";
@@ -261,30 +262,14 @@ export class PacketEngine {
   }
 
   private addPort(iface: HostInterface): void {
-    const queues = rxQueueCount(iface.name);
-    const shareWith = this.ports[0]?.sockets[0];
-    const sockets: XskSocket[] = [];
-    for (let q = 0; q < queues; q++) {
-      sockets.push(
-        XskSocket.open({ ifname: iface.name, queue: q, umem: this.umem, shareWith: shareWith ?? sockets[0] }),
-      );
-    }
-    // Each interface has its own XSKMAP (keys are RX queue numbers, which repeat across interfaces),
-    // hence its own copy of the program; the steering maps are shared.
-    const xsksMap = mapCreate({
-      type: MapType.XSKMAP,
-      keySize: 4,
-      valueSize: 4,
-      maxEntries: 64,
-      name: "tslvs_xsks",
-    });
-    const key = new Uint8Array(4);
-    const value = new Uint8Array(4);
-    sockets.forEach((s, q) => {
-      new DataView(key.buffer).setUint32(0, q, true);
-      new DataView(value.buffer).setUint32(0, s.fd, true);
-      mapUpdate(xsksMap, key, value);
-    });
+    const { sockets, xsksMap } = openQueueSockets(
+      iface.name,
+      this.umem,
+      this.ports[0]?.sockets[0],
+      "tslvs_xsks",
+    );
+    const queues = sockets.length;
+    // The steering maps are shared by every interface's copy of the program.
     this.maps.setInterfaceMac(iface.ifindex, iface.mac);
     const prog = loadSteeringProgram(
       { ...this.maps.fds, xsks: xsksMap },

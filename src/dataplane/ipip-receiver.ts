@@ -8,8 +8,9 @@ import type { TunDevice } from "./sys/tun-device.js";
 import { attachXdp, type XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { loadIpipSteeringProgram } from "./xdp/ipip-steering-program.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
+import { openQueueSockets } from "./xdp/queue-sockets.js";
 import { Umem } from "./xdp/umem.js";
-import { FrameBatch, rxQueueCount, XskSocket } from "./xdp/xsk-socket.js";
+import { FrameBatch, type XskSocket } from "./xdp/xsk-socket.js";
 
 export interface IpipReceiverOptions {
   /** Interfaces the IPIP packets arrive on. */
@@ -105,25 +106,12 @@ export class IpipReceiver {
   }
 
   private addPort(ifname: string): void {
-    const queues = rxQueueCount(ifname);
-    const shareWith = this.ports[0]?.sockets[0];
-    const sockets: XskSocket[] = [];
-    for (let q = 0; q < queues; q++)
-      sockets.push(XskSocket.open({ ifname, queue: q, umem: this.umem, shareWith: shareWith ?? sockets[0] }));
-    const xsks = mapCreate({
-      type: MapType.XSKMAP,
-      keySize: 4,
-      valueSize: 4,
-      maxEntries: 64,
-      name: "tslvs_rs_xsks",
-    });
-    const key = new Uint8Array(4);
-    const value = new Uint8Array(4);
-    sockets.forEach((s, q) => {
-      new DataView(key.buffer).setUint32(0, q, true);
-      new DataView(value.buffer).setUint32(0, s.fd, true);
-      mapUpdate(xsks, key, value);
-    });
+    const { sockets, xsksMap: xsks } = openQueueSockets(
+      ifname,
+      this.umem,
+      this.ports[0]?.sockets[0],
+      "tslvs_rs_xsks",
+    );
     const prog = loadIpipSteeringProgram({ addrs: this.addrs, xsks });
     const attachment = attachXdp(prog, ifname, this.opts.xdpMode ?? "auto");
     for (const s of sockets) s.refill();
