@@ -256,6 +256,48 @@ describe("tslvs start --config: SIGHUP reload", () => {
   });
 });
 
+describe("tslvs start: connection table size", () => {
+  it("takes the bucket count and capacity from --conn-tab-bits and --conn-capacity", async () => {
+    const tmp = tempDir("conntab");
+    const socket = join(tmp.dir, "tslvs.sock");
+    const d = DaemonProcess.spawn([
+      "start",
+      "--no-dataplane",
+      "--socket",
+      socket,
+      "--state",
+      join(tmp.dir, "state.yaml"),
+      "--conn-tab-bits",
+      "16",
+      "--conn-capacity",
+      "200000",
+    ]);
+    try {
+      const c = await d.client(socket);
+      const info = await c.call({ op: "getInfo" });
+      assert.equal(info.connTabSize, 65536);
+      c.close();
+      assert.equal(await d.stop(), 0);
+    } finally {
+      d.kill();
+      tmp.cleanup();
+    }
+  });
+
+  it("refuses values out of range before starting", async () => {
+    for (const [flag, value, msg] of [
+      ["--conn-tab-bits", "7", /--conn-tab-bits must be an integer 8\.\.27/],
+      ["--conn-tab-bits", "28", /--conn-tab-bits must be an integer 8\.\.27/],
+      ["--conn-capacity", "0", /--conn-capacity must be a positive integer/],
+      ["--conn-capacity", "1e6", /--conn-capacity must be a positive integer/],
+    ] as const) {
+      const r = await runTslvs(["start", "--no-dataplane", flag, value]);
+      assert.equal(r.code, 2, `${flag} ${value}`);
+      assert.match(r.stderr, msg);
+    }
+  });
+});
+
 describe("tslvs sysctl and help", () => {
   it("reads and sets sysctls through the daemon", async () => {
     const tmp = tempDir("sysctl");

@@ -16,6 +16,7 @@ Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
         [--xdp-mode auto|native|generic] [--no-dataplane] [--no-fast-path] [--restart-grace S]
         [--local-ports MIN-MAX] [--scheduler-plugin PATH|PACKAGE]...
+        [--conn-tab-bits N] [--conn-capacity N]
         Run the director in the foreground, logging JSON lines to stdout.
         --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
                        (rules the file lacks are removed); nothing is saved to --state.
@@ -32,6 +33,11 @@ Commands:
                        name it with -s (repeatable).
         --local-ports  FULLNAT local ports (default: the larger block outside the host's
                        net.ipv4.ip_local_port_range, 1025-32767 on most hosts).
+        --conn-tab-bits N  connection hash buckets = 2^N, 8..27 (the kernel's conn_tab_bits,
+                       shown as size= by -L; default 12). Raise it with the connection count:
+                       about one bucket per connection keeps lookups at one or two probes.
+        --conn-capacity N  connections + templates held at most (default 1,048,576); the
+                       table is allocated up front, about 100 bytes each, on huge pages.
         --restart-grace S  a stop leaves the XDP steering holding (VIP traffic dropped, not
                        reset by the host) and the connections written down for a daemon
                        started within S seconds, which takes them over (default 10; 0: a

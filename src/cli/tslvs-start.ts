@@ -26,7 +26,15 @@ export async function startCommand(args: string[]): Promise<number> {
       "xdp-mode": "value",
       "restart-grace": "value",
       "local-ports": "value",
+      "conn-tab-bits": "value",
+      "conn-capacity": "value",
     });
+    const bits = parsed.opts.get("conn-tab-bits")?.[0];
+    if (bits !== undefined && !/^(?:[89]|1\d|2[0-7])$/.test(bits))
+      throw new UsageError("--conn-tab-bits must be an integer 8..27 (buckets = 2^N)");
+    const cap = parsed.opts.get("conn-capacity")?.[0];
+    if (cap !== undefined && !(/^\d+$/.test(cap) && Number(cap) >= 1 && Number(cap) <= 0x7fffffff))
+      throw new UsageError("--conn-capacity must be a positive integer (connections + templates)");
     const grace = Number(parsed.opts.get("restart-grace")?.[0] ?? DEFAULT_RESTART_GRACE);
     if (!(Number.isFinite(grace) && grace >= 0 && grace <= 3600))
       throw new UsageError("--restart-grace must be a number of seconds, 0..3600");
@@ -63,7 +71,13 @@ export async function startCommand(args: string[]): Promise<number> {
   }
   const restartGrace = Number(o.get("restart-grace")?.[0] ?? DEFAULT_RESTART_GRACE);
   const ports = o.get("local-ports")?.[0];
-  const director = createDirector({ localPorts: ports ? parseLocalPortRange(ports) : undefined });
+  const bits = o.get("conn-tab-bits")?.[0];
+  const cap = o.get("conn-capacity")?.[0];
+  const director = createDirector({
+    localPorts: ports ? parseLocalPortRange(ports) : undefined,
+    connTabBits: bits === undefined ? undefined : Number(bits),
+    connCapacity: cap === undefined ? undefined : Number(cap),
+  });
   const clock = () => performance.now() / 1000;
   let daemon: Daemon;
   try {

@@ -1,16 +1,31 @@
 import { readFileSync } from "node:fs";
 import { Director } from "../core/director.js";
 import type { LocalPortRange } from "../core/laddr-pool.js";
+import { hugePageBuffer } from "../dataplane/sys/huge-pages.js";
 import { CoreDirectorPort } from "./core-director-port.js";
 
 export interface DirectorFactoryOptions {
   /** FULLNAT local ports; default: hostLocalPortRange(). */
   localPorts?: LocalPortRange;
+  /** log2 of the connection hash's bucket count (kernel conn_tab_bits); default 12. */
+  connTabBits?: number;
+  /** Connections + templates the table holds; default 1,048,576. */
+  connCapacity?: number;
 }
 
-/** The one place where the daemon gets its director: the core IPVS model behind the control port. */
+/**
+ * The one place where the daemon gets its director: the core IPVS model behind the control port.
+ * Its connection table lives on transparent huge pages (fewer TLB misses per lookup).
+ */
 export function createDirector(opts: DirectorFactoryOptions = {}): CoreDirectorPort {
-  return new CoreDirectorPort(new Director({ localPorts: opts.localPorts ?? hostLocalPortRange() }));
+  return new CoreDirectorPort(
+    new Director({
+      localPorts: opts.localPorts ?? hostLocalPortRange(),
+      connTabBits: opts.connTabBits,
+      connCapacity: opts.connCapacity,
+      connMemory: hugePageBuffer,
+    }),
+  );
 }
 
 /**

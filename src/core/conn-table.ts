@@ -54,6 +54,44 @@ export interface ConnTableOptions {
   seed?: number;
   /** log2 of the timing wheel's slot count (1-second slots). */
   wheelBits?: number;
+  /**
+   * Where the table's arrays live: one call, for all of them, at construction. Default: an
+   * ordinary ArrayBuffer. A data plane passes memory backed by huge pages (see
+   * src/dataplane/sys/huge-pages.ts): a lookup touches two random cache lines in tens of MB, and
+   * with 4 KiB pages each of them is also a TLB miss and a page walk.
+   */
+  allocate?: (bytes: number) => ArrayBuffer;
+}
+
+/** Carves typed arrays out of one buffer, each starting on a 64-byte (cache line) boundary. */
+class ArrayArena {
+  private offset = 0;
+  private buffer: ArrayBuffer | null = null;
+  private readonly sizes: number[] = [];
+
+  /** First pass: how many bytes an array of `n` elements of `bytesPer` bytes takes. */
+  reserve(n: number, bytesPer: number): void {
+    this.sizes.push(n * bytesPer);
+  }
+
+  get totalBytes(): number {
+    let t = 0;
+    for (const s of this.sizes) t += Math.ceil(s / 64) * 64;
+    return t;
+  }
+
+  open(buffer: ArrayBuffer): void {
+    if (buffer.byteLength < this.totalBytes)
+      throw new RangeError(`connection table memory: ${buffer.byteLength} bytes, ${this.totalBytes} needed`);
+    this.buffer = buffer;
+  }
+
+  /** Second pass: the arrays, in the order reserved. */
+  take<T>(make: (b: ArrayBuffer, offset: number, n: number) => T, n: number, bytesPer: number): T {
+    const a = make(this.buffer!, this.offset, n);
+    this.offset += Math.ceil((n * bytesPer) / 64) * 64;
+    return a;
+  }
 }
 
 const V6_WORDS = 16;
@@ -157,20 +195,30 @@ export class ConnTable {
     this.bucketCount = 2 ** opts.bucketBits;
     this.bucketMask = this.bucketCount - 1;
     this.seed = (opts.seed ?? 0x9e3779b9) | 0;
-    this.rec = new Int32Array(cap * REC);
-    this.state = new Uint8Array(cap);
-    this.flags = new Uint32Array(cap);
-    this.fwmark = new Uint32Array(cap);
-    this.destId = new Int32Array(cap);
-    this.control = new Int32Array(cap);
-    this.nControl = new Uint32Array(cap);
-    this.timeout = new Uint32Array(cap);
-    this.inPkts = new Uint32Array(cap);
-    this.lpool = new Int32Array(cap);
-    this.outNext = new Int32Array(cap);
-    this.v6Slot = new Int32Array(cap);
-    this.inHeads = new Int32Array(this.bucketCount).fill(-1);
-    this.outHeads = new Int32Array(this.bucketCount).fill(-1);
+    // One buffer for every per-entry array and both bucket-head arrays.
+    const arena = new ArrayArena();
+    arena.reserve(cap * REC, 4);
+    arena.reserve(cap, 1);
+    for (let k = 0; k < 10; k++) arena.reserve(cap, 4);
+    arena.reserve(this.bucketCount, 4);
+    arena.reserve(this.bucketCount, 4);
+    arena.open((opts.allocate ?? ((n: number) => new ArrayBuffer(n)))(arena.totalBytes));
+    const i32 = (b: ArrayBuffer, o: number, n: number) => new Int32Array(b, o, n);
+    const u32 = (b: ArrayBuffer, o: number, n: number) => new Uint32Array(b, o, n);
+    this.rec = arena.take(i32, cap * REC, 4);
+    this.state = arena.take((b, o, n) => new Uint8Array(b, o, n), cap, 1);
+    this.flags = arena.take(u32, cap, 4);
+    this.fwmark = arena.take(u32, cap, 4);
+    this.destId = arena.take(i32, cap, 4);
+    this.control = arena.take(i32, cap, 4);
+    this.nControl = arena.take(u32, cap, 4);
+    this.timeout = arena.take(u32, cap, 4);
+    this.inPkts = arena.take(u32, cap, 4);
+    this.lpool = arena.take(i32, cap, 4);
+    this.outNext = arena.take(i32, cap, 4);
+    this.v6Slot = arena.take(i32, cap, 4);
+    this.inHeads = arena.take(i32, this.bucketCount, 4).fill(-1);
+    this.outHeads = arena.take(i32, this.bucketCount, 4).fill(-1);
     const v6Initial = Math.min(cap, 64);
     this.v6 = new Uint32Array(v6Initial * V6_WORDS);
     this.v6Free = new Int32Array(v6Initial);

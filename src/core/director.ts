@@ -134,6 +134,8 @@ export interface DirectorOptions {
   connCapacity?: number;
   /** log2 of the connection hash's bucket count, 8..27 (kernel conn_tab_bits); default 12. */
   connTabBits?: number;
+  /** Memory for the connection table's arrays (ConnTableOptions.allocate); default ArrayBuffer. */
+  connMemory?: (bytes: number) => ArrayBuffer;
   /** Persistence engines accepted by name (kernel: "sip"). */
   persistenceEngines?: readonly string[];
   /** Classify a real server address; default: by address alone (no host addresses known). */
@@ -262,6 +264,7 @@ export class Director {
       capacity: cap,
       bucketBits: bits,
       seed: Math.floor((opts.random ?? Math.random)() * 0x100000000),
+      allocate: opts.connMemory,
     });
     this.lookupScheduler = opts.schedulers ?? getScheduler;
     this.random = opts.random ?? Math.random;
