@@ -223,8 +223,7 @@ function drops(c: FrameCounters): number {
     c.ttlExpired +
     c.rewriteFailed +
     c.icmpUnrelated +
-    c.fragmentsDropped +
-    c.unsupported
+    c.fragmentsDropped
   );
 }
 

@@ -2,7 +2,8 @@
  * The frame path over IPv6, with a real Director and fake next hops (test/support/frame-path-rig.ts):
  * NAT both ways with valid checksums and the hop limit decremented, DR to the real server's MAC,
  * ICMPv6 port unreachable for a service without a real server, ICMPv6 errors about a connection
- * translated, partial checksums completed over the IPv6 pseudo-header, and LVS-TUN over IPv6 refused.
+ * translated, partial checksums completed over the IPv6 pseudo-header, and LVS-TUN left to its
+ * transmitter (test/xmit-tunnel.test.ts).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -263,7 +264,7 @@ test("IPv6: a partial TCP checksum (pseudo-header sum only) is completed before 
   assert.ok(l4ChecksumValid(buf, parsed(buf, d)), "the forwarded segment carries a full, valid checksum");
 });
 
-test("IPv6 LVS-TUN is not built: the packet is dropped and counted, never mis-sent", () => {
+test("IPv6 LVS-TUN without a tunnel transmitter is counted, never mis-sent", () => {
   const { path, director } = makeRig();
   director.addDest(tcpKey(VIP6_2, 80), destSpec("2001:2::31", 80, "tunnel"));
   director.delDest(tcpKey(VIP6_2, 80), IpAddr.mustParse(DR_RS6), 80);
@@ -279,7 +280,7 @@ test("IPv6 LVS-TUN is not built: the packet is dropped and counted, never mis-se
   const d = new TxDecision();
   assert.equal(path.process(slotWith(syn), OFF, syn.length, SLOT - OFF, ingressOut, 1, d), false);
   assert.equal(d.held, false);
-  assert.equal(path.counters.unsupported, 1);
+  assert.equal(path.counters.rewriteFailed, 1);
 });
 
 test("IPv6 traffic to no virtual service and from no real server is dropped and counted", () => {

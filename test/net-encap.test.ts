@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { transportChecksumValid } from "../src/net/checksum.js";
+import { IP6_TUNNEL_OVERHEAD, ip6TunnelDecapsulate, ip6TunnelEncapsulate } from "../src/net/ip6-tunnel.js";
 import { ecnEncapsulate, ipipDecapsulate, ipipEncapsulate } from "../src/net/ipip.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
@@ -38,7 +39,7 @@ test("IPIP: encapsulate in place, re-parse, decapsulate back to the original fra
       assert.equal(o.family, 4);
       assert.equal(o.protocol, spec.family === 4 ? 4 : 41);
       assert.deepEqual([o.saddr[0], o.daddr[0], o.ttl, o.vlanId], [DIR[0], RS[0], spec.ttl, f.vlanId]);
-      assert.equal(o.dontFragment, spec.family === 6 || copyDf);
+      assert.equal(o.dontFragment, spec.family === 4 && copyDf);
       assert.deepEqual(buf.subarray(o.l4Off, o.l4Off + o.l4Len), frame.subarray(l2, l2 + f.ipLen));
       const back = ipipDecapsulate(buf, o);
       assert.equal(back, off);
@@ -56,6 +57,86 @@ test("IPIP refuses without headroom and for non-tunnel packets", () => {
   assert.equal(ipipEncapsulate(buf, f, 0, 1, 2, 0, true), -1);
   assert.ok(guardIntact(buf, 10, frame.length));
   assert.equal(ipipDecapsulate(buf, f), -1);
+});
+
+const DIR6 = [0x20010002, 0x11, 0, 0x10];
+const RS6 = [0x20010002, 0x20, 0, 0x20];
+
+test("IPv6 tunnel: encapsulate in place, re-parse, decapsulate back to the original frame", () => {
+  fc.assert(
+    fc.property(frameSpec, fc.integer({ min: 0, max: 255 }), fc.nat(24), (base, tos, slack) => {
+      const spec = { ...base, tos };
+      const frame = buildFrame(spec);
+      const off = 40 + slack;
+      const buf = inGuardedBuffer(frame, off, 8);
+      const f = new ParsedFrame();
+      parseFrame(buf, off, frame.length, f);
+      const newOff = ip6TunnelEncapsulate(buf, f, off - 40, DIR6, 0, RS6, 0);
+      assert.equal(newOff, off - IP6_TUNNEL_OVERHEAD);
+      const l2 = f.l3Off - f.frameOff;
+      const newLen = l2 + 40 + f.ipLen;
+      assert.ok(guardIntact(buf, newOff, newLen));
+      const o = new ParsedFrame();
+      assert.equal(parseFrame(buf, newOff, newLen, o), PARSE_OK);
+      assert.equal(o.family, 6);
+      assert.equal(o.protocol, spec.family === 4 ? 4 : 41);
+      assert.deepEqual([...o.saddr], DIR6);
+      assert.deepEqual([...o.daddr], RS6);
+      assert.deepEqual([o.ttl, o.vlanId, o.ipLen], [spec.ttl, f.vlanId, f.ipLen + 40]);
+      assert.equal(o.tos, ecnEncapsulate(tos, tos), "traffic class: the inner one, ECN encapsulated");
+      const l3 = o.l3Off;
+      assert.equal(((buf[l3 + 1]! & 15) << 16) | (buf[l3 + 2]! << 8) | buf[l3 + 3]!, 0, "flow label 0");
+      assert.equal((buf[l3 + 4]! << 8) | buf[l3 + 5]!, f.ipLen, "payload length = the inner packet");
+      assert.deepEqual(buf.subarray(o.l4Off, o.l4Off + o.l4Len), frame.subarray(l2, l2 + f.ipLen));
+      const back = ip6TunnelDecapsulate(buf, o);
+      assert.equal(back, off);
+      assert.deepEqual(buf.subarray(off, off + frame.length), frame);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test("IPv6 tunnel: exact outer header of an IPv4 packet in IPv6", () => {
+  const inner = buildFrame({
+    family: 4,
+    protocol: 17,
+    src: DIR,
+    dst: RS,
+    tos: 0xbb,
+    ttl: 9,
+    payload: [1, 2],
+  });
+  const buf = inGuardedBuffer(inner, 64, 0);
+  const f = new ParsedFrame();
+  parseFrame(buf, 64, inner.length, f);
+  const at = ip6TunnelEncapsulate(buf, f, 0, DIR6, 0, RS6, 0);
+  assert.equal(at, 24);
+  const ip = Array.from(buf.subarray(at + 12, at + 14 + 40));
+  // EtherType 86dd; version 6, traffic class 0xba (CE -> ECT(0)), flow label 0; payload 30; next 4; hop 9.
+  assert.deepEqual(ip.slice(0, 10), [0x86, 0xdd, 0x6b, 0xa0, 0, 0, 0, 30, 4, 9]);
+  assert.deepEqual(ip.slice(10, 26), [0x20, 0x01, 0, 2, 0, 0, 0, 0x11, 0, 0, 0, 0, 0, 0, 0, 0x10]);
+  assert.deepEqual(ip.slice(26, 42), [0x20, 0x01, 0, 2, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0x20]);
+});
+
+test("IPv6 tunnel refuses without headroom and for packets that are not tunnelled", () => {
+  const frame = buildFrame({ family: 6, protocol: 17, src: DIR6, dst: RS6 });
+  const buf = inGuardedBuffer(frame, 39, 0);
+  const f = new ParsedFrame();
+  parseFrame(buf, 39, frame.length, f);
+  assert.equal(ip6TunnelEncapsulate(buf, f, 0, DIR6, 0, RS6, 0), -1);
+  assert.ok(guardIntact(buf, 39, frame.length));
+  assert.equal(ip6TunnelDecapsulate(buf, f), -1, "UDP is no tunnel");
+  // Next header 41 whose payload is an IPv4 packet: refused, not misdelivered.
+  const lie = buildFrame({
+    family: 6,
+    protocol: 41,
+    src: DIR6,
+    dst: RS6,
+    payload: Array.from(frame.subarray(14)),
+  });
+  lie[14 + 40] = 0x45;
+  parseFrame(lie, 0, lie.length, f);
+  assert.equal(ip6TunnelDecapsulate(lie, f), -1);
 });
 
 test("ECN on encapsulation: CE becomes ECT(0), others copied", () => {

@@ -175,8 +175,7 @@ export class PacketEngine {
     }
     director.setDefaultLocalAddress((dest) => engine.defaultLip(dest));
     engine.framePath.methods = {
-      tunnel: (bytes, f, v) =>
-        v.dest !== null && v.dest.addr.family === 4 && engine.tunnel.send(bytes, f, v.dest.addr.v4Value),
+      tunnel: (bytes, f, v) => v.dest !== null && engine.tunnel.send(bytes, f, v.dest.addr),
       fullnat: (bytes, f, v, inbound) => {
         const svc = v.dest ? director.serviceOf(v.dest) : undefined;
         const toa = svc !== undefined && (svc.flags & SVC_F_TOA) !== 0;

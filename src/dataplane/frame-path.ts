@@ -61,8 +61,6 @@ export class FrameCounters {
   icmpUnrelated = 0;
   /** Fragments (first or later) of virtual-service traffic: dropped, never reassembled (0551). */
   fragmentsDropped = 0;
-  /** Packets whose forwarding method is not built for their family (LVS-TUN over IPv6): dropped. */
-  unsupported = 0;
 }
 
 /** Where the frame path finds next hops (the engine's NextHopCache). */
@@ -227,11 +225,6 @@ export class FramePath {
     out: TxDecision,
   ): boolean {
     const fwd = v.fwd;
-    if (fwd === CONN_F_TUNNEL && f.family === 6) {
-      // IPv6-in-IPv6 (and IPv6 over an IPv4 tunnel) is not built: counted, never mis-sent.
-      this.counters.unsupported++;
-      return false;
-    }
     if (this.methods && (fwd === CONN_F_TUNNEL || fwd === CONN_F_FULLNAT)) {
       // These transmit themselves; a frame they queued belongs to the TX ring now.
       const sent =
@@ -321,6 +314,12 @@ export class FramePath {
       return false;
     }
     const fwd = v.fwd;
+    if (fwd === CONN_F_TUNNEL && fromClientSide && this.methods) {
+      // The kernel sends it on with the connection's transmitter: encapsulated to the real server.
+      out.held = this.methods.tunnel(bytes, f, v);
+      if (out.held) this.counters.icmpForwarded++;
+      return false;
+    }
     let toward: ArrayLike<number>;
     if (fromClientSide) toward = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.words : v.dstAddr;
     else toward = fwd === CONN_F_FULLNAT ? v.dstAddr : f.daddr;

@@ -23,6 +23,11 @@ export interface NextHop {
   srcMac: number;
   /** The host's own IPv4 address toward the destination (the route's preferred source), 0 if none (IPv6). */
   srcV4: number;
+  /**
+   * The host's own IPv6 address toward an IPv6 destination (preferredSourceV6, four words in network
+   * order): the outer source of LVS-TUN over IPv6. Absent for IPv4 next hops and when there is none.
+   */
+  src6?: Uint32Array;
   /** The path MTU toward the destination: the route's MTU metric, else the interface's MTU. */
   mtu: number;
 }
@@ -75,6 +80,14 @@ function hopFor(route: Route, ifc: HostInterface, mac: Uint8Array, srcV4: number
     srcV4,
     mtu: route.mtu > 0 ? Math.min(route.mtu, ifc.mtu) : ifc.mtu,
   };
+}
+
+/** An IPv6 next hop toward `dst`, with the host's own IPv6 address toward it when it has one. */
+function hopFor6(route: Route, ifc: HostInterface, mac: Uint8Array, dst: IpAddr): NextHop {
+  const hop = hopFor(route, ifc, mac, 0);
+  const src = preferredSourceV6(route, ifc, dst);
+  if (src) hop.src6 = Uint32Array.from(src.words);
+  return hop;
 }
 
 export function macToNumber(mac: Uint8Array): number {
@@ -196,7 +209,7 @@ export class NextHopCache {
     const ifc = this.interfaces.find((i) => i.name === route.dev);
     if (!ifc || !this.usable(ifc.ifindex)) return null;
     const mac = await this.neighbours.resolve(route.gateway ?? addr, route.dev);
-    return mac ? hopFor(route, ifc, mac, 0) : null;
+    return mac ? hopFor6(route, ifc, mac, addr) : null;
   }
 
   /**
@@ -241,7 +254,7 @@ export class NextHopCache {
       const ifc = route && interfaces.find((i) => i.name === route.dev);
       const mac = route && this.neighbours.get(route.gateway ?? addr, route.dev);
       if (!route || !ifc || !mac || !this.usable(ifc.ifindex)) this.v6.delete(addr);
-      else e.hop = hopFor(route, ifc, mac, 0);
+      else e.hop = hopFor6(route, ifc, mac, addr);
     }
   }
 }

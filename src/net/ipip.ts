@@ -30,8 +30,9 @@ export function ecnEncapsulate(innerTos: number, outerDscp: number): number {
 
 /**
  * Encapsulates the frame's IP packet (f.l3Off, f.ipLen; the TTL already decremented) in an outer IPv4
- * header src -> dst: TOS from the inner with ECN encapsulation, TTL = inner TTL, DF copied from the inner
- * packet when `copyDf` (IPVS pmtu_disc=1; always set for an IPv6 inner packet), identification `id`.
+ * header src -> dst: TOS from the inner with ECN encapsulation, TTL = inner TTL, DF copied from an IPv4
+ * inner packet when `copyDf` (IPVS pmtu_disc=1; never set for an IPv6 inner packet, which has no DF: the
+ * kernel's ip_vs_prepare_tunneled_skb sends 0), identification `id`.
  * The link-layer header moves 20 bytes down and its EtherType becomes IPv4; trailing link padding is
  * dropped. Returns the new frame offset (the new length is f.ipLen + 20 + the link header length), or
  * -1, changing nothing, when the frame is not a parsed IP packet, would exceed 65535 bytes, or has less
@@ -53,7 +54,7 @@ export function ipipEncapsulate(
   const newOff = f.frameOff - IPIP_OVERHEAD;
   buf.copyWithin(newOff, f.frameOff, f.l3Off);
   put16(buf, newOff + l2Len - 2, ETHERTYPE_IPV4);
-  const df = f.family === 6 || (copyDf && f.dontFragment) ? IPV4_FLAG_DF : 0;
+  const df = f.family === 4 && copyDf && f.dontFragment ? IPV4_FLAG_DF : 0;
   writeIpv4Header(
     buf,
     newOff + l2Len,
