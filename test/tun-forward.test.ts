@@ -125,7 +125,7 @@ test("tslvs rs --mode tun removes everything on stop", async (tc) => {
   assert.ok(ready);
   const host = t.servers[1]!.host;
   const text = await helpers[1]!.stop();
-  assert.match(text, /stopped on SIGTERM, host restored; IPIP received \d+, delivered [1-9]/);
+  assert.match(text, /stopped on SIGTERM, host restored; tunnel packets received \d+, delivered [1-9]/);
   assert.doesNotMatch(
     lab.exec(host, ["ip", "-4", "addr", "show", "dev", "lo"]),
     new RegExp(t.vip.replaceAll(".", "\\.")),

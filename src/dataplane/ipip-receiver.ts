@@ -1,9 +1,12 @@
 import type { IpAddr } from "../core/address.js";
-import { PROTO_IPIP } from "../net/ip.js";
+import { get16, get32 } from "../net/bytes.js";
+import { PROTO_IPIP, PROTO_IPV6 } from "../net/ip.js";
+import { IPV6_DST_OFF, IPV6_HEADER_LEN, IPV6_PAYLOAD_LEN_OFF } from "../net/ipv6.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
 import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
 import { readInterfaces } from "./host-net.js";
+import { Ipv6Map } from "./ipv6-map.js";
 import type { TunDevice } from "./sys/tun-device.js";
 import { attachXdp, type XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { loadIpipSteeringProgram } from "./xdp/ipip-steering-program.js";
@@ -15,7 +18,7 @@ import { FrameBatch, type XskSocket } from "./xdp/xsk-socket.js";
 export interface IpipReceiverOptions {
   /** Interfaces the IPIP packets arrive on. */
   interfaces: string[];
-  /** The virtual IPv4 addresses this host serves: only packets to them are delivered. */
+  /** The virtual addresses (IPv4 and IPv6) this host serves: only packets to them are delivered. */
   vips: IpAddr[];
   /** Where the inner packets go. */
   tun: TunDevice;
@@ -42,10 +45,11 @@ interface Port {
 const BATCH = 64;
 
 /**
- * The TUN real server's receive side in user space: an XDP program takes IPIP packets addressed to
- * the host away from the kernel into AF_XDP sockets; each packet's inner IPv4 packet, if it is for one
- * of the VIPs, is written into a TUN device, so the host's stack receives it as the kernel's ipip
- * module would have delivered it (tunl0). Replies leave by the host's normal routes.
+ * The TUN real server's receive side in user space: an XDP program takes tunnel packets addressed to
+ * the host away from the kernel into AF_XDP sockets — IPv4 or IPv6 outside (protocol / next header 4
+ * or 41), IPv4 or IPv6 inside, every pairing LVS sends; each packet's inner packet, if it is for one
+ * of the VIPs, is written into a TUN device, so the host's stack receives it as the kernel's ipip,
+ * sit or ip6_tunnel module would have delivered it. Replies leave by the host's normal routes.
  */
 export class IpipReceiver {
   readonly counters = new IpipReceiverCounters();
@@ -53,22 +57,24 @@ export class IpipReceiver {
   private readonly parsed = new ParsedFrame();
   private readonly batch = new FrameBatch(BATCH);
   private readonly vips: Set<number>;
+  private readonly vips6 = new Ipv6Map<true>();
   private readonly base: number;
   private loop: PacketLoop | null = null;
   private running: Promise<void> | null = null;
   private addrs = -1;
+  private addrs6 = -1;
 
   private constructor(
     private readonly umem: Umem,
     private readonly opts: IpipReceiverOptions,
   ) {
-    this.vips = new Set(opts.vips.map((v) => v.v4Value));
+    this.vips = new Set(opts.vips.filter((v) => v.family === 4).map((v) => v.v4Value));
+    for (const v of opts.vips) if (v.family === 6) this.vips6.set(v, true);
     this.base = Number(umem.memory.address);
   }
 
   static async start(opts: IpipReceiverOptions): Promise<IpipReceiver> {
-    if (opts.interfaces.length === 0) throw new Error("no interface to receive IPIP on");
-    for (const v of opts.vips) if (v.family !== 4) throw new Error(`IPIP carries IPv4 VIPs only, not ${v}`);
+    if (opts.interfaces.length === 0) throw new Error("no interface to receive tunnel packets on");
     const host = await readInterfaces();
     const r = new IpipReceiver(new Umem({ frames: 4096, frameSize: 2048 }), opts);
     try {
@@ -79,13 +85,20 @@ export class IpipReceiver {
         maxEntries: 256,
         name: "tslvs_rs_addrs",
       });
-      const key = new Uint8Array(4);
+      r.addrs6 = mapCreate({
+        type: MapType.HASH,
+        keySize: 16,
+        valueSize: 1,
+        maxEntries: 256,
+        name: "tslvs_rs_addrs6",
+      });
       const one = Uint8Array.of(1);
       for (const i of host) {
         for (const a of i.addrs) {
-          if (a.addr.family !== 4) continue;
-          new DataView(key.buffer).setUint32(0, a.addr.v4Value, false);
-          mapUpdate(r.addrs, key, one);
+          const key = new Uint8Array(a.addr.family === 4 ? 4 : 16);
+          const view = new DataView(key.buffer);
+          for (let k = 0; k < key.length / 4; k++) view.setUint32(4 * k, a.addr.words[k]!, false);
+          mapUpdate(a.addr.family === 4 ? r.addrs : r.addrs6, key, one);
         }
       }
       for (const name of opts.interfaces) {
@@ -112,7 +125,7 @@ export class IpipReceiver {
       this.ports[0]?.sockets[0],
       "tslvs_rs_xsks",
     );
-    const prog = loadIpipSteeringProgram({ addrs: this.addrs, xsks });
+    const prog = loadIpipSteeringProgram({ addrs: this.addrs, addrs6: this.addrs6, xsks });
     const attachment = attachXdp(prog, ifname, this.opts.xdpMode ?? "auto");
     for (const s of sockets) s.refill();
     this.ports.push({ sockets, xsks, prog, attachment });
@@ -144,33 +157,49 @@ export class IpipReceiver {
   }
 
   private deliver(bytes: Uint8Array, f: ParsedFrame, addr: number, len: number): void {
-    if (parseFrame(bytes, addr, len, f) !== PARSE_OK || f.family !== 4 || f.protocol !== PROTO_IPIP) {
+    if (
+      parseFrame(bytes, addr, len, f) !== PARSE_OK ||
+      f.family === 0 ||
+      f.fragment !== 0 ||
+      (f.protocol !== PROTO_IPIP && f.protocol !== PROTO_IPV6)
+    ) {
       this.counters.malformed++;
       return;
     }
+    // The inner packet: IPv4 under protocol 4, IPv6 under 41, whatever the outer family.
     const inner = f.l4Off;
-    if (f.l4Len < 20 || bytes[inner]! >>> 4 !== 4) {
+    const innerV4 = f.protocol === PROTO_IPIP;
+    const minLen = innerV4 ? 20 : IPV6_HEADER_LEN;
+    if (f.l4Len < minLen || bytes[inner]! >>> 4 !== (innerV4 ? 4 : 6)) {
       this.counters.malformed++;
       return;
     }
-    const innerLen = (bytes[inner + 2]! << 8) | bytes[inner + 3]!;
-    if (innerLen < 20 || innerLen > f.l4Len) {
+    const innerLen = innerV4
+      ? get16(bytes, inner + 2)
+      : IPV6_HEADER_LEN + get16(bytes, inner + IPV6_PAYLOAD_LEN_OFF);
+    if (innerLen < minLen || innerLen > f.l4Len) {
       this.counters.malformed++;
       return;
     }
-    const dst =
-      ((bytes[inner + 16]! << 24) |
-        (bytes[inner + 17]! << 16) |
-        (bytes[inner + 18]! << 8) |
-        bytes[inner + 19]!) >>>
-      0;
-    if (!this.vips.has(dst)) {
+    const forVip = innerV4
+      ? this.vips.has(get32(bytes, inner + 16))
+      : this.vips6.has(this.innerDst(bytes, inner + IPV6_DST_OFF));
+    if (!forVip) {
       this.counters.notForVip++;
       return;
     }
     if (this.opts.tun.writeAt(this.base + inner, innerLen)) this.counters.delivered++;
     else this.counters.tunRefused++;
   }
+
+  /** The IPv6 address at bytes[off..off+16) as words, in a reused array. */
+  private innerDst(bytes: Uint8Array, off: number): Uint32Array {
+    const w = this.dst6;
+    for (let k = 0; k < 4; k++) w[k] = get32(bytes, off + 4 * k);
+    return w;
+  }
+
+  private readonly dst6 = new Uint32Array(4);
 
   private release(): void {
     for (const p of this.ports) {
@@ -185,7 +214,9 @@ export class IpipReceiver {
     }
     this.ports.length = 0;
     if (this.addrs >= 0) closeFd(this.addrs);
+    if (this.addrs6 >= 0) closeFd(this.addrs6);
     this.addrs = -1;
+    this.addrs6 = -1;
   }
 
   /** Detaches the program, closes the sockets and frees the frame area. */

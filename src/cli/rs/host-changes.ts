@@ -23,14 +23,18 @@ export class HostChanges {
     return readFileSync(`/proc/sys/${key.replaceAll(".", "/")}`, "utf8").trim();
   }
 
-  /** Puts `addr/32` on `dev` (kept as is when already there). */
+  /** Puts `addr` on `dev` as a host address (/32 or /128; kept as is when already there). */
   addAddress(addr: string, dev: string): void {
-    const shown = execFileSync("ip", ["-o", "-4", "addr", "show", "dev", dev], { encoding: "utf8" });
-    if (shown.split(/\s+/).includes(`${addr}/32`)) return;
-    ip(["addr", "add", `${addr}/32`, "dev", dev]);
+    const v6 = addr.includes(":");
+    const cidr = `${addr}/${v6 ? 128 : 32}`;
+    const shown = execFileSync("ip", ["-o", v6 ? "-6" : "-4", "addr", "show", "dev", dev], {
+      encoding: "utf8",
+    });
+    if (shown.split(/\s+/).includes(cidr)) return;
+    ip(["addr", "add", cidr, "dev", dev]);
     this.undo.push({
       what: `address ${addr} on ${dev}`,
-      run: () => ip(["addr", "del", `${addr}/32`, "dev", dev]),
+      run: () => ip(["addr", "del", cidr, "dev", dev]),
     });
   }
 

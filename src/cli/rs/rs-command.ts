@@ -5,11 +5,12 @@ import { putVipsOnLoopback } from "./vip-on-loopback.js";
 
 const USAGE = `usage: tslvs rs --mode dr|tun --vip VIP [--vip VIP2 ...] [--interface IF ...] [--tun-name NAME]
                 [--xdp-mode auto|native|generic]
-  dr   the classic DR real-server script: the VIPs on lo, ARP for them suppressed
-       (arp_ignore=1, arp_announce=2); undone on stop.
-  tun  the same, plus a user-space IPIP receiver for hosts without the ipip module: IPIP
-       packets to this host are taken from the kernel by XDP, decapsulated and handed to the
-       host's stack through a TUN device (default tslvs-tun0); replies go out the normal route.
+  dr   the classic DR real-server script: the VIPs (IPv4 or IPv6) on lo, ARP for IPv4 ones
+       suppressed (arp_ignore=1, arp_announce=2); undone on stop.
+  tun  the same, plus a user-space tunnel end for hosts without the ipip/sit/ip6_tunnel modules:
+       tunnel packets to this host (IPv4 or IPv6 outside, protocol 4 or 41) are taken from the
+       kernel by XDP, decapsulated and handed to the host's stack through a TUN device (default
+       tslvs-tun0); replies go out the normal route.
 Runs until SIGTERM/SIGINT, then removes everything it added.
 `;
 
@@ -33,10 +34,12 @@ export async function rsCommand(args: string[]): Promise<number> {
     if (mode !== "dr" && mode !== "tun") throw new UsageError("--mode must be dr or tun");
     vips = opts.get("vip") ?? [];
     if (vips.length === 0) throw new UsageError("at least one --vip is needed");
-    for (const v of vips) {
+    // Written as `ip` prints them, so an address already on lo is recognised.
+    vips = vips.map((v) => {
       const a = IpAddr.parse(v);
-      if (a?.family !== 4) throw new UsageError(`--vip ${v} is not an IPv4 address`);
-    }
+      if (!a) throw new UsageError(`--vip ${v} is not an IPv4 or IPv6 address`);
+      return a.toString();
+    });
     interfaces = opts.get("interface") ?? [];
     tunName = opts.get("tun-name")?.[0] ?? "tslvs-tun0";
     const m = opts.get("xdp-mode")?.[0] ?? "auto";
@@ -84,7 +87,7 @@ export async function rsCommand(args: string[]): Promise<number> {
 
 /**
  * The TUN real server's user-space tunnel end: a TUN device that is up and not filtered by reverse
- * path (the inner packets come from clients the device has no route to), and the IPIP receiver
+ * path (the inner packets come from clients the device has no route to), and the tunnel receiver
  * writing into it. Returns the function that stops it (and reports what it did).
  */
 async function startTunReceiver(
@@ -105,6 +108,9 @@ async function startTunReceiver(
   // a strict "all" becomes loose (2), which still checks the client is reachable at all.
   host.sysctl(`net.ipv4.conf.${tunName}.rp_filter`, 0);
   if (host.read("net.ipv4.conf.all.rp_filter") === "1") host.sysctl("net.ipv4.conf.all.rp_filter", 2);
+  // IPv6 inner packets need IPv6 on the device (it has no address and needs none: the VIPs are on lo).
+  if (vips.some((v) => v.includes(":")) && host.read(`net.ipv6.conf.${tunName}.disable_ipv6`) !== "0")
+    host.sysctl(`net.ipv6.conf.${tunName}.disable_ipv6`, 0);
   const chosen = interfaces.length
     ? interfaces
     : (await readInterfaces()).filter((i) => !i.loopback && i.up && i.name !== tunName).map((i) => i.name);
@@ -115,11 +121,11 @@ async function startTunReceiver(
     xdpMode,
   });
   process.stdout.write(
-    `tslvs rs: receiving IPIP on ${receiver.modes.join(", ")}; inner packets go to ${tunName}\n`,
+    `tslvs rs: receiving tunnel packets on ${receiver.modes.join(", ")}; inner packets go to ${tunName}\n`,
   );
   return async () => {
     await receiver.stop();
     const c = receiver.counters;
-    return `IPIP received ${c.received}, delivered ${c.delivered}, not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}`;
+    return `tunnel packets received ${c.received}, delivered ${c.delivered}, not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}`;
   };
 }
