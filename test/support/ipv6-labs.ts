@@ -122,3 +122,99 @@ export function neighbourMac(lab: NetLab, host: string, addr: string): string {
   const rows = JSON.parse(lab.exec(host, ["ip", "-j", "-6", "neigh", "show", addr])) as { lladdr?: string }[];
   return rows.find((r) => r.lladdr)?.lladdr ?? "";
 }
+
+export interface Tun6Topology {
+  client: string;
+  /** The client's IPv6 and IPv4 addresses. */
+  cip: string;
+  cip4: string;
+  router: string;
+  director: string;
+  /** The director's own addresses (the outer source toward the real servers). */
+  dip: string;
+  dip4: string;
+  /** IPv6 VIP whose real servers are IPv6 (IPv6 in IPv6). */
+  vip: string;
+  /** IPv6 VIP whose real server is IPv4 (IPv6 in IPv4). */
+  vip64: string;
+  /** IPv4 VIP whose real server is IPv6 (IPv4 in IPv6). */
+  vip46: string;
+  directorIf: string;
+  /** The router's interface on the real servers' segment, and the one toward the director. */
+  rsLinkIf: string;
+  directorLinkIf: string;
+  /** The real servers' prefix, and the route MTU the director has toward it. */
+  rsPrefix: string;
+  rsRouteMtu: number;
+  /** `rip` is each real server's IPv6 address, `rip4` its IPv4 one. */
+  servers: (RealServerHost & { rip4: string })[];
+}
+
+/**
+ * LVS-TUN over IPv6 across a router, dual stack: client -- router -- director, and the router's third
+ * leg on a switch with RS2 and RS3 (another subnet: the tunnel crosses the router). The director holds
+ * the VIPs as host addresses and reaches the real servers through the router, over a route whose MTU
+ * is 1400 (so packets the client sized for 1500-byte links do not fit the tunnel); the real servers'
+ * default routes go to the router, so their replies reach the client without the director.
+ */
+export function buildTun6Lab(lab: NetLab): Tun6Topology {
+  const t: Tun6Topology = {
+    client: "client",
+    cip: "2001:2:0:10::100",
+    cip4: "198.18.0.100",
+    router: "router",
+    director: "director",
+    dip: "2001:2:0:11::10",
+    dip4: "198.18.1.10",
+    vip: "2001:2:0:15::10",
+    vip64: "2001:2:0:15::11",
+    vip46: "198.18.5.10",
+    directorIf: "eth0",
+    rsLinkIf: "eth2",
+    directorLinkIf: "eth1",
+    rsPrefix: "2001:2:0:20::/64",
+    rsRouteMtu: 1400,
+    servers: [],
+  };
+  for (const h of ["client", "router", "director"]) addIpv6Host(lab, h);
+  addSwitch(lab);
+  const ip6 = (host: string, ...args: string[]) => lab.exec(host, ["ip", "-6", ...args]);
+  lab.link("client", "eth0", "router", "eth0");
+  lab.addAddr("client", "eth0", `${t.cip}/64`);
+  lab.addAddr("client", "eth0", `${t.cip4}/24`);
+  lab.addAddr("router", "eth0", "2001:2:0:10::1/64");
+  lab.addAddr("router", "eth0", "198.18.0.1/24");
+  ip6("client", "route", "add", "default", "via", "2001:2:0:10::1");
+  lab.addRoute("client", "default", "via", "198.18.0.1");
+  lab.link("director", t.directorIf, "router", t.directorLinkIf);
+  lab.addAddr("director", t.directorIf, `${t.dip}/64`);
+  lab.addAddr("director", t.directorIf, `${t.dip4}/24`);
+  for (const v of [t.vip, t.vip64]) lab.addAddr("director", t.directorIf, `${v}/128`);
+  lab.addAddr("director", t.directorIf, `${t.vip46}/32`);
+  lab.addAddr("router", t.directorLinkIf, "2001:2:0:11::1/64");
+  lab.addAddr("router", t.directorLinkIf, "198.18.1.1/24");
+  ip6("director", "route", "add", "default", "via", "2001:2:0:11::1");
+  lab.addRoute("director", "default", "via", "198.18.1.1");
+  ip6("director", "route", "add", t.rsPrefix, "via", "2001:2:0:11::1", "mtu", String(t.rsRouteMtu));
+  ip6("router", "route", "add", "2001:2:0:15::/64", "via", t.dip);
+  lab.addRoute("router", "198.18.5.0/24", "via", t.dip4);
+  lab.plug("router", t.rsLinkIf, "switch", "br0");
+  lab.addAddr("router", t.rsLinkIf, "2001:2:0:20::1/64");
+  lab.addAddr("router", t.rsLinkIf, "198.19.20.1/24");
+  lab.sysctl("router", "net.ipv6.conf.all.forwarding", 1);
+  lab.sysctl("router", "net.ipv4.ip_forward", 1);
+  // IPv4 replies come from the VIP on the real servers' side, where the router has no route to it.
+  lab.sysctl("router", "net.ipv4.conf.all.rp_filter", 0);
+  lab.sysctl("router", `net.ipv4.conf.${t.rsLinkIf}.rp_filter`, 0);
+  for (const n of [2, 3]) {
+    const rs = { host: `rs${n}`, name: `RS${n}`, rip: `2001:2:0:20::${n * 10}`, rip4: `198.19.20.${n * 10}` };
+    addIpv6Host(lab, rs.host);
+    lab.plug(rs.host, "eth0", "switch", "br0");
+    lab.addAddr(rs.host, "eth0", `${rs.rip}/64`);
+    lab.addAddr(rs.host, "eth0", `${rs.rip4}/24`);
+    ip6(rs.host, "route", "add", "default", "via", "2001:2:0:20::1");
+    lab.addRoute(rs.host, "default", "via", "198.19.20.1");
+    t.servers.push(rs);
+  }
+  return t;
+}
