@@ -51,6 +51,35 @@ test("tslvs rs --mode dr puts the VIPs on lo with ARP suppressed, and undoes exa
   }
 });
 
+test("tslvs rs --mode dr with IPv6 VIPs: /128 on lo, no ARP sysctl touched, undone on stop", async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(`trd6${process.pid}`);
+  try {
+    lab.addHost("rs");
+    // Already there before the helper (and named differently on the command line): kept on stop.
+    lab.exec("rs", ["ip", "-6", "addr", "add", "2001:2:0:7::11/128", "dev", "lo"]);
+    const lo = () => lab.exec("rs", ["ip", "-6", "-o", "addr", "show", "dev", "lo"]);
+    const sysctl = (k: string) => lab.exec("rs", ["sysctl", "-n", k]).trim();
+    const helper = await startRsHelper(lab, "rs", [
+      "--mode",
+      "dr",
+      "--vip",
+      "2001:2:0:7::10",
+      "--vip",
+      "2001:0002:0:7:0:0:0:11",
+    ]);
+    assert.match(helper.text, /ready, mode dr, VIP 2001:2:0:7::10, 2001:2:0:7::11/);
+    assert.match(lo(), /2001:2:0:7::10\/128/);
+    assert.equal(sysctl("net.ipv4.conf.all.arp_ignore"), "0", "no IPv4 VIP: ARP left alone");
+    const out = await helper.stop("SIGINT");
+    assert.match(out, /stopped on SIGINT, host restored/);
+    assert.doesNotMatch(lo(), /2001:2:0:7::10\//);
+    assert.match(lo(), /2001:2:0:7::11\/128/, "an address that was there before stays");
+  } finally {
+    await lab.destroy();
+  }
+});
+
 test("tslvs rs refuses bad arguments with its usage", async (t) => {
   if (!haveRoot(t)) return;
   const lab = new NetLab(`trb${process.pid}`);
@@ -65,7 +94,10 @@ test("tslvs rs refuses bad arguments with its usage", async (t) => {
       }
     };
     assert.match(run(["--mode", "nat", "--vip", "198.18.7.10"]), /--mode must be dr or tun/);
-    assert.match(run(["--mode", "dr", "--vip", "not-an-ip"]), /--vip not-an-ip is not an IPv4 address/);
+    assert.match(
+      run(["--mode", "dr", "--vip", "not-an-ip"]),
+      /--vip not-an-ip is not an IPv4 or IPv6 address/,
+    );
     assert.match(
       run(["--mode", "tun", "--vip", "198.18.7.10", "--tun-name", "way-too-long-a-name"]),
       /bad TUN device name/,
