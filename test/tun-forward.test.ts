@@ -120,6 +120,28 @@ test("TUN: a large upload with DF recovers through the director's ICMP fragmenta
   assert.match(lab.exec(t.client, ["ip", "route", "get", t.vip]), /mtu 1480/);
 });
 
+test("TUN: a router's frag-needed about a tunnel packet lowers the path MTU; the client recovers", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  // The real servers' segment now carries 1400 bytes: the director's 1500-byte IPIP packets
+  // (a full 1480-byte client packet inside) die at the router, which tells the director. Only
+  // the director can tell the client, which never sees the tunnel.
+  const segment: [string, string][] = [
+    [t.router, t.rsLinkIf],
+    ...t.servers.map((rs): [string, string] => [rs.host, "eth0"]),
+  ];
+  try {
+    for (const [host, dev] of segment) lab.exec(host, ["ip", "link", "set", dev, "mtu", "1400"]);
+    const data = randomBytes(300_000);
+    const want = createHash("sha256").update(data).digest("hex");
+    assert.equal(postSha256(lab, t.client, `http://${t.vip}/sha256`, data), want);
+    // The client learnt the tunnel's inner MTU behind that router: 1400 - 20.
+    assert.match(lab.exec(t.client, ["ip", "route", "get", t.vip]), /mtu 1380/);
+  } finally {
+    for (const [host, dev] of segment) lab.exec(host, ["ip", "link", "set", dev, "mtu", "1500"]);
+  }
+});
+
 test("tslvs rs --mode tun removes everything on stop", async (tc) => {
   if (!haveRoot(tc)) return;
   assert.ok(ready);
@@ -142,6 +164,7 @@ test("TUN: the director counted tunnelled packets and frag-needed errors, and ne
   const c = await director.stop();
   assert.ok((c.tunnelled ?? 0) > 0, `tunnelled: ${JSON.stringify(c)}`);
   assert.ok((c.fragNeeded ?? 0) > 0, "frag-needed sent");
+  assert.ok((c.tunnelErrorsRelayed ?? 0) > 0, "a router's frag-needed relayed to the client");
   // AF_XDP puts received frames 256 bytes (XDP_PACKET_HEADROOM) into their UMEM chunk: room for IPIP.
   assert.equal(c.noHeadroom, 0);
 });

@@ -9,6 +9,7 @@ import { FrameCounters, FramePath, type IngressPort, TxDecision } from "./frame-
 import { HeldFrames } from "./held-frames.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
+import { PathMtuCache } from "./path-mtu.js";
 import { SteeringSync } from "./steering-sync.js";
 import { attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
@@ -54,6 +55,7 @@ export class EngineCounters extends FrameCounters {
   fragNeeded = 0;
   tooBig = 0;
   noHeadroom = 0;
+  tunnelErrorsRelayed = 0;
   /** FULLNAT (xmit-fullnat.ts). */
   fullnatIn = 0;
   fullnatOut = 0;
@@ -96,6 +98,8 @@ export class PacketEngine {
   private ipId = 1;
   private readonly xmitEnv: XmitEnv;
   private readonly tunnel: TunnelXmit;
+  /** Path MTUs toward real servers lowered by routers' ICMP about tunnel packets. */
+  readonly pathMtu: PathMtuCache;
   private readonly fullnat: FullnatXmit;
   /** Default FULLNAT LIPs: the director's own address toward each real server. */
   private readonly defaultLips = new Map<Dest, IpAddr | null>();
@@ -116,7 +120,8 @@ export class PacketEngine {
       transmit: (ifindex, addr, len) => this.transmit(ifindex, addr, len),
       nextIpId: () => this.ipId++ & 0xffff,
     };
-    this.tunnel = new TunnelXmit(this.xmitEnv, this.counters);
+    this.pathMtu = new PathMtuCache(opts.now);
+    this.tunnel = new TunnelXmit(this.xmitEnv, this.counters, this.pathMtu);
     this.fullnat = new FullnatXmit(this.xmitEnv, this.counters, director.conns.capacity);
   }
 
@@ -177,6 +182,8 @@ export class PacketEngine {
     engine.framePath.methods = {
       tunnel: (bytes, f, v) =>
         v.dest !== null && v.dest.addr.family === 4 && engine.tunnel.send(bytes, f, v.dest.addr.v4Value),
+      tunnelError: (bytes, innerOff, innerEnd, rsV4, type, code, rest) =>
+        engine.tunnel.relayError(bytes, innerOff, innerEnd, rsV4, type, code, rest),
       fullnat: (bytes, f, v, inbound) => {
         const svc = v.dest ? director.serviceOf(v.dest) : undefined;
         const toa = svc !== undefined && (svc.flags & SVC_F_TOA) !== 0;

@@ -3,7 +3,8 @@ import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../net/icmp.js";
 import { IPIP_OVERHEAD, ipipEncapsulate } from "../net/ipip.js";
 import type { ParsedFrame } from "../net/parse.js";
 import { decrementTtl, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
-import { sendIcmpToSender } from "./icmp-to-sender.js";
+import { sendIcmpAbout, sendIcmpToSender } from "./icmp-to-sender.js";
+import type { PathMtuCache } from "./path-mtu.js";
 import type { XmitEnv } from "./xmit-env.js";
 
 /** The smallest IPv4 MTU (RFC 791); a tunnel whose inner MTU falls below it is unusable. */
@@ -21,6 +22,8 @@ export interface TunnelCounters {
   noHeadroom: number;
   noRoute: number;
   ttlExpired: number;
+  /** ICMP errors from routers about tunnel packets, relayed to the client (kernel ip_vs_in_icmp). */
+  tunnelErrorsRelayed: number;
 }
 
 /**
@@ -30,7 +33,8 @@ export interface TunnelCounters {
  * server may sit behind a gateway). Outer TTL = inner TTL, TOS copied with ECN encapsulation, DF copied
  * from the inner header (pmtu_disc=1), fresh identification. A packet with DF that does not fit the
  * path MTU once encapsulated is dropped and its sender told, from the address it was sent to, the MTU
- * it must use (path MTU - 20).
+ * it must use (path MTU - 20). The path MTU is the route's, or lower when a router beyond it said so
+ * (relayError).
  *
  * Works in place: the outer header goes into the headroom in front of the received frame.
  */
@@ -38,6 +42,7 @@ export class TunnelXmit {
   constructor(
     private readonly env: XmitEnv,
     private readonly counters: TunnelCounters,
+    private readonly pathMtu: PathMtuCache,
   ) {}
 
   /** Returns true when the frame was queued (it then belongs to the TX ring). */
@@ -47,7 +52,7 @@ export class TunnelXmit {
       this.counters.noRoute++;
       return false;
     }
-    const innerMtu = hop.mtu - IPIP_OVERHEAD;
+    const innerMtu = this.pathMtu.get(rsV4, hop.mtu) - IPIP_OVERHEAD;
     if (innerMtu < IPV4_MIN_MTU) {
       this.counters.tooBig++;
       return false;
@@ -79,6 +84,44 @@ export class TunnelXmit {
     writeMac(bytes, off + 6, hop.srcMac);
     if (!this.env.transmit(hop.ifindex, off, l2Len + f.ipLen + IPIP_OVERHEAD)) return false;
     this.counters.tunnelled++;
+    return true;
+  }
+
+  /**
+   * A router's ICMP error about a tunnel packet this director sent toward `rsV4` (kernel
+   * ip_vs_in_icmp, "errors for our IPIP"): `type`/`code`/`rest` are the router's, the client's
+   * original packet is quoted at bytes[innerOff..innerEnd) (inside the quoted outer header).
+   * Fragmentation needed lowers the path MTU toward the RS; a client that does path MTU discovery
+   * (DF set) is then told the tunnel's inner MTU, any other error is passed on as it came. The
+   * client hears it from the address it sent to (the VIP). Returns true when an error was sent.
+   */
+  relayError(
+    bytes: Uint8Array,
+    innerOff: number,
+    innerEnd: number,
+    rsV4: number,
+    type: number,
+    code: number,
+    rest: number,
+  ): boolean {
+    const hop = this.env.nextHops.get(rsV4);
+    let info = rest;
+    if (type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED) {
+      if (hop) this.pathMtu.learn(rsV4, rest & 0xffff, hop.mtu);
+      const df = (bytes[innerOff + 6]! & 0x40) !== 0;
+      if (!df) return false;
+      let mtu = hop ? this.pathMtu.get(rsV4, hop.mtu) : rest & 0xffff;
+      if (mtu > IPV4_MIN_MTU + IPIP_OVERHEAD) mtu -= IPIP_OVERHEAD;
+      info = mtu;
+    }
+    const vip =
+      ((bytes[innerOff + 16]! << 24) |
+        (bytes[innerOff + 17]! << 16) |
+        (bytes[innerOff + 18]! << 8) |
+        bytes[innerOff + 19]!) >>>
+      0;
+    if (!sendIcmpAbout(this.env, bytes, innerOff, innerEnd - innerOff, type, code, info, vip)) return false;
+    this.counters.tunnelErrorsRelayed++;
     return true;
   }
 }
