@@ -119,6 +119,7 @@ export class PacketEngine {
       nextHops,
       transmit: (ifindex, addr, len) => this.transmit(ifindex, addr, len),
       nextIpId: () => this.ipId++ & 0xffff,
+      hold: (addr, len, hopKey) => this.held.hold(addr, len, hopKey),
     };
     this.pathMtu = new PathMtuCache(opts.now);
     this.tunnel = new TunnelXmit(this.xmitEnv, this.counters, this.pathMtu);
