@@ -54,6 +54,7 @@ export class EngineCounters extends FrameCounters {
   tunnelled = 0;
   fragNeeded = 0;
   tooBig = 0;
+  fragmented = 0;
   noHeadroom = 0;
   tunnelErrorsRelayed = 0;
   /** FULLNAT (xmit-fullnat.ts). */

@@ -1,11 +1,15 @@
 import { writeMac } from "../net/ethernet.js";
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../net/icmp.js";
 import { IPIP_OVERHEAD, ipipEncapsulate } from "../net/ipip.js";
+import { fragmentCount, writeFragment } from "../net/ipv4-fragment.js";
 import type { ParsedFrame } from "../net/parse.js";
 import { decrementTtl, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
 import { sendIcmpAbout, sendIcmpToSender } from "./icmp-to-sender.js";
 import type { PathMtuCache } from "./path-mtu.js";
 import type { XmitEnv } from "./xmit-env.js";
+
+/** Extra frames one tunnel packet may be split into (a UMEM frame holds ~2 KiB; MTUs are >= 576). */
+const MAX_FRAGMENTS = 7;
 
 /** The smallest IPv4 MTU (RFC 791); a tunnel whose inner MTU falls below it is unusable. */
 const IPV4_MIN_MTU = 68;
@@ -16,8 +20,10 @@ export interface TunnelCounters {
   tunnelled: number;
   /** Packets refused with ICMP fragmentation needed (DF set, too big once encapsulated). */
   fragNeeded: number;
-  /** Packets too big once encapsulated without DF (outer fragmentation is not done: dropped). */
+  /** Packets that could not be sent even as fragments (no frames, or an unusable MTU): dropped. */
   tooBig: number;
+  /** Packets without DF too big once encapsulated, sent as outer fragments. */
+  fragmented: number;
   /** Frames without the 20 bytes of headroom the outer header needs (never with AF_XDP's 256). */
   noHeadroom: number;
   noRoute: number;
@@ -33,7 +39,7 @@ export interface TunnelCounters {
  * server may sit behind a gateway). Outer TTL = inner TTL, TOS copied with ECN encapsulation, DF copied
  * from the inner header (pmtu_disc=1), fresh identification. A packet with DF that does not fit the
  * path MTU once encapsulated is dropped and its sender told, from the address it was sent to, the MTU
- * it must use (path MTU - 20). The path MTU is the route's, or lower when a router beyond it said so
+ * it must use (path MTU - 20); one without DF goes out as outer fragments. The path MTU is the route's, or lower when a router beyond it said so
  * (relayError).
  *
  * Works in place: the outer header goes into the headroom in front of the received frame.
@@ -57,14 +63,13 @@ export class TunnelXmit {
       this.counters.tooBig++;
       return false;
     }
-    if (f.ipLen > innerMtu) {
-      if (f.dontFragment) {
-        // The VIP the client sent to is what the kernel answers from (the route is local).
-        sendIcmpToSender(this.env, bytes, f, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, innerMtu, f.daddr[0]!);
-        this.counters.fragNeeded++;
-      } else {
-        this.counters.tooBig++;
-      }
+    // Too big once encapsulated: a client doing path MTU discovery (DF) is told; without DF the
+    // outer packet is fragmented, as the kernel's output does (ip_fragment).
+    const fragment = f.ipLen > innerMtu;
+    if (fragment && f.dontFragment) {
+      // The VIP the client sent to is what the kernel answers from (the route is local).
+      sendIcmpToSender(this.env, bytes, f, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, innerMtu, f.daddr[0]!);
+      this.counters.fragNeeded++;
       return false;
     }
     const rc = decrementTtl(bytes, f);
@@ -82,10 +87,73 @@ export class TunnelXmit {
     }
     writeMac(bytes, off, hop.dstMac);
     writeMac(bytes, off + 6, hop.srcMac);
+    if (fragment)
+      return this.sendFragments(
+        bytes,
+        off,
+        l2Len,
+        f.ipLen + IPIP_OVERHEAD,
+        innerMtu + IPIP_OVERHEAD,
+        hop.ifindex,
+      );
     if (!this.env.transmit(hop.ifindex, off, l2Len + f.ipLen + IPIP_OVERHEAD)) return false;
     this.counters.tunnelled++;
     return true;
   }
+
+  private readonly fragFrames = new Int32Array(MAX_FRAGMENTS);
+
+  /**
+   * Sends the outer packet at bytes[frameOff + l2Len..] (`ipLen` bytes, link header in front) as
+   * fragments of at most `mtu` bytes: the first in place, the others in fresh UMEM frames with a
+   * copy of the link header. Nothing is sent unless every frame could be had.
+   */
+  private sendFragments(
+    bytes: Uint8Array,
+    frameOff: number,
+    l2Len: number,
+    ipLen: number,
+    mtu: number,
+    ifindex: number,
+  ): boolean {
+    const ip = frameOff + l2Len;
+    const n = fragmentCount(ipLen, IPIP_OVERHEAD, mtu);
+    if (n < 2 || n > MAX_FRAGMENTS + 1) {
+      this.counters.tooBig++;
+      return false;
+    }
+    const frames = this.fragFrames;
+    for (let k = 1; k < n; k++) {
+      const a = this.env.umem.alloc();
+      if (a < 0) {
+        for (let j = 1; j < k; j++) this.env.umem.free(frames[j - 1]!);
+        this.counters.tooBig++;
+        return false;
+      }
+      frames[k - 1] = a;
+      bytes.copyWithin(a, frameOff, ip);
+    }
+    const lens = this.fragLens;
+    for (let k = n - 1; k >= 0; k--) {
+      const at = k === 0 ? ip : frames[k - 1]! + l2Len;
+      lens[k] = l2Len + writeFragment(bytes, ip, ipLen, mtu, k, bytes, at);
+    }
+    const first = this.env.transmit(ifindex, frameOff, lens[0]!);
+    let all = first;
+    for (let k = 1; k < n; k++) {
+      if (first && this.env.transmit(ifindex, frames[k - 1]!, lens[k]!)) continue;
+      this.env.umem.free(frames[k - 1]!);
+      all = false;
+    }
+    if (!first) return false;
+    if (all) {
+      this.counters.tunnelled++;
+      this.counters.fragmented++;
+    } else this.counters.tooBig++;
+    return true;
+  }
+
+  private readonly fragLens = new Int32Array(MAX_FRAGMENTS + 1);
 
   /**
    * A router's ICMP error about a tunnel packet this director sent toward `rsV4` (kernel
