@@ -228,4 +228,6 @@ test("FULLNAT: the director counted both directions, TOA, and the connections re
   assert.ok((c.fullnatIn ?? 0) > 0 && (c.fullnatOut ?? 0) > 0, JSON.stringify(c));
   assert.ok((c.toaInserted ?? 0) >= 1);
   assert.ok((c.noLocalPort ?? 0) >= 5, "the five flows beyond the pool were refused and counted");
+  // Each real server's first packets waited for its MAC instead of being dropped.
+  assert.equal(c.noRoute, 0, JSON.stringify(c));
 });

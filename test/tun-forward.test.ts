@@ -120,6 +120,61 @@ test("TUN: a large upload with DF recovers through the director's ICMP fragmenta
   assert.match(lab.exec(t.client, ["ip", "route", "get", t.vip]), /mtu 1480/);
 });
 
+test("TUN: a router's frag-needed about a tunnel packet lowers the path MTU; the client recovers", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  // The real servers' segment now carries 1400 bytes: the director's 1500-byte IPIP packets
+  // (a full 1480-byte client packet inside) die at the router, which tells the director. Only
+  // the director can tell the client, which never sees the tunnel.
+  const segment: [string, string][] = [
+    [t.router, t.rsLinkIf],
+    ...t.servers.map((rs): [string, string] => [rs.host, "eth0"]),
+  ];
+  try {
+    for (const [host, dev] of segment) lab.exec(host, ["ip", "link", "set", dev, "mtu", "1400"]);
+    const data = randomBytes(300_000);
+    const want = createHash("sha256").update(data).digest("hex");
+    assert.equal(postSha256(lab, t.client, `http://${t.vip}/sha256`, data), want);
+    // The client learnt the tunnel's inner MTU behind that router: 1400 - 20.
+    assert.match(lab.exec(t.client, ["ip", "route", "get", t.vip]), /mtu 1380/);
+  } finally {
+    for (const [host, dev] of segment) lab.exec(host, ["ip", "link", "set", dev, "mtu", "1500"]);
+  }
+});
+
+test("TUN: a packet without DF too big once encapsulated leaves as outer fragments", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  // The client stops setting DF, and forgets the path MTUs learnt above (else it would fragment
+  // its datagram itself).
+  lab.sysctl(t.client, "net.ipv4.ip_no_pmtu_disc", 1);
+  lab.exec(t.client, ["ip", "route", "flush", "cache"]);
+  const rsLink = await startCapture(lab, t.router, t.rsLinkIf, ["ip", "proto", "4"]);
+  try {
+    const send = `const s = require("node:dgram").createSocket("udp4");
+      s.send(Buffer.alloc(1472, 0x61), 80, "${t.vip}", () => s.close());`;
+    lab.exec(t.client, [process.execPath, "-e", send]);
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    lab.sysctl(t.client, "net.ipv4.ip_no_pmtu_disc", 0);
+  }
+  const seen = await rsLink.stop("SIGINT");
+  // The 1500-byte datagram in 20 bytes of IPIP: 1520 bytes, cut at the path MTU. Every fragment
+  // carries the outer header (same id), the first with MF, the last at its offset without.
+  const dip = t.dip.replaceAll(".", "\\.");
+  const first = new RegExp(
+    `id (\\d+), offset 0, flags \\[\\+\\], proto IPIP \\(4\\), length (\\d+)\\)\\s+${dip} > `,
+  );
+  const m = first.exec(seen);
+  assert.ok(m, `first fragment on the RS link:\n${seen}`);
+  const firstLen = Number(m[2]);
+  assert.ok(firstLen <= 1500 && (firstLen - 20) % 8 === 0, `first fragment length ${firstLen}`);
+  const lastFrag = new RegExp(
+    `id ${m[1]}, offset ${firstLen - 20}, flags \\[none\\], proto IPIP \\(4\\), length ${1520 - (firstLen - 20)}\\)`,
+  );
+  assert.match(seen, lastFrag, `last fragment on the RS link:\n${seen}`);
+});
+
 test("tslvs rs --mode tun removes everything on stop", async (tc) => {
   if (!haveRoot(tc)) return;
   assert.ok(ready);
@@ -142,6 +197,8 @@ test("TUN: the director counted tunnelled packets and frag-needed errors, and ne
   const c = await director.stop();
   assert.ok((c.tunnelled ?? 0) > 0, `tunnelled: ${JSON.stringify(c)}`);
   assert.ok((c.fragNeeded ?? 0) > 0, "frag-needed sent");
+  assert.ok((c.tunnelErrorsRelayed ?? 0) > 0, "a router's frag-needed relayed to the client");
+  assert.ok((c.fragmented ?? 0) > 0, "a packet without DF sent as outer fragments");
   // AF_XDP puts received frames 256 bytes (XDP_PACKET_HEADROOM) into their UMEM chunk: room for IPIP.
   assert.equal(c.noHeadroom, 0);
 });

@@ -179,6 +179,22 @@ test("fragments go by address; ICMP errors by the quoted packet; echo passes", (
     verdict: XDP_PASS,
     counter: "PASS_NO_MATCH",
   });
+  // A router beyond the director could not deliver an LVS-TUN packet: the quoted IPIP packet
+  // (director -> RS) holds the client's packet to VIP:53.
+  const tunnelled = (inner: Uint8Array) => ipv4({ src: LIP, dst: RIP, protocol: 4, payload: inner });
+  assert.deepEqual(run(icmpMsg(3, OTHER, LIP, tunnelled(quoted(CLIENT, 5000, VIP, 53)))), {
+    verdict: XDP_DROP,
+    counter: "ICMP_ERROR",
+  });
+  // ... not when the inner packet went to no service, or is too short to tell (the host gets those).
+  assert.deepEqual(run(icmpMsg(3, OTHER, LIP, tunnelled(quoted(CLIENT, 5000, OTHER, 53)))), {
+    verdict: XDP_PASS,
+    counter: "PASS_NO_MATCH",
+  });
+  assert.deepEqual(run(icmpMsg(3, OTHER, LIP, tunnelled(quoted(CLIENT, 5000, VIP, 53)).subarray(0, 30))), {
+    verdict: XDP_PASS,
+    counter: "PASS_MALFORMED",
+  });
 });
 
 test("IPv6: services, replies, local ports, extension headers, fragments, ICMPv6 errors", (t) => {

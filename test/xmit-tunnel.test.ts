@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { IpAddr } from "../src/core/address.js";
 import { FramePath, TxDecision } from "../src/dataplane/frame-path.js";
 import type { NextHop, NextHopCache } from "../src/dataplane/next-hops.js";
+import { PathMtuCache } from "../src/dataplane/path-mtu.js";
 import { Umem } from "../src/dataplane/xdp/umem.js";
 import type { XmitEnv } from "../src/dataplane/xmit-env.js";
 import { TunnelXmit } from "../src/dataplane/xmit-tunnel.js";
@@ -101,12 +102,23 @@ function makeTunnelRig(rsMtu = 1500, withSrc6 = true) {
       return true;
     },
     nextIpId: () => id++,
+    hold: () => false,
   };
-  const counters = { tunnelled: 0, fragNeeded: 0, tooBig: 0, noHeadroom: 0, noRoute: 0, ttlExpired: 0 };
-  const tx = new TunnelXmit(env, counters);
+  const counters = {
+    tunnelled: 0,
+    fragNeeded: 0,
+    tooBig: 0,
+    fragmented: 0,
+    noHeadroom: 0,
+    noRoute: 0,
+    ttlExpired: 0,
+    tunnelErrorsRelayed: 0,
+  };
+  const tx = new TunnelXmit(env, counters, new PathMtuCache(() => 1));
   // The engine's dispatch (engine.ts): the real server's address decides the outer family.
   path.methods = {
     tunnel: (bytes, f, v) => v.dest !== null && tx.send(bytes, f, v.dest.addr),
+    tunnelError: () => false,
     fullnat: () => false,
   };
   return { ...rig, umem, sent, counters, path, tx, env };

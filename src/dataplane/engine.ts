@@ -9,6 +9,7 @@ import { FrameCounters, FramePath, type IngressPort, TxDecision } from "./frame-
 import { HeldFrames } from "./held-frames.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
+import { PathMtuCache } from "./path-mtu.js";
 import { SteeringSync } from "./steering-sync.js";
 import { attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
@@ -53,7 +54,9 @@ export class EngineCounters extends FrameCounters {
   tunnelled = 0;
   fragNeeded = 0;
   tooBig = 0;
+  fragmented = 0;
   noHeadroom = 0;
+  tunnelErrorsRelayed = 0;
   /** FULLNAT (xmit-fullnat.ts). */
   fullnatIn = 0;
   fullnatOut = 0;
@@ -96,6 +99,8 @@ export class PacketEngine {
   private ipId = 1;
   private readonly xmitEnv: XmitEnv;
   private readonly tunnel: TunnelXmit;
+  /** Path MTUs toward real servers lowered by routers' ICMP about tunnel packets. */
+  readonly pathMtu: PathMtuCache;
   private readonly fullnat: FullnatXmit;
   /** Default FULLNAT LIPs: the director's own address toward each real server. */
   private readonly defaultLips = new Map<Dest, IpAddr | null>();
@@ -115,8 +120,10 @@ export class PacketEngine {
       nextHops,
       transmit: (ifindex, addr, len) => this.transmit(ifindex, addr, len),
       nextIpId: () => this.ipId++ & 0xffff,
+      hold: (addr, len, hopKey) => this.held.hold(addr, len, hopKey),
     };
-    this.tunnel = new TunnelXmit(this.xmitEnv, this.counters);
+    this.pathMtu = new PathMtuCache(opts.now);
+    this.tunnel = new TunnelXmit(this.xmitEnv, this.counters, this.pathMtu);
     this.fullnat = new FullnatXmit(this.xmitEnv, this.counters, director.conns.capacity);
   }
 
@@ -176,6 +183,8 @@ export class PacketEngine {
     director.setDefaultLocalAddress((dest) => engine.defaultLip(dest));
     engine.framePath.methods = {
       tunnel: (bytes, f, v) => v.dest !== null && engine.tunnel.send(bytes, f, v.dest.addr),
+      tunnelError: (bytes, innerOff, innerEnd, rsV4, type, code, rest) =>
+        engine.tunnel.relayError(bytes, innerOff, innerEnd, rsV4, type, code, rest),
       fullnat: (bytes, f, v, inbound) => {
         const svc = v.dest ? director.serviceOf(v.dest) : undefined;
         const toa = svc !== undefined && (svc.flags & SVC_F_TOA) !== 0;

@@ -22,7 +22,7 @@ import {
   ICMPV6_TIME_EXCEEDED,
   icmpv6ErrorAllowed,
 } from "../net/icmpv6.js";
-import { FRAG_NONE, PROTO_ICMP, PROTO_ICMPV6 } from "../net/ip.js";
+import { FRAG_NONE, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP } from "../net/ip.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
 import {
@@ -95,6 +95,19 @@ export class TxDecision {
  */
 export interface MethodTransmitters {
   tunnel(bytes: Uint8Array, f: ParsedFrame, v: Verdict): boolean;
+  /**
+   * A router's ICMP error (type, code, rest of header) about a tunnel packet sent toward `rsV4`;
+   * the client's packet is quoted at bytes[innerOff..innerEnd). True when an error went to the client.
+   */
+  tunnelError(
+    bytes: Uint8Array,
+    innerOff: number,
+    innerEnd: number,
+    rsV4: number,
+    type: number,
+    code: number,
+    rest: number,
+  ): boolean;
   fullnat(bytes: Uint8Array, f: ParsedFrame, v: Verdict, inbound: boolean): boolean;
 }
 
@@ -137,6 +150,7 @@ export class FramePath {
   private readonly parsed = new ParsedFrame();
   private readonly pkt = new FlowPacket();
   private readonly icmpQuote = new IcmpQuote();
+  private readonly tunnelQuote = new IcmpQuote();
   private readonly verdict = new Verdict();
   private readonly quote = new Uint8Array(ICMPV6_ERROR_MAX_LEN);
   private readonly scratch6 = new Uint32Array(4);
@@ -293,7 +307,13 @@ export class FramePath {
     }
     const q = this.icmpQuote;
     const family = f.family === 6 ? 6 : 4;
-    if (parseIcmpQuote(bytes, f.payloadOff, f.l3Off + f.ipLen, family, q) !== PARSE_OK || !q.hasPorts) {
+    if (parseIcmpQuote(bytes, f.payloadOff, f.l3Off + f.ipLen, family, q) !== PARSE_OK) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    if (family === 4 && q.protocol === PROTO_IPIP && q.fragment === FRAG_NONE)
+      return this.tunnelError(bytes, f, now);
+    if (!q.hasPorts) {
       this.counters.icmpUnrelated++;
       return false;
     }
@@ -354,6 +374,58 @@ export class FramePath {
     out.offset = f.frameOff;
     out.length = f.frameLen;
     return true;
+  }
+
+  /**
+   * An ICMP error a router sent about one of the director's own IPIP packets (addressed to the
+   * director, quoting the outer header and, inside it, the client's packet to the VIP): the
+   * kernel's "errors for our IPIP" in ip_vs_in_icmp. The TUN connection of the client's packet must
+   * exist and go to the quoted outer destination; the tunnel transmitter then learns the path MTU
+   * and tells the client. The frame itself is consumed.
+   */
+  private tunnelError(bytes: Uint8Array, f: ParsedFrame, now: number): boolean {
+    const outer = this.icmpQuote;
+    const q = this.tunnelQuote;
+    if (parseIcmpQuote(bytes, outer.l4Off, outer.end, 4, q) !== PARSE_OK || !q.hasPorts) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    // The connection as icmpRelated looks it up from the client side: the quoted packet reversed.
+    const pkt = this.pkt;
+    pkt.family = 4;
+    pkt.protocol = q.protocol;
+    pkt.saddr.set(q.daddr);
+    pkt.daddr.set(q.saddr);
+    pkt.sport = q.dport;
+    pkt.dport = q.sport;
+    pkt.tcpFlags = 0;
+    pkt.length = f.ipLen;
+    pkt.fwmark = 0;
+    const v = this.director.icmpRelated(true, pkt, f.ipLen, now, this.verdict);
+    const dest = v.dest;
+    if (
+      v.action !== ACTION_FORWARD ||
+      v.fwd !== CONN_F_TUNNEL ||
+      dest === null ||
+      dest.addr.family !== 4 ||
+      dest.addr.v4Value !== outer.daddr[0]
+    ) {
+      this.counters.icmpUnrelated++;
+      return false;
+    }
+    if (!this.methods) {
+      this.counters.rewriteFailed++;
+      return false;
+    }
+    const icmp = f.payloadOff - 8;
+    const rest =
+      ((bytes[icmp + 4]! << 24) | (bytes[icmp + 5]! << 16) | (bytes[icmp + 6]! << 8) | bytes[icmp + 7]!) >>>
+      0;
+    if (
+      this.methods.tunnelError(bytes, q.l3Off, q.end, dest.addr.v4Value, bytes[icmp]!, bytes[icmp + 1]!, rest)
+    )
+      this.counters.icmpSent++;
+    return false;
   }
 
   /**

@@ -20,8 +20,33 @@ export function sendIcmpToSender(
   rest: number,
   src: number,
 ): boolean {
-  if (f.family !== 4 || !icmpErrorAllowed(bytes, f.l3Off, f.ipLen)) return false;
-  const hop = env.nextHops.get(f.saddr[0]!);
+  if (f.family !== 4) return false;
+  return sendIcmpAbout(env, bytes, f.l3Off, f.ipLen, type, code, rest, src);
+}
+
+/**
+ * The same for an IPv4 packet at bytes[l3Off..l3Off+len) that is not a received frame — e.g. the
+ * client's packet quoted inside an ICMP error a router sent about a tunnel packet (`len` is then
+ * what the quote holds). The error goes to the packet's source address.
+ */
+export function sendIcmpAbout(
+  env: XmitEnv,
+  bytes: Uint8Array,
+  l3Off: number,
+  len: number,
+  type: number,
+  code: number,
+  rest: number,
+  src: number,
+): boolean {
+  if (len < 20 || l3Off + len > bytes.length || !icmpErrorAllowed(bytes, l3Off, len)) return false;
+  const dst =
+    ((bytes[l3Off + 12]! << 24) |
+      (bytes[l3Off + 13]! << 16) |
+      (bytes[l3Off + 14]! << 8) |
+      bytes[l3Off + 15]!) >>>
+    0;
+  const hop = env.nextHops.get(dst);
   if (!hop) return false;
   const out = env.umem.alloc();
   if (out < 0) return false;
@@ -30,8 +55,8 @@ export function sendIcmpToSender(
     out + 14,
     env.umem.frameSize - 14,
     bytes,
-    f.l3Off,
-    f.ipLen,
+    l3Off,
+    len,
     type,
     code,
     rest,

@@ -13,4 +13,9 @@ export interface XmitEnv {
   transmit(ifindex: number, addr: number, len: number): boolean;
   /** The next IPv4 identification for a header the director writes. */
   nextIpId(): number;
+  /**
+   * Keeps a finished frame (all but its MACs) until the next hop `hopKey` (an IPv4 address, or
+   * NextHopCache.key6) is resolved, as the kernel's neighbour queue does; false when the queue is full.
+   */
+  hold(addr: number, len: number, hopKey: number): boolean;
 }

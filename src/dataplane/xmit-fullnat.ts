@@ -48,7 +48,7 @@ export class FullnatXmit {
 
   /**
    * `conn` and `isNew` from the verdict; `withToa` when the connection's service has TOA on. Returns
-   * true when the frame was queued (it then belongs to the TX ring).
+   * true when the frame was queued (it then belongs to the TX ring) or held for its next hop.
    */
   send(
     bytes: Uint8Array,
@@ -64,10 +64,6 @@ export class FullnatXmit {
   ): boolean {
     const v6 = f.family === 6;
     const hop = v6 ? this.env.nextHops.get6(dstAddr, 0) : this.env.nextHops.get(dstAddr[0]!);
-    if (!hop) {
-      this.counters.noRoute++;
-      return false;
-    }
     const toaStep = withToa && f.protocol === 6 && conn >= 0 && conn < this.toa.length;
     if (toaStep && isNew) this.toa[conn] = TOA_NONE;
     // The client's address and port, before the rewrite replaces them.
@@ -79,6 +75,14 @@ export class FullnatXmit {
     if (rc !== RW_OK) {
       if (rc === RW_TTL_EXPIRED) this.counters.ttlExpired++;
       else this.counters.rewriteFailed++;
+      return false;
+    }
+    if (!hop) {
+      // The next hop's MAC is being resolved (a new real server's first SYN): hold the rewritten
+      // frame rather than drop it. TOA goes on a later ACK, when the real server has answered.
+      const key = v6 ? this.env.nextHops.key6(dstAddr, 0) : dstAddr[0]!;
+      if (key >= 0 && this.env.hold(f.frameOff, f.frameLen, key)) return true;
+      this.counters.noRoute++;
       return false;
     }
     if (toaStep) this.toaStep(bytes, f, inbound, conn, cPort, hop.mtu);

@@ -5,11 +5,15 @@ import { ICMPV6_PACKET_TOO_BIG } from "../net/icmpv6.js";
 import { IPV4_MIN_MTU, IPV6_MIN_MTU } from "../net/ip.js";
 import { IP6_TUNNEL_OVERHEAD, ip6TunnelEncapsulate } from "../net/ip6-tunnel.js";
 import { IPIP_OVERHEAD, ipipEncapsulate } from "../net/ipip.js";
+import { fragmentCount, writeFragment } from "../net/ipv4-fragment.js";
 import type { ParsedFrame } from "../net/parse.js";
 import { decrementTtl, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
-import { sendIcmpToSender, sendIcmpv6ToSender } from "./icmp-to-sender.js";
-import type { NextHop } from "./next-hops.js";
+import { sendIcmpAbout, sendIcmpToSender, sendIcmpv6ToSender } from "./icmp-to-sender.js";
+import type { PathMtuCache } from "./path-mtu.js";
 import type { XmitEnv } from "./xmit-env.js";
+
+/** Extra frames one tunnel packet may be split into (a UMEM frame holds ~2 KiB; MTUs are >= 576). */
+const MAX_FRAGMENTS = 7;
 
 /** What the tunnel transmitter counts (the engine's counters carry these fields). */
 export interface TunnelCounters {
@@ -21,15 +25,19 @@ export interface TunnelCounters {
    */
   fragNeeded: number;
   /**
-   * Packets too big once encapsulated that cannot be answered with a smaller MTU: IPv4 without DF
-   * (outer fragmentation is not done), or a route whose MTU leaves less than the family's minimum
-   * inside the tunnel (68 in IPv4, 1280 in IPv6). Dropped.
+   * Packets too big that could not be sent at all: not even as fragments (no frames), IPv4 without DF
+   * in an IPv6 tunnel (the outer IPv6 packet is not fragmented), or a route whose MTU leaves less than
+   * the family's minimum inside the tunnel (68 in IPv4, 1280 in IPv6). Dropped.
    */
   tooBig: number;
+  /** Packets without DF too big once encapsulated, sent as outer fragments. */
+  fragmented: number;
   /** Frames without the 20/40 bytes of headroom the outer header needs (never with AF_XDP's 256). */
   noHeadroom: number;
   noRoute: number;
   ttlExpired: number;
+  /** ICMP errors from routers about tunnel packets, relayed to the client (kernel ip_vs_in_icmp). */
+  tunnelErrorsRelayed: number;
 }
 
 /**
@@ -46,8 +54,11 @@ export interface TunnelCounters {
  *
  * A packet that does not fit the path MTU once encapsulated is dropped and its sender told, from the
  * address it was sent to (the VIP), the MTU it must use (path MTU - 20 or - 40): ICMP fragmentation
- * needed for IPv4 with DF, ICMPv6 Packet Too Big for IPv6. The kernel drops without a word when the
- * route leaves less than 68 (IPv4 outer) or 1280 (IPv6 outer) bytes inside, and so does this.
+ * needed for IPv4 with DF, ICMPv6 Packet Too Big for IPv6. IPv4 without DF goes out as outer
+ * fragments in an IPv4 tunnel (not in an IPv6 one: dropped). The kernel drops without a word when the
+ * route leaves less than 68 (IPv4 outer) or 1280 (IPv6 outer) bytes inside, and so does this. The path
+ * MTU toward an IPv4 real server is the route's, or lower when a router beyond it said so
+ * (relayError); toward an IPv6 one, the route's.
  *
  * Works in place: the outer header goes into the headroom in front of the received frame.
  */
@@ -55,6 +66,7 @@ export class TunnelXmit {
   constructor(
     private readonly env: XmitEnv,
     private readonly counters: TunnelCounters,
+    private readonly pathMtu: PathMtuCache,
   ) {}
 
   /** Sends the frame to real server `rs`; true when it was queued (it then belongs to the TX ring). */
@@ -65,12 +77,16 @@ export class TunnelXmit {
       this.counters.noRoute++;
       return false;
     }
-    const innerMtu = hop.mtu - (outer6 ? IP6_TUNNEL_OVERHEAD : IPIP_OVERHEAD);
+    const overhead = outer6 ? IP6_TUNNEL_OVERHEAD : IPIP_OVERHEAD;
+    const innerMtu = (outer6 ? hop.mtu : this.pathMtu.get(rs.v4Value, hop.mtu)) - overhead;
     if (innerMtu < (outer6 ? IPV6_MIN_MTU : IPV4_MIN_MTU)) {
       this.counters.tooBig++;
       return false;
     }
-    if (f.ipLen > innerMtu) {
+    // Too big once encapsulated: a client doing path MTU discovery (IPv6, or IPv4 with DF) is told;
+    // IPv4 without DF goes out as outer fragments, as the kernel's output does (ip_fragment).
+    const fragment = f.ipLen > innerMtu;
+    if (fragment && (f.family === 6 || f.dontFragment || outer6)) {
       this.refuseTooBig(bytes, f, innerMtu);
       return false;
     }
@@ -89,10 +105,27 @@ export class TunnelXmit {
       this.counters.noHeadroom++;
       return false;
     }
-    return this.transmit(bytes, hop, off, l2Len + f.ipLen + (outer6 ? IP6_TUNNEL_OVERHEAD : IPIP_OVERHEAD));
+    writeMac(bytes, off, hop.dstMac);
+    writeMac(bytes, off + 6, hop.srcMac);
+    if (fragment)
+      return this.sendFragments(
+        bytes,
+        off,
+        l2Len,
+        f.ipLen + IPIP_OVERHEAD,
+        innerMtu + IPIP_OVERHEAD,
+        hop.ifindex,
+      );
+    if (!this.env.transmit(hop.ifindex, off, l2Len + f.ipLen + overhead)) return false;
+    this.counters.tunnelled++;
+    return true;
   }
 
-  /** The packet does not fit once encapsulated: tell its sender the MTU, from the VIP it sent to. */
+  /**
+   * The packet does not fit once encapsulated and may not be fragmented: tell its sender the MTU,
+   * from the VIP it sent to (IPv6: Packet Too Big; IPv4 with DF: fragmentation needed). IPv4 without
+   * DF reaches here only for an IPv6 tunnel, whose outer packet is not fragmented: dropped.
+   */
   private refuseTooBig(bytes: Uint8Array, f: ParsedFrame, innerMtu: number): void {
     if (f.family === 6) {
       sendIcmpv6ToSender(this.env, bytes, f, ICMPV6_PACKET_TOO_BIG, 0, innerMtu, f.daddr, 0);
@@ -105,11 +138,95 @@ export class TunnelXmit {
     }
   }
 
-  private transmit(bytes: Uint8Array, hop: NextHop, off: number, len: number): boolean {
-    writeMac(bytes, off, hop.dstMac);
-    writeMac(bytes, off + 6, hop.srcMac);
-    if (!this.env.transmit(hop.ifindex, off, len)) return false;
-    this.counters.tunnelled++;
+  private readonly fragFrames = new Int32Array(MAX_FRAGMENTS);
+
+  /**
+   * Sends the outer packet at bytes[frameOff + l2Len..] (`ipLen` bytes, link header in front) as
+   * fragments of at most `mtu` bytes: the first in place, the others in fresh UMEM frames with a
+   * copy of the link header. Nothing is sent unless every frame could be had.
+   */
+  private sendFragments(
+    bytes: Uint8Array,
+    frameOff: number,
+    l2Len: number,
+    ipLen: number,
+    mtu: number,
+    ifindex: number,
+  ): boolean {
+    const ip = frameOff + l2Len;
+    const n = fragmentCount(ipLen, IPIP_OVERHEAD, mtu);
+    if (n < 2 || n > MAX_FRAGMENTS + 1) {
+      this.counters.tooBig++;
+      return false;
+    }
+    const frames = this.fragFrames;
+    for (let k = 1; k < n; k++) {
+      const a = this.env.umem.alloc();
+      if (a < 0) {
+        for (let j = 1; j < k; j++) this.env.umem.free(frames[j - 1]!);
+        this.counters.tooBig++;
+        return false;
+      }
+      frames[k - 1] = a;
+      bytes.copyWithin(a, frameOff, ip);
+    }
+    const lens = this.fragLens;
+    for (let k = n - 1; k >= 0; k--) {
+      const at = k === 0 ? ip : frames[k - 1]! + l2Len;
+      lens[k] = l2Len + writeFragment(bytes, ip, ipLen, mtu, k, bytes, at);
+    }
+    const first = this.env.transmit(ifindex, frameOff, lens[0]!);
+    let all = first;
+    for (let k = 1; k < n; k++) {
+      if (first && this.env.transmit(ifindex, frames[k - 1]!, lens[k]!)) continue;
+      this.env.umem.free(frames[k - 1]!);
+      all = false;
+    }
+    if (!first) return false;
+    if (all) {
+      this.counters.tunnelled++;
+      this.counters.fragmented++;
+    } else this.counters.tooBig++;
+    return true;
+  }
+
+  private readonly fragLens = new Int32Array(MAX_FRAGMENTS + 1);
+
+  /**
+   * A router's ICMP error about a tunnel packet this director sent toward `rsV4` (kernel
+   * ip_vs_in_icmp, "errors for our IPIP"): `type`/`code`/`rest` are the router's, the client's
+   * original packet is quoted at bytes[innerOff..innerEnd) (inside the quoted outer header).
+   * Fragmentation needed lowers the path MTU toward the RS; a client that does path MTU discovery
+   * (DF set) is then told the tunnel's inner MTU, any other error is passed on as it came. The
+   * client hears it from the address it sent to (the VIP). Returns true when an error was sent.
+   */
+  relayError(
+    bytes: Uint8Array,
+    innerOff: number,
+    innerEnd: number,
+    rsV4: number,
+    type: number,
+    code: number,
+    rest: number,
+  ): boolean {
+    const hop = this.env.nextHops.get(rsV4);
+    let info = rest;
+    if (type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED) {
+      if (hop) this.pathMtu.learn(rsV4, rest & 0xffff, hop.mtu);
+      const df = (bytes[innerOff + 6]! & 0x40) !== 0;
+      if (!df) return false;
+      let mtu = hop ? this.pathMtu.get(rsV4, hop.mtu) : rest & 0xffff;
+      if (mtu > IPV4_MIN_MTU + IPIP_OVERHEAD) mtu -= IPIP_OVERHEAD;
+      info = mtu;
+    }
+    const vip =
+      ((bytes[innerOff + 16]! << 24) |
+        (bytes[innerOff + 17]! << 16) |
+        (bytes[innerOff + 18]! << 8) |
+        bytes[innerOff + 19]!) >>>
+      0;
+    if (!sendIcmpAbout(this.env, bytes, innerOff, innerEnd - innerOff, type, code, info, vip)) return false;
+    this.counters.tunnelErrorsRelayed++;
     return true;
   }
 }

@@ -11,7 +11,9 @@
  *    since later fragments carry no ports: the slow path reassembles or drops them;
  *  - ICMP errors (destination unreachable, time exceeded, parameter problem) whose quoted packet
  *    came from a service (quoted source in `services`) or went to a real server (quoted destination
- *    in `replies`), which IPVS relays to the other side of the connection.
+ *    in `replies`), which IPVS relays to the other side of the connection; and those about an IPIP
+ *    packet whose inner quoted packet went to a service (a router could not deliver one of the
+ *    director's LVS-TUN packets: the director learns the path MTU and tells the client);
  * IPv6 is steered the same way from the IPv6 twins of those maps (services6, replies6,
  * local_ports6), after skipping up to three hop-by-hop / routing / destination-options headers; a
  * fragment header steers by address; ICMPv6 errors (types 1-4) by the quoted packet.
@@ -79,6 +81,7 @@ const ETH_P_8021AD_LE = 0xa888;
 const IP_FRAG_MASK_LE = 0xff3f; // MF | fragment offset (0x3fff in network order)
 
 const IPPROTO_ICMP = 1;
+const IPPROTO_IPIP = 4;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 const IPPROTO_SCTP = 132;
@@ -324,13 +327,31 @@ class Generator {
       .mov64Reg(L4, IPH)
       .alu64Reg("add", L4, R1);
     this.need(L4, 4);
-    a.ldx("u8", PROTO, IPH, IP_PROTO);
+    a.ldx("u8", PROTO, IPH, IP_PROTO).jmpImm("jeq", PROTO, IPPROTO_IPIP, "icmp_ipip");
     this.ifPorts("icmp_ports");
     a.ja("no_match").label("icmp_ports");
     // The quoted packet was sent by the service (source = VIP:port) or to a real server.
     this.lookup(4, services, IPH, IP_SADDR, L4, 0, true, "hit_icmp");
     this.lookup(4, services, IPH, IP_SADDR, null, 0, true, "hit_icmp");
     this.lookup(4, replies, IPH, IP_DADDR, L4, 2, true, "hit_icmp");
+    a.ja("no_match");
+
+    // An ICMP error about an IPIP packet (a router beyond the director could not deliver one of
+    // its LVS-TUN packets): inside the quoted outer header is the client's packet to a service.
+    a.label("icmp_ipip").mov64Reg(IPH, L4);
+    this.need(IPH, 20);
+    a.ldx("u8", R1, IPH, 0)
+      .alu64Imm("and", R1, 0x0f)
+      .jmpImm("jlt", R1, 5, "malformed")
+      .alu64Imm("lsh", R1, 2)
+      .mov64Reg(L4, IPH)
+      .alu64Reg("add", L4, R1);
+    this.need(L4, 4);
+    a.ldx("u8", PROTO, IPH, IP_PROTO);
+    this.ifPorts("icmp_ipip_ports");
+    a.ja("no_match").label("icmp_ipip_ports");
+    this.lookup(4, services, IPH, IP_DADDR, L4, 2, true, "hit_icmp");
+    this.lookup(4, services, IPH, IP_DADDR, null, 0, true, "hit_icmp");
     a.ja("no_match");
 
     // ---- IPv6 ----
