@@ -20,7 +20,10 @@ export interface HostInterface {
   name: string;
   mac: Uint8Array;
   mtu: number;
+  /** Administratively up, with a carrier (UP and LOWER_UP). */
   up: boolean;
+  /** Administratively up (UP), carrier or not. */
+  adminUp: boolean;
   loopback: boolean;
   addrs: { addr: IpAddr; prefixLen: number }[];
 }
@@ -54,6 +57,7 @@ export async function readInterfaces(): Promise<HostInterface[]> {
     mac: l.address && l.link_type === "ether" ? parseMac(l.address) : new Uint8Array(6),
     mtu: l.mtu,
     up: l.flags.includes("UP") && l.flags.includes("LOWER_UP"),
+    adminUp: l.flags.includes("UP"),
     loopback: l.flags.includes("LOOPBACK"),
     addrs: (l.addr_info ?? [])
       .map((a) => ({ addr: IpAddr.parse(a.local), prefixLen: a.prefixlen }))
