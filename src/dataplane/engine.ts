@@ -228,6 +228,8 @@ export class PacketEngine {
       timing = { ...timing, safetyMs: 2000 };
     }
     this.refresher = new RefreshScheduler(() => this.refreshHostState(), timing);
+    // What changed between the first reads in start() and the subscription was not notified.
+    this.refresher.request();
   }
 
   private stopWatchingHost(): void {

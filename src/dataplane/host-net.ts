@@ -5,7 +5,8 @@ import { IpAddr } from "../core/address.js";
 /**
  * What the host kernel knows and tslvs reuses: interfaces with their addresses, the routing table and
  * the neighbour (ARP / ND) table. Read through `ip -j` (iproute2's JSON), which keeps this file free of
- * netlink parsing; it runs on the slow path only (at start, on a timer, on a miss), never per packet.
+ * netlink parsing; it runs on the slow path only (at start, when the kernel reports a change, on a miss), never per
+ * packet.
  */
 
 const execFileP = promisify(execFile);
