@@ -25,6 +25,7 @@ const eth1: HostInterface = {
   mac: Uint8Array.of(2, 0, 0, 0, 0xaa, 2),
   mtu: 1500,
   up: true,
+  adminUp: true,
   loopback: false,
   addrs: [
     { addr: ip("fe80::1"), prefixLen: 64 },

@@ -7,9 +7,11 @@ import { closeFd } from "./bpf/syscalls.js";
 import { FastPath } from "./fastpath/fast-path.js";
 import { FrameCounters, FramePath, type IngressPort, TxDecision } from "./frame-path.js";
 import { HeldFrames } from "./held-frames.js";
+import { HostChangeListener } from "./host-change-listener.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { PathMtuCache } from "./path-mtu.js";
+import { DEFAULT_REFRESH_TIMING, RefreshScheduler } from "./refresh-scheduler.js";
 import { SteeringSync } from "./steering-sync.js";
 import { attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
@@ -62,6 +64,8 @@ export class EngineCounters extends FrameCounters {
   fullnatOut = 0;
   toaInserted = 0;
   toaNoRoom = 0;
+  /** Re-reads of the host's interfaces, routes and neighbours (refreshHostState). */
+  hostRefreshes = 0;
 }
 
 /** One interface tslvs serves: its AF_XDP socket(s), program and attachment. */
@@ -92,7 +96,10 @@ export class PacketEngine {
   private readonly held = new HeldFrames(64);
   private loop: PacketLoop | null = null;
   private running: Promise<void> | null = null;
-  private refreshTimer: NodeJS.Timeout | null = null;
+  /** Re-reads the host's state when it changes (see refreshHostState); null once stopped. */
+  private refresher: RefreshScheduler | null = null;
+  /** Kernel notifications of host changes; null when they could not be subscribed to. */
+  private hostChanges: HostChangeListener | null = null;
   /** Interfaces with a port: the only ones next hops may use. */
   private served = new Set<number>();
   private fastPath: FastPath | null = null;
@@ -203,9 +210,41 @@ export class PacketEngine {
       },
     };
     engine.startLoop();
-    engine.refreshTimer = setInterval(() => void engine.refreshHostState(), 2000);
-    engine.refreshTimer.unref();
+    engine.watchHost();
     return engine;
+  }
+
+  /**
+   * Interfaces, addresses, routes and neighbours change under the engine: the kernel's rtnetlink
+   * notifications ask for a refresh (debounced, rate-limited), and a slow timer refreshes anyway in
+   * case one was missed (docs/decisions/0770-host-change-events.md). Without the notifications the
+   * engine polls every 2 s instead.
+   */
+  private watchHost(): void {
+    const log = this.opts.log;
+    let timing = DEFAULT_REFRESH_TIMING;
+    try {
+      this.hostChanges = HostChangeListener.start(() => this.refresher?.request(), {
+        onFailure: (err) => {
+          log.warn({ err: err.message }, "host change notifications failed; polling the host every 2 s");
+          this.refresher?.stop();
+          this.refresher = new RefreshScheduler(() => this.refreshHostState(), { ...timing, safetyMs: 2000 });
+        },
+      });
+    } catch (e) {
+      log.warn({ err: String(e) }, "no host change notifications; polling the host every 2 s");
+      timing = { ...timing, safetyMs: 2000 };
+    }
+    this.refresher = new RefreshScheduler(() => this.refreshHostState(), timing);
+    // What changed between the first reads in start() and the subscription was not notified.
+    this.refresher.request();
+  }
+
+  private stopWatchingHost(): void {
+    this.hostChanges?.stop();
+    this.hostChanges = null;
+    this.refresher?.stop();
+    this.refresher = null;
   }
 
   /** A packet loop over the current ports' sockets (rebuilt when ports come or go). */
@@ -226,15 +265,20 @@ export class PacketEngine {
 
   /**
    * Serve what should be served now: interfaces that appeared (or came up) get a port, ports whose
-   * interface went down or away are closed. Without --interface every non-loopback interface that is
-   * up is served; with it, the named ones whenever they exist and are up.
+   * interface was set down or went away are closed. Without --interface every non-loopback interface
+   * that is up is served; with it, the named ones whenever they exist and are up. A served interface
+   * that only lost its carrier keeps its port: attaching XDP in native mode resets many NICs, which
+   * drops the carrier for a moment, and the refresh that follows the change at once must not detach
+   * (and then re-attach, and reset again).
    */
   private reconcilePorts(interfaces: HostInterface[]): void {
     const named = this.opts.interfaces ?? [];
-    const wanted = interfaces.filter((i) => i.up && (named.length ? named.includes(i.name) : !i.loopback));
+    const eligible = (i: HostInterface) => (named.length ? named.includes(i.name) : !i.loopback);
+    const wanted = interfaces.filter((i) => i.up && eligible(i));
     let changed = false;
     for (const p of [...this.ports]) {
-      if (wanted.some((w) => w.ifindex === p.ifindex && w.name === p.iface.name)) continue;
+      const keep = (i: HostInterface) => i.ifindex === p.ifindex && i.name === p.iface.name && i.adminUp;
+      if (interfaces.some((i) => keep(i) && eligible(i))) continue;
       this.removePort(p);
       changed = true;
     }
@@ -350,10 +394,15 @@ export class PacketEngine {
     }
   }
 
+  /**
+   * Re-reads the host's interfaces, routes and neighbours and follows them: ports for interfaces that
+   * came or went, next hops, the fast path's view of both. Run by the refresher, one at a time.
+   */
   private async refreshHostState(): Promise<void> {
     try {
       const [routes, interfaces] = await Promise.all([RouteTable.read(), readInterfaces()]);
-      if (this.refreshTimer === null) return; // stopped meanwhile
+      if (this.refresher === null) return; // stopped meanwhile
+      this.counters.hostRefreshes++;
       this.reconcilePorts(interfaces);
       await this.nextHops.refresh(routes, interfaces);
       this.fastPath?.hostStateChanged(this.nextHops);
@@ -445,8 +494,7 @@ export class PacketEngine {
    * links to hand over (their fds stay this engine's until stop()).
    */
   holdForRestart(): { links: HeldLink[]; fds: number[] } {
-    if (this.refreshTimer) clearInterval(this.refreshTimer);
-    this.refreshTimer = null;
+    this.stopWatchingHost();
     this.loop?.stop();
     const links: HeldLink[] = [];
     const fds: number[] = [];
@@ -471,7 +519,7 @@ export class PacketEngine {
   /** Detach from every interface and release the sockets (nothing stays on the interfaces). */
   stop(): void {
     this.director.setDefaultLocalAddress(null);
-    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    this.stopWatchingHost();
     this.loop?.stop();
     for (const p of this.ports) {
       try {

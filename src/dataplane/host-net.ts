@@ -5,7 +5,8 @@ import { IpAddr } from "../core/address.js";
 /**
  * What the host kernel knows and tslvs reuses: interfaces with their addresses, the routing table and
  * the neighbour (ARP / ND) table. Read through `ip -j` (iproute2's JSON), which keeps this file free of
- * netlink parsing; it runs on the slow path only (at start, on a timer, on a miss), never per packet.
+ * netlink parsing; it runs on the slow path only (at start, when the kernel reports a change, on a miss), never per
+ * packet.
  */
 
 const execFileP = promisify(execFile);
@@ -20,7 +21,10 @@ export interface HostInterface {
   name: string;
   mac: Uint8Array;
   mtu: number;
+  /** Administratively up, with a carrier (UP and LOWER_UP). */
   up: boolean;
+  /** Administratively up (UP), carrier or not. */
+  adminUp: boolean;
   loopback: boolean;
   addrs: { addr: IpAddr; prefixLen: number }[];
 }
@@ -54,6 +58,7 @@ export async function readInterfaces(): Promise<HostInterface[]> {
     mac: l.address && l.link_type === "ether" ? parseMac(l.address) : new Uint8Array(6),
     mtu: l.mtu,
     up: l.flags.includes("UP") && l.flags.includes("LOWER_UP"),
+    adminUp: l.flags.includes("UP"),
     loopback: l.flags.includes("LOOPBACK"),
     addrs: (l.addr_info ?? [])
       .map((a) => ({ addr: IpAddr.parse(a.local), prefixLen: a.prefixlen }))

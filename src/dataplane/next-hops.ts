@@ -102,7 +102,8 @@ export function macToNumber(mac: Uint8Array): number {
  * (neither allocates). A miss returns null and starts a resolution in the background (route lookup,
  * then the kernel is asked to ARP or to send a neighbour solicitation); `onResolved` tells the caller
  * when it ends, so packets held meanwhile can be sent (or dropped when it failed).
- * Entries are refreshed from the kernel's tables by `refresh()`, which the engine calls periodically.
+ * Entries are refreshed from the kernel's tables by `refresh()`, which the engine calls when the kernel
+ * reports a change of links, addresses, routes or neighbours.
  */
 export class NextHopCache {
   private readonly v4 = new Map<number, NextHop>();
