@@ -193,6 +193,7 @@ export class PacketEngine {
           v.dstPort,
         );
       },
+      sentHop: (tunnel) => (tunnel ? engine.tunnel.lastHop : engine.fullnat.lastHop),
     };
     engine.startLoop();
     engine.refreshTimer = setInterval(() => void engine.refreshHostState(), 2000);

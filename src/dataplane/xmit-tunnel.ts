@@ -4,6 +4,7 @@ import { IPIP_OVERHEAD, ipipEncapsulate } from "../net/ipip.js";
 import type { ParsedFrame } from "../net/parse.js";
 import { decrementTtl, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
 import { sendIcmpToSender } from "./icmp-to-sender.js";
+import type { NextHop } from "./next-hops.js";
 import type { XmitEnv } from "./xmit-env.js";
 
 /** The smallest IPv4 MTU (RFC 791); a tunnel whose inner MTU falls below it is unusable. */
@@ -40,8 +41,12 @@ export class TunnelXmit {
     private readonly counters: TunnelCounters,
   ) {}
 
+  /** The next hop of the last frame `send` queued (the fast path installs the flow with it). */
+  lastHop: NextHop | null = null;
+
   /** Returns true when the frame was queued (it then belongs to the TX ring). */
   send(bytes: Uint8Array, f: ParsedFrame, rsV4: number): boolean {
+    this.lastHop = null;
     const hop = this.env.nextHops.get(rsV4);
     if (!hop || hop.srcV4 === 0) {
       this.counters.noRoute++;
@@ -70,7 +75,8 @@ export class TunnelXmit {
     }
     const slotStart = f.frameOff - (f.frameOff % this.env.umem.frameSize);
     const l2Len = f.l3Off - f.frameOff;
-    const off = ipipEncapsulate(bytes, f, slotStart, hop.srcV4, rsV4, this.env.nextIpId(), true);
+    const id = f.dontFragment ? 0 : this.env.nextIpId();
+    const off = ipipEncapsulate(bytes, f, slotStart, hop.srcV4, rsV4, id, true);
     if (off < 0) {
       this.counters.noHeadroom++;
       return false;
@@ -79,6 +85,7 @@ export class TunnelXmit {
     writeMac(bytes, off + 6, hop.srcMac);
     if (!this.env.transmit(hop.ifindex, off, l2Len + f.ipLen + IPIP_OVERHEAD)) return false;
     this.counters.tunnelled++;
+    this.lastHop = hop;
     return true;
   }
 }
