@@ -199,3 +199,71 @@ test("a conn staged and withdrawn in the same round is never written", (t) => {
     r.close();
   }
 });
+
+test("FULLNAT: both directions installed under their own keys (the reply's is RIP -> LIP:lport), withdrawn on FIN", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const LIP = "198.19.10.1";
+    const key = tcpKey(VIP, 80);
+    r.d.addService(svcSpec(key));
+    r.d.addDest(key, destSpec(RIP, 8080, "fullnat"));
+    r.d.addLaddr(key, ip(LIP), "eth1");
+    const p = new FlowPacket();
+    const v = new Verdict();
+    const offer = (inbound: boolean) => r.offload.offer(p, v, inbound, HOP, 1, OUR_MAC, 1500);
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_SYN), 100, v);
+    const lport = v.srcPort;
+    r.d.outbound(packet(p, IPPROTO_TCP, `${RIP}:8080`, `${LIP}:${lport}`, TCP_SYN | TCP_ACK), 100, v);
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_ACK), 100, v);
+    offer(true);
+    r.d.outbound(packet(p, IPPROTO_TCP, `${RIP}:8080`, `${LIP}:${lport}`, TCP_ACK), 100, v);
+    offer(false);
+    r.offload.flush();
+    assert.equal(r.offload.counters.installed, 2);
+    assert.ok(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80));
+    assert.ok(inMap(r.fast, IPPROTO_TCP, RIP, 8080, LIP, lport));
+
+    // Two replies forwarded in XDP, credited to the conn's outbound counters on withdrawal.
+    const reply = frame(RIP, 8080, LIP, lport);
+    for (let k = 0; k < 2; k++) assert.equal(progTestRun(r.prog, reply).retval, XDP_REDIRECT);
+    const before = r.d.totals.outPkts;
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_FIN | TCP_ACK), 101, v);
+    assert.equal(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80), false);
+    assert.equal(inMap(r.fast, IPPROTO_TCP, RIP, 8080, LIP, lport), false);
+    assert.equal(r.offload.counters.removed, 2);
+    assert.equal(r.d.totals.outPkts - before, 2);
+  } finally {
+    r.close();
+  }
+});
+
+test("TUN: the inbound direction only, encapsulated toward the RS from the route's source", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const key = tcpKey(VIP, 80);
+    r.d.addService(svcSpec(key));
+    r.d.addDest(key, destSpec(RIP, 80, "tunnel"));
+    const hop = { ...HOP, srcV4: ip("198.19.10.1").v4Value };
+    const p = new FlowPacket();
+    const v = new Verdict();
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_SYN), 100, v);
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_ACK), 100, v);
+    r.offload.offer(p, v, true, HOP, 1, OUR_MAC, 1500);
+    r.offload.flush();
+    assert.equal(r.offload.counters.installed, 0, "no outer source toward the RS: not offloaded");
+    r.offload.offer(p, v, true, hop, 1, OUR_MAC, 1500);
+    r.offload.flush();
+    assert.equal(r.offload.counters.installed, 1);
+    const res = progTestRun(r.prog, frame(CLIENT, 40000, VIP, 80));
+    assert.equal(res.retval, XDP_REDIRECT);
+    assert.equal(res.data[23], 4, "IPIP");
+    assert.deepEqual([...res.data.subarray(26, 34)], [198, 19, 10, 1, 198, 19, 10, 20]);
+    // A route change of the outer source withdraws the flow.
+    r.offload.nextHopsChanged(() => ({ ...hop, srcV4: ip("198.19.10.2").v4Value }));
+    assert.equal(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80), false);
+  } finally {
+    r.close();
+  }
+});

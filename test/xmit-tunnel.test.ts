@@ -120,6 +120,7 @@ function makeTunnelRig(rsMtu = 1500, withSrc6 = true) {
     tunnel: (bytes, f, v) => v.dest !== null && tx.send(bytes, f, v.dest.addr),
     tunnelError: () => false,
     fullnat: () => false,
+    sentHop: () => null,
   };
   return { ...rig, umem, sent, counters, path, tx, env };
 }

@@ -9,8 +9,8 @@ tslvs is Linux Virtual Server (IPVS) in TypeScript. The daemon holds the virtual
 real servers, serves tslvsadm (ipvsadm's commands and listings) on its control socket, keeps the
 rules across restarts or applies a YAML configuration, and forwards real packets (NAT, DR, TUN,
 FULLNAT over IPv4): an XDP program steers the virtual services' packets to AF_XDP sockets, where
-the IPVS core schedules them and the engine rewrites and sends them; established NAT and DR flows
-are rewritten inside XDP.
+the IPVS core schedules them and the engine rewrites and sends them; established IPv4 NAT, DR,
+FULLNAT and TUN flows are forwarded inside XDP.
 
 Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...

@@ -208,6 +208,7 @@ export class PacketEngine {
           v.dstPort,
         );
       },
+      sentHop: (tunnel) => (tunnel ? engine.tunnel.lastHop : engine.fullnat.lastHop),
     };
     engine.startLoop();
     engine.watchHost();

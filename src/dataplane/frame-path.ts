@@ -109,6 +109,11 @@ export interface MethodTransmitters {
     rest: number,
   ): boolean;
   fullnat(bytes: Uint8Array, f: ParsedFrame, v: Verdict, inbound: boolean): boolean;
+  /**
+   * After `tunnel` (or `fullnat`) returned true: the next hop the frame went to, or null when its
+   * conn must not be offloaded to the XDP fast path yet (FULLNAT's TOA option still to be inserted).
+   */
+  sentHop(tunnel: boolean): NextHop | null;
 }
 
 /** Keeps rewritten frames while their next hop's MAC is resolved (the engine's HeldFrames). */
@@ -244,6 +249,10 @@ export class FramePath {
       const sent =
         fwd === CONN_F_TUNNEL ? this.methods.tunnel(bytes, f, v) : this.methods.fullnat(bytes, f, v, inbound);
       out.held = sent;
+      if (sent && this.forwarded) {
+        const hop = this.methods.sentHop(fwd === CONN_F_TUNNEL);
+        if (hop) this.forwarded.offer(this.pkt, v, inbound, hop, ingress.ifindex, ingress.mac);
+      }
       return false;
     }
     // DR sends the unchanged packet to the real server's MAC: the next hop is the real server.

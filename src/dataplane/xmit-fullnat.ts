@@ -4,6 +4,7 @@ import type { ParsedFrame } from "../net/parse.js";
 import { fullnatInbound, fullnatOutbound, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
 import { tcpClampMss, tcpMss } from "../net/tcp.js";
 import { insertToa, toaLength } from "../net/toa.js";
+import type { NextHop } from "./next-hops.js";
 import type { XmitEnv } from "./xmit-env.js";
 
 /** What the FULLNAT transmitter counts (the engine's counters carry these fields). */
@@ -47,6 +48,13 @@ export class FullnatXmit {
   }
 
   /**
+   * The next hop of the last frame `send` queued, for the fast path to install the flow with; null
+   * while the conn's TOA option is still to be inserted into an inbound packet (which only the slow
+   * path does), so that no later packet of it skips the insertion.
+   */
+  lastHop: NextHop | null = null;
+
+  /**
    * `conn` and `isNew` from the verdict; `withToa` when the connection's service has TOA on. Returns
    * true when the frame was queued (it then belongs to the TX ring) or held for its next hop.
    */
@@ -62,10 +70,12 @@ export class FullnatXmit {
     dstAddr: Uint32Array,
     dstPort: number,
   ): boolean {
+    this.lastHop = null;
     const v6 = f.family === 6;
     const hop = v6 ? this.env.nextHops.get6(dstAddr, 0) : this.env.nextHops.get(dstAddr[0]!);
-    const toaStep = withToa && f.protocol === 6 && conn >= 0 && conn < this.toa.length;
-    if (toaStep && isNew) this.toa[conn] = TOA_NONE;
+    const known = conn >= 0 && conn < this.toa.length;
+    const toaStep = withToa && f.protocol === 6 && known;
+    if (known && isNew) this.toa[conn] = TOA_NONE;
     // The client's address and port, before the rewrite replaces them.
     if (toaStep && inbound) this.client.set(f.saddr);
     const cPort = f.sport;
@@ -91,6 +101,7 @@ export class FullnatXmit {
     if (!this.env.transmit(hop.ifindex, f.frameOff, f.frameLen)) return false;
     if (inbound) this.counters.fullnatIn++;
     else this.counters.fullnatOut++;
+    if (!inbound || !known || this.toa[conn] !== TOA_SYNACK_SEEN) this.lastHop = hop;
     return true;
   }
 

@@ -9,6 +9,7 @@ import { fragmentCount, writeFragment } from "../net/ipv4-fragment.js";
 import type { ParsedFrame } from "../net/parse.js";
 import { decrementTtl, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
 import { sendIcmpAbout, sendIcmpToSender, sendIcmpv6ToSender } from "./icmp-to-sender.js";
+import type { NextHop } from "./next-hops.js";
 import type { PathMtuCache } from "./path-mtu.js";
 import type { XmitEnv } from "./xmit-env.js";
 
@@ -69,8 +70,12 @@ export class TunnelXmit {
     private readonly pathMtu: PathMtuCache,
   ) {}
 
+  /** The next hop of the last frame `send` queued (the fast path installs the flow with it). */
+  lastHop: NextHop | null = null;
+
   /** Sends the frame to real server `rs`; true when it was queued (it then belongs to the TX ring). */
   send(bytes: Uint8Array, f: ParsedFrame, rs: IpAddr): boolean {
+    this.lastHop = null;
     const outer6 = rs.family === 6;
     const hop = outer6 ? this.env.nextHops.get6(rs.words, 0) : this.env.nextHops.get(rs.v4Value);
     if (!hop || (outer6 ? hop.src6 === undefined : hop.srcV4 === 0)) {
@@ -98,9 +103,18 @@ export class TunnelXmit {
     }
     const slotStart = f.frameOff - (f.frameOff % this.env.umem.frameSize);
     const l2Len = f.l3Off - f.frameOff;
+    // IPv4 outer id: 0 for an atomic datagram (DF, RFC 6864), as the kernel writes it without a socket.
     const off = outer6
       ? ip6TunnelEncapsulate(bytes, f, slotStart, hop.src6!, 0, rs.words, 0)
-      : ipipEncapsulate(bytes, f, slotStart, hop.srcV4, rs.v4Value, this.env.nextIpId(), true);
+      : ipipEncapsulate(
+          bytes,
+          f,
+          slotStart,
+          hop.srcV4,
+          rs.v4Value,
+          f.family === 4 && f.dontFragment ? 0 : this.env.nextIpId(),
+          true,
+        );
     if (off < 0) {
       this.counters.noHeadroom++;
       return false;
@@ -118,6 +132,7 @@ export class TunnelXmit {
       );
     if (!this.env.transmit(hop.ifindex, off, l2Len + f.ipLen + overhead)) return false;
     this.counters.tunnelled++;
+    this.lastHop = hop;
     return true;
   }
 

@@ -113,6 +113,8 @@ export const Helper = {
   redirect: 23,
   xdpAdjustHead: 44,
   redirectMap: 51,
+  xdpAdjustTail: 65,
+  xdpGetBuffLen: 188,
 } as const;
 
 interface Insn {

@@ -10,10 +10,16 @@
  *       longer than the egress MTU (GRO/GSO aggregate), or the L4 checksum field equals the
  *       pseudo-header sum (CHECKSUM_PARTIAL from a local sender: an incremental update would be
  *       wrong)                              -> steering continues
- *     hit                                   -> rewrite in place (addresses/ports as the value says,
- *       TTL - 1, IPv4 header and L4 checksums patched with the value's RFC 1624 deltas, UDP
- *       checksum 0 kept 0 and a computed 0 sent as 0xFFFF, MACs), count packet, bytes (IP total
- *       length) and the time into the value, bpf_redirect(egress ifindex)
+ *     hit                                   -> rewrite in place (addresses/ports as the value says:
+ *       NAT one end, FULLNAT both; TTL - 1, IPv4 header and L4 checksums patched with the value's
+ *       RFC 1624 deltas, UDP checksum 0 kept 0 and a computed 0 sent as 0xFFFF, MACs), count
+ *       packet, bytes (IP total length) and the time into the value, bpf_redirect(egress ifindex)
+ *     tunnel hit (LVS-TUN), but the inner packet has no DF -> steering continues
+ *     tunnel hit                            -> trim link padding, grow the head by 20 bytes, move
+ *       the Ethernet header, inner TTL - 1 (checksum patched), write the outer IPv4 header (TOS
+ *       with ECN encapsulation, DF, id 0, TTL = inner TTL, protocol 4, addresses and checksum base
+ *       from the value), count, redirect. If the driver gives no headroom, the packet is reparsed
+ *       and continues, untouched, into the steering code.
  *
  * Every check happens before the first byte is written, so whatever falls through reaches the slow
  * path untouched. Layout of the map: flow-layout.ts.
@@ -27,6 +33,7 @@ import {
   FK_SPORT,
   FLOW_REWRITE_DST,
   FLOW_REWRITE_SRC,
+  FLOW_TUNNEL,
   FV_BYTES,
   FV_DADDR,
   FV_DPORT,
@@ -38,6 +45,7 @@ import {
   FV_LAST_SEEN,
   FV_MAX_LEN,
   FV_OUT_IFINDEX,
+  FV_OUTER_CSUM,
   FV_PACKETS,
   FV_REWRITE,
   FV_SADDR,
@@ -77,6 +85,14 @@ const TCP_FIN_SYN_RST = 0x07;
 const FKEY = -96;
 const SPILL_VALUE = -104;
 const STAT_KEY = -108;
+const SPILL_LEN = -120;
+
+const ETH_HLEN = 14;
+const IPIP_HLEN = 20;
+const IPPROTO_IPIP = 4;
+/** The DF bit in the first byte of the flags/fragment-offset field. */
+const IP_DF_BYTE = 0x40;
+const XDP_PASS = 2;
 
 /** Emits `counter += 1` in the per-CPU stats map. Clobbers r0-r5. */
 function count(a: BpfAsm, fds: FastPathMapFds, id: number, skip: string): void {
@@ -212,7 +228,9 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .ldx("u16", R1, l4, 16)
     .label("fp_ck_cmp")
     .be(R1, 16)
-    .jmpReg("jeq", R1, R4, "fp_partial");
+    .jmpReg("jeq", R1, R4, "fp_partial")
+    .ldx("u8", R2, R0, FV_REWRITE)
+    .jmpImm("jset", R2, FLOW_TUNNEL, "fp_tunnel");
 
   // ---- from here on the packet is the fast path's: rewrite ----
   a.ldx("u32", R2, ctx, MD_DATA)
@@ -270,8 +288,12 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .stx("u16", l4, 2, R1)
     .ja("fp_after_dst");
 
+  emitTunnel(a, c);
+
   // Not taken: count why, then the slow path.
   const outcomes: [string, number][] = [
+    ["fp_no_df", FastPathCounter.SLOW_TUNNEL_NO_DF],
+    ["fp_no_headroom", FastPathCounter.SLOW_NO_HEADROOM],
     ["fp_control", FastPathCounter.SLOW_CONTROL],
     ["fp_miss", FastPathCounter.MISS],
     ["fp_other_host", FastPathCounter.SLOW_OTHER_HOST],
@@ -284,4 +306,120 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     count(a, fds, id, `${label}_counted`);
     a.ja(slow);
   }
+}
+
+/**
+ * LVS-TUN, entered at "fp_tunnel" with r0 = the flow value and r5 = the inner IP total length,
+ * every check of the common path passed. Its own checks first (DF), then the frame changes size:
+ * the helpers that do it invalidate every packet pointer, so `iph` and `l4` serve as scratch here
+ * and are rebuilt ("fp_reparse") when the frame has to go on into the steering code after all.
+ */
+function emitTunnel(a: BpfAsm, c: FastPathContext): void {
+  const { ctx } = c;
+  const outer = c.iph;
+  const inner = c.l4;
+  a.label("fp_tunnel")
+    // Without DF the outer header needs an identification from the director's counter: slow path.
+    .ldx("u8", R1, c.iph, 6)
+    .jmpImm("jset", R1, IP_DF_BYTE, "fp_tun_df")
+    .ja("fp_no_df")
+    .label("fp_tun_df")
+    .stx("u64", R10, SPILL_VALUE, R0)
+    .stx("u64", R10, SPILL_LEN, R5)
+    // Link padding after the IP packet is not carried (the slow path sends header + IP packet only).
+    .mov64Reg(R1, ctx)
+    .call(Helper.xdpGetBuffLen)
+    .ldx("u64", R2, R10, SPILL_LEN)
+    .add64Imm(R2, ETH_HLEN)
+    .alu64Reg("sub", R2, R0)
+    .jmpImm("jeq", R2, 0, "fp_tun_head")
+    .mov64Reg(R1, ctx)
+    .call(Helper.xdpAdjustTail)
+    .jmpImm("jne", R0, 0, "fp_reparse")
+    .label("fp_tun_head")
+    .mov64Reg(R1, ctx)
+    .mov64Imm(R2, -IPIP_HLEN)
+    .call(Helper.xdpAdjustHead)
+    .jmpImm("jne", R0, 0, "fp_reparse")
+    .ldx("u32", R2, ctx, MD_DATA)
+    .ldx("u32", R3, ctx, MD_DATA_END)
+    .mov64Reg(R4, R2)
+    .add64Imm(R4, ETH_HLEN + IPIP_HLEN + 20)
+    .jmpReg("jgt", R4, R3, "fp_tun_undo")
+    .mov64Reg(outer, R2)
+    .add64Imm(outer, ETH_HLEN)
+    .mov64Reg(inner, outer)
+    .add64Imm(inner, IPIP_HLEN)
+    .ldx("u64", R0, R10, SPILL_VALUE);
+  // Ethernet: the new MACs, EtherType IPv4 (the old header's bytes now lie under the outer header).
+  copyMac(a, R2, 0, FV_DST_MAC);
+  copyMac(a, R2, 6, FV_SRC_MAC);
+  a.st("u16", R2, 12, ETH_P_IP_LE)
+    // Inner TTL - 1 (checked > 1), its header checksum patched by the value's delta.
+    .ldx("u8", R1, inner, 8)
+    .add64Imm(R1, -1)
+    .stx("u8", inner, 8, R1)
+    .ldx("u32", R3, R0, FV_IP_DELTA);
+  patchChecksum(a, inner, 10, R3, false, "fp_tun_inck");
+  // Outer header; r3 sums the words that vary per packet onto the value's checksum base.
+  a.st("u8", outer, 0, 0x45)
+    .ldx("u8", R1, inner, 1)
+    // ECN encapsulation (RFC 6040 normal mode): CE (3) becomes ECT(0) (2), the rest is copied.
+    .mov64Reg(R2, R1)
+    .alu64Imm("and", R2, 3)
+    .jmpImm("jne", R2, 3, "fp_tun_tos")
+    .alu64Imm("xor", R1, 1)
+    .label("fp_tun_tos")
+    .stx("u8", outer, 1, R1)
+    .mov64Reg(R3, R1)
+    .ldx("u64", R1, R10, SPILL_LEN)
+    .add64Imm(R1, IPIP_HLEN)
+    .alu64Reg("add", R3, R1)
+    .be(R1, 16)
+    .stx("u16", outer, 2, R1)
+    .st("u16", outer, 4, 0)
+    .st("u16", outer, 6, IP_DF_BYTE)
+    .ldx("u8", R1, inner, 8)
+    .stx("u8", outer, 8, R1)
+    .alu64Imm("lsh", R1, 8)
+    .alu64Reg("add", R3, R1)
+    .st("u8", outer, 9, IPPROTO_IPIP)
+    .ldx("u32", R1, R0, FV_SADDR)
+    .stx("u32", outer, 12, R1)
+    .ldx("u32", R1, R0, FV_DADDR)
+    .stx("u32", outer, 16, R1)
+    .ldx("u16", R1, R0, FV_OUTER_CSUM)
+    .alu64Reg("add", R3, R1);
+  fold(a, R3, R1);
+  a.alu64Imm("xor", R3, 0xffff)
+    .be(R3, 16)
+    .stx("u16", outer, 10, R3)
+    // The director counts the inner packet, as the slow path does.
+    .ldx("u64", R5, R10, SPILL_LEN)
+    .ja("fp_count");
+
+  // Grown but too short to hold what was there (cannot happen: the frame only grew): undo.
+  a.label("fp_tun_undo").mov64Reg(R1, ctx).mov64Imm(R2, IPIP_HLEN).call(Helper.xdpAdjustHead);
+  // The frame is as it arrived (less any link padding): find the IP and L4 headers again.
+  a.label("fp_reparse")
+    .ldx("u32", R2, ctx, MD_DATA)
+    .ldx("u32", R3, ctx, MD_DATA_END)
+    .mov64Reg(c.iph, R2)
+    .add64Imm(c.iph, ETH_HLEN)
+    .mov64Reg(R4, c.iph)
+    .add64Imm(R4, 20)
+    .jmpReg("jgt", R4, R3, "fp_lost")
+    .ldx("u8", R1, c.iph, 0)
+    .alu64Imm("and", R1, 0x0f)
+    .alu64Imm("lsh", R1, 2)
+    .mov64Reg(c.l4, c.iph)
+    .alu64Reg("add", c.l4, R1)
+    .mov64Reg(R4, c.l4)
+    .add64Imm(R4, 4)
+    .jmpReg("jgt", R4, R3, "fp_lost")
+    .ja("fp_no_headroom")
+    // Unreachable (the frame's length did not change): hand it to the host rather than guess.
+    .label("fp_lost")
+    .mov64Imm(R0, XDP_PASS)
+    .exit();
 }

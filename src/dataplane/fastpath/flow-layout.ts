@@ -17,12 +17,13 @@
  *
  * value (80 bytes)
  *   0  u32 conn index in the director's table (for the control plane)
- *   4  u8  rewrite: FLOW_REWRITE_SRC | FLOW_REWRITE_DST (0: DR, only the MACs change)
+ *   4  u8  rewrite: FLOW_REWRITE_SRC | FLOW_REWRITE_DST (NAT one of them, FULLNAT both), or
+ *          FLOW_TUNNEL (LVS-TUN: the packet is put in IPIP), or 0 (DR, only the MACs change)
  *   5  u8  direction: FLOW_DIR_IN (client -> real server) or FLOW_DIR_OUT (real server -> client)
- *   6  u16 largest IP packet forwarded (the egress MTU); longer ones (GRO/GSO aggregates) take
- *          the slow path
- *   8  u32 new source address       network order
- *  12  u32 new destination address  network order
+ *   6  u16 largest IP packet forwarded (the egress MTU; for a tunnel the MTU - 20, the largest inner
+ *          packet); longer ones (GRO/GSO aggregates) take the slow path
+ *   8  u32 new source address       network order (tunnel: the outer header's source)
+ *  12  u32 new destination address  network order (tunnel: the outer header's destination, the RS)
  *  16  u16 new source port          network order
  *  18  u16 new destination port     network order
  *  20  u32 ingress ifindex: the flow is served only when it arrives there
@@ -30,9 +31,11 @@
  *  28  6 bytes ingress MAC: the flow is served only when addressed to it (not flooded copies)
  *  34  6 bytes next hop's MAC (new Ethernet destination)
  *  40  6 bytes egress interface's MAC (new Ethernet source)
- *  46  u16 zero
+ *  46  u16 tunnel: the outer IPv4 header's checksum base (one's-complement sum of its fixed words:
+ *          version/IHL, DF, protocol 4, both addresses; the program adds TOS, length and TTL)
  *  48  u32 IPv4 header checksum delta (RFC 1624, unfolded): address change + TTL decrement
- *  52  u32 TCP/UDP checksum delta: pseudo-header address change + port change
+ *          (tunnel: the inner header's TTL decrement)
+ *  52  u32 TCP/UDP checksum delta: pseudo-header address change + port change (tunnel: 0)
  *  56  u64 packets forwarded by the program     (written by XDP, atomically)
  *  64  u64 bytes forwarded (IP total length, what the director counts)
  *  72  u64 last packet, bpf_ktime_get_ns() (CLOCK_MONOTONIC)
@@ -60,6 +63,7 @@ export const FV_OUT_IFINDEX = 24;
 export const FV_IN_MAC = 28;
 export const FV_DST_MAC = 34;
 export const FV_SRC_MAC = 40;
+export const FV_OUTER_CSUM = 46;
 export const FV_IP_DELTA = 48;
 export const FV_L4_DELTA = 52;
 export const FV_PACKETS = 56;
@@ -68,6 +72,8 @@ export const FV_LAST_SEEN = 72;
 
 export const FLOW_REWRITE_SRC = 1;
 export const FLOW_REWRITE_DST = 2;
+/** LVS-TUN: the packet, its TTL decremented, goes inside an outer IPv4 header (IPIP, protocol 4). */
+export const FLOW_TUNNEL = 4;
 export const FLOW_DIR_IN = 0;
 export const FLOW_DIR_OUT = 1;
 
@@ -79,7 +85,7 @@ export const TTL_DECREMENT_DELTA = 0xfeff;
 
 /** Per-CPU counters of the fast path (`tslvs_fp_stats`), by index. */
 export const FastPathCounter = {
-  /** Rewritten and redirected in XDP. */
+  /** Rewritten (or encapsulated) and redirected in XDP. */
   FORWARDED: 0,
   /** Flow-map hit handed to the slow path: TTL <= 1. */
   SLOW_TTL: 1,
@@ -93,8 +99,15 @@ export const FastPathCounter = {
   MISS: 5,
   /** TCP with SYN, FIN or RST: always the slow path (the director's state machine). */
   SLOW_CONTROL: 6,
+  /**
+   * Tunnel hit handed to the slow path: the inner packet has no DF, so the outer header needs an
+   * identification from the director's one counter (docs/decisions/0750-xdp-fullnat-tun.md).
+   */
+  SLOW_TUNNEL_NO_DF: 7,
+  /** Tunnel hit handed to the slow path: the driver gave no room for the outer header. */
+  SLOW_NO_HEADROOM: 8,
 } as const;
-export const FAST_PATH_COUNTERS = 7;
+export const FAST_PATH_COUNTERS = 9;
 export const FAST_PATH_COUNTER_NAMES = Object.keys(FastPathCounter) as (keyof typeof FastPathCounter)[];
 
 /** One direction of an offloaded conn, as the control plane describes it. */
@@ -114,6 +127,11 @@ export interface FlowSpec {
   newDport: number;
   /** False for DR: addresses and ports stay, only the MACs and the TTL change. */
   rewrite: boolean;
+  /**
+   * LVS-TUN: the packet is encapsulated in IPIP from newSaddr to newDaddr (outer header), its own
+   * addresses and ports unchanged; `rewrite` is ignored. maxLen is then the largest inner packet.
+   */
+  tunnel?: boolean;
   inIfindex: number;
   outIfindex: number;
   /** 48-bit MACs as numbers (src/net's convention). */
@@ -169,6 +187,7 @@ export function encodeFlowKey(
 
 /** Which ends of the packet a flow rewrites (FLOW_REWRITE_*; 0 for DR). */
 export function rewriteFlags(s: FlowSpec): number {
+  if (s.tunnel) return FLOW_TUNNEL;
   if (!s.rewrite) return 0;
   let rw = 0;
   if (s.saddr >>> 0 !== s.newSaddr >>> 0 || s.sport !== s.newSport) rw |= FLOW_REWRITE_SRC;
@@ -192,6 +211,22 @@ export function l4ChecksumDelta(s: FlowSpec): number {
   if (rw & FLOW_REWRITE_SRC) d += delta32(s.saddr >>> 0, s.newSaddr >>> 0) + delta16(s.sport, s.newSport);
   if (rw & FLOW_REWRITE_DST) d += delta32(s.daddr >>> 0, s.newDaddr >>> 0) + delta16(s.dport, s.newDport);
   return d;
+}
+
+/** IPIP: version 4 / IHL 5, DF, and protocol 4, as 16-bit words of the outer header. */
+const OUTER_FIXED_WORDS = 0x4500 + 0x4000 + 4;
+
+/**
+ * The outer IPv4 header's checksum base of a tunnel flow: the folded one's-complement sum of the
+ * words that are the same in every packet (version/IHL, identification 0, DF, protocol, addresses).
+ * The program adds the TOS, total length and TTL words, folds and complements.
+ */
+export function outerChecksumBase(s: FlowSpec): number {
+  const src = s.newSaddr >>> 0;
+  const dst = s.newDaddr >>> 0;
+  let sum = OUTER_FIXED_WORDS + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
 }
 
 /** Writes key and value of a flow (counters zero) at `keyAt` / `valueAt`. */
@@ -220,6 +255,11 @@ export function encodeFlow(
   putMac(v, o + FV_IN_MAC, s.inMac);
   putMac(v, o + FV_DST_MAC, s.dstMac);
   putMac(v, o + FV_SRC_MAC, s.srcMac);
+  if (s.tunnel) {
+    const base = outerChecksumBase(s);
+    v[o + FV_OUTER_CSUM] = base & 0xff;
+    v[o + FV_OUTER_CSUM + 1] = base >>> 8;
+  }
   put32le(v, o + FV_IP_DELTA, ipChecksumDelta(s));
   put32le(v, o + FV_L4_DELTA, l4ChecksumDelta(s));
 }

@@ -16,14 +16,24 @@
  *   read to the conn's dest, service and totals, and re-arms the conn's idle timer from the flow's
  *   last-seen time — so `-ln --stats`, `--rate` and the timeouts stay what the kernel would show.
  *
- * Only IPv4 NAT (masq) and DR conns are offloaded; IPv6, FULLNAT, tunnel and everything else stay
- * on the slow path.
+ * IPv4 NAT (masq), DR, FULLNAT (both directions) and TUN (inbound: its replies do not pass the
+ * director) conns are offloaded; IPv6 and everything else stay on the slow path. FULLNAT's packet
+ * that carries the TOA option is the slow path's: the frame path offers a FULLNAT conn only once
+ * the option is in (docs/decisions/0750-xdp-fullnat-tun.md).
  */
-import { CONN_F_DROUTE, CONN_F_FWD_MASK, CONN_F_MASQ, CONN_F_TEMPLATE } from "../../core/conn-table.js";
+import {
+  CONN_F_DROUTE,
+  CONN_F_FULLNAT,
+  CONN_F_FWD_MASK,
+  CONN_F_MASQ,
+  CONN_F_TEMPLATE,
+  CONN_F_TUNNEL,
+} from "../../core/conn-table.js";
 import { CONN_EVENT_FREED, type ConnEvents, type Director } from "../../core/director.js";
 import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "../../core/flow.js";
 import { TCP_S_ESTABLISHED } from "../../core/tcp-state.js";
 import type { Verdict } from "../../core/verdict.js";
+import { IPIP_OVERHEAD } from "../../net/ipip.js";
 import { MapBatch, mapLookupAll, mapLookupAndDelete, mapUpdate, mapUpdateBatch } from "../bpf/syscalls.js";
 import type { NextHop } from "../next-hops.js";
 import {
@@ -56,6 +66,8 @@ const IN_BITS = IN_INSTALLED | IN_STAGED | IN_NOT_REDIRECTABLE;
 const OUT_BITS = OUT_INSTALLED | OUT_STAGED | OUT_NOT_REDIRECTABLE;
 
 const STAGE_CAPACITY = 256;
+/** The smallest IPv4 MTU: a tunnel whose inner MTU is below it sends nothing (xmit-tunnel.ts). */
+const IPV4_MIN_MTU = 68;
 const READ_BATCH = 1024;
 
 export interface FlowOffloadOptions {
@@ -98,6 +110,8 @@ export class FlowOffload implements ConnEvents {
   private readonly hopAddr: Uint32Array;
   private readonly hopMac: Float64Array;
   private readonly hopIfindex: Int32Array;
+  /** ... and its source address (a tunnel's outer source). */
+  private readonly hopSrc: Uint32Array;
   private readonly stage = new MapBatch(FLOW_KEY_SIZE, FLOW_VALUE_SIZE, STAGE_CAPACITY);
   private readonly stageConn = new Int32Array(STAGE_CAPACITY);
   private readonly stageDir = new Uint8Array(STAGE_CAPACITY);
@@ -118,6 +132,7 @@ export class FlowOffload implements ConnEvents {
     newSport: 0,
     newDport: 0,
     rewrite: false,
+    tunnel: false,
     inIfindex: 0,
     outIfindex: 0,
     inMac: 0,
@@ -141,13 +156,15 @@ export class FlowOffload implements ConnEvents {
     this.hopAddr = new Uint32Array(2 * cap);
     this.hopMac = new Float64Array(2 * cap);
     this.hopIfindex = new Int32Array(2 * cap);
+    this.hopSrc = new Uint32Array(2 * cap);
     this.monotonicNs = opts.monotonicNs ?? process.hrtime.bigint;
   }
 
   /**
    * The slow path forwarded `pkt` (as it arrived) by verdict `v` to `hop`, having received it on
    * `inIfindex` (whose MAC is `inMac`); `maxLen` is the egress MTU. Stages the flow entry when this
-   * direction of the conn is to be offloaded and is not yet. Allocates nothing.
+   * direction of the conn is to be offloaded and is not yet. Allocates nothing. For TUN, `hop` is
+   * the next hop toward the real server, whose source address becomes the outer header's source.
    */
   offer(
     pkt: FlowPacket,
@@ -164,9 +181,12 @@ export class FlowOffload implements ConnEvents {
     if (bits & (inbound ? IN_BITS : OUT_BITS)) return;
     const t = this.conns;
     const fwd = t.flags[i]! & CONN_F_FWD_MASK;
-    // FULLNAT stays on the slow path for now (its local-port and TOA handling live there).
-    if (fwd !== CONN_F_MASQ && fwd !== CONN_F_DROUTE) return;
+    const tunnel = fwd === CONN_F_TUNNEL;
+    if (fwd !== CONN_F_MASQ && fwd !== CONN_F_DROUTE && fwd !== CONN_F_FULLNAT && !tunnel) return;
     if (t.flags[i]! & CONN_F_TEMPLATE) return;
+    // A tunnel's replies go from the real server to the client directly; its outer header needs the
+    // real server's IPv4 address and the route's source.
+    if (tunnel && (!inbound || v.dest === null || v.dest.addr.family !== 4 || hop.srcV4 === 0)) return;
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
@@ -187,17 +207,21 @@ export class FlowOffload implements ConnEvents {
     s.daddr = pkt.daddr[0]!;
     s.sport = pkt.sport;
     s.dport = pkt.dport;
-    s.newSaddr = v.srcAddr[0]!;
-    s.newDaddr = v.dstAddr[0]!;
+    s.newSaddr = tunnel ? hop.srcV4 : v.srcAddr[0]!;
+    s.newDaddr = tunnel ? v.dest!.addr.v4Value : v.dstAddr[0]!;
     s.newSport = v.srcPort;
     s.newDport = v.dstPort;
     s.rewrite = fwd !== CONN_F_DROUTE;
+    s.tunnel = tunnel;
     s.inIfindex = inIfindex;
     s.outIfindex = hop.ifindex;
     s.inMac = inMac;
     s.dstMac = hop.dstMac;
     s.srcMac = hop.srcMac;
-    s.maxLen = Math.min(maxLen, 0xffff);
+    // A tunnel's limit is the largest inner packet: the route's MTU less the outer header (the
+    // slow path answers a bigger one with frag-needed).
+    s.maxLen = tunnel ? Math.min(maxLen, hop.mtu) - IPIP_OVERHEAD : Math.min(maxLen, 0xffff);
+    if (s.maxLen < IPV4_MIN_MTU) return;
     const n = this.staged++;
     encodeFlow(this.stage.keys, n * FLOW_KEY_SIZE, this.stage.values, n * FLOW_VALUE_SIZE, s);
     this.stageConn[n] = i;
@@ -206,10 +230,16 @@ export class FlowOffload implements ConnEvents {
     const slot = 2 * i + s.direction;
     this.seenPackets[slot] = 0;
     this.seenBytes[slot] = 0;
-    // DR's next hop is the real server itself; NAT's is wherever the rewritten destination routes.
-    this.hopAddr[slot] = fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.v4Value : v.dstAddr[0]!;
+    // DR's and TUN's next hop is toward the real server itself; NAT's and FULLNAT's toward
+    // wherever the rewritten destination routes.
+    this.hopAddr[slot] = tunnel
+      ? s.newDaddr
+      : fwd === CONN_F_DROUTE && v.dest
+        ? v.dest.addr.v4Value
+        : v.dstAddr[0]!;
     this.hopMac[slot] = hop.dstMac;
     this.hopIfindex[slot] = hop.ifindex;
+    this.hopSrc[slot] = hop.srcV4;
   }
 
   /** Writes the staged entries (one syscall); the engine calls it once per round. */
@@ -270,7 +300,9 @@ export class FlowOffload implements ConnEvents {
       this.take(i, FLOW_DIR_IN, freeing);
     }
     if (bits & OUT_INSTALLED) {
-      encodeFlowKey(this.key, 0, proto, t.readDaddr(i, scratchV)[0]!, w, t.dportOf(i), cport);
+      // The reply is addressed to laddr:lport: the client for NAT, the local address for FULLNAT.
+      const l = t.readLaddr(i, scratchC)[0]!;
+      encodeFlowKey(this.key, 0, proto, t.readDaddr(i, scratchV)[0]!, l, t.dportOf(i), t.lportOf(i));
       this.take(i, FLOW_DIR_OUT, freeing);
     }
   }
@@ -369,7 +401,12 @@ export class FlowOffload implements ConnEvents {
         if (!(bits & offloaded)) continue;
         const slot = 2 * i + dir;
         const hop = current(this.hopAddr[slot]!);
-        if (!hop || hop.dstMac !== this.hopMac[slot] || hop.ifindex !== this.hopIfindex[slot]) {
+        if (
+          !hop ||
+          hop.dstMac !== this.hopMac[slot] ||
+          hop.ifindex !== this.hopIfindex[slot] ||
+          hop.srcV4 !== this.hopSrc[slot]
+        ) {
           this.withdraw(i, false);
           break;
         }
