@@ -591,11 +591,6 @@ interface Search {
   generatorMax: number;
   /** The flat-out step passed: the director was not the limit. */
   generatorBound: boolean;
-  /**
-   * CPU 1 (the director's CPU: its receive softirq, the daemon, and the RS link's receive work
-   * that every scenario shares) per delivered packet over the lossless steps, ns; NaN if none.
-   */
-  cpu1NsPerPacket: number;
   steps: Step[];
 }
 
@@ -612,21 +607,6 @@ async function fixedRateSteps(bed: Bed): Promise<number[]> {
   for (let i = 0; i < bed.opts.steps; i++)
     losses.push(logStep(await step(bed, bed.opts.fixedRate, bed.opts.stepSeconds)).loss);
   return losses;
-}
-
-/**
- * CPU 1 time per delivered packet over the steps without loss (equal-length steps: the busy shares
- * and rates sum), in ns. What a forwarder costs its CPU, whatever the generator could offer.
- */
-function cpuPerPacket(steps: readonly Step[], lossLimit: number): number {
-  let busy = 0;
-  let delivered = 0;
-  for (const s of steps) {
-    if (s.loss >= lossLimit || s.delivered <= 0) continue;
-    busy += s.cpu1busy;
-    delivered += s.delivered;
-  }
-  return delivered > 0 ? (busy / delivered) * 1e9 : Number.NaN;
 }
 
 async function search(bed: Bed): Promise<Search> {
@@ -663,7 +643,6 @@ async function search(bed: Bed): Promise<Search> {
     overCpu0si: over.cpu0si,
     generatorMax: flat.offered,
     generatorBound: best === flat,
-    cpu1NsPerPacket: cpuPerPacket(steps, o.lossLimit),
     steps,
   };
 }
@@ -942,13 +921,6 @@ function report(
       } |`,
     );
   }
-  w("");
-  w("| scenario | CPU 1 ns per delivered packet, lossless steps (per search) | median |");
-  w("|---|---|---|");
-  for (const [sc, rs] of rounds) {
-    const ns = rs.map((r) => r.search.cpu1NsPerPacket).filter((x) => !Number.isNaN(x));
-    w(`| ${sc} | ${ns.map((x) => x.toFixed(0)).join(" / ")} | ${ns.length ? median(ns).toFixed(0) : "-"} |`);
-  }
   const ratio = (
     a: Scenario,
     b: Scenario,
@@ -1000,14 +972,6 @@ function report(
         2,
       )} | | ${isTslvs(sc) ? ">= 0.9" : ""} |`,
     );
-  const cpu = (r: Round) => (Number.isNaN(r.search.cpu1NsPerPacket) ? null : r.search.cpu1NsPerPacket);
-  ratio("tslvs-nat", "nft-dnat", cpu, "director CPU per packet (lossless steps): tslvs NAT / nft DNAT");
-  ratio(
-    "tslvs-dr",
-    "kernel-fwd",
-    cpu,
-    "director CPU per packet (lossless steps): tslvs DR / kernel forwarding",
-  );
   ratio("tslvs-tun", "tslvs-nat", (r) => r.search.noDrop, "no-drop: tslvs TUN / tslvs NAT", ">= 0.9");
   ratio("tslvs-fullnat", "tslvs-nat", (r) => r.search.noDrop, "no-drop: tslvs FULLNAT / tslvs NAT", ">= 0.9");
   ratio("tslvs-nat", "nft-dnat", (r) => r.tcp?.connsPerSecond ?? null, "TCP conn/s: tslvs NAT / nft DNAT");
