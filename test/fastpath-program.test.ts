@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
-import { IpAddr } from "../src/core/address.js";
-import { closeFd, mapDelete, mapLookup, mapUpdate, progTestRun } from "../src/dataplane/bpf/syscalls.js";
+import { mapLookup } from "../src/dataplane/bpf/syscalls.js";
 import {
-  encodeFlow,
   encodeFlowKey,
   FLOW_DIR_IN,
   FLOW_DIR_OUT,
@@ -12,60 +10,44 @@ import {
   FLOW_VALUE_SIZE,
   type FlowSpec,
 } from "../src/dataplane/fastpath/flow-layout.js";
-import { FastPathMaps } from "../src/dataplane/fastpath/flow-maps.js";
-import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
-import { loadSteeringProgram } from "../src/dataplane/xdp/steering-program.js";
 import { writeMac } from "../src/net/ethernet.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
 import { drRewrite, natInbound, natOutbound, RW_OK } from "../src/net/rewrite.js";
 import { buildFrame, pseudoHeader, refChecksum, refSum } from "./net-frames.js";
+import {
+  ACK_PSH,
+  CLIENT,
+  CLIENT_MAC,
+  FastPathRig,
+  LOOPBACK,
+  OUR_MAC,
+  OUR_MAC_N,
+  OUT_IFINDEX,
+  OUT_MAC,
+  RIP,
+  RS_MAC,
+  TCP,
+  UDP,
+  VIP,
+  v4,
+  XDP_DROP,
+  XDP_PASS,
+  XDP_REDIRECT,
+} from "./support/fastpath-rig.js";
 import { haveRoot } from "./support/privileged.js";
 
 // The steering program with the fast path, run in the kernel by BPF_PROG_TEST_RUN (which presents
 // the frame as received on loopback, ifindex 1). Fast-pathed frames come back as XDP_REDIRECT with
 // the rewritten bytes; the others as the steering program decides (missAction "drop" and no
 // AF_XDP socket: a steered frame comes back as XDP_DROP, untouched).
-const XDP_DROP = 1;
-const XDP_PASS = 2;
-const XDP_REDIRECT = 4;
-const TCP = 6;
-const UDP = 17;
-const ACK_PSH = 0x18;
 
-const v4 = (a: number, b: number, c: number, d: number) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-const CLIENT = v4(198, 18, 0, 100);
-const VIP = v4(198, 18, 0, 10);
-const RIP = v4(198, 19, 10, 20);
-const OUR_MAC = [2, 0, 0, 0, 0, 2];
-const OUR_MAC_N = 0x020000000002;
-const RS_MAC = 0x02aabbccdd20;
-const OUT_MAC = 0x020000000003;
-const CLIENT_MAC = 0x02aabbccdd01;
-const LOOPBACK = 1;
-const OUT_IFINDEX = 7;
-
-let steering: SteeringMaps | null = null;
-let fast: FastPathMaps | null = null;
-let prog = -1;
-
-before(() => {
-  if (process.getuid?.() !== 0) return;
-  steering = SteeringMaps.create();
-  fast = FastPathMaps.create(1024);
-  prog = loadSteeringProgram(steering.fds, { missAction: "drop", fastPath: fast.fds });
-  steering.setInterfaceMac(LOOPBACK, Uint8Array.from(OUR_MAC));
-  steering.addService(TCP, IpAddr.v4(VIP), 80);
-  steering.addService(UDP, IpAddr.v4(VIP), 53);
-  steering.addReplySource(TCP, IpAddr.v4(RIP), 8080);
-  steering.addReplySource(UDP, IpAddr.v4(RIP), 5353);
-});
-
-after(() => {
-  if (prog >= 0) closeFd(prog);
-  fast?.close();
-  steering?.close();
-});
+const rig = new FastPathRig();
+before(() => rig.open(true));
+after(() => rig.close());
+const install = (s: FlowSpec) => rig.install(s);
+const remove = (s: FlowSpec) => rig.remove(s);
+const run = (frame: Uint8Array) => rig.run(frame);
 
 function spec(over: Partial<FlowSpec>): FlowSpec {
   return {
@@ -92,28 +74,6 @@ function spec(over: Partial<FlowSpec>): FlowSpec {
 }
 
 const key = new Uint8Array(FLOW_KEY_SIZE);
-const value = new Uint8Array(FLOW_VALUE_SIZE);
-
-function install(s: FlowSpec): void {
-  encodeFlow(key, 0, value, 0, s);
-  mapUpdate(fast!.fds.flows, key, value);
-}
-
-function remove(s: FlowSpec): void {
-  encodeFlowKey(key, 0, s.protocol, s.saddr, s.daddr, s.sport, s.dport);
-  mapDelete(fast!.fds.flows, key);
-}
-
-function run(frame: Uint8Array) {
-  const before = fast!.counters();
-  const r = progTestRun(prog, frame);
-  const now = fast!.counters();
-  const moved = Object.keys(now).filter(
-    (k) => now[k as keyof typeof now] !== before[k as keyof typeof before],
-  );
-  assert.ok(moved.length <= 1, `one fast-path counter per frame, got ${moved.join(",")}`);
-  return { verdict: r.retval, data: r.data, counter: moved[0] ?? null };
-}
 
 /** What src/net's rewrite makes of the frame (the slow path's bytes). */
 function slowPathRewrite(frame: Uint8Array, s: FlowSpec): Uint8Array {
@@ -287,7 +247,7 @@ test("the flow value counts packets and IP bytes and stamps the time", (t) => {
     run(frame);
     encodeFlowKey(key, 0, TCP, CLIENT, VIP, 40000, 80);
     const out = new Uint8Array(FLOW_VALUE_SIZE);
-    assert.ok(mapLookup(fast!.fds.flows, key, out));
+    assert.ok(mapLookup(rig.fast!.fds.flows, key, out));
     const dv = new DataView(out.buffer);
     assert.equal(dv.getBigUint64(56, true), 2n);
     assert.equal(dv.getBigUint64(64, true), BigInt(2 * (frame.length - 14)));

@@ -2,21 +2,15 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
 import { IpAddr } from "../src/core/address.js";
-import { closeFd, mapDelete, mapUpdate, progTestRun } from "../src/dataplane/bpf/syscalls.js";
 import {
-  encodeFlow,
-  encodeFlowKey,
   FLOW_DIR_IN,
   FLOW_DIR_OUT,
   FLOW_KEY_SIZE,
   FLOW_VALUE_SIZE,
   type FlowSpec,
 } from "../src/dataplane/fastpath/flow-layout.js";
-import { FastPathMaps } from "../src/dataplane/fastpath/flow-maps.js";
 import type { NextHop, NextHopCache } from "../src/dataplane/next-hops.js";
 import { PathMtuCache } from "../src/dataplane/path-mtu.js";
-import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
-import { loadSteeringProgram } from "../src/dataplane/xdp/steering-program.js";
 import type { Umem } from "../src/dataplane/xdp/umem.js";
 import type { XmitEnv } from "../src/dataplane/xmit-env.js";
 import { type FullnatCounters, FullnatXmit } from "../src/dataplane/xmit-fullnat.js";
@@ -24,75 +18,42 @@ import { type TunnelCounters, TunnelXmit } from "../src/dataplane/xmit-tunnel.js
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
 import { buildFrame, pseudoHeader, refChecksum, refSum } from "./net-frames.js";
+import {
+  ACK_PSH,
+  CLIENT,
+  CLIENT_MAC,
+  FastPathRig,
+  LIP,
+  LOOPBACK,
+  OUR_MAC,
+  OUR_MAC_N,
+  OUT_IFINDEX,
+  OUT_MAC,
+  RIP,
+  RS_MAC,
+  TCP,
+  UDP,
+  VIP,
+  XDP_DROP,
+  XDP_REDIRECT,
+} from "./support/fastpath-rig.js";
 import { haveRoot } from "./support/privileged.js";
 
 // FULLNAT (both directions) and TUN flows in the XDP fast path, run in the kernel by
 // BPF_PROG_TEST_RUN (the frame arrives on loopback, ifindex 1), compared byte for byte with what the
 // slow path's own transmitters (FullnatXmit, TunnelXmit) send for the same frame and next hop.
 
-const XDP_DROP = 1;
-const XDP_REDIRECT = 4;
-const TCP = 6;
-const UDP = 17;
-const ACK_PSH = 0x18;
-
-const v4 = (a: number, b: number, c: number, d: number) => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-const CLIENT = v4(198, 18, 0, 100);
-const VIP = v4(198, 18, 0, 10);
-const LIP = v4(198, 19, 0, 1);
-const RIP = v4(198, 19, 10, 20);
-const OUR_MAC = [2, 0, 0, 0, 0, 2];
-const OUR_MAC_N = 0x020000000002;
-const RS_MAC = 0x02aabbccdd20;
-const OUT_MAC = 0x020000000003;
-const CLIENT_MAC = 0x02aabbccdd01;
-const LOOPBACK = 1;
-const OUT_IFINDEX = 7;
 const MTU = 1500;
 
-let steering: SteeringMaps | null = null;
-let fast: FastPathMaps | null = null;
-let prog = -1;
+const rig = new FastPathRig();
+before(() => rig.open(false));
+after(() => rig.close());
+const install = (s: FlowSpec) => rig.install(s);
+const remove = (s: FlowSpec) => rig.remove(s);
+const run = (frame: Uint8Array) => rig.run(frame);
 
-before(() => {
-  if (process.getuid?.() !== 0) return;
-  steering = SteeringMaps.create();
-  fast = FastPathMaps.create(1024);
-  prog = loadSteeringProgram(steering.fds, { missAction: "drop", fastPath: fast.fds });
-  steering.setInterfaceMac(LOOPBACK, Uint8Array.from(OUR_MAC));
-  steering.addService(TCP, IpAddr.v4(VIP), 80);
-  steering.addService(UDP, IpAddr.v4(VIP), 53);
-});
-
-after(() => {
-  if (prog >= 0) closeFd(prog);
-  fast?.close();
-  steering?.close();
-});
-
-const key = new Uint8Array(FLOW_KEY_SIZE);
-const value = new Uint8Array(FLOW_VALUE_SIZE);
-
-function install(s: FlowSpec): void {
-  encodeFlow(key, 0, value, 0, s);
-  mapUpdate(fast!.fds.flows, key, value);
-}
-
-function remove(s: FlowSpec): void {
-  encodeFlowKey(key, 0, s.protocol, s.saddr, s.daddr, s.sport, s.dport);
-  mapDelete(fast!.fds.flows, key);
-}
-
-function run(frame: Uint8Array) {
-  const before = fast!.counters();
-  const r = progTestRun(prog, frame);
-  const now = fast!.counters();
-  const moved = Object.keys(now).filter(
-    (k) => now[k as keyof typeof now] !== before[k as keyof typeof before],
-  );
-  assert.ok(moved.length <= 1, `one fast-path counter per frame, got ${moved.join(",")}`);
-  return { verdict: r.retval, data: r.data, counter: moved[0] ?? null };
-}
+const _key = new Uint8Array(FLOW_KEY_SIZE);
+const _value = new Uint8Array(FLOW_VALUE_SIZE);
 
 // ---- the slow path's transmitters, over one frame slot, with the flow's next hop ----
 

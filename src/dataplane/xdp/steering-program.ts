@@ -229,6 +229,24 @@ class Generator {
       .jmpImm("jeq", PROTO, IPPROTO_SCTP, target);
   }
 
+  /**
+   * A quoted IPv4 header at IPH (inside an ICMP error): L4 = IPH + IHL * 4, with the first 4 bytes
+   * there present, and PROTO = its protocol. `checkHeader`: first check that 20 bytes are present
+   * at IPH (the ICMP check already covers the first quoted header).
+   */
+  private quotedIpv4(checkHeader: boolean): void {
+    if (checkHeader) this.need(IPH, 20);
+    this.a
+      .ldx("u8", R1, IPH, 0)
+      .alu64Imm("and", R1, 0x0f)
+      .jmpImm("jlt", R1, 5, "malformed")
+      .alu64Imm("lsh", R1, 2)
+      .mov64Reg(L4, IPH)
+      .alu64Reg("add", L4, R1);
+    this.need(L4, 4);
+    this.a.ldx("u8", PROTO, IPH, IP_PROTO);
+  }
+
   /** r3 must hold data_end: jumps to "malformed" unless `reg + bytes` is inside the frame. Uses r4. */
   need(reg: Reg, bytes: number): void {
     this.a.mov64Reg(R4, reg).add64Imm(R4, bytes).jmpReg("jgt", R4, R3, "malformed");
@@ -319,15 +337,9 @@ class Generator {
       .ja("no_match")
       .label("icmp_error")
       .mov64Reg(IPH, L4)
-      .add64Imm(IPH, 8)
-      .ldx("u8", R1, IPH, 0)
-      .alu64Imm("and", R1, 0x0f)
-      .jmpImm("jlt", R1, 5, "malformed")
-      .alu64Imm("lsh", R1, 2)
-      .mov64Reg(L4, IPH)
-      .alu64Reg("add", L4, R1);
-    this.need(L4, 4);
-    a.ldx("u8", PROTO, IPH, IP_PROTO).jmpImm("jeq", PROTO, IPPROTO_IPIP, "icmp_ipip");
+      .add64Imm(IPH, 8);
+    this.quotedIpv4(false);
+    a.jmpImm("jeq", PROTO, IPPROTO_IPIP, "icmp_ipip");
     this.ifPorts("icmp_ports");
     a.ja("no_match").label("icmp_ports");
     // The quoted packet was sent by the service (source = VIP:port) or to a real server.
@@ -339,15 +351,7 @@ class Generator {
     // An ICMP error about an IPIP packet (a router beyond the director could not deliver one of
     // its LVS-TUN packets): inside the quoted outer header is the client's packet to a service.
     a.label("icmp_ipip").mov64Reg(IPH, L4);
-    this.need(IPH, 20);
-    a.ldx("u8", R1, IPH, 0)
-      .alu64Imm("and", R1, 0x0f)
-      .jmpImm("jlt", R1, 5, "malformed")
-      .alu64Imm("lsh", R1, 2)
-      .mov64Reg(L4, IPH)
-      .alu64Reg("add", L4, R1);
-    this.need(L4, 4);
-    a.ldx("u8", PROTO, IPH, IP_PROTO);
+    this.quotedIpv4(true);
     this.ifPorts("icmp_ipip_ports");
     a.ja("no_match").label("icmp_ipip_ports");
     this.lookup(4, services, IPH, IP_DADDR, L4, 2, true, "hit_icmp");

@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { IpAddr } from "../../src/core/address.js";
+import { closeFd, mapDelete, mapUpdate, progTestRun } from "../../src/dataplane/bpf/syscalls.js";
+import {
+  encodeFlow,
+  encodeFlowKey,
+  FLOW_KEY_SIZE,
+  FLOW_VALUE_SIZE,
+  type FlowSpec,
+} from "../../src/dataplane/fastpath/flow-layout.js";
+import { FastPathMaps } from "../../src/dataplane/fastpath/flow-maps.js";
+import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
+import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
+
+/**
+ * The steering program with the fast path, loaded with its maps and run in the kernel by
+ * BPF_PROG_TEST_RUN (which presents a frame as received on loopback, ifindex 1). Fast-pathed frames
+ * come back as XDP_REDIRECT with the rewritten bytes; the others as the steering program decides
+ * (missAction "drop" and no AF_XDP socket: a steered frame comes back as XDP_DROP, untouched).
+ * Shared by the fast path's program tests.
+ */
+export const XDP_DROP = 1;
+export const XDP_PASS = 2;
+export const XDP_REDIRECT = 4;
+export const TCP = 6;
+export const UDP = 17;
+export const ACK_PSH = 0x18;
+
+export const v4 = (a: number, b: number, c: number, d: number) =>
+  ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+export const CLIENT = v4(198, 18, 0, 100);
+export const VIP = v4(198, 18, 0, 10);
+export const LIP = v4(198, 19, 0, 1);
+export const RIP = v4(198, 19, 10, 20);
+export const OUR_MAC = [2, 0, 0, 0, 0, 2];
+export const OUR_MAC_N = 0x020000000002;
+export const RS_MAC = 0x02aabbccdd20;
+export const OUT_MAC = 0x020000000003;
+export const CLIENT_MAC = 0x02aabbccdd01;
+export const LOOPBACK = 1;
+export const OUT_IFINDEX = 7;
+
+export class FastPathRig {
+  steering: SteeringMaps | null = null;
+  fast: FastPathMaps | null = null;
+  private prog = -1;
+  private readonly key = new Uint8Array(FLOW_KEY_SIZE);
+  private readonly value = new Uint8Array(FLOW_VALUE_SIZE);
+
+  /** Services TCP VIP:80 and UDP VIP:53; with `replySources`, replies from RIP:8080 / RIP:5353. */
+  open(replySources: boolean): void {
+    if (process.getuid?.() !== 0) return;
+    this.steering = SteeringMaps.create();
+    this.fast = FastPathMaps.create(1024);
+    this.prog = loadSteeringProgram(this.steering.fds, { missAction: "drop", fastPath: this.fast.fds });
+    this.steering.setInterfaceMac(LOOPBACK, Uint8Array.from(OUR_MAC));
+    this.steering.addService(TCP, IpAddr.v4(VIP), 80);
+    this.steering.addService(UDP, IpAddr.v4(VIP), 53);
+    if (replySources) {
+      this.steering.addReplySource(TCP, IpAddr.v4(RIP), 8080);
+      this.steering.addReplySource(UDP, IpAddr.v4(RIP), 5353);
+    }
+  }
+
+  close(): void {
+    if (this.prog >= 0) closeFd(this.prog);
+    this.fast?.close();
+    this.steering?.close();
+  }
+
+  install(s: FlowSpec): void {
+    encodeFlow(this.key, 0, this.value, 0, s);
+    mapUpdate(this.fast!.fds.flows, this.key, this.value);
+  }
+
+  remove(s: FlowSpec): void {
+    encodeFlowKey(this.key, 0, s.protocol, s.saddr, s.daddr, s.sport, s.dport);
+    mapDelete(this.fast!.fds.flows, this.key);
+  }
+
+  /** Runs the program on `frame`: its verdict, output bytes and the one fast-path counter it moved. */
+  run(frame: Uint8Array) {
+    const before = this.fast!.counters();
+    const r = progTestRun(this.prog, frame);
+    const now = this.fast!.counters();
+    const moved = Object.keys(now).filter(
+      (k) => now[k as keyof typeof now] !== before[k as keyof typeof before],
+    );
+    assert.ok(moved.length <= 1, `one fast-path counter per frame, got ${moved.join(",")}`);
+    return { verdict: r.retval, data: r.data, counter: moved[0] ?? null };
+  }
+}
