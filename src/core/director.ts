@@ -196,6 +196,13 @@ function destConnFlags(d: Dest): number {
   return f;
 }
 
+function addTo(c: Counters, inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
+  c.inPkts += inPkts;
+  c.inBytes += inBytes;
+  c.outPkts += outPkts;
+  c.outBytes += outBytes;
+}
+
 /** Static address classification when the host's own addresses are unknown. */
 export function defaultAddrType(a: IpAddr): AddrType {
   const w = a.words;
@@ -886,31 +893,21 @@ export class Director {
   // ---------------------------------------------------------------- packet path
 
   private inStats(i: number, bytes: number): void {
-    const id = this.conns.destId[i]!;
-    if (id < 0) return;
-    const dest = this.destById[id]!;
-    if (!dest.available) return;
-    dest.stats.inPkts++;
-    dest.stats.inBytes += bytes;
-    const svc = this.destSvc[id]!;
-    svc.stats.inPkts++;
-    svc.stats.inBytes += bytes;
-    this.totals.inPkts++;
-    this.totals.inBytes += bytes;
+    this.addTraffic(this.conns.destId[i]!, 1, bytes, 0, 0);
   }
 
   private outStats(i: number, bytes: number): void {
-    const id = this.conns.destId[i]!;
+    this.addTraffic(this.conns.destId[i]!, 0, 0, 1, bytes);
+  }
+
+  /** Adds traffic to dest `id`'s counters, its service's and the totals (none for an unavailable dest). */
+  private addTraffic(id: number, inPkts: number, inBytes: number, outPkts: number, outBytes: number): void {
     if (id < 0) return;
     const dest = this.destById[id]!;
     if (!dest.available) return;
-    dest.stats.outPkts++;
-    dest.stats.outBytes += bytes;
-    const svc = this.destSvc[id]!;
-    svc.stats.outPkts++;
-    svc.stats.outBytes += bytes;
-    this.totals.outPkts++;
-    this.totals.outBytes += bytes;
+    addTo(dest.stats, inPkts, inBytes, outPkts, outBytes);
+    addTo(this.destSvc[id]!.stats, inPkts, inBytes, outPkts, outBytes);
+    addTo(this.totals, inPkts, inBytes, outPkts, outBytes);
   }
 
   /**
@@ -929,23 +926,7 @@ export class Director {
   ): boolean {
     const t = this.conns;
     if (i < 0 || i >= t.capacity || !t.isLive(i) || t.flags[i]! & CONN_F_TEMPLATE) return false;
-    const id = t.destId[i]!;
-    const dest = id >= 0 ? this.destById[id] : undefined;
-    if (dest?.available) {
-      const svc = this.destSvc[id]!;
-      dest.stats.inPkts += inPkts;
-      dest.stats.inBytes += inBytes;
-      dest.stats.outPkts += outPkts;
-      dest.stats.outBytes += outBytes;
-      svc.stats.inPkts += inPkts;
-      svc.stats.inBytes += inBytes;
-      svc.stats.outPkts += outPkts;
-      svc.stats.outBytes += outBytes;
-      this.totals.inPkts += inPkts;
-      this.totals.inBytes += inBytes;
-      this.totals.outPkts += outPkts;
-      this.totals.outBytes += outBytes;
-    }
+    this.addTraffic(t.destId[i]!, inPkts, inBytes, outPkts, outBytes);
     t.inPkts[i] = t.inPkts[i]! + inPkts;
     const at = lastSeen + t.timeout[i]!;
     if (at > t.wheel.expireAt[i]!) t.wheel.arm(i, at);
