@@ -48,15 +48,7 @@ export function buildNatLab(lab: NetLab, rsCount = 2): NatTopology {
   lab.plug("director", t.insideIf, "switch", "br0");
   lab.addAddr("director", t.insideIf, `${t.dip}/24`);
   lab.sysctl("director", "net.ipv4.ip_forward", 1);
-  for (let i = 0; i < rsCount; i++) {
-    const n = i + 2;
-    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.19.10.${n * 10}` };
-    lab.addHost(rs.host);
-    lab.plug(rs.host, "eth0", "switch", "br0");
-    lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
-    lab.addRoute(rs.host, "default", "via", t.dip);
-    t.servers.push(rs);
-  }
+  t.servers = addRealServers(lab, rsCount, 2, (n) => `198.19.10.${n * 10}`, t.dip);
   return t;
 }
 
@@ -92,15 +84,8 @@ export function buildDrLab(lab: NetLab, rsCount = 2): DrTopology {
   lab.plug("director", t.lanIf, "switch", "br0");
   lab.addAddr("director", t.lanIf, `${t.dip}/24`);
   lab.addAddr("director", t.lanIf, `${t.vip}/32`);
-  for (let i = 0; i < rsCount; i++) {
-    const n = i + 1;
-    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.18.0.${20 + n}` };
-    lab.addHost(rs.host);
-    lab.plug(rs.host, "eth0", "switch", "br0");
-    lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
-    applyDrRealServerScript(lab, rs.host, t.vip);
-    t.servers.push(rs);
-  }
+  t.servers = addRealServers(lab, rsCount, 1, (n) => `198.18.0.${20 + n}`);
+  for (const rs of t.servers) applyDrRealServerScript(lab, rs.host, t.vip);
   return t;
 }
 
@@ -166,15 +151,7 @@ export function buildTunLab(lab: NetLab, rsCount = 2): TunTopology {
   // The replies come from the VIP on the real servers' side, where the router has no route to it.
   lab.sysctl("router", "net.ipv4.conf.all.rp_filter", 0);
   lab.sysctl("router", `net.ipv4.conf.${t.rsLinkIf}.rp_filter`, 0);
-  for (let i = 0; i < rsCount; i++) {
-    const n = i + 2;
-    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.19.20.${n * 10}` };
-    lab.addHost(rs.host);
-    lab.plug(rs.host, "eth0", "switch", "br0");
-    lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
-    lab.addRoute(rs.host, "default", "via", "198.19.20.1");
-    t.servers.push(rs);
-  }
+  t.servers = addRealServers(lab, rsCount, 2, (n) => `198.19.20.${n * 10}`, "198.19.20.1");
   return t;
 }
 
@@ -217,13 +194,29 @@ export function buildFullnatLab(lab: NetLab, rsCount = 2): FullnatTopology {
   lab.plug("director", t.insideIf, "switch", "br0");
   lab.addAddr("director", t.insideIf, `${t.dip}/24`);
   for (const lip of t.poolLips) lab.addAddr("director", t.insideIf, `${lip}/24`);
-  for (let i = 0; i < rsCount; i++) {
-    const n = i + 2;
-    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: `198.19.30.${n * 10}` };
+  t.servers = addRealServers(lab, rsCount, 2, (n) => `198.19.30.${n * 10}`);
+  return t;
+}
+
+/**
+ * `count` real servers rs<first>, rs<first+1>, ... plugged into switch br0, each with `rip(n)`/24 on
+ * eth0 and, with `gateway`, a default route through it.
+ */
+function addRealServers(
+  lab: NetLab,
+  count: number,
+  first: number,
+  rip: (n: number) => string,
+  gateway?: string,
+): RealServerHost[] {
+  const servers: RealServerHost[] = [];
+  for (let n = first; n < first + count; n++) {
+    const rs: RealServerHost = { host: `rs${n}`, name: `RS${n}`, rip: rip(n) };
     lab.addHost(rs.host);
     lab.plug(rs.host, "eth0", "switch", "br0");
     lab.addAddr(rs.host, "eth0", `${rs.rip}/24`);
-    t.servers.push(rs);
+    if (gateway) lab.addRoute(rs.host, "default", "via", gateway);
+    servers.push(rs);
   }
-  return t;
+  return servers;
 }
