@@ -437,6 +437,12 @@ export class FramePath {
     return false;
   }
 
+  /** Copies the packet being answered aside (the answer is built over it), without a view object. */
+  private copyQuote(bytes: Uint8Array, from: number, len: number): void {
+    const q = this.quote;
+    for (let k = 0; k < len; k++) q[k] = bytes[from + k]!;
+  }
+
   /**
    * ICMP port unreachable back to the sender, out of the interface the frame came in on, built in
    * the frame's own slot (ending at `slotEnd`) over the frame it answers.
@@ -453,7 +459,7 @@ export class FramePath {
       return false;
     }
     const quoted = Math.min(f.ipLen, ICMP_ERROR_MAX_LEN);
-    this.quote.set(bytes.subarray(f.l3Off, f.l3Off + quoted));
+    this.copyQuote(bytes, f.l3Off, quoted);
     const peer = readMac(bytes, f.frameOff + 6);
     const start = f.frameOff;
     const ipLen = buildIcmpError(
@@ -500,7 +506,7 @@ export class FramePath {
       return false;
     }
     const quoted = Math.min(f.ipLen, this.quote.length);
-    this.quote.set(bytes.subarray(f.l3Off, f.l3Off + quoted));
+    this.copyQuote(bytes, f.l3Off, quoted);
     const peer = readMac(bytes, f.frameOff + 6);
     const start = f.frameOff;
     // The error comes from the address the packet was sent to (the VIP).

@@ -55,7 +55,13 @@ export function writeFragment(
   const last = start + len >= payload;
   const flags =
     (field & ~(IPV4_FRAG_OFFSET_MASK | IPV4_FLAG_MF)) | (last ? field & IPV4_FLAG_MF : IPV4_FLAG_MF);
-  if (out !== buf || outOff !== ipOff) {
+  if (out === buf) {
+    // The usual case (one UMEM): copy within the buffer, no view object per fragment.
+    if (outOff !== ipOff) {
+      buf.copyWithin(outOff, ipOff, ipOff + hl);
+      buf.copyWithin(outOff + hl, ipOff + hl + start, ipOff + hl + start + len);
+    }
+  } else {
     out.set(buf.subarray(ipOff, ipOff + hl), outOff);
     out.set(buf.subarray(ipOff + hl + start, ipOff + hl + start + len), outOff + hl);
   }
