@@ -2,6 +2,7 @@ import { CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_MASQ, CONN_F_TUNNEL } from "../co
 import type { Director } from "../core/director.js";
 import { FlowPacket } from "../core/flow.js";
 import { ACTION_DROP, ACTION_FORWARD, ACTION_ICMP_UNREACH, ACTION_PASS, Verdict } from "../core/verdict.js";
+import { get32 } from "../net/bytes.js";
 import { readMac, writeMac } from "../net/ethernet.js";
 import {
   buildIcmpError,
@@ -427,9 +428,7 @@ export class FramePath {
       return false;
     }
     const icmp = f.payloadOff - 8;
-    const rest =
-      ((bytes[icmp + 4]! << 24) | (bytes[icmp + 5]! << 16) | (bytes[icmp + 6]! << 8) | bytes[icmp + 7]!) >>>
-      0;
+    const rest = get32(bytes, icmp + 4);
     if (
       this.methods.tunnelError(bytes, q.l3Off, q.end, dest.addr.v4Value, bytes[icmp]!, bytes[icmp + 1]!, rest)
     )

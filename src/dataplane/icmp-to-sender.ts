@@ -1,7 +1,10 @@
-import { writeMac } from "../net/ethernet.js";
+import { get32, put16 } from "../net/bytes.js";
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, writeMac } from "../net/ethernet.js";
 import { buildIcmpError, icmpErrorAllowed } from "../net/icmp.js";
 import { buildIcmpv6Error, icmpv6ErrorAllowed } from "../net/icmpv6.js";
+import { IPV4_SRC_OFF } from "../net/ipv4.js";
 import type { ParsedFrame } from "../net/parse.js";
+import type { NextHop } from "./next-hops.js";
 import type { XmitEnv } from "./xmit-env.js";
 
 /**
@@ -40,13 +43,7 @@ export function sendIcmpAbout(
   src: number,
 ): boolean {
   if (len < 20 || l3Off + len > bytes.length || !icmpErrorAllowed(bytes, l3Off, len)) return false;
-  const dst =
-    ((bytes[l3Off + 12]! << 24) |
-      (bytes[l3Off + 13]! << 16) |
-      (bytes[l3Off + 14]! << 8) |
-      bytes[l3Off + 15]!) >>>
-    0;
-  const hop = env.nextHops.get(dst);
+  const hop = env.nextHops.get(get32(bytes, l3Off + IPV4_SRC_OFF));
   if (!hop) return false;
   const out = env.umem.alloc();
   if (out < 0) return false;
@@ -63,15 +60,7 @@ export function sendIcmpAbout(
     src,
     env.nextIpId(),
   );
-  if (ipLen > 0) {
-    writeMac(bytes, out, hop.dstMac);
-    writeMac(bytes, out + 6, hop.srcMac);
-    bytes[out + 12] = 0x08;
-    bytes[out + 13] = 0x00;
-    if (env.transmit(hop.ifindex, out, 14 + ipLen)) return true;
-  }
-  env.umem.free(out);
-  return false;
+  return sendBuilt(env, bytes, out, ipLen, hop, ETHERTYPE_IPV4);
 }
 
 /** Scratch for the ICMPv6 builder (the sender's address words); the packet path is single-threaded. */
@@ -114,11 +103,25 @@ export function sendIcmpv6ToSender(
     srcAt,
     scratch6,
   );
+  return sendBuilt(env, bytes, out, ipLen, hop, ETHERTYPE_IPV6);
+}
+
+/**
+ * Frames the error built at out + 14 (`ipLen` bytes; 0 when none could be built) toward `hop` and
+ * queues it; the frame goes back to the UMEM when it cannot be sent.
+ */
+function sendBuilt(
+  env: XmitEnv,
+  bytes: Uint8Array,
+  out: number,
+  ipLen: number,
+  hop: NextHop,
+  etherType: number,
+): boolean {
   if (ipLen > 0) {
     writeMac(bytes, out, hop.dstMac);
     writeMac(bytes, out + 6, hop.srcMac);
-    bytes[out + 12] = 0x86;
-    bytes[out + 13] = 0xdd;
+    put16(bytes, out + 12, etherType);
     if (env.transmit(hop.ifindex, out, 14 + ipLen)) return true;
   }
   env.umem.free(out);

@@ -1,10 +1,12 @@
 import type { IpAddr } from "../core/address.js";
+import { get32 } from "../net/bytes.js";
 import { writeMac } from "../net/ethernet.js";
 import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../net/icmp.js";
 import { ICMPV6_PACKET_TOO_BIG } from "../net/icmpv6.js";
 import { IPV4_MIN_MTU, IPV6_MIN_MTU } from "../net/ip.js";
 import { IP6_TUNNEL_OVERHEAD, ip6TunnelEncapsulate } from "../net/ip6-tunnel.js";
 import { IPIP_OVERHEAD, ipipEncapsulate } from "../net/ipip.js";
+import { IPV4_DST_OFF } from "../net/ipv4.js";
 import { fragmentCount, writeFragment } from "../net/ipv4-fragment.js";
 import type { ParsedFrame } from "../net/parse.js";
 import { decrementTtl, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
@@ -234,12 +236,7 @@ export class TunnelXmit {
       if (mtu > IPV4_MIN_MTU + IPIP_OVERHEAD) mtu -= IPIP_OVERHEAD;
       info = mtu;
     }
-    const vip =
-      ((bytes[innerOff + 16]! << 24) |
-        (bytes[innerOff + 17]! << 16) |
-        (bytes[innerOff + 18]! << 8) |
-        bytes[innerOff + 19]!) >>>
-      0;
+    const vip = get32(bytes, innerOff + IPV4_DST_OFF);
     if (!sendIcmpAbout(this.env, bytes, innerOff, innerEnd - innerOff, type, code, info, vip)) return false;
     this.counters.tunnelErrorsRelayed++;
     return true;
