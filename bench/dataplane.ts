@@ -19,6 +19,8 @@
  *   nft-dnat           nftables DNAT VIP:9 -> RIP:9 in prerouting (the kernel's NAT path)
  *   tslvs-dr           tslvs daemon, generic XDP, `-a ... -g`
  *   kernel-fwd         IPv4 forwarding: `ip route VIP/32 via RIP` on the director
+ *   kernel-fwd-xdp     the same under a generic XDP program that passes everything (bench/xdp-pass.ts):
+ *                      what generic XDP alone costs the kernel's path, for the CPU-per-packet comparison
  *   tslvs-tun          tslvs daemon, generic XDP, `-a ... -i`; the flood's IPIP frames are counted on the
  *                      RS's eth0 and dropped at its netdev ingress; `tslvs rs --mode tun` unwraps
  *                      the TCP test's packets (started for the TCP test only, beside the generator)
@@ -50,6 +52,7 @@ const SCENARIOS = [
   "nft-dnat",
   "tslvs-dr",
   "kernel-fwd",
+  "kernel-fwd-xdp",
   "tslvs-tun",
   "tslvs-fullnat",
   "tslvs-nat-native",
@@ -78,6 +81,9 @@ interface Options {
   daemonCpu: number;
   /** Append the daemons' logs (info level: the engine's and fast path's counters at stop) here. */
   daemonLog: string | null;
+  /** Offered rate (pps) of the CPU-cost measurement; 0 skips it. */
+  costRate: number;
+  costSeconds: number;
 }
 
 const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
@@ -96,6 +102,9 @@ const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
   --daemon-cpu N      pin the tslvs daemon to CPU N (default 1, the director's CPU; 0 puts it
                       beside the generator: unfair, for diagnosis only)
   --daemon-log FILE   append the tslvs daemons' logs (info level, counters at stop) to FILE
+  --cost-rate PPS     offered rate of the director-CPU-per-packet measurement, below every
+                      scenario's no-drop rate (default 300000; 0 skips it)
+  --cost-seconds S    length of its idle and loaded windows (default 3)
 `;
 
 function parseArgs(argv: string[]): Options {
@@ -112,6 +121,8 @@ function parseArgs(argv: string[]): Options {
     daemonLog: null,
     daemonCpu: 1,
     fixedRate: 0,
+    costRate: 300_000,
+    costSeconds: 3,
   };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -175,6 +186,14 @@ function parseArgs(argv: string[]): Options {
         o.daemonCpu = Math.floor(num(a, v, 0));
         i++;
         break;
+      case "--cost-rate":
+        o.costRate = num(a, v, 0);
+        i++;
+        break;
+      case "--cost-seconds":
+        o.costSeconds = num(a, v, 0.5);
+        i++;
+        break;
       case "--daemon-log":
         if (!v) throw new Error("--daemon-log needs a file");
         o.daemonLog = v;
@@ -201,6 +220,7 @@ interface Tools {
   flood: string;
   rawFlood: string;
   crr: string;
+  soak: string;
 }
 
 const CIP = "198.18.0.100";
@@ -283,6 +303,10 @@ class Bed {
       case "kernel-fwd":
         lab.addRoute("director", `${VIP}/32`, "via", RIP, "dev", "eth1");
         break;
+      case "kernel-fwd-xdp":
+        lab.addRoute("director", `${VIP}/32`, "via", RIP, "dev", "eth1");
+        await this.holdXdpPass();
+        break;
       case "nft-dnat":
         lab.exec(
           "director",
@@ -306,6 +330,26 @@ class Bed {
       default:
         await this.startDaemon(this.scenario.startsWith("tslvs-nat") ? "-m" : "-g");
         break;
+    }
+  }
+
+  /** kernel-fwd-xdp: a generic XDP program that passes everything, on both director links. */
+  private async holdXdpPass(): Promise<void> {
+    const script = fileURLToPath(new URL("./xdp-pass.js", import.meta.url));
+    const p = this.lab.spawn("director", ["node", script, "eth0", "eth1"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    p.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    p.stderr?.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    for (let i = 0; !out.includes("attached"); i++) {
+      if (p.exitCode !== null) throw new Error(`xdp-pass exited ${p.exitCode}: ${out.trim()}`);
+      if (i > 100) throw new Error(`xdp-pass not attached in 10 s: ${out.trim()}`);
+      await sleep(100);
     }
   }
 
@@ -535,13 +579,8 @@ function processTicks(pid: number | undefined): number {
   }
 }
 
-async function step(bed: Bed, rate: number, seconds: number): Promise<Step> {
-  const before = bed.rsRxPackets();
-  const d0 = backlogDrops();
-  const n0 = netSoftirqs();
-  const p0 = processTicks(bed.daemon?.pid);
-  const t0 = performance.now();
-  const c0 = cpuSample();
+/** The generator's command line: `rate` pps (0: flat out) for `seconds`, on CPU 0. */
+function generatorArgv(bed: Bed, rate: number, seconds: number): string[] {
   const flows = String(bed.opts.flows);
   const r = String(Math.round(rate));
   const argv =
@@ -550,8 +589,26 @@ async function step(bed: Bed, rate: number, seconds: number): Promise<Step> {
       : [bed.tools.flood, VIP, UDP_PORT, flows];
   if (bed.opts.generator === "raw") argv.push(String(SPORT_BASE), String(seconds), r);
   else argv.push(String(seconds), r, String(SPORT_BASE));
-  argv.unshift("taskset", "-c", "0");
-  const out = await bed.run("client", argv);
+  return ["taskset", "-c", "0", ...argv];
+}
+
+/** Parses the generator's "SENT ELAPSED ..." line. */
+function generatorOutput(out: string): { sent: number; elapsed: number } {
+  const [sentS, elapsedS] = out.trim().split(/\s+/);
+  const sent = Number(sentS);
+  const elapsed = Number(elapsedS);
+  if (!(sent > 0 && elapsed > 0)) throw new Error(`generator printed ${JSON.stringify(out)}`);
+  return { sent, elapsed };
+}
+
+async function step(bed: Bed, rate: number, seconds: number): Promise<Step> {
+  const before = bed.rsRxPackets();
+  const d0 = backlogDrops();
+  const n0 = netSoftirqs();
+  const p0 = processTicks(bed.daemon?.pid);
+  const t0 = performance.now();
+  const c0 = cpuSample();
+  const out = await bed.run("client", generatorArgv(bed, rate, seconds));
   const c1 = cpuSample();
   const p1 = processTicks(bed.daemon?.pid);
   const t1 = performance.now();
@@ -559,10 +616,7 @@ async function step(bed: Bed, rate: number, seconds: number): Promise<Step> {
   const d1 = backlogDrops();
   const n1 = netSoftirqs();
   const delivered = bed.rsRxPackets() - before;
-  const [sentS, elapsedS] = out.trim().split(/\s+/);
-  const sent = Number(sentS);
-  const elapsed = Number(elapsedS);
-  if (!(sent > 0 && elapsed > 0)) throw new Error(`generator printed ${JSON.stringify(out)}`);
+  const { sent, elapsed } = generatorOutput(out);
   const shares = cpuShares(c0, c1);
   return {
     rate,
@@ -576,6 +630,60 @@ async function step(bed: Bed, rate: number, seconds: number): Promise<Step> {
     cpu0NetRx: n1[0] - n0[0],
     cpu0NetTx: n1[1] - n0[1],
   };
+}
+
+interface Cost {
+  /** The soaker's loop rate on the director's CPU with no traffic, and under `offered`. */
+  idleLoops: number;
+  loadedLoops: number;
+  offered: number;
+  delivered: number;
+  /** Share of the director's CPU the traffic took. */
+  cpuShare: number;
+  /** Nanoseconds of the director's CPU per delivered packet. */
+  nsPerPacket: number;
+}
+
+/**
+ * What a packet costs the director's CPU, whatever the generator can offer: bench/cpu-soak.c runs
+ * at SCHED_IDLE on CPU 1 with no traffic, under a fixed rate every scenario passes without loss,
+ * and with no traffic again; the share of its loops the traffic took, over the delivered rate, is the CPU time
+ * per packet: kernel receive work, XDP, the daemon, and the RS link's receive (the same for every
+ * scenario). The no-drop search stops at the generator's ceiling; this does not.
+ */
+async function cpuCost(bed: Bed): Promise<Cost> {
+  const o = bed.opts;
+  const soak = (): Promise<number> =>
+    bed
+      .run("director", ["chrt", "--idle", "0", "taskset", "-c", "1", bed.tools.soak, String(o.costSeconds)])
+      .then((out) => Number(out.trim()));
+  const idleBefore = await soak();
+  const before = bed.rsRxPackets();
+  // The soaker's window lies inside the traffic's: it starts 0.3 s after the generator, which runs
+  // 0.6 s longer.
+  const traffic = bed.run("client", generatorArgv(bed, o.costRate, o.costSeconds + 0.6));
+  await sleep(300);
+  const loadedLoops = await soak();
+  const { sent, elapsed } = generatorOutput(await traffic);
+  await sleep(200);
+  const delivered = (bed.rsRxPackets() - before) / elapsed;
+  // Idle on both sides of the loaded window: a drift in what else the machine runs shows as a
+  // difference between the two (printed) and is halved in their mean.
+  const idleAfter = await soak();
+  const idleLoops = (idleBefore + idleAfter) / 2;
+  const cpuShare = Math.max(0, 1 - loadedLoops / idleLoops);
+  const c: Cost = {
+    idleLoops,
+    loadedLoops,
+    offered: sent / elapsed,
+    delivered,
+    cpuShare,
+    nsPerPacket: delivered > 0 ? (cpuShare / delivered) * 1e9 : Number.NaN,
+  };
+  process.stdout.write(
+    `    cost: ${kpps(c.offered)} kpps offered, ${kpps(c.delivered)} delivered, director CPU ${pct(cpuShare)} (soaker idle ${(idleBefore / 1e6).toFixed(0)} / ${(idleAfter / 1e6).toFixed(0)}, loaded ${(loadedLoops / 1e6).toFixed(0)} M loops/s), ${c.nsPerPacket.toFixed(0)} ns per packet\n`,
+  );
+  return c;
 }
 
 /** USER_HZ: /proc/<pid>/stat counts in these. */
@@ -773,6 +881,7 @@ function sleep(ms: number): Promise<void> {
 
 interface Round {
   search: Search;
+  cost: Cost | null;
   tcp: Tcp | null;
 }
 
@@ -800,11 +909,13 @@ async function main(): Promise<void> {
     flood: join(work, "udp-flood"),
     rawFlood: join(work, "raw-flood"),
     crr: join(work, "tcp-crr"),
+    soak: join(work, "cpu-soak"),
   };
   for (const [src, out] of [
     ["udp-flood.c", tools.flood],
     ["raw-flood.c", tools.rawFlood],
     ["tcp-crr.c", tools.crr],
+    ["cpu-soak.c", tools.soak],
   ] as const) {
     const path = fileURLToPath(new URL(`../../bench/${src}`, import.meta.url));
     try {
@@ -849,6 +960,7 @@ async function main(): Promise<void> {
           continue;
         }
         const s = await search(bed);
+        const cost = opts.costRate > 0 ? await cpuCost(bed) : null;
         let t: Tcp | null = null;
         if (opts.tcpSeconds > 0) {
           const stopReceiver = sc === "tslvs-tun" ? await bed.startTunReceiver() : null;
@@ -858,7 +970,7 @@ async function main(): Promise<void> {
             await stopReceiver?.();
           }
         }
-        rounds.get(sc)!.push({ search: s, tcp: t });
+        rounds.get(sc)!.push({ search: s, cost, tcp: t });
       } finally {
         current = null;
         await bed.destroy();
@@ -939,12 +1051,53 @@ function report(
     }
     w(`| ${label} | ${spread(xs, 2)} | ${xs.map((x) => x.toFixed(2)).join(" / ")} | ${target ?? ""} |`);
   };
+  if ([...rounds.values()].some((rs) => rs.some((r) => r.cost))) {
+    w("");
+    w(
+      `director CPU per delivered packet at ${kpps(opts.costRate)} kpps offered (bench/cpu-soak.c at SCHED_IDLE on CPU 1, ${opts.costSeconds} s idle, loaded, idle):`,
+    );
+    w("| scenario | ns per packet (per search) | median (min-max) | director CPU share | delivered kpps |");
+    w("|---|---|---|---|---|");
+    for (const [sc, rs] of rounds) {
+      const cs = rs.map((r) => r.cost).filter((c): c is Cost => c !== null);
+      if (!cs.length) continue;
+      w(
+        `| ${sc} | ${cs.map((c) => c.nsPerPacket.toFixed(0)).join(" / ")} | ${spread(
+          cs.map((c) => c.nsPerPacket),
+          0,
+        )} | ${spread(
+          cs.map((c) => c.cpuShare * 100),
+          1,
+        )} % | ${spread(
+          cs.map((c) => c.delivered),
+          0,
+          1000,
+        )} |`,
+      );
+    }
+  }
   w("");
   w("| ratio (per interleaved search pair) | median (min-max) | per search | target |");
   w("|---|---|---|---|");
   ratio("tslvs-nat", "nft-dnat", (r) => r.search.noDrop, "no-drop: tslvs NAT / nft DNAT", ">= 1.5");
   ratio("tslvs-dr", "kernel-fwd", (r) => r.search.noDrop, "no-drop: tslvs DR / kernel forwarding", ">= 1.0");
   ratio("tslvs-nat", "nft-dnat", (r) => r.search.overDelivered, "overload delivered: tslvs NAT / nft DNAT");
+  // Per packet CPU, peer over tslvs: how many more packets tslvs would pass on the same CPU.
+  const ns = (r: Round) => r.cost?.nsPerPacket ?? null;
+  ratio("nft-dnat", "tslvs-nat", ns, "director CPU per packet: nft DNAT / tslvs NAT");
+  ratio("kernel-fwd", "tslvs-dr", ns, "director CPU per packet: kernel forwarding / tslvs DR");
+  ratio(
+    "kernel-fwd-xdp",
+    "tslvs-dr",
+    ns,
+    "director CPU per packet: kernel forwarding under generic XDP / tslvs DR",
+  );
+  ratio(
+    "tslvs-dr",
+    "kernel-fwd-xdp",
+    (r) => r.search.noDrop,
+    "no-drop: tslvs DR / kernel forwarding under generic XDP",
+  );
   ratio(
     "tslvs-dr",
     "kernel-fwd",
@@ -973,6 +1126,8 @@ function report(
       )} | | ${isTslvs(sc) ? ">= 0.9" : ""} |`,
     );
   ratio("tslvs-tun", "tslvs-nat", (r) => r.search.noDrop, "no-drop: tslvs TUN / tslvs NAT", ">= 0.9");
+  ratio("tslvs-nat", "tslvs-tun", ns, "director CPU per packet: tslvs NAT / tslvs TUN");
+  ratio("tslvs-nat", "tslvs-fullnat", ns, "director CPU per packet: tslvs NAT / tslvs FULLNAT");
   ratio("tslvs-fullnat", "tslvs-nat", (r) => r.search.noDrop, "no-drop: tslvs FULLNAT / tslvs NAT", ">= 0.9");
   ratio("tslvs-nat", "nft-dnat", (r) => r.tcp?.connsPerSecond ?? null, "TCP conn/s: tslvs NAT / nft DNAT");
   ratio(
