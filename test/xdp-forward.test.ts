@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { NetnsLab, waitForLine } from "./support/netns.js";
+import { NetLab } from "../src/cli/lab/netns.js";
 import { haveRoot } from "./support/privileged.js";
+import { waitForLine } from "./support/wait-for-line.js";
 
 // One DR segment (a bridge in its own namespace) joins the client, the director (two ports: d0 faces
 // the clients and carries the VIP, d1 only transmits) and the real server, which holds the VIP on
@@ -38,32 +39,31 @@ async function askStats(fwd: ChildProcess): Promise<Stats> {
   return JSON.parse(await line) as Stats;
 }
 
-function buildLab(lab: NetnsLab, directorQueues = 1) {
-  const sw = lab.add("sw");
-  const cli = lab.add("cli");
-  const dir = lab.add("dir");
-  const rs = lab.add("rs");
-  lab.ip(sw, "link", "add", "br0", "type", "bridge");
-  lab.ip(sw, "link", "set", "br0", "up");
-  lab.veth(cli, "eth0", sw, "pcli");
-  lab.veth(dir, "d0", sw, "pd0", directorQueues);
-  lab.veth(dir, "d1", sw, "pd1");
-  lab.veth(rs, "eth0", sw, "prs");
-  for (const port of ["pcli", "pd0", "pd1", "prs"]) lab.ip(sw, "link", "set", port, "master", "br0");
+function buildLab(lab: NetLab, directorQueues = 1) {
+  const [sw, cli, dir, rs] = ["sw", "cli", "dir", "rs"];
+  for (const host of [sw, cli, dir, rs]) lab.addHost(host);
+  lab.exec(sw, ["ip", "link", "add", "br0", "type", "bridge"]);
+  lab.exec(sw, ["ip", "link", "set", "br0", "up"]);
+  lab.link(cli, "eth0", sw, "pcli");
+  lab.link(dir, "d0", sw, "pd0", directorQueues);
+  lab.link(dir, "d1", sw, "pd1");
+  lab.link(rs, "eth0", sw, "prs");
+  for (const port of ["pcli", "pd0", "pd1", "prs"])
+    lab.exec(sw, ["ip", "link", "set", port, "master", "br0"]);
 
-  lab.ip(cli, "addr", "add", `${CLIENT}/24`, "dev", "eth0");
+  lab.exec(cli, ["ip", "addr", "add", `${CLIENT}/24`, "dev", "eth0"]);
   // A veth hands its peer locally made packets with partial L4 checksums (CHECKSUM_PARTIAL: only the
   // pseudo-header sum in the field). AF_XDP copies bytes, not that state, so a frame forwarded
   // through the UMEM would reach the real server with an invalid checksum; a NIC never delivers
   // such frames. Make the client compute full checksums, as a host behind a NIC does.
-  lab.exec(cli, "ethtool", "-K", "eth0", "tx", "off");
-  lab.ip(dir, "addr", "add", `${DIRECTOR}/24`, "dev", "d0");
-  lab.ip(dir, "addr", "add", `${VIP}/32`, "dev", "d0");
+  lab.exec(cli, ["ethtool", "-K", "eth0", "tx", "off"]);
+  lab.exec(dir, ["ip", "addr", "add", `${DIRECTOR}/24`, "dev", "d0"]);
+  lab.exec(dir, ["ip", "addr", "add", `${VIP}/32`, "dev", "d0"]);
   // d1 has no address; it must not answer ARP for the director's addresses either.
   lab.sysctl(dir, "net.ipv4.conf.all.arp_ignore", 1);
   lab.sysctl(dir, "net.ipv4.conf.all.arp_announce", 2);
-  lab.ip(rs, "addr", "add", `${RS}/24`, "dev", "eth0");
-  lab.ip(rs, "addr", "add", `${VIP}/32`, "dev", "lo");
+  lab.exec(rs, ["ip", "addr", "add", `${RS}/24`, "dev", "eth0"]);
+  lab.exec(rs, ["ip", "addr", "add", `${VIP}/32`, "dev", "lo"]);
   lab.sysctl(rs, "net.ipv4.conf.all.arp_ignore", 1);
   lab.sysctl(rs, "net.ipv4.conf.all.arp_announce", 2);
   lab.sysctl(rs, "net.ipv4.conf.eth0.arp_ignore", 1);
@@ -74,11 +74,12 @@ function buildLab(lab: NetnsLab, directorQueues = 1) {
 for (const mode of ["generic", "native"] as const) {
   test(`AF_XDP DR forwarding (${mode} XDP): UDP and HTTP through the VIP, host traffic untouched`, async (t) => {
     if (!haveRoot(t)) return;
-    const lab = new NetnsLab(mode === "generic" ? "g" : "n");
+    const lab = new NetLab(`${mode === "generic" ? "xg" : "xn"}${process.pid}`);
     try {
       const { cli, dir, rs } = buildLab(lab);
 
-      const servers = lab.spawnIn(rs, process.execPath, [
+      const servers = lab.spawn(rs, [
+        process.execPath,
         support("tiny-servers"),
         "--name",
         "rs1",
@@ -87,7 +88,8 @@ for (const mode of ["generic", "native"] as const) {
         "--udp",
         String(UDP_PORT),
       ]);
-      const own = lab.spawnIn(dir, process.execPath, [
+      const own = lab.spawn(dir, [
+        process.execPath,
         support("tiny-servers"),
         "--name",
         "director",
@@ -96,7 +98,8 @@ for (const mode of ["generic", "native"] as const) {
       ]);
       await Promise.all([waitForLine(servers, "listening"), waitForLine(own, "listening")]);
 
-      const fwd = lab.spawnIn(dir, process.execPath, [
+      const fwd = lab.spawn(dir, [
+        process.execPath,
         support("xdp-dr-forwarder"),
         "--in",
         "d0",
@@ -117,21 +120,22 @@ for (const mode of ["generic", "native"] as const) {
       t.diagnostic(`forwarder: ${JSON.stringify(ready)}`);
       assert.equal(ready.mode, mode);
       // `ip link` shows "xdpgeneric" for generic mode and "xdp" for native (driver) mode.
-      assert.match(lab.ip(dir, "link", "show", "d0"), mode === "generic" ? /xdpgeneric/ : / xdp /);
+      assert.match(lab.exec(dir, ["ip", "link", "show", "d0"]), mode === "generic" ? /xdpgeneric/ : / xdp /);
 
       // UDP request/response through the VIP: the real server answers.
-      const echo = lab.exec(cli, process.execPath, support("udp-ask"), VIP, String(UDP_PORT), "hello").trim();
+      const echo = lab
+        .exec(cli, [process.execPath, support("udp-ask"), VIP, String(UDP_PORT), "hello"])
+        .trim();
       assert.equal(echo, "rs1:hello");
 
       // HTTP through the VIP; the real server sees the client's own address (DR keeps it).
-      const page = lab.exec(cli, "curl", "-sS", "--max-time", "10", `http://${VIP}:${HTTP_PORT}/`);
+      const page = lab.exec(cli, ["curl", "-sS", "--max-time", "10", `http://${VIP}:${HTTP_PORT}/`]);
       assert.equal(page, `served by rs1 to ${CLIENT}\n`);
 
       // A 1 MiB answer goes from the real server straight to the client: the director's ports
       // receive only the client's side (request and ACKs).
       const rxBefore = lab.counter(dir, "d0", "rx_bytes") + lab.counter(dir, "d1", "rx_bytes");
-      const size = lab.exec(
-        cli,
+      const size = lab.exec(cli, [
         "curl",
         "-sS",
         "--max-time",
@@ -141,7 +145,7 @@ for (const mode of ["generic", "native"] as const) {
         "-w",
         "%{size_download}",
         `http://${VIP}/bytes/1048576`,
-      );
+      ]);
       const rxAfter = lab.counter(dir, "d0", "rx_bytes") + lab.counter(dir, "d1", "rx_bytes");
       assert.equal(Number(size), 1048576);
       t.diagnostic(`director received ${rxAfter - rxBefore} bytes while 1 MiB was served`);
@@ -160,16 +164,15 @@ for (const mode of ["generic", "native"] as const) {
 
       // Traffic for the director itself passes to its host stack: ping to its address and to the
       // VIP (the host answers ICMP echo), TCP to a port of its own, ARP.
-      lab.exec(cli, "ping", "-c", "2", "-W", "2", "-i", "0.2", DIRECTOR);
-      lab.exec(cli, "ping", "-c", "1", "-W", "2", VIP);
-      const own2 = lab.exec(
-        cli,
+      lab.exec(cli, ["ping", "-c", "2", "-W", "2", "-i", "0.2", DIRECTOR]);
+      lab.exec(cli, ["ping", "-c", "1", "-W", "2", VIP]);
+      const own2 = lab.exec(cli, [
         "curl",
         "-sS",
         "--max-time",
         "10",
         `http://${DIRECTOR}:${DIRECTOR_OWN_PORT}/`,
-      );
+      ]);
       assert.equal(own2, `served by director to ${CLIENT}\n`);
       const end = await askStats(fwd);
       t.diagnostic(`after host traffic: ${JSON.stringify(end)}`);
@@ -183,9 +186,9 @@ for (const mode of ["generic", "native"] as const) {
       fwd.stdin!.write("quit\n");
       const code = await new Promise<number | null>((resolve) => fwd.on("exit", resolve));
       assert.equal(code, 0);
-      assert.doesNotMatch(lab.ip(dir, "link", "show", "d0"), /xdp/, "quit detached the program");
+      assert.doesNotMatch(lab.exec(dir, ["ip", "link", "show", "d0"]), /xdp/, "quit detached the program");
     } finally {
-      const problems = lab.destroy();
+      const problems = await lab.destroy();
       assert.deepEqual(problems, [], "every namespace was removed");
     }
   });
@@ -193,12 +196,13 @@ for (const mode of ["generic", "native"] as const) {
 
 test("2000 datagrams through 64-entry rings: ring indexes wrap, nothing is lost", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetnsLab("w");
+  const lab = new NetLab(`xw${process.pid}`);
   try {
     const { cli, dir, rs } = buildLab(lab);
-    const servers = lab.spawnIn(rs, process.execPath, [support("tiny-servers"), "--udp", String(UDP_PORT)]);
+    const servers = lab.spawn(rs, [process.execPath, support("tiny-servers"), "--udp", String(UDP_PORT)]);
     await waitForLine(servers, "listening");
-    const fwd = lab.spawnIn(dir, process.execPath, [
+    const fwd = lab.spawn(dir, [
+      process.execPath,
       support("xdp-dr-forwarder"),
       "--in",
       "d0",
@@ -215,7 +219,7 @@ test("2000 datagrams through 64-entry rings: ring indexes wrap, nothing is lost"
     ]);
     await waitForLine(fwd, "ready ");
     const load = JSON.parse(
-      lab.exec(cli, process.execPath, support("udp-window"), VIP, String(UDP_PORT), "2000", "48"),
+      lab.exec(cli, [process.execPath, support("udp-window"), VIP, String(UDP_PORT), "2000", "48"]),
     );
     const stats = await askStats(fwd);
     t.diagnostic(`client: ${JSON.stringify(load)}; forwarder: ${JSON.stringify(stats)}`);
@@ -229,16 +233,17 @@ test("2000 datagrams through 64-entry rings: ring indexes wrap, nothing is lost"
       "no flooded copy of a frame for the real server came back through AF_XDP",
     );
   } finally {
-    assert.deepEqual(lab.destroy(), []);
+    assert.deepEqual(await lab.destroy(), []);
   }
 });
 
 test("one AF_XDP socket per RX queue: a two-queue interface gets two sockets sharing the UMEM", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetnsLab("q");
+  const lab = new NetLab(`xq${process.pid}`);
   try {
     const { cli, dir, rs } = buildLab(lab, 2);
-    const servers = lab.spawnIn(rs, process.execPath, [
+    const servers = lab.spawn(rs, [
+      process.execPath,
       support("tiny-servers"),
       "--name",
       "rs1",
@@ -246,7 +251,8 @@ test("one AF_XDP socket per RX queue: a two-queue interface gets two sockets sha
       String(UDP_PORT),
     ]);
     await waitForLine(servers, "listening");
-    const fwd = lab.spawnIn(dir, process.execPath, [
+    const fwd = lab.spawn(dir, [
+      process.execPath,
       support("xdp-dr-forwarder"),
       "--in",
       "d0",
@@ -268,7 +274,7 @@ test("one AF_XDP socket per RX queue: a two-queue interface gets two sockets sha
     // Each request comes from a new source port (a new flow, hashed to either queue).
     for (let i = 0; i < 8; i++) {
       assert.equal(
-        lab.exec(cli, process.execPath, support("udp-ask"), VIP, String(UDP_PORT), `q${i}`).trim(),
+        lab.exec(cli, [process.execPath, support("udp-ask"), VIP, String(UDP_PORT), `q${i}`]).trim(),
         `rs1:q${i}`,
       );
     }
@@ -277,21 +283,22 @@ test("one AF_XDP socket per RX queue: a two-queue interface gets two sockets sha
     assert.equal(stats.perQueue.length, 2);
     assert.ok(stats.forwarded >= 8);
   } finally {
-    assert.deepEqual(lab.destroy(), []);
+    assert.deepEqual(await lab.destroy(), []);
   }
 });
 
-test("one flush of 200 frames: copy-mode TX kicks once per 32 frames until the ring is drained", (t) => {
+test("one flush of 200 frames: copy-mode TX kicks once per 32 frames until the ring is drained", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetnsLab("b");
+  const lab = new NetLab(`xb${process.pid}`);
   try {
-    const ns = lab.add("burst");
+    const ns = "burst";
+    lab.addHost(ns);
     // No IPv6, so no router solicitation adds to the interface's packet count.
     lab.sysctl(ns, "net.ipv6.conf.all.disable_ipv6", 1);
     lab.sysctl(ns, "net.ipv6.conf.default.disable_ipv6", 1);
-    lab.veth(ns, "tx0", ns, "tx1");
+    lab.link(ns, "tx0", ns, "tx1");
     const before = lab.counter(ns, "tx0", "tx_packets");
-    const out = JSON.parse(lab.exec(ns, process.execPath, support("xsk-burst"), "tx0", "200"));
+    const out = JSON.parse(lab.exec(ns, [process.execPath, support("xsk-burst"), "tx0", "200"]));
     const sent = lab.counter(ns, "tx0", "tx_packets") - before;
     t.diagnostic(JSON.stringify({ ...out, sent }));
     assert.equal(sent, 200, "every frame left the interface");
@@ -299,16 +306,17 @@ test("one flush of 200 frames: copy-mode TX kicks once per 32 frames until the r
     assert.equal(out.freeFrames, 1024, "and went back to the UMEM's free list");
     assert.ok(out.flushCalls >= Math.ceil(200 / 32), `at least 7 sendto() calls, got ${out.flushCalls}`);
   } finally {
-    assert.deepEqual(lab.destroy(), []);
+    assert.deepEqual(await lab.destroy(), []);
   }
 });
 
 test("a killed forwarder leaves no XDP program on the interface (BPF link)", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetnsLab("k");
+  const lab = new NetLab(`xk${process.pid}`);
   try {
     const { dir, rs } = buildLab(lab);
-    const fwd = lab.spawnIn(dir, process.execPath, [
+    const fwd = lab.spawn(dir, [
+      process.execPath,
       support("xdp-dr-forwarder"),
       "--in",
       "d0",
@@ -322,19 +330,19 @@ test("a killed forwarder leaves no XDP program on the interface (BPF link)", asy
       String(UDP_PORT),
     ]);
     await waitForLine(fwd, "ready ");
-    assert.match(lab.ip(dir, "link", "show", "d0"), /xdpgeneric/);
+    assert.match(lab.exec(dir, ["ip", "link", "show", "d0"]), /xdpgeneric/);
     // kill -9 the forwarder itself (not the `ip netns exec` wrapper, which exec()s into node).
     const exited = new Promise<NodeJS.Signals | null>((resolve) => fwd.on("exit", (_c, sig) => resolve(sig)));
     process.kill(fwd.pid!, "SIGKILL");
     assert.equal(await exited, "SIGKILL");
     // The kernel releases the link when the last fd goes; that happens as the process is reaped.
-    let shown = lab.ip(dir, "link", "show", "d0");
+    let shown = lab.exec(dir, ["ip", "link", "show", "d0"]);
     for (let i = 0; i < 50 && /xdp/.test(shown); i++) {
       await new Promise((r) => setTimeout(r, 100));
-      shown = lab.ip(dir, "link", "show", "d0");
+      shown = lab.exec(dir, ["ip", "link", "show", "d0"]);
     }
     assert.doesNotMatch(shown, /xdp/);
   } finally {
-    assert.deepEqual(lab.destroy(), []);
+    assert.deepEqual(await lab.destroy(), []);
   }
 });

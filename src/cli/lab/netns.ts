@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 
 /**
  * Hosts as network namespaces joined by veth links and bridges: the labs' and the network tests'
@@ -26,8 +27,12 @@ export class NetLab {
     return name;
   }
 
-  /** A veth pair between two hosts (interface names are local to each namespace). */
-  link(hostA: string, ifA: string, hostB: string, ifB: string): void {
+  /**
+   * A veth pair between two hosts (interface names are local to each namespace), with `queues` RX
+   * and TX queues on each end (AF_XDP needs a socket per RX queue: tests of that want several).
+   */
+  link(hostA: string, ifA: string, hostB: string, ifB: string, queues = 1): void {
+    const q = queues === 1 ? [] : ["numtxqueues", String(queues), "numrxqueues", String(queues)];
     run([
       "ip",
       "link",
@@ -36,11 +41,13 @@ export class NetLab {
       ifA,
       "netns",
       this.ns(hostA),
+      ...q,
       "type",
       "veth",
       "peer",
       "name",
       ifB,
+      ...q,
       "netns",
       this.ns(hostB),
     ]);
@@ -83,6 +90,11 @@ export class NetLab {
     return out[0]!.address;
   }
 
+  /** An interface counter from /sys/class/net/<ifname>/statistics (rx_packets, tx_bytes, ...). */
+  counter(host: string, ifname: string, name: string): number {
+    return Number(this.exec(host, ["cat", `/sys/class/net/${ifname}/statistics/${name}`]).trim());
+  }
+
   /** Run a command in a host and return its stdout (throws with stderr on failure). */
   exec(host: string, argv: string[], input?: string): string {
     return run(["ip", "netns", "exec", this.ns(host), ...argv], input);
@@ -95,9 +107,13 @@ export class NetLab {
     return child;
   }
 
-  /** Kill every process and delete every namespace this lab made. */
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
+  /**
+   * Kill every process and delete every namespace this lab made; resolves with the namespaces it
+   * could not delete (none when all went well), so a test can check it left nothing behind.
+   */
+  async destroy(): Promise<string[]> {
+    const problems: string[] = [];
+    if (this.destroyed) return problems;
     this.destroyed = true;
     for (const p of this.processes) {
       if (p.exitCode === null && p.signalCode === null) p.kill("SIGTERM");
@@ -121,10 +137,11 @@ export class NetLab {
     for (const name of this.namespaces.reverse()) {
       try {
         run(["ip", "netns", "del", name]);
-      } catch {
-        /* already gone */
+      } catch (e) {
+        if (existsSync(`/run/netns/${name}`)) problems.push(`${name}: ${(e as Error).message}`);
       }
     }
+    return problems;
   }
 }
 
