@@ -71,6 +71,19 @@ function buildLab(lab: NetLab, directorQueues = 1) {
   return { sw, cli, dir, rs };
 }
 
+/** Starts the test forwarder (support/xdp-dr-forwarder) on d0 -> d1 toward the RS's MAC. */
+function startForwarder(lab: NetLab, dir: string, rs: string, ...extra: string[]): ChildProcess {
+  const args = ["--in", "d0", "--out", "d1", "--vip", VIP, "--rs-mac", lab.mac(rs, "eth0")];
+  return lab.spawn(dir, [
+    process.execPath,
+    support("xdp-dr-forwarder"),
+    ...args,
+    "--udp",
+    String(UDP_PORT),
+    ...extra,
+  ]);
+}
+
 for (const mode of ["generic", "native"] as const) {
   test(`AF_XDP DR forwarding (${mode} XDP): UDP and HTTP through the VIP, host traffic untouched`, async (t) => {
     if (!haveRoot(t)) return;
@@ -98,24 +111,7 @@ for (const mode of ["generic", "native"] as const) {
       ]);
       await Promise.all([waitForLine(servers, "listening"), waitForLine(own, "listening")]);
 
-      const fwd = lab.spawn(dir, [
-        process.execPath,
-        support("xdp-dr-forwarder"),
-        "--in",
-        "d0",
-        "--out",
-        "d1",
-        "--vip",
-        VIP,
-        "--rs-mac",
-        lab.mac(rs, "eth0"),
-        "--udp",
-        String(UDP_PORT),
-        "--tcp",
-        String(HTTP_PORT),
-        "--mode",
-        mode,
-      ]);
+      const fwd = startForwarder(lab, dir, rs, "--tcp", String(HTTP_PORT), "--mode", mode);
       const ready = JSON.parse(await waitForLine(fwd, "ready "));
       t.diagnostic(`forwarder: ${JSON.stringify(ready)}`);
       assert.equal(ready.mode, mode);
@@ -201,22 +197,7 @@ test("2000 datagrams through 64-entry rings: ring indexes wrap, nothing is lost"
     const { cli, dir, rs } = buildLab(lab);
     const servers = lab.spawn(rs, [process.execPath, support("tiny-servers"), "--udp", String(UDP_PORT)]);
     await waitForLine(servers, "listening");
-    const fwd = lab.spawn(dir, [
-      process.execPath,
-      support("xdp-dr-forwarder"),
-      "--in",
-      "d0",
-      "--out",
-      "d1",
-      "--vip",
-      VIP,
-      "--rs-mac",
-      lab.mac(rs, "eth0"),
-      "--udp",
-      String(UDP_PORT),
-      "--ring",
-      "64",
-    ]);
+    const fwd = startForwarder(lab, dir, rs, "--ring", "64");
     await waitForLine(fwd, "ready ");
     const load = JSON.parse(
       lab.exec(cli, [process.execPath, support("udp-window"), VIP, String(UDP_PORT), "2000", "48"]),
@@ -251,24 +232,9 @@ test("one AF_XDP socket per RX queue: a two-queue interface gets two sockets sha
       String(UDP_PORT),
     ]);
     await waitForLine(servers, "listening");
-    const fwd = lab.spawn(dir, [
-      process.execPath,
-      support("xdp-dr-forwarder"),
-      "--in",
-      "d0",
-      "--out",
-      "d1",
-      "--vip",
-      VIP,
-      "--rs-mac",
-      lab.mac(rs, "eth0"),
-      "--udp",
-      String(UDP_PORT),
-      // Generic XDP on veth sees every frame as queue 0 (no RX queue is recorded on that path);
-      // native XDP runs per veth queue.
-      "--mode",
-      "native",
-    ]);
+    // Generic XDP on veth sees every frame as queue 0 (no RX queue is recorded on that path);
+    // native XDP runs per veth queue.
+    const fwd = startForwarder(lab, dir, rs, "--mode", "native");
     const ready = JSON.parse(await waitForLine(fwd, "ready "));
     assert.equal(ready.queues, 2);
     // Each request comes from a new source port (a new flow, hashed to either queue).
@@ -315,20 +281,7 @@ test("a killed forwarder leaves no XDP program on the interface (BPF link)", asy
   const lab = new NetLab(`xk${process.pid}`);
   try {
     const { dir, rs } = buildLab(lab);
-    const fwd = lab.spawn(dir, [
-      process.execPath,
-      support("xdp-dr-forwarder"),
-      "--in",
-      "d0",
-      "--out",
-      "d1",
-      "--vip",
-      VIP,
-      "--rs-mac",
-      lab.mac(rs, "eth0"),
-      "--udp",
-      String(UDP_PORT),
-    ]);
+    const fwd = startForwarder(lab, dir, rs);
     await waitForLine(fwd, "ready ");
     assert.match(lab.exec(dir, ["ip", "link", "show", "d0"]), /xdpgeneric/);
     // kill -9 the forwarder itself (not the `ip netns exec` wrapper, which exec()s into node).
