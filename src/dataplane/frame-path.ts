@@ -443,6 +443,34 @@ export class FramePath {
   }
 
   /**
+   * Puts the Ethernet header on an ICMP error built at start + 14 (`ipLen` bytes; 0: it could not
+   * be built) and sends it back to `peer` out of the interface the frame came in on.
+   */
+  private frameBack(
+    bytes: Uint8Array,
+    start: number,
+    peer: number,
+    ingress: IngressPort,
+    ethertype: number,
+    ipLen: number,
+    out: TxDecision,
+  ): boolean {
+    if (ipLen === 0) {
+      this.counters.dropped++;
+      return false;
+    }
+    writeMac(bytes, start, peer);
+    writeMac(bytes, start + 6, ingress.mac);
+    bytes[start + 12] = ethertype >>> 8;
+    bytes[start + 13] = ethertype & 0xff;
+    this.counters.icmpSent++;
+    out.ifindex = ingress.ifindex;
+    out.offset = start;
+    out.length = 14 + ipLen;
+    return true;
+  }
+
+  /**
    * ICMP port unreachable back to the sender, out of the interface the frame came in on, built in
    * the frame's own slot (ending at `slotEnd`) over the frame it answers.
    */
@@ -474,19 +502,7 @@ export class FramePath {
       f.daddr[0]!,
       this.ipId++ & 0xffff,
     );
-    if (ipLen === 0) {
-      this.counters.dropped++;
-      return false;
-    }
-    writeMac(bytes, start, peer);
-    writeMac(bytes, start + 6, ingress.mac);
-    bytes[start + 12] = 0x08;
-    bytes[start + 13] = 0x00;
-    this.counters.icmpSent++;
-    out.ifindex = ingress.ifindex;
-    out.offset = start;
-    out.length = 14 + ipLen;
-    return true;
+    return this.frameBack(bytes, start, peer, ingress, 0x0800, ipLen, out);
   }
   /**
    * ICMPv6 port unreachable back to the sender (the kernel's icmpv6_send for a service without a
@@ -523,19 +539,7 @@ export class FramePath {
       0,
       this.scratch6,
     );
-    if (ipLen === 0) {
-      this.counters.dropped++;
-      return false;
-    }
-    writeMac(bytes, start, peer);
-    writeMac(bytes, start + 6, ingress.mac);
-    bytes[start + 12] = 0x86;
-    bytes[start + 13] = 0xdd;
-    this.counters.icmpSent++;
-    out.ifindex = ingress.ifindex;
-    out.offset = start;
-    out.length = 14 + ipLen;
-    return true;
+    return this.frameBack(bytes, start, peer, ingress, 0x86dd, ipLen, out);
   }
 
   /** Whether the frame's destination is a virtual service's address. */
