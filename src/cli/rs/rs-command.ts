@@ -87,9 +87,10 @@ export async function rsCommand(args: string[]): Promise<number> {
 }
 
 /**
- * The TUN real server's user-space tunnel end: a TUN device that is up and not filtered by reverse
- * path (the inner packets come from clients the device has no route to), and the tunnel receiver
- * writing into it. Returns the function that stops it (and reports what it did).
+ * The TUN real server's tunnel end: the tunnel receiver (which unwraps most packets in XDP) and, for
+ * the packets it unwraps in user space, a TUN device that is up and not filtered by reverse path
+ * (the inner packets come from clients the device has no route to). Returns the function that stops
+ * it (and reports what it did).
  */
 async function startTunReceiver(
   host: HostChanges,
