@@ -475,6 +475,9 @@ class Bed {
         p.kill("SIGTERM");
         await exited;
       }
+      // What the real server's tunnel end did (how many packets XDP unwrapped itself).
+      const summary = /tslvs rs: stopped.*/.exec(out)?.[0];
+      if (summary) process.stderr.write(`${summary}\n`);
     };
   }
 

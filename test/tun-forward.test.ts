@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { buildTunLab, type TunTopology } from "../src/cli/lab/topologies.js";
+import { refChecksum } from "./net-frames.js";
+import { supportScript } from "./support/dp-harness.js";
 import {
   httpGet,
   httpGetRetry,
@@ -175,12 +180,73 @@ test("TUN: a packet without DF too big once encapsulated leaves as outer fragmen
   assert.match(seen, lastFrag, `last fragment on the RS link:\n${seen}`);
 });
 
+/** An IPv4 header (checksum filled in) in front of `payload`. */
+function ipv4(proto: number, src: string, dst: string, payload: number[]): number[] {
+  const addr = (a: string) => a.split(".").map(Number);
+  const len = 20 + payload.length;
+  const h = [0x45, 0, len >> 8, len & 255, 0, 1, 0x40, 0, 64, proto, 0, 0, ...addr(src), ...addr(dst)];
+  const c = refChecksum(h);
+  h[10] = c >> 8;
+  h[11] = c & 255;
+  return [...h, ...payload];
+}
+
+/** ICMP echo request `id`. */
+function echoRequest(id: number): number[] {
+  const m = [8, 0, 0, 0, id >> 8, id & 255, 0, 1, ...Buffer.from("tslvs-tun-probe")];
+  const c = refChecksum(m);
+  m[2] = c >> 8;
+  m[3] = c & 255;
+  return m;
+}
+
+test("TUN: a tunnel packet whose inner packet is not for a VIP is not delivered; one for the VIP is", async (tc) => {
+  if (!haveRoot(tc)) return;
+  assert.ok(ready);
+  // The router puts echo requests in IPIP to RS3 by hand: inside, one to the VIP (answered), one to
+  // RS3's own address (a host must not take packets from a tunnel that are not for a VIP).
+  const rs = t.servers[1]!;
+  const mac = (host: string, dev: string) =>
+    lab
+      .exec(host, ["cat", `/sys/class/net/${dev}/address`])
+      .trim()
+      .split(":")
+      .map((x) => Number.parseInt(x, 16));
+  const routerIp = "198.19.20.1";
+  const frame = (innerDst: string, id: number) =>
+    Buffer.from([
+      ...mac(rs.host, "eth0"),
+      ...mac(t.router, t.rsLinkIf),
+      0x08,
+      0x00,
+      ...ipv4(4, routerIp, rs.rip, ipv4(1, routerIp, innerDst, echoRequest(id))),
+    ]).toString("hex");
+  const dir = mkdtempSync(join(tmpdir(), "tslvs-tun-probe-"));
+  const replies = await startCapture(lab, t.router, t.rsLinkIf, ["icmp[icmptype] = icmp-echoreply"]);
+  let seen: string;
+  try {
+    const file = join(dir, "frames.hex");
+    writeFileSync(file, `${frame(rs.rip, 0x7a01)}\n${frame(t.vip, 0x7a02)}\n`);
+    const out = JSON.parse(lab.exec(t.router, ["node", supportScript("dp-raw-send"), t.rsLinkIf, file]));
+    assert.deepEqual(out, { sent: 2, failed: 0 });
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    seen = await replies.stop("SIGINT");
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const esc = (a: string) => a.replaceAll(".", "\\.");
+  assert.match(seen, new RegExp(`${esc(t.vip)} > ${routerIp}: ICMP echo reply, id ${0x7a02}`), seen);
+  assert.doesNotMatch(seen, new RegExp(`id ${0x7a01}`), `the packet to ${rs.rip} was delivered:\n${seen}`);
+});
+
 test("tslvs rs --mode tun removes everything on stop", async (tc) => {
   if (!haveRoot(tc)) return;
   assert.ok(ready);
   const host = t.servers[1]!.host;
   const text = await helpers[1]!.stop();
   assert.match(text, /stopped on SIGTERM, host restored; tunnel packets received \d+, delivered [1-9]/);
+  // The tunnel packets were unwrapped in XDP, the probe above for no VIP dropped there.
+  assert.match(text, /delivered \d+ \(in XDP [1-9]\d*\), not for a VIP [1-9]/, text);
   assert.doesNotMatch(
     lab.exec(host, ["ip", "-4", "addr", "show", "dev", "lo"]),
     new RegExp(t.vip.replaceAll(".", "\\.")),

@@ -226,6 +226,8 @@ test("tslvs rs --mode tun with IPv6 VIPs removes everything on stop", async (tc)
   const host = t.servers[1]!.host;
   const text = await helpers[1]!.stop();
   assert.match(text, /stopped on SIGTERM, host restored; tunnel packets received \d+, delivered [1-9]/);
+  // RS3 takes IPv6 tunnel packets only (IPv6 and IPv4 inside): unwrapped in XDP.
+  assert.match(text, /delivered \d+ \(in XDP [1-9]\d*\)/, text);
   assert.doesNotMatch(lab.exec(host, ["ip", "-6", "addr", "show", "dev", "lo"]), /2001:2:0:15::/);
   assert.doesNotMatch(lab.exec(host, ["ip", "-4", "addr", "show", "dev", "lo"]), new RegExp(esc(t.vip46)));
   assert.doesNotMatch(lab.exec(host, ["ip", "link", "show"]), /tslvs-tun0/);

@@ -51,8 +51,8 @@ Commands:
         and show who answered; everything is removed afterwards unless --keep.
   rs --mode dr|tun --vip VIP [--vip VIP ...] [--interface IF]... [--tun-name NAME]
         Make this host a real server: the VIPs (IPv4 or IPv6) on lo with ARP suppressed (DR);
-        for TUN also a user-space tunnel end (XDP + AF_XDP + a TUN device) for IPv4/IPv6 in
-        IPv4/IPv6, for kernels without ipip, sit or ip6_tunnel.
+        for TUN also a tunnel end (XDP; unusual packets through AF_XDP and a TUN device) for
+        IPv4/IPv6 in IPv4/IPv6, for kernels without ipip, sit or ip6_tunnel.
         Runs until SIGTERM/SIGINT and removes everything it added.
   help  This text.
 

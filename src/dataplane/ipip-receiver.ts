@@ -4,11 +4,12 @@ import { PROTO_IPIP, PROTO_IPV6 } from "../net/ip.js";
 import { IPV6_DST_OFF, IPV6_HEADER_LEN, IPV6_PAYLOAD_LEN_OFF } from "../net/ipv6.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
-import { closeFd, MapType, mapCreate, mapUpdate } from "./bpf/syscalls.js";
+import { closeFd } from "./bpf/syscalls.js";
 import { readInterfaces } from "./host-net.js";
 import { Ipv6Map } from "./ipv6-map.js";
 import type { TunDevice } from "./sys/tun-device.js";
 import { attachXdp, type XdpAttachment, type XdpMode } from "./xdp/attach.js";
+import { IpipSteeringMaps, type IpipXdpCounts } from "./xdp/ipip-steering-maps.js";
 import { loadIpipSteeringProgram } from "./xdp/ipip-steering-program.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
 import { openQueueSockets } from "./xdp/queue-sockets.js";
@@ -25,10 +26,12 @@ export interface IpipReceiverOptions {
   xdpMode?: XdpMode;
 }
 
-/** What the receiver did with the frames it took. */
+/** What the receiver did with the tunnel packets to the host, in XDP and in user space together. */
 export class IpipReceiverCounters {
   received = 0;
   delivered = 0;
+  /** Of those delivered, how many the XDP program unwrapped itself (the rest went through the TUN device). */
+  inXdp = 0;
   /** Inner packet not addressed to one of the VIPs (a host must not relay for anyone). */
   notForVip = 0;
   malformed = 0;
@@ -45,14 +48,17 @@ interface Port {
 const BATCH = 64;
 
 /**
- * The TUN real server's receive side in user space: an XDP program takes tunnel packets addressed to
- * the host away from the kernel into AF_XDP sockets — IPv4 or IPv6 outside (protocol / next header 4
- * or 41), IPv4 or IPv6 inside, every pairing LVS sends; each packet's inner packet, if it is for one
- * of the VIPs, is written into a TUN device, so the host's stack receives it as the kernel's ipip,
- * sit or ip6_tunnel module would have delivered it. Replies leave by the host's normal routes.
+ * The TUN real server's receive side: an XDP program takes tunnel packets addressed to the host away
+ * from the kernel — IPv4 or IPv6 outside (protocol / next header 4 or 41), IPv4 or IPv6 inside, every
+ * pairing LVS sends. It unwraps the common case itself and passes the inner packet to the host's
+ * stack, or drops it when it is for no VIP; the rest comes here through AF_XDP sockets, and each
+ * packet's inner packet, if it is for one of the VIPs, is written into a TUN device. Either way the
+ * host's stack receives the inner packet as the kernel's ipip, sit or ip6_tunnel module would have
+ * delivered it. Replies leave by the host's normal routes.
  */
 export class IpipReceiver {
-  readonly counters = new IpipReceiverCounters();
+  /** What user space did with the frames it took. */
+  private readonly user = new IpipReceiverCounters();
   private readonly ports: Port[] = [];
   private readonly parsed = new ParsedFrame();
   private readonly batch = new FrameBatch(BATCH);
@@ -61,8 +67,9 @@ export class IpipReceiver {
   private readonly base: number;
   private loop: PacketLoop | null = null;
   private running: Promise<void> | null = null;
-  private addrs = -1;
-  private addrs6 = -1;
+  private maps: IpipSteeringMaps | null = null;
+  /** The XDP program's counts as last read (kept when the maps close). */
+  private xdp: IpipXdpCounts = { decapsulated: 0, notForVip: 0 };
 
   private constructor(
     private readonly umem: Umem,
@@ -78,29 +85,10 @@ export class IpipReceiver {
     const host = await readInterfaces();
     const r = new IpipReceiver(new Umem({ frames: 4096, frameSize: 2048 }), opts);
     try {
-      r.addrs = mapCreate({
-        type: MapType.HASH,
-        keySize: 4,
-        valueSize: 1,
-        maxEntries: 256,
-        name: "tslvs_rs_addrs",
-      });
-      r.addrs6 = mapCreate({
-        type: MapType.HASH,
-        keySize: 16,
-        valueSize: 1,
-        maxEntries: 256,
-        name: "tslvs_rs_addrs6",
-      });
-      const one = Uint8Array.of(1);
-      for (const i of host) {
-        for (const a of i.addrs) {
-          const key = new Uint8Array(a.addr.family === 4 ? 4 : 16);
-          const view = new DataView(key.buffer);
-          for (let k = 0; k < key.length / 4; k++) view.setUint32(4 * k, a.addr.words[k]!, false);
-          mapUpdate(a.addr.family === 4 ? r.addrs : r.addrs6, key, one);
-        }
-      }
+      const maps = IpipSteeringMaps.create();
+      r.maps = maps;
+      for (const i of host) for (const a of i.addrs) maps.addHostAddress(a.addr);
+      for (const v of opts.vips) maps.addVip(v);
       for (const name of opts.interfaces) {
         if (!host.some((i) => i.name === name)) throw new Error(`no interface named ${name}`);
         r.addPort(name);
@@ -125,10 +113,24 @@ export class IpipReceiver {
       this.ports[0]?.sockets[0],
       "tslvs_rs_xsks",
     );
-    const prog = loadIpipSteeringProgram({ addrs: this.addrs, addrs6: this.addrs6, xsks });
+    const prog = loadIpipSteeringProgram({ ...this.maps!.fds, xsks });
     const attachment = attachXdp(prog, ifname, this.opts.xdpMode ?? "auto");
     for (const s of sockets) s.refill();
     this.ports.push({ sockets, xsks, prog, attachment });
+  }
+
+  /** The tunnel packets received so far: the XDP program's work plus user space's. */
+  get counters(): IpipReceiverCounters {
+    if (this.maps) this.xdp = this.maps.counts();
+    const c = new IpipReceiverCounters();
+    const u = this.user;
+    c.received = u.received + this.xdp.decapsulated + this.xdp.notForVip;
+    c.delivered = u.delivered + this.xdp.decapsulated;
+    c.inXdp = this.xdp.decapsulated;
+    c.notForVip = u.notForVip + this.xdp.notForVip;
+    c.malformed = u.malformed;
+    c.tunRefused = u.tunRefused;
+    return c;
   }
 
   /** How each interface's program is attached ("native" / "generic"). */
@@ -150,7 +152,7 @@ export class IpipReceiver {
           this.umem.free(addr);
         }
         handled += n;
-        this.counters.received += n;
+        this.user.received += n;
       }
     }
     return handled;
@@ -163,7 +165,7 @@ export class IpipReceiver {
       f.fragment !== 0 ||
       (f.protocol !== PROTO_IPIP && f.protocol !== PROTO_IPV6)
     ) {
-      this.counters.malformed++;
+      this.user.malformed++;
       return;
     }
     // The inner packet: IPv4 under protocol 4, IPv6 under 41, whatever the outer family.
@@ -171,25 +173,25 @@ export class IpipReceiver {
     const innerV4 = f.protocol === PROTO_IPIP;
     const minLen = innerV4 ? 20 : IPV6_HEADER_LEN;
     if (f.l4Len < minLen || bytes[inner]! >>> 4 !== (innerV4 ? 4 : 6)) {
-      this.counters.malformed++;
+      this.user.malformed++;
       return;
     }
     const innerLen = innerV4
       ? get16(bytes, inner + 2)
       : IPV6_HEADER_LEN + get16(bytes, inner + IPV6_PAYLOAD_LEN_OFF);
     if (innerLen < minLen || innerLen > f.l4Len) {
-      this.counters.malformed++;
+      this.user.malformed++;
       return;
     }
     const forVip = innerV4
       ? this.vips.has(get32(bytes, inner + 16))
       : this.vips6.has(this.innerDst(bytes, inner + IPV6_DST_OFF));
     if (!forVip) {
-      this.counters.notForVip++;
+      this.user.notForVip++;
       return;
     }
-    if (this.opts.tun.writeAt(this.base + inner, innerLen)) this.counters.delivered++;
-    else this.counters.tunRefused++;
+    if (this.opts.tun.writeAt(this.base + inner, innerLen)) this.user.delivered++;
+    else this.user.tunRefused++;
   }
 
   /** The IPv6 address at bytes[off..off+16) as words, in a reused array. */
@@ -213,10 +215,11 @@ export class IpipReceiver {
       closeFd(p.xsks);
     }
     this.ports.length = 0;
-    if (this.addrs >= 0) closeFd(this.addrs);
-    if (this.addrs6 >= 0) closeFd(this.addrs6);
-    this.addrs = -1;
-    this.addrs6 = -1;
+    if (this.maps) {
+      this.xdp = this.maps.counts();
+      this.maps.close();
+      this.maps = null;
+    }
   }
 
   /** Detaches the program, closes the sockets and frees the frame area. */

@@ -328,7 +328,7 @@ async function runTun(lab: NetLab, runDir: string): Promise<boolean> {
   say(`  client ${t.cip} ── router ── director ${t.dip} + VIP ${t.vip}`);
   say(`                      └── switch ── ${t.servers.map((s) => `${s.name} ${s.rip}`).join(" ── ")}`);
   say();
-  say("This kernel has no ipip module, so each real server runs the user-space tunnel end:");
+  say("This kernel has no ipip module, so each real server runs tslvs's tunnel end (XDP):");
   await startServers(lab, t.servers);
   for (const rs of t.servers) {
     say(`${rs.host}# tslvs rs --mode tun --vip ${t.vip}`);

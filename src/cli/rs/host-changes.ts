@@ -11,7 +11,7 @@ export class HostChanges {
 
   /** Sets /proc/sys/<key> (dotted or slashed) to `value`, remembering the old value. */
   sysctl(key: string, value: string | number): void {
-    const path = `/proc/sys/${key.replaceAll(".", "/")}`;
+    const path = sysctlPath(key);
     const old = readFileSync(path, "utf8").trim();
     if (old === String(value)) return;
     writeFileSync(path, String(value));
@@ -20,7 +20,7 @@ export class HostChanges {
 
   /** Reads /proc/sys/<key>. */
   read(key: string): string {
-    return readFileSync(`/proc/sys/${key.replaceAll(".", "/")}`, "utf8").trim();
+    return readFileSync(sysctlPath(key), "utf8").trim();
   }
 
   /** Puts `addr` on `dev` as a host address (/32 or /128; kept as is when already there). */
@@ -56,6 +56,11 @@ export class HostChanges {
     }
     return failed;
   }
+}
+
+/** A slashed key is taken as it is: interface names may contain dots ("eth0.100"). */
+function sysctlPath(key: string): string {
+  return `/proc/sys/${key.includes("/") ? key : key.replaceAll(".", "/")}`;
 }
 
 export function ip(args: string[]): string {

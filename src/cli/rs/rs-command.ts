@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { IpAddr } from "../../core/address.js";
 import { parseOptions, UsageError } from "../cli-args.js";
 import { HostChanges, ip } from "./host-changes.js";
@@ -7,10 +8,10 @@ const USAGE = `usage: tslvs rs --mode dr|tun --vip VIP [--vip VIP2 ...] [--inter
                 [--xdp-mode auto|native|generic]
   dr   the classic DR real-server script: the VIPs (IPv4 or IPv6) on lo, ARP for IPv4 ones
        suppressed (arp_ignore=1, arp_announce=2); undone on stop.
-  tun  the same, plus a user-space tunnel end for hosts without the ipip/sit/ip6_tunnel modules:
-       tunnel packets to this host (IPv4 or IPv6 outside, protocol 4 or 41) are taken from the
-       kernel by XDP, decapsulated and handed to the host's stack through a TUN device (default
-       tslvs-tun0); replies go out the normal route.
+  tun  the same, plus a tunnel end for hosts without the ipip/sit/ip6_tunnel modules: tunnel
+       packets to this host (IPv4 or IPv6 outside, protocol 4 or 41) are taken from the kernel by
+       XDP, decapsulated there (or, for unusual ones, in user space, through a TUN device, default
+       tslvs-tun0) and handed to the host's stack; replies go out the normal route.
 Runs until SIGTERM/SIGINT, then removes everything it added.
 `;
 
@@ -86,9 +87,10 @@ export async function rsCommand(args: string[]): Promise<number> {
 }
 
 /**
- * The TUN real server's user-space tunnel end: a TUN device that is up and not filtered by reverse
- * path (the inner packets come from clients the device has no route to), and the tunnel receiver
- * writing into it. Returns the function that stops it (and reports what it did).
+ * The TUN real server's tunnel end: the tunnel receiver (which unwraps most packets in XDP) and, for
+ * the packets it unwraps in user space, a TUN device that is up and not filtered by reverse path
+ * (the inner packets come from clients the device has no route to). Returns the function that stops
+ * it (and reports what it did).
  */
 async function startTunReceiver(
   host: HostChanges,
@@ -114,6 +116,12 @@ async function startTunReceiver(
   const chosen = interfaces.length
     ? interfaces
     : (await readInterfaces()).filter((i) => !i.loopback && i.up && i.name !== tunName).map((i) => i.name);
+  // Inner packets unwrapped in XDP arrive on the receiving interface itself: a strict filter there
+  // would drop those whose client is routed out of another interface; loose still checks reachability.
+  for (const name of chosen) {
+    const key = `net/ipv4/conf/${name}/rp_filter`;
+    if (existsSync(`/proc/sys/${key}`) && host.read(key) === "1") host.sysctl(key, 2);
+  }
   const receiver = await IpipReceiver.start({
     interfaces: chosen,
     vips: vips.map((v) => IpAddr.mustParse(v)),
@@ -126,6 +134,6 @@ async function startTunReceiver(
   return async () => {
     await receiver.stop();
     const c = receiver.counters;
-    return `tunnel packets received ${c.received}, delivered ${c.delivered}, not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}`;
+    return `tunnel packets received ${c.received}, delivered ${c.delivered} (in XDP ${c.inXdp}), not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}`;
   };
 }

@@ -3,9 +3,9 @@
  * flow-layout.ts) and `tslvs_fp_stats` (per-CPU counters of the program's decisions). Pinnable below
  * bpffs like the steering maps, so that a restarted daemon can find the established flows again.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { cpus } from "node:os";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { possibleCpus } from "../bpf/possible-cpus.js";
 import { closeFd, ensureBpffs, MapType, mapCreate, mapLookup, objGet, objPin } from "../bpf/syscalls.js";
 import type { FastPathMapFds } from "./fast-path-program.js";
 import {
@@ -23,20 +23,6 @@ const BPF_F_NO_PREALLOC = 1;
 
 /** Default flow-map size: two entries (one per direction) per offloaded NAT conn. */
 export const DEFAULT_MAX_FLOWS = 262144;
-
-function possibleCpus(): number {
-  try {
-    const text = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
-    let n = 0;
-    for (const part of text.split(",")) {
-      const [lo, hi] = part.split("-").map(Number);
-      n += hi === undefined ? 1 : hi - (lo ?? 0) + 1;
-    }
-    return n;
-  } catch {
-    return cpus().length;
-  }
-}
 
 export type FastPathCounters = Record<keyof typeof FastPathCounter, number>;
 

@@ -5,10 +5,10 @@
  * again (objGet) instead of starting empty.
  */
 
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
-import { cpus } from "node:os";
+import { existsSync, mkdirSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { IpAddr } from "../../core/address.js";
+import { possibleCpus } from "../bpf/possible-cpus.js";
 import {
   closeFd,
   ensureBpffs,
@@ -59,21 +59,6 @@ const MAP_NAMES: Record<keyof SteeringMapFds, string> = {
   counters: "tslvs_counters",
   ifMacs: "tslvs_ifmacs",
 };
-
-/** Number of possible CPUs: per-CPU map values come as one slot per possible CPU. */
-function possibleCpus(): number {
-  try {
-    const text = readFileSync("/sys/devices/system/cpu/possible", "utf8").trim();
-    let n = 0;
-    for (const part of text.split(",")) {
-      const [lo, hi] = part.split("-").map(Number);
-      n += hi === undefined ? 1 : hi - (lo ?? 0) + 1;
-    }
-    return n;
-  } catch {
-    return cpus().length;
-  }
-}
 
 export class SteeringMaps {
   private readonly key = new Uint8Array(STEER_KEY_SIZE);
