@@ -8,7 +8,10 @@
  *   client eth1 198.19.200.1 ------------------- (direct link) ------------------ eth1 198.19.200.2
  *
  * The VIP 198.18.1.10 is routed to the director (the client's default route) and held on the real
- * server's loopback (DR's real-server script), never on the director. The generator
+ * server's loopback (DR's real-server script), never on the director. The RS's default route is the
+ * director; in the DR, TUN and kernel-forwarding scenarios its replies to the client take the direct
+ * link instead, as a DR/TUN real server answers by its own gateway (NAT and FULLNAT replies must
+ * return through the director). The generator
  * (bench/raw-flood.c: prebuilt 60-byte frames with full checksums over AF_PACKET, open loop, 256
  * fixed source ports; or bench/udp-flood.c over UDP sockets) runs on CPU 0; RPS steers the
  * director's receive work to CPU 1, where the tslvs daemon is pinned too. Client and RS send full
@@ -63,6 +66,15 @@ const DEFAULT_SCENARIOS: Scenario[] = ["tslvs-nat", "nft-dnat", "tslvs-dr", "ker
 
 function isTslvs(s: Scenario): boolean {
   return s.startsWith("tslvs");
+}
+
+/**
+ * DR and TUN real servers answer the client by their own route, never through the director (here
+ * the direct link); so does the RS behind kernel forwarding, DR's peer, so that both directors
+ * carry the same one direction. NAT and FULLNAT replies must come back through the director.
+ */
+function repliesBypassDirector(s: Scenario): boolean {
+  return s === "tslvs-dr" || s === "tslvs-dr-native" || s === "tslvs-tun" || s.startsWith("kernel-fwd");
 }
 
 interface Options {
@@ -262,6 +274,11 @@ class Bed {
     lab.addAddr("rs", "eth0", `${RIP}/24`);
     lab.addAddr("rs", "eth1", `${RIP_DIRECT}/30`);
     lab.addRoute("rs", "default", "via", "198.19.0.1");
+    if (repliesBypassDirector(this.scenario)) {
+      lab.addRoute("rs", `${CIP}/32`, "via", "198.19.200.1", "dev", "eth1");
+      // The replies (from the VIP) arrive on the client's eth1, not where its route to the VIP goes.
+      for (const k of ["all", "eth1"]) lab.sysctl("client", `net.ipv4.conf.${k}.rp_filter`, 0);
+    }
     // DR's real-server script: the VIP on lo, no ARP for it.
     lab.addAddr("rs", "lo", `${VIP}/32`);
     for (const k of ["all", "lo"]) {
