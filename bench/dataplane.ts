@@ -24,6 +24,8 @@
  *   kernel-fwd         IPv4 forwarding: `ip route VIP/32 via RIP` on the director
  *   kernel-fwd-xdp     the same under a generic XDP program that passes everything (bench/xdp-pass.ts):
  *                      what generic XDP alone costs the kernel's path, for the CPU-per-packet comparison
+ *   tcx-dr-fixed       a fixed DR rewrite + redirect at TC ingress (bench/tcx-dr.ts), no XDP: what the
+ *                      hook costs without XDP's copy (a forwarder, not a director)
  *   tslvs-tun          tslvs daemon, generic XDP, `-a ... -i`; the flood's IPIP frames are counted on the
  *                      RS's eth0 and dropped at its netdev ingress; `tslvs rs --mode tun` unwraps
  *                      the TCP test's packets (started for the TCP test only, beside the generator)
@@ -56,6 +58,7 @@ const SCENARIOS = [
   "tslvs-dr",
   "kernel-fwd",
   "kernel-fwd-xdp",
+  "tcx-dr-fixed",
   "tslvs-tun",
   "tslvs-fullnat",
   "tslvs-nat-native",
@@ -74,7 +77,13 @@ function isTslvs(s: Scenario): boolean {
  * carry the same one direction. NAT and FULLNAT replies must come back through the director.
  */
 function repliesBypassDirector(s: Scenario): boolean {
-  return s === "tslvs-dr" || s === "tslvs-dr-native" || s === "tslvs-tun" || s.startsWith("kernel-fwd");
+  return (
+    s === "tslvs-dr" ||
+    s === "tslvs-dr-native" ||
+    s === "tslvs-tun" ||
+    s === "tcx-dr-fixed" ||
+    s.startsWith("kernel-fwd")
+  );
 }
 
 interface Options {
@@ -322,7 +331,11 @@ class Bed {
         break;
       case "kernel-fwd-xdp":
         lab.addRoute("director", `${VIP}/32`, "via", RIP, "dev", "eth1");
-        await this.holdXdpPass();
+        await this.holdBenchProgram("xdp-pass.js", ["eth0", "eth1"]);
+        break;
+      case "tcx-dr-fixed":
+        lab.addRoute("director", `${VIP}/32`, "via", RIP, "dev", "eth1");
+        await this.holdBenchProgram("tcx-dr.js", ["eth0", "eth1", VIP, lab.mac("rs", "eth0")]);
         break;
       case "nft-dnat":
         lab.exec(
@@ -350,12 +363,13 @@ class Bed {
     }
   }
 
-  /** kernel-fwd-xdp: a generic XDP program that passes everything, on both director links. */
-  private async holdXdpPass(): Promise<void> {
-    const script = fileURLToPath(new URL("./xdp-pass.js", import.meta.url));
-    const p = this.lab.spawn("director", ["node", script, "eth0", "eth1"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+  /**
+   * kernel-fwd-xdp: a generic XDP program that passes everything, on both director links;
+   * tcx-dr-fixed: the fixed DR rewrite at TC ingress. Held by a process in the director.
+   */
+  private async holdBenchProgram(script: string, args: string[]): Promise<void> {
+    const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
+    const p = this.lab.spawn("director", ["node", path, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     p.stdout?.on("data", (b: Buffer) => {
       out += b.toString();
@@ -364,8 +378,8 @@ class Bed {
       out += b.toString();
     });
     for (let i = 0; !out.includes("attached"); i++) {
-      if (p.exitCode !== null) throw new Error(`xdp-pass exited ${p.exitCode}: ${out.trim()}`);
-      if (i > 100) throw new Error(`xdp-pass not attached in 10 s: ${out.trim()}`);
+      if (p.exitCode !== null) throw new Error(`${script} exited ${p.exitCode}: ${out.trim()}`);
+      if (i > 100) throw new Error(`${script} not attached in 10 s: ${out.trim()}`);
       await sleep(100);
     }
   }
@@ -1106,6 +1120,13 @@ function report(
   const ns = (r: Round) => r.cost?.nsPerPacket ?? null;
   ratio("nft-dnat", "tslvs-nat", ns, "director CPU per packet: nft DNAT / tslvs NAT");
   ratio("kernel-fwd", "tslvs-dr", ns, "director CPU per packet: kernel forwarding / tslvs DR");
+  ratio("tcx-dr-fixed", "tslvs-dr", ns, "director CPU per packet: fixed DR at TC ingress / tslvs DR");
+  ratio(
+    "kernel-fwd",
+    "tcx-dr-fixed",
+    ns,
+    "director CPU per packet: kernel forwarding / fixed DR at TC ingress",
+  );
   ratio(
     "kernel-fwd-xdp",
     "tslvs-dr",

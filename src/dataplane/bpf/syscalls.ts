@@ -47,8 +47,8 @@ export const MapType = {
   XSKMAP: 17,
 } as const;
 
-export const ProgType = { XDP: 6 } as const;
-export const AttachType = { XDP: 37 } as const;
+export const ProgType = { SCHED_CLS: 3, XDP: 6 } as const;
+export const AttachType = { XDP: 37, TCX_INGRESS: 46, TCX_EGRESS: 47 } as const;
 
 /** Flags of BPF_MAP_UPDATE_ELEM. */
 export const UpdateFlags = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
@@ -424,6 +424,20 @@ export function linkCreateXdp(progFd: number, ifindex: number, xdpFlags: number)
   v.setUint32(8, AttachType.XDP, true);
   v.setUint32(12, xdpFlags, true);
   return bpfCall(BpfCmd.LINK_CREATE, mem, `ifindex ${ifindex}`);
+}
+
+/**
+ * BPF_LINK_CREATE for tcx (the TC hook's link-based attach, kernel 6.6+): a SCHED_CLS program on
+ * `ifindex`'s ingress or egress, after whatever is attached there already; closing the link's fd
+ * detaches it.
+ */
+export function linkCreateTcx(progFd: number, ifindex: number, direction: "ingress" | "egress"): number {
+  const mem = attr();
+  const v = mem.view;
+  v.setUint32(0, progFd, true);
+  v.setUint32(4, ifindex, true);
+  v.setUint32(8, direction === "ingress" ? AttachType.TCX_INGRESS : AttachType.TCX_EGRESS, true);
+  return bpfCall(BpfCmd.LINK_CREATE, mem, `tcx ${direction} ifindex ${ifindex}`);
 }
 
 /** BPF_LINK_UPDATE: swaps the program behind a link atomically (no window without a program). */
