@@ -24,7 +24,9 @@
  * Every check happens before the first byte is written, so whatever falls through reaches the slow
  * path untouched. Layout of the map: flow-layout.ts.
  */
+
 import { type BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R10, type Reg } from "../bpf/asm.js";
+import { emitIncrement } from "../bpf/emit-increment.js";
 import {
   FastPathCounter,
   FK_DADDR,
@@ -96,16 +98,8 @@ const XDP_PASS = 2;
 
 /** Emits `counter += 1` in the per-CPU stats map. Clobbers r0-r5. */
 function count(a: BpfAsm, fds: FastPathMapFds, id: number, skip: string): void {
-  a.st("u32", R10, STAT_KEY, id)
-    .mov64Reg(R2, R10)
-    .add64Imm(R2, STAT_KEY)
-    .ldMapFd(R1, fds.stats)
-    .call(Helper.mapLookupElem)
-    .jmpImm("jeq", R0, 0, skip)
-    .ldx("u64", R1, R0, 0)
-    .add64Imm(R1, 1)
-    .stx("u64", R0, 0, R1)
-    .label(skip);
+  a.st("u32", R10, STAT_KEY, id);
+  emitIncrement(a, fds.stats, STAT_KEY, skip);
 }
 
 /** reg = one's-complement fold of reg (a sum below 2^32) to 16 bits. Uses `tmp`. */

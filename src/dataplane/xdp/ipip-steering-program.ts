@@ -25,7 +25,9 @@
  * RX queue -> socket; `stats` (per-CPU array of u64) counts by IpipXdpCounter. Plain Ethernet frames
  * only (no VLAN tag).
  */
+
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10 } from "../bpf/asm.js";
+import { emitIncrement } from "../bpf/emit-increment.js";
 import { ProgType, progLoad } from "../bpf/syscalls.js";
 
 /** Indexes of the program's per-CPU counters. */
@@ -79,16 +81,8 @@ export interface IpipSteeringFds {
 
 /** Emits `stats[id] += 1` (per CPU). Clobbers r0-r5. */
 function count(a: BpfAsm, stats: number, id: number, skip: string): void {
-  a.st("u32", R10, STAT_KEY, id)
-    .mov64Reg(R2, R10)
-    .add64Imm(R2, STAT_KEY)
-    .ldMapFd(R1, stats)
-    .call(Helper.mapLookupElem)
-    .jmpImm("jeq", R0, 0, skip)
-    .ldx("u64", R1, R0, 0)
-    .add64Imm(R1, 1)
-    .stx("u64", R0, 0, R1)
-    .label(skip);
+  a.st("u32", R10, STAT_KEY, id);
+  emitIncrement(a, stats, STAT_KEY, skip);
 }
 
 /**

@@ -29,6 +29,7 @@
  */
 
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type Reg } from "../bpf/asm.js";
+import { emitIncrement } from "../bpf/emit-increment.js";
 import { ProgType, progLoad } from "../bpf/syscalls.js";
 import { emitFastPath, type FastPathMapFds } from "../fastpath/fast-path-program.js";
 import {
@@ -149,16 +150,7 @@ class Generator {
     const skip = this.fresh("count_done");
     if (typeof id === "number") this.a.st("u32", R10, COUNTER_KEY, id);
     else this.a.stx("u32", R10, COUNTER_KEY, id.reg);
-    this.a
-      .mov64Reg(R2, R10)
-      .add64Imm(R2, COUNTER_KEY)
-      .ldMapFd(R1, this.fds.counters)
-      .call(Helper.mapLookupElem)
-      .jmpImm("jeq", R0, 0, skip)
-      .ldx("u64", R1, R0, 0)
-      .add64Imm(R1, 1)
-      .stx("u64", R0, 0, R1)
-      .label(skip);
+    emitIncrement(this.a, this.fds.counters, COUNTER_KEY, skip);
   }
 
   /**
