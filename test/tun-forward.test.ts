@@ -34,6 +34,9 @@ const helpers: Output[] = [];
 before(async () => {
   if (process.getuid?.() !== 0) return;
   t = buildTunLab(lab);
+  // RS3 starts with strict reverse-path filtering: the helper must loosen it while it runs (the
+  // unwrapped packets arrive on eth0 from a client routed elsewhere) and put it back on stop.
+  for (const k of ["all", "eth0"]) lab.sysctl(t.servers[1]!.host, `net.ipv4.conf.${k}.rp_filter`, 1);
   for (const rs of t.servers) {
     await startRealServer(lab, rs.host, rs.name);
     helpers.push(await startRsHelper(lab, rs.host, ["--mode", "tun", "--vip", t.vip]));
@@ -255,6 +258,12 @@ test("tslvs rs --mode tun removes everything on stop", async (tc) => {
   assert.doesNotMatch(lab.exec(host, ["ip", "link", "show", "eth0"]), /xdp/);
   assert.equal(lab.exec(host, ["sysctl", "-n", "net.ipv4.conf.all.arp_ignore"]).trim(), "0");
   assert.equal(lab.exec(host, ["sysctl", "-n", "net.ipv4.conf.lo.arp_announce"]).trim(), "0");
+  for (const k of ["all", "eth0"])
+    assert.equal(
+      lab.exec(host, ["sysctl", "-n", `net.ipv4.conf.${k}.rp_filter`]).trim(),
+      "1",
+      `${k}.rp_filter restored`,
+    );
 });
 
 test("TUN: the director counted tunnelled packets and frag-needed errors, and never lacked headroom", async (tc) => {
