@@ -86,6 +86,8 @@ interface Outer {
   innerTrailer?: number[];
   /** Link padding after the outer packet. */
   padding?: number;
+  /** The outer header's ECN field (3: CE). */
+  ecn?: number;
 }
 
 /** A tunnel frame router -> real server around `inner`. */
@@ -98,7 +100,7 @@ function tunnelFrame(inner: number[], o: Outer): Uint8Array {
     const hl = 20 + opts.length;
     const hdr = [
       0x40 | (hl / 4),
-      0,
+      o.ecn ?? 0,
       ...be16(hl + payload.length + (o.lengthDelta ?? 0)),
       0x12,
       0x34,
@@ -120,7 +122,7 @@ function tunnelFrame(inner: number[], o: Outer): Uint8Array {
       0x86,
       0xdd,
       0x60,
-      0,
+      (o.ecn ?? 0) << 4,
       0,
       0,
       ...be16(payload.length + (o.lengthDelta ?? 0)),
@@ -226,6 +228,8 @@ test("tunnel packets the program does not unwrap go on untouched (to user space)
     ["an outer fragment", tunnelFrame(v4, { family: 4, frag: 0x2000 })],
     ["to another host", tunnelFrame(v4, { family: 4, dst: OTHER })],
     ["IPv6 to another host", tunnelFrame(v6, { family: 6, dst: OTHER6 })],
+    ["outer IPv4 marked CE (user space carries the mark inside)", tunnelFrame(v4, { family: 4, ecn: 3 })],
+    ["outer IPv6 marked CE", tunnelFrame(v6, { family: 6, ecn: 3 })],
   ];
   for (const [what, frame] of cases) {
     const r = run(frame);
@@ -280,4 +284,21 @@ test("property: any TCP/UDP packet to a VIP, in either outer family, comes out a
     ),
     { numRuns: 200 },
   );
+});
+
+test("an outer ECN field other than CE (ECT(0), ECT(1)) is unwrapped in XDP, the inner packet as it was", (tc) => {
+  if (!haveRoot(tc)) return;
+  const v4 = innerPacket({ family: 4 });
+  const v6 = innerPacket({ family: 6 });
+  for (const ecn of [1, 2]) {
+    for (const [inner, family] of [
+      [v4, 4],
+      [v6, 6],
+    ] as const) {
+      const r = run(tunnelFrame(inner, { family, ecn }));
+      assert.equal(r.verdict, XDP_PASS);
+      assert.deepEqual(r.moved, { decapsulated: 1, notForVip: 0 }, `ecn ${ecn} outer IPv${family}`);
+      assert.deepEqual(r.data, expectedFrame(inner));
+    }
+  }
 });

@@ -184,10 +184,10 @@ test("TUN: a packet without DF too big once encapsulated leaves as outer fragmen
 });
 
 /** An IPv4 header (checksum filled in) in front of `payload`. */
-function ipv4(proto: number, src: string, dst: string, payload: number[]): number[] {
+function ipv4(proto: number, src: string, dst: string, payload: number[], tos = 0): number[] {
   const addr = (a: string) => a.split(".").map(Number);
   const len = 20 + payload.length;
-  const h = [0x45, 0, len >> 8, len & 255, 0, 1, 0x40, 0, 64, proto, 0, 0, ...addr(src), ...addr(dst)];
+  const h = [0x45, tos, len >> 8, len & 255, 0, 1, 0x40, 0, 64, proto, 0, 0, ...addr(src), ...addr(dst)];
   const c = refChecksum(h);
   h[10] = c >> 8;
   h[11] = c & 255;
@@ -203,11 +203,13 @@ function echoRequest(id: number): number[] {
   return m;
 }
 
-test("TUN: a tunnel packet whose inner packet is not for a VIP is not delivered; one for the VIP is", async (tc) => {
+test("TUN: a tunnel packet whose inner packet is not for a VIP is not delivered; one for the VIP is; CE on the outer header is carried inside or drops a not-ECT packet", async (tc) => {
   if (!haveRoot(tc)) return;
   assert.ok(ready);
   // The router puts echo requests in IPIP to RS3 by hand: inside, one to the VIP (answered), one to
-  // RS3's own address (a host must not take packets from a tunnel that are not for a VIP).
+  // RS3's own address (a host must not take packets from a tunnel that are not for a VIP); then two
+  // to the VIP under a congestion-marked (CE) outer header: around an ECT(0) packet (delivered,
+  // marked CE inside, RFC 6040) and around a not-ECT one (dropped).
   const rs = t.servers[1]!;
   const mac = (host: string, dev: string) =>
     lab
@@ -216,22 +218,29 @@ test("TUN: a tunnel packet whose inner packet is not for a VIP is not delivered;
       .split(":")
       .map((x) => Number.parseInt(x, 16));
   const routerIp = "198.19.20.1";
-  const frame = (innerDst: string, id: number) =>
+  const frame = (innerDst: string, id: number, outerEcn = 0, innerEcn = 0) =>
     Buffer.from([
       ...mac(rs.host, "eth0"),
       ...mac(t.router, t.rsLinkIf),
       0x08,
       0x00,
-      ...ipv4(4, routerIp, rs.rip, ipv4(1, routerIp, innerDst, echoRequest(id))),
+      ...ipv4(4, routerIp, rs.rip, ipv4(1, routerIp, innerDst, echoRequest(id), innerEcn), outerEcn),
     ]).toString("hex");
   const dir = mkdtempSync(join(tmpdir(), "tslvs-tun-probe-"));
   const replies = await startCapture(lab, t.router, t.rsLinkIf, ["icmp[icmptype] = icmp-echoreply"]);
   let seen: string;
   try {
     const file = join(dir, "frames.hex");
-    writeFileSync(file, `${frame(rs.rip, 0x7a01)}\n${frame(t.vip, 0x7a02)}\n`);
+    const frames = [
+      frame(rs.rip, 0x7a01),
+      frame(t.vip, 0x7a02),
+      frame(t.vip, 0x7a03, 3, 2),
+      frame(t.vip, 0x7a04, 3, 0),
+      frame(t.vip, 0x7a05, 3, 3),
+    ];
+    writeFileSync(file, `${frames.join("\n")}\n`);
     const out = JSON.parse(lab.exec(t.router, ["node", supportScript("dp-raw-send"), t.rsLinkIf, file]));
-    assert.deepEqual(out, { sent: 2, failed: 0 });
+    assert.deepEqual(out, { sent: 5, failed: 0 });
     await new Promise((r) => setTimeout(r, 500));
   } finally {
     seen = await replies.stop("SIGINT");
@@ -240,6 +249,9 @@ test("TUN: a tunnel packet whose inner packet is not for a VIP is not delivered;
   const esc = (a: string) => a.replaceAll(".", "\\.");
   assert.match(seen, new RegExp(`${esc(t.vip)} > ${routerIp}: ICMP echo reply, id ${0x7a02}`), seen);
   assert.doesNotMatch(seen, new RegExp(`id ${0x7a01}`), `the packet to ${rs.rip} was delivered:\n${seen}`);
+  assert.match(seen, new RegExp(`ICMP echo reply, id ${0x7a05}`), `CE around CE delivered:\n${seen}`);
+  assert.match(seen, new RegExp(`ICMP echo reply, id ${0x7a03}`), `CE around ECT(0) delivered:\n${seen}`);
+  assert.doesNotMatch(seen, new RegExp(`id ${0x7a04}`), `CE around not-ECT was delivered:\n${seen}`);
 });
 
 test("tslvs rs --mode tun removes everything on stop", async (tc) => {
@@ -250,6 +262,8 @@ test("tslvs rs --mode tun removes everything on stop", async (tc) => {
   assert.match(text, /stopped on SIGTERM, host restored; tunnel packets received \d+, delivered [1-9]/);
   // The tunnel packets were unwrapped in XDP, the probe above for no VIP dropped there.
   assert.match(text, /delivered \d+ \(in XDP [1-9]\d*\), not for a VIP [1-9]/, text);
+  assert.match(text, /CE around not-ECT dropped [1-9]/, text);
+  tc.diagnostic(text);
   assert.doesNotMatch(
     lab.exec(host, ["ip", "-4", "addr", "show", "dev", "lo"]),
     new RegExp(t.vip.replaceAll(".", "\\.")),

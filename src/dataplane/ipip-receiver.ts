@@ -1,5 +1,6 @@
 import type { IpAddr } from "../core/address.js";
 import { get16, get32 } from "../net/bytes.js";
+import { ECN_DROP, ecnDecapsulate } from "../net/ecn-decapsulate.js";
 import { PROTO_IPIP, PROTO_IPV6 } from "../net/ip.js";
 import { IPV6_DST_OFF, IPV6_HEADER_LEN, IPV6_PAYLOAD_LEN_OFF } from "../net/ipv6.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
@@ -36,6 +37,8 @@ export class IpipReceiverCounters {
   notForVip = 0;
   malformed = 0;
   tunRefused = 0;
+  /** Congestion-marked (CE) outer around an inner packet without ECN: dropped (RFC 6040). */
+  ecnDropped = 0;
 }
 
 interface Port {
@@ -130,6 +133,7 @@ export class IpipReceiver {
     c.notForVip = u.notForVip + this.xdp.notForVip;
     c.malformed = u.malformed;
     c.tunRefused = u.tunRefused;
+    c.ecnDropped = u.ecnDropped;
     return c;
   }
 
@@ -188,6 +192,11 @@ export class IpipReceiver {
       : this.vips6.has(this.innerDst(bytes, inner + IPV6_DST_OFF));
     if (!forVip) {
       this.user.notForVip++;
+      return;
+    }
+    // A congestion mark on the outer header is carried inside (the XDP program leaves such packets here).
+    if (ecnDecapsulate(bytes, f.l3Off, f.family === 4, inner, innerV4) === ECN_DROP) {
+      this.user.ecnDropped++;
       return;
     }
     if (this.opts.tun.writeAt(this.base + inner, innerLen)) this.user.delivered++;

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { IpAddr } from "../../core/address.js";
 import { parseOptions, UsageError } from "../cli-args.js";
 import { HostChanges, ip } from "./host-changes.js";
@@ -105,11 +105,20 @@ async function startTunReceiver(
   const tun = TunDevice.open(tunName);
   host.onUndo(`TUN device ${tunName}`, () => tun.close());
   ip(["link", "set", tunName, "up"]);
-  // Strict reverse-path filtering (1) would drop every inner packet: the route back to the client
-  // is not through the TUN device. The effective value is max(all, device): the device gets 0, and
-  // a strict "all" becomes loose (2), which still checks the client is reachable at all.
+  // Reverse-path filtering must be off on the TUN device: it has no IPv4 address, and the kernel
+  // then drops every packet arriving on it under any rp_filter, loose included (fib_validate_source's
+  // "last resort"). The effective value is max(all, device), so a non-zero "all" is moved onto each
+  // existing interface (their filtering stays as it was) and "all" becomes 0.
   host.sysctl(`net.ipv4.conf.${tunName}.rp_filter`, 0);
-  if (host.read("net.ipv4.conf.all.rp_filter") === "1") host.sysctl("net.ipv4.conf.all.rp_filter", 2);
+  const all = Number(host.read("net.ipv4.conf.all.rp_filter"));
+  if (all !== 0) {
+    for (const name of readdirSync("/proc/sys/net/ipv4/conf")) {
+      if (name === "all" || name === "default" || name === "lo" || name === tunName) continue;
+      const key = `net/ipv4/conf/${name}/rp_filter`;
+      if (Number(host.read(key)) < all) host.sysctl(key, all);
+    }
+    host.sysctl("net.ipv4.conf.all.rp_filter", 0);
+  }
   // IPv6 inner packets need IPv6 on the device (it has no address and needs none: the VIPs are on lo).
   if (vips.some((v) => v.includes(":")) && host.read(`net.ipv6.conf.${tunName}.disable_ipv6`) !== "0")
     host.sysctl(`net.ipv6.conf.${tunName}.disable_ipv6`, 0);
@@ -134,6 +143,6 @@ async function startTunReceiver(
   return async () => {
     await receiver.stop();
     const c = receiver.counters;
-    return `tunnel packets received ${c.received}, delivered ${c.delivered} (in XDP ${c.inXdp}), not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}`;
+    return `tunnel packets received ${c.received}, delivered ${c.delivered} (in XDP ${c.inXdp}), not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}, CE around not-ECT dropped ${c.ecnDropped}`;
   };
 }

@@ -20,6 +20,9 @@
  * the user-space receiver checks it, as before; everything that is no tunnel packet to the host
  * passes untouched.
  *
+ * An outer header marked CE (congestion) is left to user space, which carries the mark inside
+ * (RFC 6040).
+ *
  * Maps: `addrs` (hash, u32 IPv4 address in network order -> u8) and `addrs6` (hash, 16-byte IPv6
  * address -> u8) hold the host's addresses; `vips` / `vips6` the same for the VIPs; `xsks` (XSKMAP)
  * RX queue -> socket; `stats` (per-CPU array of u64) counts by IpipXdpCounter. Plain Ethernet frames
@@ -176,6 +179,10 @@ export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
   for (let i = 0; i < 2; i++)
     a.mov64Reg(R2, R1).alu64Imm("rsh", R2, 16).alu64Imm("and", R1, 0xffff).alu64Reg("add", R1, R2);
   a.jmpImm("jne", R1, 0xffff, "redirect")
+    // A congestion mark (CE) on the outer header is for user space to carry inside (RFC 6040).
+    .ldx("u8", R1, R7, 1)
+    .alu64Imm("and", R1, 3)
+    .jmpImm("jeq", R1, 3, "redirect")
     .ldx("u16", R9, R7, 2)
     .be(R9, 16)
     .jmpImm("jgt", R9, MAX_PAYLOAD, "redirect")
@@ -201,6 +208,10 @@ export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
     .ldMapFd(R1, fds.addrs6)
     .call(Helper.mapLookupElem)
     .jmpImm("jeq", R0, 0, "pass")
+    .ldx("u8", R1, R7, 1)
+    .alu64Imm("rsh", R1, 4)
+    .alu64Imm("and", R1, 3)
+    .jmpImm("jeq", R1, 3, "redirect")
     .ldx("u16", R9, R7, IPV6_PAYLOAD_LEN)
     .be(R9, 16)
     .jmpImm("jgt", R9, MAX_PAYLOAD, "redirect")
