@@ -24,6 +24,26 @@ import { haveRoot } from "./support/privileged.js";
 const root = process.getuid?.() === 0;
 
 /** The IP packets of a `tcpdump -X` text capture (its hex dumps start at the IP header). */
+/**
+ * TCP and UDP services on [vip]:80 (rr), every real server added to both by its forwarding method
+ * (the two spellings may differ, e.g. -b and --fullnat).
+ */
+function addWebServices(
+  director: DirectorProcess,
+  vip: string,
+  servers: { rip: string }[],
+  tcpMethod: string,
+  udpMethod = tcpMethod,
+): void {
+  const svc = `[${vip}]:80`;
+  director.adm(["-A", "-t", svc, "-s", "rr"]);
+  director.adm(["-A", "-u", svc, "-s", "rr"]);
+  for (const rs of servers) {
+    director.adm(["-a", "-t", svc, "-r", `[${rs.rip}]:80`, tcpMethod]);
+    director.adm(["-a", "-u", svc, "-r", `[${rs.rip}]:80`, udpMethod]);
+  }
+}
+
 function capturedPackets(text: string): Buffer[] {
   const packets: Buffer[] = [];
   let hex = "";
@@ -88,14 +108,8 @@ describe("IPv6 LVS-NAT", () => {
     t = buildNat6Lab(lab);
     await startRealServers(lab, t.servers, { addr: "::" });
     director = await DirectorProcess.start(lab, t.director, [t.outsideIf, t.insideIf]);
-    const vip = `[${t.vip}]:80`;
-    director.adm(["-A", "-t", vip, "-s", "rr"]);
-    director.adm(["-A", "-u", vip, "-s", "rr"]);
+    addWebServices(director, t.vip, t.servers, "-m");
     director.adm(["-A", "-u", `[${t.vip}]:54`, "-s", "rr"]);
-    for (const rs of t.servers) {
-      director.adm(["-a", "-t", vip, "-r", `[${rs.rip}]:80`, "-m"]);
-      director.adm(["-a", "-u", vip, "-r", `[${rs.rip}]:80`, "-m"]);
-    }
   });
 
   after(async () => {
@@ -159,13 +173,7 @@ describe("IPv6 LVS-DR", () => {
     // Bound to the VIP, so that UDP answers leave from it (the client's socket is connected to it).
     await startRealServers(lab, t.servers, { addr: t.vip });
     director = await DirectorProcess.start(lab, t.director, [t.lanIf]);
-    const vip = `[${t.vip}]:80`;
-    director.adm(["-A", "-t", vip, "-s", "rr"]);
-    director.adm(["-A", "-u", vip, "-s", "rr"]);
-    for (const rs of t.servers) {
-      director.adm(["-a", "-t", vip, "-r", `[${rs.rip}]:80`, "-g"]);
-      director.adm(["-a", "-u", vip, "-r", `[${rs.rip}]:80`, "-g"]);
-    }
+    addWebServices(director, t.vip, t.servers, "-g");
   });
 
   after(async () => {
@@ -232,13 +240,7 @@ describe("IPv6 FULLNAT", () => {
     t = buildNat6Lab(lab, false);
     await startRealServers(lab, t.servers, { addr: "::" });
     director = await DirectorProcess.start(lab, t.director, [t.outsideIf, t.insideIf]);
-    const vip = `[${t.vip}]:80`;
-    director.adm(["-A", "-t", vip, "-s", "rr"]);
-    director.adm(["-A", "-u", vip, "-s", "rr"]);
-    for (const rs of t.servers) {
-      director.adm(["-a", "-t", vip, "-r", `[${rs.rip}]:80`, "-b"]);
-      director.adm(["-a", "-u", vip, "-r", `[${rs.rip}]:80`, "--fullnat"]);
-    }
+    addWebServices(director, t.vip, t.servers, "-b", "--fullnat");
   });
 
   after(async () => {
