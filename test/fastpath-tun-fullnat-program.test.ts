@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
 import { IpAddr } from "../src/core/address.js";
+import { EngineCounters } from "../src/dataplane/engine.js";
 import {
   FLOW_DIR_IN,
   FLOW_DIR_OUT,
@@ -13,8 +14,8 @@ import type { NextHop, NextHopCache } from "../src/dataplane/next-hops.js";
 import { PathMtuCache } from "../src/dataplane/path-mtu.js";
 import type { Umem } from "../src/dataplane/xdp/umem.js";
 import type { XmitEnv } from "../src/dataplane/xmit-env.js";
-import { type FullnatCounters, FullnatXmit } from "../src/dataplane/xmit-fullnat.js";
-import { type TunnelCounters, TunnelXmit } from "../src/dataplane/xmit-tunnel.js";
+import { FullnatXmit } from "../src/dataplane/xmit-fullnat.js";
+import { TunnelXmit } from "../src/dataplane/xmit-tunnel.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
 import { buildFrame, pseudoHeader, refChecksum, refSum } from "./net-frames.js";
@@ -99,31 +100,12 @@ function slowPath(frame: Uint8Array, s: FlowSpec): Uint8Array {
   slot.set(frame, HEADROOM);
   const f = new ParsedFrame();
   assert.equal(parseFrame(slot, HEADROOM, frame.length, f), PARSE_OK);
+  const counters = new EngineCounters();
   let ok: boolean;
   if (s.tunnel) {
-    const counters: TunnelCounters = {
-      tunnelled: 0,
-      fragNeeded: 0,
-      tooBig: 0,
-      noHeadroom: 0,
-      noRoute: 0,
-      ttlExpired: 0,
-      fragmented: 0,
-      tunnelErrorsRelayed: 0,
-    };
     ok = new TunnelXmit(env, counters, new PathMtuCache(() => 0)).send(slot, f, IpAddr.v4(s.newDaddr));
   } else {
-    const counters: FullnatCounters = {
-      fullnatIn: 0,
-      fullnatOut: 0,
-      toaInserted: 0,
-      toaNoRoom: 0,
-      noRoute: 0,
-      ttlExpired: 0,
-      rewriteFailed: 0,
-    };
-    const x = new FullnatXmit(env, counters, 16);
-    ok = x.send(
+    ok = new FullnatXmit(env, counters, 16).send(
       slot,
       f,
       s.direction === FLOW_DIR_IN,
@@ -383,15 +365,7 @@ test("FULLNAT with TOA: the inbound direction is offered to the fast path only o
   const hop = { ...hopOf(fnIn), mtu: 100 };
   const sent: Sent = { bytes: null };
   const env = slowEnv(hop, sent, { next: 1 });
-  const counters: FullnatCounters = {
-    fullnatIn: 0,
-    fullnatOut: 0,
-    toaInserted: 0,
-    toaNoRoom: 0,
-    noRoute: 0,
-    ttlExpired: 0,
-    rewriteFailed: 0,
-  };
+  const counters = new EngineCounters();
   const x = new FullnatXmit(env, counters, 16);
   const f = new ParsedFrame();
   const send = (s: FlowSpec, over: FrameOver, isNew: boolean, toa = true) => {

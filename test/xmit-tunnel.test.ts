@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { IpAddr } from "../src/core/address.js";
+import { EngineCounters } from "../src/dataplane/engine.js";
 import { FramePath, TxDecision } from "../src/dataplane/frame-path.js";
 import type { NextHop, NextHopCache } from "../src/dataplane/next-hops.js";
 import { PathMtuCache } from "../src/dataplane/path-mtu.js";
@@ -104,16 +105,7 @@ function makeTunnelRig(rsMtu = 1500, withSrc6 = true) {
     nextIpId: () => id++,
     hold: () => false,
   };
-  const counters = {
-    tunnelled: 0,
-    fragNeeded: 0,
-    tooBig: 0,
-    fragmented: 0,
-    noHeadroom: 0,
-    noRoute: 0,
-    ttlExpired: 0,
-    tunnelErrorsRelayed: 0,
-  };
+  const counters = new EngineCounters();
   const tx = new TunnelXmit(env, counters, new PathMtuCache(() => 1));
   // The engine's dispatch (engine.ts): the real server's address decides the outer family.
   path.methods = {
@@ -123,6 +115,28 @@ function makeTunnelRig(rsMtu = 1500, withSrc6 = true) {
     sentHop: () => null,
   };
   return { ...rig, umem, sent, counters, path, tx, env };
+}
+
+/**
+ * Hands `frame` to the frame path as received on the client side (in a fresh UMEM frame) at time
+ * `now`; returns whether the path gave the frame back for transmission.
+ */
+function feed(
+  rig: { path: FramePath; umem: Umem },
+  frame: Uint8Array,
+  d: TxDecision,
+  now = 1,
+  ingress = { ifindex: IF_OUT, mac: 1 },
+): boolean {
+  return rig.path.process(
+    rig.umem.bytes,
+    receive(rig.umem, frame),
+    frame.length,
+    2048 - HEADROOM,
+    ingress,
+    now,
+    d,
+  );
 }
 
 /** Puts `frame` in a fresh UMEM frame after AF_XDP's 256 bytes of headroom; returns its address. */
@@ -156,12 +170,10 @@ for (const [vip, rs, name] of [
   [VIP6_64, RS4, "IPv6 in IPv4"],
 ] as const) {
   test(`TUN ${name}: the outer header as the kernel writes it, the inner packet unchanged but its TTL`, () => {
-    const { path, umem, sent, counters } = makeTunnelRig();
-    const frame = clientSyn(vip, 32);
-    const addr = receive(umem, frame);
+    const rig = makeTunnelRig();
+    const { path, umem, sent, counters } = rig;
     const d = new TxDecision();
-    const ingress = { ifindex: IF_OUT, mac: MAC_DIRECTOR_OUT };
-    assert.equal(path.process(umem.bytes, addr, frame.length, 2048 - HEADROOM, ingress, 1, d), false);
+    assert.equal(feed(rig, clientSyn(vip, 32), d, 1, { ifindex: IF_OUT, mac: MAC_DIRECTOR_OUT }), false);
     assert.equal(
       d.held,
       true,
@@ -204,14 +216,10 @@ for (const [vip, rs, name] of [
 }
 
 test("TUN over IPv6: an IPv6 packet too big for the tunnel gets Packet Too Big (route MTU - 40) from the VIP", () => {
-  const { path, umem, sent, counters } = makeTunnelRig(1400);
+  const rig = makeTunnelRig(1400);
+  const { umem, sent, counters } = rig;
   const frame = clientSyn(VIP6_66, 1400 - 40 - 20 - 40 + 1); // inner 1361 bytes: one more than fits
-  const addr = receive(umem, frame);
-  const d = new TxDecision();
-  assert.equal(
-    path.process(umem.bytes, addr, frame.length, 2048 - HEADROOM, { ifindex: IF_OUT, mac: 1 }, 1, d),
-    false,
-  );
+  assert.equal(feed(rig, frame, new TxDecision()), false);
   assert.equal(counters.tunnelled, 0);
   assert.equal(counters.fragNeeded, 1);
   assert.equal(sent.length, 1, "only the ICMPv6 error left");
@@ -229,11 +237,10 @@ test("TUN over IPv6: an IPv6 packet too big for the tunnel gets Packet Too Big (
 });
 
 test("TUN over IPv6: an IPv4 packet with DF gets fragmentation needed (MTU - 40); without DF it is dropped", () => {
-  const { path, umem, sent, counters } = makeTunnelRig(1400);
-  const big = clientSyn(VIP_46, 1400 - 40 - 20 - 20 + 1);
+  const rig = makeTunnelRig(1400);
+  const { umem, sent, counters } = rig;
   const d = new TxDecision();
-  const ingress = { ifindex: IF_OUT, mac: 1 };
-  path.process(umem.bytes, receive(umem, big), big.length, 2048 - HEADROOM, ingress, 1, d);
+  feed(rig, clientSyn(VIP_46, 1400 - 40 - 20 - 20 + 1), d);
   assert.equal(counters.fragNeeded, 1);
   assert.equal(sent.length, 1);
   const e = new ParsedFrame();
@@ -241,53 +248,35 @@ test("TUN over IPv6: an IPv4 packet with DF gets fragmentation needed (MTU - 40)
   assert.deepEqual([e.family, e.protocol, e.icmpType, e.icmpCode], [4, 1, 3, 4]);
   assert.equal(e.saddr[0], IpAddr.mustParse(VIP_46).v4Value);
   assert.equal((umem.bytes[e.l4Off + 6]! << 8) | umem.bytes[e.l4Off + 7]!, 1360, "next-hop MTU");
-  const noDf = clientSyn(VIP_46, 1400 - 40 - 20 - 20 + 1, false);
-  path.process(umem.bytes, receive(umem, noDf), noDf.length, 2048 - HEADROOM, ingress, 2, d);
+  feed(rig, clientSyn(VIP_46, 1400 - 40 - 20 - 20 + 1, false), d, 2);
   assert.equal(counters.tooBig, 1, "not fragmented: dropped and counted");
   assert.equal(sent.length, 1);
 });
 
 test("TUN over IPv6: a route leaving less than 1280 bytes inside drops silently, as the kernel does", () => {
-  const { path, umem, sent, counters } = makeTunnelRig(1319);
-  const frame = clientSyn(VIP6_66, 10);
+  const rig = makeTunnelRig(1319);
+  const { sent, counters } = rig;
   const d = new TxDecision();
-  path.process(
-    umem.bytes,
-    receive(umem, frame),
-    frame.length,
-    2048 - HEADROOM,
-    { ifindex: IF_OUT, mac: 1 },
-    1,
-    d,
-  );
+  feed(rig, clientSyn(VIP6_66, 10), d);
   assert.equal(counters.tooBig, 1);
   assert.equal(sent.length, 0);
 });
 
 test("TUN over IPv6: without an IPv6 source address toward the real server nothing is sent", () => {
-  const { path, umem, sent, counters } = makeTunnelRig(1500, false);
-  const frame = clientSyn(VIP6_66, 10);
+  const rig = makeTunnelRig(1500, false);
+  const { sent, counters } = rig;
   const d = new TxDecision();
-  path.process(
-    umem.bytes,
-    receive(umem, frame),
-    frame.length,
-    2048 - HEADROOM,
-    { ifindex: IF_OUT, mac: 1 },
-    1,
-    d,
-  );
+  feed(rig, clientSyn(VIP6_66, 10), d);
   assert.equal(counters.noRoute, 1);
   assert.equal(sent.length, 0);
   assert.equal(d.held, false);
 });
 
 test("TUN: an ICMP error from the client side about a tunnelled connection goes to the real server encapsulated", () => {
-  const { path, umem, sent, counters } = makeTunnelRig();
-  const syn = clientSyn(VIP6_66, 0);
+  const rig = makeTunnelRig();
+  const { path, umem, sent, counters } = rig;
   const d = new TxDecision();
-  const ingress = { ifindex: IF_OUT, mac: 1 };
-  path.process(umem.bytes, receive(umem, syn), syn.length, 2048 - HEADROOM, ingress, 1, d);
+  feed(rig, clientSyn(VIP6_66, 0), d);
   assert.equal(sent.length, 1);
   // Packet Too Big from a router on the client's side, quoting a reply VIP -> client.
   const reply = buildFrame({
@@ -306,7 +295,7 @@ test("TUN: an ICMP error from the client side about a tunnelled connection goes 
     payload: [2, 0, 0, 0, 0, 0, 5, 0, ...reply],
   });
   // The ICMPv6 checksum does not matter to the director; the real server's stack checks it.
-  path.process(umem.bytes, receive(umem, ptb), ptb.length, 2048 - HEADROOM, ingress, 2, d);
+  feed(rig, ptb, d, 2);
   assert.equal(d.held, true);
   assert.equal(sent.length, 2);
   assert.equal(path.counters.icmpForwarded, 1);
