@@ -327,16 +327,7 @@ export class FramePath {
       this.counters.icmpUnrelated++;
       return false;
     }
-    const pkt = this.pkt;
-    pkt.family = family;
-    pkt.protocol = q.protocol;
-    pkt.saddr.set(q.saddr);
-    pkt.daddr.set(q.daddr);
-    pkt.sport = q.sport;
-    pkt.dport = q.dport;
-    pkt.tcpFlags = 0;
-    pkt.length = f.ipLen;
-    pkt.fwmark = 0;
+    const pkt = this.quotedPacket(family, q, false, f.ipLen);
     const fromClientSide = this.isVirtual(f);
     const v = this.director.icmpRelated(fromClientSide, pkt, f.ipLen, now, this.verdict);
     if (v.action !== ACTION_FORWARD) {
@@ -401,16 +392,7 @@ export class FramePath {
       return false;
     }
     // The connection as icmpRelated looks it up from the client side: the quoted packet reversed.
-    const pkt = this.pkt;
-    pkt.family = 4;
-    pkt.protocol = q.protocol;
-    pkt.saddr.set(q.daddr);
-    pkt.daddr.set(q.saddr);
-    pkt.sport = q.dport;
-    pkt.dport = q.sport;
-    pkt.tcpFlags = 0;
-    pkt.length = f.ipLen;
-    pkt.fwmark = 0;
+    const pkt = this.quotedPacket(4, q, true, f.ipLen);
     const v = this.director.icmpRelated(true, pkt, f.ipLen, now, this.verdict);
     const dest = v.dest;
     if (
@@ -434,6 +416,24 @@ export class FramePath {
     )
       this.counters.icmpSent++;
     return false;
+  }
+
+  /**
+   * The core's packet for a packet quoted in an ICMP error (`reversed`: seen from its other end),
+   * `length` the error's own length (what the connection's counters are charged), in `this.pkt`.
+   */
+  private quotedPacket(family: 4 | 6, q: IcmpQuote, reversed: boolean, length: number): FlowPacket {
+    const pkt = this.pkt;
+    pkt.family = family;
+    pkt.protocol = q.protocol;
+    pkt.saddr.set(reversed ? q.daddr : q.saddr);
+    pkt.daddr.set(reversed ? q.saddr : q.daddr);
+    pkt.sport = reversed ? q.dport : q.sport;
+    pkt.dport = reversed ? q.sport : q.dport;
+    pkt.tcpFlags = 0;
+    pkt.length = length;
+    pkt.fwmark = 0;
+    return pkt;
   }
 
   /** Copies the packet being answered aside (the answer is built over it), without a view object. */
