@@ -105,21 +105,23 @@ function slowPath(frame: Uint8Array, s: FlowSpec): Uint8Array {
   if (s.tunnel) {
     ok = new TunnelXmit(env, counters, new PathMtuCache(() => 0)).send(slot, f, IpAddr.v4(s.newDaddr));
   } else {
-    ok = new FullnatXmit(env, counters, 16).send(
-      slot,
-      f,
-      s.direction === FLOW_DIR_IN,
-      3,
-      false,
-      false,
-      Uint32Array.of(s.newSaddr),
-      s.newSport,
-      Uint32Array.of(s.newDaddr),
-      s.newDport,
-    );
+    ok = sendFullnat(new FullnatXmit(env, counters, 16), slot, f, s, false, false);
   }
   assert.ok(ok, "the slow path sends it");
   return sent.bytes!;
+}
+
+/** The FULLNAT slow path's send of frame `f` with the flow's rewrite (conn 3). */
+function sendFullnat(
+  x: FullnatXmit,
+  bytes: Uint8Array,
+  f: ParsedFrame,
+  s: FlowSpec,
+  isNew: boolean,
+  toa: boolean,
+): boolean {
+  const [saddr, daddr] = [Uint32Array.of(s.newSaddr), Uint32Array.of(s.newDaddr)];
+  return x.send(bytes, f, s.direction === FLOW_DIR_IN, 3, isNew, toa, saddr, s.newSport, daddr, s.newDport);
 }
 
 /** Independent check of the IPv4 header (and L4) checksums at `l3` of a frame. */
@@ -372,19 +374,7 @@ test("FULLNAT with TOA: the inbound direction is offered to the fast path only o
     const frame = frameOf(s, over);
     env.umem.bytes.set(frame, HEADROOM);
     assert.equal(parseFrame(env.umem.bytes, HEADROOM, frame.length, f), PARSE_OK);
-    const ok = x.send(
-      env.umem.bytes,
-      f,
-      s.direction === FLOW_DIR_IN,
-      3,
-      isNew,
-      toa,
-      Uint32Array.of(s.newSaddr),
-      s.newSport,
-      Uint32Array.of(s.newDaddr),
-      s.newDport,
-    );
-    assert.ok(ok);
+    assert.ok(sendFullnat(x, env.umem.bytes, f, s, isNew, toa));
     return x.lastHop;
   };
   const mss = [2, 4, 0x05, 0xb4];
