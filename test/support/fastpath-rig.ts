@@ -40,6 +40,16 @@ export const CLIENT_MAC = 0x02aabbccdd01;
 export const LOOPBACK = 1;
 export const OUT_IFINDEX = 7;
 
+/** Where the program under test runs (hook-abi.ts). */
+export type ProgramHook = "xdp" | "tc";
+
+/** TC verdicts as the XDP verdicts the cases expect: redirect, pass (TCX_NEXT), drop (TC_ACT_SHOT). */
+const TC_AS_XDP = new Map<number, number>([
+  [7, XDP_REDIRECT],
+  [0xffffffff, XDP_PASS],
+  [2, XDP_DROP],
+]);
+
 export class FastPathRig {
   steering: SteeringMaps | null = null;
   fast: FastPathMaps | null = null;
@@ -47,12 +57,19 @@ export class FastPathRig {
   private readonly key = new Uint8Array(FLOW_KEY_SIZE);
   private readonly value = new Uint8Array(FLOW_VALUE_SIZE);
 
+  /** `tc`: the program is loaded for TC ingress; steered frames (missAction "drop") are dropped. */
+  constructor(readonly hook: ProgramHook = "xdp") {}
+
   /** Services TCP VIP:80 and UDP VIP:53; with `replySources`, replies from RIP:8080 / RIP:5353. */
   open(replySources: boolean): void {
     if (process.getuid?.() !== 0) return;
     this.steering = SteeringMaps.create();
     this.fast = FastPathMaps.create(1024);
-    this.prog = loadSteeringProgram(this.steering.fds, { missAction: "drop", fastPath: this.fast.fds });
+    this.prog = loadSteeringProgram(this.steering.fds, {
+      missAction: "drop",
+      fastPath: this.fast.fds,
+      hook: this.hook === "xdp" ? "xdp" : { tc: 1 },
+    });
     this.steering.setInterfaceMac(LOOPBACK, Uint8Array.from(OUR_MAC));
     this.steering.addService(TCP, IpAddr.v4(VIP), 80);
     this.steering.addService(UDP, IpAddr.v4(VIP), 53);
@@ -87,6 +104,7 @@ export class FastPathRig {
       (k) => now[k as keyof typeof now] !== before[k as keyof typeof before],
     );
     assert.ok(moved.length <= 1, `one fast-path counter per frame, got ${moved.join(",")}`);
-    return { verdict: r.retval, data: r.data, counter: moved[0] ?? null };
+    const verdict = this.hook === "xdp" ? r.retval : (TC_AS_XDP.get(r.retval) ?? -r.retval);
+    return { verdict, data: r.data, counter: moved[0] ?? null };
   }
 }

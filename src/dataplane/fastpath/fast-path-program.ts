@@ -27,6 +27,7 @@
 
 import { type BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R10, type Reg } from "../bpf/asm.js";
 import { emitIncrement } from "../bpf/emit-increment.js";
+import { type HookAbi, SKB_LEN } from "../bpf/hook-abi.js";
 import {
   FastPathCounter,
   FK_DADDR,
@@ -73,11 +74,10 @@ export interface FastPathContext {
   proto: Reg;
   /** Where the host program continues when the fast path does not take the packet. */
   fallThrough: string;
+  /** The hook the host program runs at (its context layout and verdicts). */
+  abi: HookAbi;
 }
 
-const MD_DATA = 0;
-const MD_DATA_END = 4;
-const MD_INGRESS_IFINDEX = 12;
 const ETH_P_IP_LE = 0x0008;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -88,13 +88,16 @@ const FKEY = -96;
 const SPILL_VALUE = -104;
 const STAT_KEY = -108;
 const SPILL_LEN = -120;
+/** TC only: the one's-complement negation of the L4 words a NAT rewrite changes (ports, checksum). */
+const OLD_L4_SUM = -128;
 
 const ETH_HLEN = 14;
 const IPIP_HLEN = 20;
 const IPPROTO_IPIP = 4;
 /** The DF bit in the first byte of the flags/fragment-offset field. */
 const IP_DF_BYTE = 0x40;
-const XDP_PASS = 2;
+/** bpf_skb_adjust_room mode: the room goes between the Ethernet and the IP header. */
+const BPF_ADJ_ROOM_MAC = 1;
 
 /** Emits `counter += 1` in the per-CPU stats map. Clobbers r0-r5. */
 function count(a: BpfAsm, fds: FastPathMapFds, id: number, skip: string): void {
@@ -130,24 +133,75 @@ function copyMac(a: BpfAsm, base: Reg, to: number, from: number): void {
   for (let i = 0; i < 6; i += 2) a.ldx("u16", R1, R0, from + i).stx("u16", base, to + i, R1);
 }
 
+/** r1 = the 16-bit word at l4 + the L4 checksum's offset (TCP 16, UDP 6), as it lies in memory. */
+function loadL4Checksum(a: BpfAsm, c: FastPathContext, label: string): void {
+  a.jmpImm("jeq", c.proto, IPPROTO_TCP, `${label}_tcp`)
+    .ldx("u16", R1, c.l4, 6)
+    .ja(`${label}_done`)
+    .label(`${label}_tcp`)
+    .ldx("u16", R1, c.l4, 16)
+    .label(`${label}_done`);
+}
+
+/**
+ * TC only, before a NAT/FULLNAT rewrite (r0 = value): keeps the negated sum of the L4 words the
+ * rewrite changes (both ports, the checksum) for emitCsumComplete. Words are summed as they lie in
+ * memory, as the kernel's csum_partial does. Uses r1-r3.
+ */
+function emitOldL4Sum(a: BpfAsm, c: FastPathContext): void {
+  a.ldx("u8", R2, R0, FV_REWRITE)
+    .jmpImm("jeq", R2, 0, "fp_old_done")
+    .ldx("u16", R3, c.l4, 0)
+    .alu64Imm("xor", R3, 0xffff)
+    .ldx("u16", R1, c.l4, 2)
+    .alu64Imm("xor", R1, 0xffff)
+    .alu64Reg("add", R3, R1);
+  loadL4Checksum(a, c, "fp_old_ck");
+  a.alu64Imm("xor", R1, 0xffff).alu64Reg("add", R3, R1).stx("u32", R10, OLD_L4_SUM, R3).label("fp_old_done");
+}
+
+/**
+ * TC only, after a NAT/FULLNAT rewrite (r0 = value, r5 = IP length): a receiving driver may have
+ * summed the whole packet (CHECKSUM_COMPLETE), and the kernel checks later checksums against that
+ * sum, so it must follow what the rewrite changed. The IP header's own sum does not change (its
+ * checksum absorbs the new addresses and TTL); the L4 words do, by new - old. bpf_csum_update adds
+ * that to skb->csum, and does nothing to a packet without a complete sum. Clobbers r1-r5, keeps r0, r5.
+ */
+function emitCsumComplete(a: BpfAsm, c: FastPathContext): void {
+  a.ldx("u32", R3, R10, OLD_L4_SUM)
+    .ldx("u16", R1, c.l4, 0)
+    .alu64Reg("add", R3, R1)
+    .ldx("u16", R1, c.l4, 2)
+    .alu64Reg("add", R3, R1);
+  loadL4Checksum(a, c, "fp_new_ck");
+  a.alu64Reg("add", R3, R1)
+    .stx("u64", R10, SPILL_VALUE, R0)
+    .stx("u64", R10, SPILL_LEN, R5)
+    .mov64Reg(R1, c.ctx)
+    .mov64Reg(R2, R3)
+    .call(Helper.csumUpdate)
+    .ldx("u64", R0, R10, SPILL_VALUE)
+    .ldx("u64", R5, R10, SPILL_LEN);
+}
+
 /**
  * Emits the fast path at the current position of `a`. Falls through (jumps) to `c.fallThrough`
  * with ctx/iph/l4/proto unchanged when the packet is not for the fast path.
  */
 export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext): void {
-  const { ctx, iph, l4, proto } = c;
+  const { ctx, iph, l4, proto, abi } = c;
   const slow = c.fallThrough;
   a.jmpImm("jeq", proto, IPPROTO_TCP, "fp_tcp")
     .jmpImm("jne", proto, IPPROTO_UDP, slow)
     // UDP: the 8-byte header.
-    .ldx("u32", R3, ctx, MD_DATA_END)
+    .ldx("u32", R3, ctx, abi.dataEnd)
     .mov64Reg(R4, l4)
     .add64Imm(R4, 8)
     .jmpReg("jgt", R4, R3, slow)
     .ja("fp_key")
     // TCP: the 20-byte header; SYN, FIN and RST belong to the state machine.
     .label("fp_tcp")
-    .ldx("u32", R3, ctx, MD_DATA_END)
+    .ldx("u32", R3, ctx, abi.dataEnd)
     .mov64Reg(R4, l4)
     .add64Imm(R4, 20)
     .jmpReg("jgt", R4, R3, slow)
@@ -171,11 +225,11 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .jmpImm("jeq", R0, 0, "fp_miss")
 
     // Hit (r0 = value). Only on the interface it was installed for, addressed to its MAC.
-    .ldx("u32", R1, ctx, MD_INGRESS_IFINDEX)
+    .ldx("u32", R1, ctx, abi.ifindex)
     .ldx("u32", R2, R0, FV_IN_IFINDEX)
     .jmpReg("jne", R1, R2, "fp_other_host")
-    .ldx("u32", R2, ctx, MD_DATA)
-    .ldx("u32", R3, ctx, MD_DATA_END)
+    .ldx("u32", R2, ctx, abi.data)
+    .ldx("u32", R3, ctx, abi.dataEnd)
     .mov64Reg(R4, R2)
     .add64Imm(R4, 14)
     .jmpReg("jgt", R4, R3, slow)
@@ -194,10 +248,14 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .be(R5, 16)
     .alu64Imm("and", R5, 0xffff)
     .ldx("u16", R1, R0, FV_MAX_LEN)
-    .jmpReg("jgt", R5, R1, "fp_too_long")
-    .mov64Reg(R4, iph)
-    .alu64Reg("add", R4, R5)
-    .jmpReg("jgt", R4, R3, slow)
+    .jmpReg("jgt", R5, R1, "fp_too_long");
+  if (abi.hook === "xdp") {
+    a.mov64Reg(R4, iph).alu64Reg("add", R4, R5).jmpReg("jgt", R4, R3, slow);
+  } else {
+    // An skb may hold its payload outside the linear part: the whole frame must be there.
+    a.ldx("u32", R4, ctx, SKB_LEN).mov64Reg(R1, R5).add64Imm(R1, ETH_HLEN).jmpReg("jgt", R1, R4, slow);
+  }
+  a
     // r4 = L4 length = total - IHL * 4; at least the L4 header.
     .ldx("u8", R1, iph, 0)
     .alu64Imm("and", R1, 0x0f)
@@ -227,13 +285,14 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .jmpImm("jset", R2, FLOW_TUNNEL, "fp_tunnel");
 
   // ---- from here on the packet is the fast path's: rewrite ----
-  a.ldx("u32", R2, ctx, MD_DATA)
-    .ldx("u32", R3, ctx, MD_DATA_END)
+  a.ldx("u32", R2, ctx, abi.data)
+    .ldx("u32", R3, ctx, abi.dataEnd)
     .mov64Reg(R4, R2)
     .add64Imm(R4, 14)
     .jmpReg("jgt", R4, R3, slow);
   copyMac(a, R2, 0, FV_DST_MAC);
   copyMac(a, R2, 6, FV_SRC_MAC);
+  if (abi.hook === "tc") emitOldL4Sum(a, c);
   a.ldx("u8", R2, R0, FV_REWRITE)
     .jmpImm("jset", R2, FLOW_REWRITE_SRC, "fp_src")
     .label("fp_after_src")
@@ -249,8 +308,10 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
   a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jeq", R2, 0, "fp_count").ldx("u32", R3, R0, FV_L4_DELTA);
   a.jmpImm("jeq", proto, IPPROTO_UDP, "fp_l4_udp");
   patchChecksum(a, l4, 16, R3, false, "fp_tcpck");
-  a.ja("fp_count").label("fp_l4_udp");
+  a.ja("fp_l4_done").label("fp_l4_udp");
   patchChecksum(a, l4, 6, R3, true, "fp_udpck");
+  a.label("fp_l4_done");
+  if (abi.hook === "tc") emitCsumComplete(a, c);
 
   // Count into the value, stamp the time, redirect.
   a.label("fp_count")
@@ -309,7 +370,7 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
  * and are rebuilt ("fp_reparse") when the frame has to go on into the steering code after all.
  */
 function emitTunnel(a: BpfAsm, c: FastPathContext): void {
-  const { ctx } = c;
+  const { ctx, abi } = c;
   const outer = c.iph;
   const inner = c.l4;
   a.label("fp_tunnel")
@@ -319,24 +380,43 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
     .ja("fp_no_df")
     .label("fp_tun_df")
     .stx("u64", R10, SPILL_VALUE, R0)
-    .stx("u64", R10, SPILL_LEN, R5)
+    .stx("u64", R10, SPILL_LEN, R5);
+  if (abi.hook === "xdp") {
     // Link padding after the IP packet is not carried (the slow path sends header + IP packet only).
-    .mov64Reg(R1, ctx)
-    .call(Helper.xdpGetBuffLen)
-    .ldx("u64", R2, R10, SPILL_LEN)
-    .add64Imm(R2, ETH_HLEN)
-    .alu64Reg("sub", R2, R0)
-    .jmpImm("jeq", R2, 0, "fp_tun_head")
-    .mov64Reg(R1, ctx)
-    .call(Helper.xdpAdjustTail)
-    .jmpImm("jne", R0, 0, "fp_reparse")
-    .label("fp_tun_head")
-    .mov64Reg(R1, ctx)
-    .mov64Imm(R2, -IPIP_HLEN)
-    .call(Helper.xdpAdjustHead)
-    .jmpImm("jne", R0, 0, "fp_reparse")
-    .ldx("u32", R2, ctx, MD_DATA)
-    .ldx("u32", R3, ctx, MD_DATA_END)
+    a.mov64Reg(R1, ctx)
+      .call(Helper.xdpGetBuffLen)
+      .ldx("u64", R2, R10, SPILL_LEN)
+      .add64Imm(R2, ETH_HLEN)
+      .alu64Reg("sub", R2, R0)
+      .jmpImm("jeq", R2, 0, "fp_tun_head")
+      .mov64Reg(R1, ctx)
+      .call(Helper.xdpAdjustTail)
+      .jmpImm("jne", R0, 0, "fp_reparse")
+      .label("fp_tun_head")
+      .mov64Reg(R1, ctx)
+      .mov64Imm(R2, -IPIP_HLEN)
+      .call(Helper.xdpAdjustHead)
+      .jmpImm("jne", R0, 0, "fp_reparse");
+  } else {
+    // The same at TC ingress: trim the padding, then open 20 bytes between Ethernet and IP.
+    a.ldx("u32", R1, ctx, SKB_LEN)
+      .ldx("u64", R2, R10, SPILL_LEN)
+      .add64Imm(R2, ETH_HLEN)
+      .jmpReg("jeq", R1, R2, "fp_tun_head")
+      .mov64Reg(R1, ctx)
+      .mov64Imm(R3, 0)
+      .call(Helper.skbChangeTail)
+      .jmpImm("jne", R0, 0, "fp_reparse")
+      .label("fp_tun_head")
+      .mov64Reg(R1, ctx)
+      .mov64Imm(R2, IPIP_HLEN)
+      .mov64Imm(R3, BPF_ADJ_ROOM_MAC)
+      .mov64Imm(R4, 0)
+      .call(Helper.skbAdjustRoom)
+      .jmpImm("jne", R0, 0, "fp_reparse");
+  }
+  a.ldx("u32", R2, ctx, abi.data)
+    .ldx("u32", R3, ctx, abi.dataEnd)
     .mov64Reg(R4, R2)
     .add64Imm(R4, ETH_HLEN + IPIP_HLEN + 20)
     .jmpReg("jgt", R4, R3, "fp_tun_undo")
@@ -393,11 +473,13 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
     .ja("fp_count");
 
   // Grown but too short to hold what was there (cannot happen: the frame only grew): undo.
-  a.label("fp_tun_undo").mov64Reg(R1, ctx).mov64Imm(R2, IPIP_HLEN).call(Helper.xdpAdjustHead);
+  a.label("fp_tun_undo").mov64Reg(R1, ctx);
+  if (abi.hook === "xdp") a.mov64Imm(R2, IPIP_HLEN).call(Helper.xdpAdjustHead);
+  else a.mov64Imm(R2, -IPIP_HLEN).mov64Imm(R3, BPF_ADJ_ROOM_MAC).mov64Imm(R4, 0).call(Helper.skbAdjustRoom);
   // The frame is as it arrived (less any link padding): find the IP and L4 headers again.
   a.label("fp_reparse")
-    .ldx("u32", R2, ctx, MD_DATA)
-    .ldx("u32", R3, ctx, MD_DATA_END)
+    .ldx("u32", R2, ctx, abi.data)
+    .ldx("u32", R3, ctx, abi.dataEnd)
     .mov64Reg(c.iph, R2)
     .add64Imm(c.iph, ETH_HLEN)
     .mov64Reg(R4, c.iph)
@@ -414,6 +496,6 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
     .ja("fp_no_headroom")
     // Unreachable (the frame's length did not change): hand it to the host rather than guess.
     .label("fp_lost")
-    .mov64Imm(R0, XDP_PASS)
+    .mov64Imm(R0, c.abi.pass)
     .exit();
 }

@@ -28,9 +28,10 @@
  *
  */
 
-import { BpfAsm, Helper, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type Reg } from "../bpf/asm.js";
+import { BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, type Reg } from "../bpf/asm.js";
 import { emitIncrement } from "../bpf/emit-increment.js";
-import { ProgType, progLoad } from "../bpf/syscalls.js";
+import { BPF_F_INGRESS, type HookAbi, SKB_LEN, TC_ABI, TC_PULL_BYTES, XDP_ABI } from "../bpf/hook-abi.js";
+import { AttachType, ProgType, progLoad } from "../bpf/syscalls.js";
 import { emitFastPath, type FastPathMapFds } from "../fastpath/fast-path-program.js";
 import {
   STEER_KEY_PORT,
@@ -67,10 +68,15 @@ export interface SteeringProgramOptions {
    * redirected in XDP before any steering lookup (src/dataplane/fastpath/fast-path-program.ts).
    */
   fastPath?: FastPathMapFds;
+  /**
+   * Where the program runs. Default "xdp": steered frames go to the AF_XDP socket of their RX queue
+   * (`xsks`). `{ tc: ifindex }`: the program runs at TC ingress (a tcx link) and steered frames are
+   * redirected into the receive path of that interface — tslvs's slow-path veth, whose XDP program
+   * hands them to the AF_XDP sockets (docs/decisions/0850-tc-ingress-fast-path.md); with missAction
+   * "drop" they are dropped there instead. `xsks` is not used then.
+   */
+  hook?: "xdp" | { tc: number };
 }
-
-const XDP_DROP = 1;
-const XDP_PASS = 2;
 
 const ETH_HLEN = 14;
 const VLAN_HLEN = 4;
@@ -94,10 +100,7 @@ const IPV6_DSTOPTS = 60;
 /** Extension headers (hop-by-hop, routing, destination options) skipped before giving up. */
 const IPV6_MAX_EXT_HEADERS = 3;
 
-// xdp_md fields.
-const MD_DATA = 0;
-const MD_DATA_END = 4;
-const MD_INGRESS_IFINDEX = 12;
+// xdp_md field (the others come from the hook's HookAbi).
 const MD_RX_QUEUE_INDEX = 16;
 
 // IPv4 header fields.
@@ -134,11 +137,17 @@ class Generator {
   readonly a = new BpfAsm();
   private seq = 0;
 
+  private readonly abi: HookAbi;
+
   constructor(
     private readonly fds: SteeringMapFds,
-    private readonly missAction: number,
-    private readonly fastPath: FastPathMapFds | null = null,
-  ) {}
+    private readonly missDrop: boolean,
+    private readonly fastPath: FastPathMapFds | null,
+    /** TC: the slow-path interface steered frames are redirected into; null for XDP. */
+    private readonly slowIfindex: number | null,
+  ) {
+    this.abi = slowIfindex === null ? XDP_ABI : TC_ABI;
+  }
 
   private fresh(prefix: string): string {
     this.seq += 1;
@@ -244,11 +253,11 @@ class Generator {
     this.a.mov64Reg(R4, reg).add64Imm(R4, bytes).jmpReg("jgt", R4, R3, "malformed");
   }
 
-  /** Ends with XDP_PASS after counting why. */
+  /** Hands the frame to the host after counting why. */
   pass(label: string, counter: number): void {
     this.a.label(label);
     this.count(counter);
-    this.a.mov64Imm(R0, XDP_PASS).exit();
+    this.a.mov64Imm(R0, this.abi.pass).exit();
   }
 
   /** Remembers why the frame is to be steered (in r9) and goes to the common steering tail. */
@@ -261,9 +270,32 @@ class Generator {
     const { services, replies } = this.fds;
 
     // ---- Ethernet (+ one VLAN tag) ----
-    a.mov64Reg(CTX, R1)
-      .ldx("u32", R2, CTX, MD_DATA)
-      .ldx("u32", R3, CTX, MD_DATA_END)
+    a.mov64Reg(CTX, R1);
+    if (this.abi.hook === "tc") {
+      // An skb's headers may lie partly outside its linear part, which is all a program can read
+      // directly: pull up to TC_PULL_BYTES in when they are not there (rare: most drivers put them
+      // there). A failed pull leaves the frame as it was; the bounds checks below decide.
+      a.ldx("u32", R2, CTX, this.abi.data)
+        .ldx("u32", R3, CTX, this.abi.dataEnd)
+        .mov64Reg(R4, R2)
+        .add64Imm(R4, TC_PULL_BYTES)
+        .jmpReg("jle", R4, R3, "linear")
+        .ldx("u32", R5, CTX, SKB_LEN)
+        .jmpImm("jgt", R5, TC_PULL_BYTES, "pull_most")
+        .mov64Reg(R4, R2)
+        .alu64Reg("add", R4, R5)
+        .jmpReg("jle", R4, R3, "linear")
+        .mov64Reg(R2, R5)
+        .ja("pull")
+        .label("pull_most")
+        .mov64Imm(R2, TC_PULL_BYTES)
+        .label("pull")
+        .mov64Reg(R1, CTX)
+        .call(Helper.skbPullData)
+        .label("linear");
+    }
+    a.ldx("u32", R2, CTX, this.abi.data)
+      .ldx("u32", R3, CTX, this.abi.dataEnd)
       .mov64Reg(IPH, R2)
       .add64Imm(IPH, ETH_HLEN)
       .jmpReg("jgt", IPH, R3, "malformed")
@@ -303,7 +335,14 @@ class Generator {
     a.label("ports");
     this.need(L4, 4);
     if (this.fastPath) {
-      emitFastPath(a, this.fastPath, { ctx: CTX, iph: IPH, l4: L4, proto: PROTO, fallThrough: "steer4" });
+      emitFastPath(a, this.fastPath, {
+        ctx: CTX,
+        iph: IPH,
+        l4: L4,
+        proto: PROTO,
+        fallThrough: "steer4",
+        abi: this.abi,
+      });
       a.label("steer4");
     }
     this.lookup(4, services, IPH, IP_DADDR, L4, 2, true, "hit_service");
@@ -432,15 +471,15 @@ class Generator {
     // frame this director just sent to a real server) must not be forwarded a second time. The
     // packet pointers are reloaded after the lookup, with a fresh bounds check.
     a.label("steer")
-      .ldx("u32", R1, CTX, MD_INGRESS_IFINDEX)
+      .ldx("u32", R1, CTX, this.abi.ifindex)
       .stx("u32", R10, IFMAC_KEY, R1)
       .mov64Reg(R2, R10)
       .add64Imm(R2, IFMAC_KEY)
       .ldMapFd(R1, this.fds.ifMacs)
       .call(Helper.mapLookupElem)
       .jmpImm("jeq", R0, 0, "other_host")
-      .ldx("u32", R2, CTX, MD_DATA)
-      .ldx("u32", R3, CTX, MD_DATA_END)
+      .ldx("u32", R2, CTX, this.abi.data)
+      .ldx("u32", R3, CTX, this.abi.dataEnd)
       .mov64Reg(R4, R2)
       .add64Imm(R4, 6)
       .jmpReg("jgt", R4, R3, "malformed")
@@ -452,26 +491,39 @@ class Generator {
       .jmpReg("jne", R1, R4, "other_host");
     this.count({ reg: PROTO });
 
-    a.label("redirect")
-      .ldMapFd(R1, this.fds.xsks)
-      .ldx("u32", R2, CTX, MD_RX_QUEUE_INDEX)
-      .mov64Imm(R3, this.missAction)
-      .call(Helper.redirectMap)
-      .exit();
+    a.label("redirect");
+    if (this.slowIfindex === null) {
+      a.ldMapFd(R1, this.fds.xsks)
+        .ldx("u32", R2, CTX, MD_RX_QUEUE_INDEX)
+        .mov64Imm(R3, this.missDrop ? this.abi.drop : this.abi.pass)
+        .call(Helper.redirectMap)
+        .exit();
+    } else if (this.missDrop) {
+      a.mov64Imm(R0, this.abi.drop).exit();
+    } else {
+      a.mov64Imm(R1, this.slowIfindex).mov64Imm(R2, BPF_F_INGRESS).call(Helper.redirect).exit();
+    }
     return a.assemble();
   }
 }
 
 /** Generates the steering program for the given map fds (they are embedded in the bytecode). */
 export function buildSteeringProgram(fds: SteeringMapFds, options: SteeringProgramOptions = {}): Uint8Array {
-  const miss = (options.missAction ?? "pass") === "drop" ? XDP_DROP : XDP_PASS;
-  return new Generator(fds, miss, options.fastPath ?? null).build();
+  const hook = options.hook ?? "xdp";
+  return new Generator(
+    fds,
+    options.missAction === "drop",
+    options.fastPath ?? null,
+    hook === "xdp" ? null : hook.tc,
+  ).build();
 }
 
 /** Generates and loads the steering program; returns its fd (the caller closes it). */
 export function loadSteeringProgram(fds: SteeringMapFds, options: SteeringProgramOptions = {}): number {
+  const tc = options.hook !== undefined && options.hook !== "xdp";
   return progLoad({
-    type: ProgType.XDP,
+    type: tc ? ProgType.SCHED_CLS : ProgType.XDP,
+    expectedAttachType: tc ? AttachType.TCX_INGRESS : undefined,
     insns: buildSteeringProgram(fds, options),
     name: "tslvs_steer",
     license: "GPL",
