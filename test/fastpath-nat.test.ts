@@ -34,7 +34,7 @@ function sha(b: Uint8Array): string {
 
 async function scenario(
   prefix: string,
-  mode: "generic" | "native",
+  mode: "generic" | "native" | "tc",
   peersHaveNapi: boolean,
 ): Promise<Outcome> {
   const lab = new NetLab(prefix);
@@ -179,6 +179,13 @@ function assertMostlyFastPath(o: Outcome): void {
 test("NAT bulk transfer both ways runs in XDP after the handshake (generic XDP)", async (t) => {
   if (!haveRoot(t)) return;
   const o = await scenario("tfpg", "generic", false);
+  t.diagnostic(JSON.stringify(o));
+  assertMostlyFastPath(o);
+});
+
+test("NAT bulk transfer both ways runs in the fast path at TC ingress (tc mode)", async (t) => {
+  if (!haveRoot(t)) return;
+  const o = await scenario("tfpt", "tc", false);
   t.diagnostic(JSON.stringify(o));
   assertMostlyFastPath(o);
 });

@@ -14,7 +14,7 @@ FULLNAT and TUN flows are forwarded inside XDP.
 
 Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
-        [--xdp-mode auto|native|generic] [--no-dataplane] [--no-fast-path] [--restart-grace S]
+        [--xdp-mode auto|native|generic|tc] [--no-dataplane] [--no-fast-path] [--restart-grace S]
         [--local-ports MIN-MAX] [--scheduler-plugin PATH|PACKAGE]...
         [--conn-tab-bits N] [--conn-capacity N]
         Run the director in the foreground, logging JSON lines to stdout.
@@ -25,6 +25,9 @@ Commands:
         --interface    serve these interfaces (repeatable); default every non-loopback
                        interface that is up.
         --xdp-mode     how the steering program attaches (default auto: native, else generic).
+                       tc: at TC ingress instead of XDP, the slow path's frames passed to
+                       AF_XDP through a veth (tslvs-spN); fastest where the driver has no
+                       native XDP or copies frames into it (veth).
         --no-dataplane hold and report the rules only; no packet is touched.
         --no-fast-path every packet through the TypeScript slow path (no XDP rewriting of
                        established flows).

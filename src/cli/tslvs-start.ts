@@ -3,6 +3,7 @@ import { createDirector, parseLocalPortRange } from "../control/director-factory
 import { agedSnapshot, handoverPath, takeHandover, writeHandover } from "../control/restart-handover.js";
 import { socketPath } from "../control/socket-path.js";
 import { DEFAULT_STATE_PATH } from "../control/state-file.js";
+import type { XdpMode } from "../dataplane/xdp/attach.js";
 import { parseOptions, UsageError } from "./cli-args.js";
 
 /** Seconds a stopped daemon's XDP steering and connections wait for the next start. */
@@ -39,8 +40,8 @@ export async function startCommand(args: string[]): Promise<number> {
     if (!(Number.isFinite(grace) && grace >= 0 && grace <= 3600))
       throw new UsageError("--restart-grace must be a number of seconds, 0..3600");
     const mode = parsed.opts.get("xdp-mode")?.[0] ?? "auto";
-    if (!["auto", "native", "generic"].includes(mode))
-      throw new UsageError("--xdp-mode must be auto|native|generic");
+    if (!["auto", "native", "generic", "tc"].includes(mode))
+      throw new UsageError("--xdp-mode must be auto|native|generic|tc");
     const ports = parsed.opts.get("local-ports")?.[0];
     if (ports !== undefined) {
       try {
@@ -118,7 +119,7 @@ export async function startCommand(args: string[]): Promise<number> {
       }
       const engine = await PacketEngine.start(director.core, {
         interfaces: o.get("interface") ?? [],
-        xdpMode: (o.get("xdp-mode")?.[0] ?? "auto") as "auto" | "native" | "generic",
+        xdpMode: (o.get("xdp-mode")?.[0] ?? "auto") as XdpMode,
         now: clock,
         log: daemon.log,
         fastPath: !o.has("no-fast-path"),

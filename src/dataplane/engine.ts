@@ -13,14 +13,16 @@ import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { PathMtuCache } from "./path-mtu.js";
 import { DEFAULT_REFRESH_TIMING, RefreshScheduler } from "./refresh-scheduler.js";
 import { SteeringSync } from "./steering-sync.js";
-import { attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
+import { attachTcIngress, attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
 import { openQueueSockets } from "./xdp/queue-sockets.js";
+import { isSlowPathVeth, SlowPathVeth } from "./xdp/slow-path-veth.js";
 import { SteeringMaps } from "./xdp/steering-maps.js";
 import { loadSteeringProgram } from "./xdp/steering-program.js";
 import { Umem } from "./xdp/umem.js";
-import { FrameBatch, type XskSocket } from "./xdp/xsk-socket.js";
+import { loadXskRedirectProgram } from "./xdp/xsk-redirect-program.js";
+import { FrameBatch, XskSocket } from "./xdp/xsk-socket.js";
 import type { XmitEnv } from "./xmit-env.js";
 import { FullnatXmit } from "./xmit-fullnat.js";
 import { TunnelXmit } from "./xmit-tunnel.js";
@@ -37,7 +39,10 @@ export interface EngineOptions {
   interfaces?: string[];
   /** XDP links a previous daemon left held for this one (a restart): taken over, not re-attached. */
   heldLinks?: HeldLink[];
-  /** XDP attach mode; default "auto" (native where the driver has it, else generic). */
+  /**
+   * Where the steering program attaches; default "auto" (XDP: native where the driver has it, else
+   * generic). "tc": at TC ingress, with a slow-path veth per interface (xdp/slow-path-veth.ts).
+   */
   xdpMode?: XdpMode;
   /** Seconds, as the director's clock. */
   now: () => number;
@@ -68,13 +73,27 @@ export class EngineCounters extends FrameCounters {
   hostRefreshes = 0;
 }
 
+/** The tc mode's way from the TC steering program to the AF_XDP sockets (xdp/slow-path-veth.ts). */
+interface SlowPath {
+  veth: SlowPathVeth;
+  /** The XDP program on the veth that hands every frame to its sockets, and its link. */
+  prog: number;
+  link: XdpAttachment;
+}
+
 /** One interface tslvs serves: its AF_XDP socket(s), program and attachment. */
 interface Port extends IngressPort {
   iface: HostInterface;
+  /** Where its steered frames arrive: the interface's RX queues, or (tc) its slow-path veth's. */
+  rxSockets: XskSocket[];
+  /** Where frames leave on the interface (in XDP modes, the socket of RX queue 0). */
+  txSocket: XskSocket;
+  /** Every socket of the port (to close). */
   sockets: XskSocket[];
   xsksMap: number;
   prog: number;
   attachment: XdpAttachment;
+  slowPath: SlowPath | null;
 }
 
 const BATCH = 64;
@@ -157,7 +176,12 @@ export class PacketEngine {
           if (!i) throw new Error(`no interface named ${n}`);
           return i;
         })
-      : interfaces.filter((i) => !i.loopback && i.up);
+      : interfaces.filter((i) => !i.loopback && i.up && !isSlowPathVeth(i.name));
+    if (opts.xdpMode === "tc") {
+      const gone = SlowPathVeth.removeLeftovers();
+      if (gone.length)
+        opts.log.info({ interfaces: gone }, "removed slow-path veths left by a previous daemon");
+    }
     if (chosen.length === 0) throw new Error("no interface to serve (none is up besides loopback)");
     const served = new Set<number>();
     const neighbours = new Neighbours();
@@ -252,7 +276,7 @@ export class PacketEngine {
   private startLoop(): void {
     const loop = new PacketLoop(
       () => this.step(),
-      this.ports.flatMap((p) => p.sockets),
+      this.ports.flatMap((p) => p.rxSockets),
       { idleTimeoutMs: 5 },
     );
     this.loop = loop;
@@ -274,7 +298,8 @@ export class PacketEngine {
    */
   private reconcilePorts(interfaces: HostInterface[]): void {
     const named = this.opts.interfaces ?? [];
-    const eligible = (i: HostInterface) => (named.length ? named.includes(i.name) : !i.loopback);
+    const eligible = (i: HostInterface) =>
+      named.length ? named.includes(i.name) : !i.loopback && !isSlowPathVeth(i.name);
     const wanted = interfaces.filter((i) => i.up && eligible(i));
     let changed = false;
     for (const p of [...this.ports]) {
@@ -299,6 +324,16 @@ export class PacketEngine {
   }
 
   private removePort(p: Port): void {
+    this.releasePort(p);
+    this.maps.removeInterface(p.ifindex);
+    this.ports.splice(this.ports.indexOf(p), 1);
+    this.portByIfindex.delete(p.ifindex);
+    this.served.delete(p.ifindex);
+    this.opts.log.info({ interface: p.iface.name }, "interface no longer served (down or gone)");
+  }
+
+  /** Detaches a port's programs and closes its sockets, maps and slow-path veth. */
+  private releasePort(p: Port): void {
     try {
       p.attachment.detach();
     } catch {
@@ -307,21 +342,24 @@ export class PacketEngine {
     for (const s of p.sockets) s.close();
     closeFd(p.prog);
     closeFd(p.xsksMap);
-    this.maps.removeInterface(p.ifindex);
-    this.ports.splice(this.ports.indexOf(p), 1);
-    this.portByIfindex.delete(p.ifindex);
-    this.served.delete(p.ifindex);
-    this.opts.log.info({ interface: p.iface.name }, "interface no longer served (down or gone)");
+    if (p.slowPath) {
+      p.slowPath.link.detach();
+      closeFd(p.slowPath.prog);
+      p.slowPath.veth.remove();
+    }
   }
 
   private addPort(iface: HostInterface): void {
+    if (this.opts.xdpMode === "tc") {
+      this.addTcPort(iface);
+      return;
+    }
     const { sockets, xsksMap } = openQueueSockets(
       iface.name,
       this.umem,
       this.ports[0]?.sockets[0],
       "tslvs_xsks",
     );
-    const queues = sockets.length;
     // The steering maps are shared by every interface's copy of the program.
     this.maps.setInterfaceMac(iface.ifindex, iface.mac);
     const prog = loadSteeringProgram(
@@ -331,15 +369,72 @@ export class PacketEngine {
     for (const s of sockets) s.refill();
     const attachment =
       this.takeHeldLink(iface, prog) ?? attachXdp(prog, iface.name, this.opts.xdpMode ?? "auto");
-    const port: Port = {
+    this.addedPort({
       iface,
       ifindex: iface.ifindex,
       mac: macToNumber(iface.mac),
+      rxSockets: sockets,
+      txSocket: sockets[0]!,
       sockets,
       xsksMap,
       prog,
       attachment,
-    };
+      slowPath: null,
+    });
+  }
+
+  /**
+   * The tc mode: the steering program and the fast path at the interface's TC ingress; steered
+   * frames come to AF_XDP sockets on the interface's slow-path veth; frames leave through an
+   * AF_XDP socket on the interface's queue 0 (transmitting needs no XDP program).
+   */
+  private addTcPort(iface: HostInterface): void {
+    const opened: XskSocket[] = [];
+    let veth: SlowPathVeth | null = null;
+    let xsksMap = -1;
+    let toXsk = -1;
+    let link: XdpAttachment | null = null;
+    let prog = -1;
+    try {
+      veth = SlowPathVeth.create(iface.ifindex, iface.mtu);
+      const rx = openQueueSockets(veth.name, this.umem, this.ports[0]?.sockets[0], "tslvs_xsks");
+      opened.push(...rx.sockets);
+      xsksMap = rx.xsksMap;
+      const tx = XskSocket.open({ ifname: iface.name, queue: 0, umem: this.umem, shareWith: opened[0] });
+      opened.push(tx);
+      toXsk = loadXskRedirectProgram(xsksMap);
+      for (const s of rx.sockets) s.refill();
+      link = attachXdp(toXsk, veth.name, "generic");
+      this.maps.setInterfaceMac(iface.ifindex, iface.mac);
+      prog = loadSteeringProgram(
+        { ...this.maps.fds, xsks: xsksMap },
+        { hook: { tc: veth.ifindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
+      );
+      const attachment = this.takeHeldLink(iface, prog, "tc") ?? attachTcIngress(prog, iface.name);
+      this.addedPort({
+        iface,
+        ifindex: iface.ifindex,
+        mac: macToNumber(iface.mac),
+        rxSockets: rx.sockets,
+        txSocket: tx,
+        sockets: opened,
+        xsksMap,
+        prog,
+        attachment,
+        slowPath: { veth, prog: toXsk, link },
+      });
+    } catch (e) {
+      for (const s of opened) s.close();
+      link?.detach();
+      for (const fd of [prog, toXsk, xsksMap]) if (fd >= 0) closeFd(fd);
+      veth?.remove();
+      throw e;
+    }
+  }
+
+  private addedPort(port: Port): void {
+    const { iface, attachment } = port;
+    const queues = port.rxSockets.length;
     this.ports.push(port);
     this.portByIfindex.set(iface.ifindex, port);
     this.served.add(iface.ifindex);
@@ -347,7 +442,7 @@ export class PacketEngine {
       { interface: iface.name, queues, mode: attachment.mode, fallback: attachment.fallbackReason },
       "serving interface",
     );
-    if (attachment.mode === "generic") {
+    if (attachment.mode !== "native") {
       // Generic XDP sees super-frames whole (a veth peer's TSO/GSO, GRO): one larger than a UMEM frame
       // cannot enter the AF_XDP socket and the kernel drops it (docs/decisions/0400-veth-offloads.md).
       this.opts.log.warn(
@@ -358,8 +453,10 @@ export class PacketEngine {
   }
 
   /** The link a previous daemon held on this interface, now running `prog`; null when there is none. */
-  private takeHeldLink(iface: HostInterface, prog: number): XdpAttachment | null {
-    const held = this.opts.heldLinks?.find((h) => h.ifindex === iface.ifindex && h.ifname === iface.name);
+  private takeHeldLink(iface: HostInterface, prog: number, hook: "xdp" | "tc" = "xdp"): XdpAttachment | null {
+    const held = this.opts.heldLinks?.find(
+      (h) => h.ifindex === iface.ifindex && h.ifname === iface.name && (h.mode === "tc") === (hook === "tc"),
+    );
     const linkFd = held ? reopenHeldLink(held) : null;
     if (!held || linkFd === null) return null;
     const attachment = new XdpAttachment(linkFd, iface.ifindex, iface.name, held.mode, null);
@@ -420,9 +517,9 @@ export class PacketEngine {
     const decision = this.decision;
     const now = this.opts.now();
     let handled = 0;
-    for (const port of this.ports) port.sockets[0]!.reapCompletions();
+    for (const port of this.ports) port.txSocket.reapCompletions();
     for (const port of this.ports) {
-      for (const rx of port.sockets) {
+      for (const rx of port.rxSockets) {
         rx.refill();
         const n = rx.receive(batch);
         for (let k = 0; k < n; k++) {
@@ -445,9 +542,7 @@ export class PacketEngine {
         this.counters.rxFrames += n;
       }
     }
-    for (const p of this.touched) {
-      for (const s of p.sockets) s.flush();
-    }
+    for (const p of this.touched) p.txSocket.flush();
     this.touched.length = 0;
     this.fastPath?.offload.flush();
     return handled;
@@ -467,9 +562,7 @@ export class PacketEngine {
       }
       this.umem.free(addr);
     });
-    for (const p of this.touched) {
-      for (const s of p.sockets) s.flush();
-    }
+    for (const p of this.touched) p.txSocket.flush();
     this.touched.length = 0;
   }
 
@@ -479,7 +572,7 @@ export class PacketEngine {
       this.counters.noRoute++;
       return false;
     }
-    if (!port.sockets[0]!.send(addr, len)) {
+    if (!port.txSocket.send(addr, len)) {
       this.counters.txFull++;
       return false;
     }
@@ -500,7 +593,10 @@ export class PacketEngine {
     const links: HeldLink[] = [];
     const fds: number[] = [];
     for (const p of this.ports) {
-      const hold = loadSteeringProgram({ ...this.maps.fds, xsks: p.xsksMap }, { missAction: "drop" });
+      const hold = loadSteeringProgram(
+        { ...this.maps.fds, xsks: p.xsksMap },
+        { missAction: "drop", hook: p.attachment.mode === "tc" ? { tc: 0 } : "xdp" },
+      );
       try {
         p.attachment.replaceProgram(hold);
       } finally {
@@ -522,16 +618,7 @@ export class PacketEngine {
     this.director.setDefaultLocalAddress(null);
     this.stopWatchingHost();
     this.loop?.stop();
-    for (const p of this.ports) {
-      try {
-        p.attachment.detach();
-      } catch {
-        /* interface gone */
-      }
-      for (const s of p.sockets) s.close();
-      closeFd(p.prog);
-      closeFd(p.xsksMap);
-    }
+    for (const p of this.ports) this.releasePort(p);
     this.ports.length = 0;
     this.maps.close();
     this.fastPath?.stop(this.opts.log);

@@ -31,7 +31,7 @@ export const BpfCmd = {
 } as const;
 
 /** bpf_link_type values (include/uapi/linux/bpf.h). */
-export const LinkType = { XDP: 6 } as const;
+export const LinkType = { XDP: 6, TCX: 11 } as const;
 
 const CMD_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(BpfCmd).map(([name, value]) => [value, `BPF_${name}`]),
@@ -467,7 +467,7 @@ export function linkInfo(linkFd: number): LinkInfo {
   v.setUint32(4, INFO_LEN, true);
   v.setBigUint64(8, mem.address + BigInt(INFO_AT), true);
   bpfCall(BpfCmd.OBJ_GET_INFO_BY_FD, mem, `fd ${linkFd}`);
-  // struct bpf_link_info { u32 type, id, prog_id; union (8-aligned, at 16) { xdp: { u32 ifindex } } }
+  // struct bpf_link_info { u32 type, id, prog_id; union (8-aligned, at 16) { xdp, tcx: { u32 ifindex } } }
   return {
     type: v.getUint32(INFO_AT, true),
     id: v.getUint32(INFO_AT + 4, true),

@@ -13,7 +13,8 @@ import { XdpFeatureProbe } from "./xdp-features.js";
 
 /** What the fast path needs to know about a served interface. */
 export interface PortInfo {
-  mode: "generic" | "native";
+  /** Where the steering program (and so the fast path) runs on this interface. */
+  mode: "generic" | "native" | "tc";
   mtu: number;
 }
 
@@ -65,13 +66,13 @@ export class FastPath {
   }
 
   /**
-   * Generic XDP redirects through the normal transmit path (any egress); native XDP needs an
+   * Generic XDP and TC redirect through the normal transmit path (any egress); native XDP needs an
    * egress driver that transmits XDP frames (for veth: a peer with NAPI).
    */
   canRedirect(inIfindex: number, outIfindex: number): boolean {
     const ingress = this.port(inIfindex);
     if (!ingress || !this.port(outIfindex)) return false;
-    if (ingress.mode === "generic") return true;
+    if (ingress.mode !== "native") return true;
     let ok = this.xmit.get(outIfindex);
     if (ok === undefined) {
       ok = this.probeXmit(outIfindex);

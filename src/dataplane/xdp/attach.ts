@@ -1,17 +1,25 @@
 /**
- * Attaching an XDP program to an interface through a BPF link. The link is a file descriptor: when
+ * Attaching the steering program to an interface through a BPF link: at XDP, or at TC ingress
+ * through a tcx link. The link is a file descriptor: when
  * the process closes it — or exits, or is killed — the kernel detaches the program, so a crashed
  * daemon leaves nothing on the interface (unlike a netlink attach, which stays until removed).
  */
-import { closeFd, linkCreateXdp, linkUpdate, XdpFlags } from "../bpf/syscalls.js";
+import { closeFd, linkCreateTcx, linkCreateXdp, linkUpdate, XdpFlags } from "../bpf/syscalls.js";
 import { libc, SysError } from "../sys/libc.js";
 
 /**
  * "generic": XDP on the skb path (any interface, after the driver built an skb);
  * "native": in the driver (needs driver support, e.g. veth, mlx5, i40e);
- * "auto": native, falling back to generic when the driver refuses.
+ * "auto": native, falling back to generic when the driver refuses;
+ * "tc": no XDP on the interface: the steering program and the fast path run at TC ingress, where
+ *   the kernel does not copy every frame as generic XDP (and native XDP on veth) must, and steered
+ *   frames reach the AF_XDP sockets through a slow-path veth (slow-path-veth.ts,
+ *   docs/decisions/0850-tc-ingress-fast-path.md).
  */
-export type XdpMode = "generic" | "native" | "auto";
+export type XdpMode = "generic" | "native" | "auto" | "tc";
+
+/** Where an attached program runs. */
+export type AttachedMode = "generic" | "native" | "tc";
 
 export class XdpAttachment {
   private closed = false;
@@ -21,7 +29,7 @@ export class XdpAttachment {
     readonly ifindex: number,
     readonly ifname: string,
     /** The mode actually in effect. */
-    readonly mode: "generic" | "native",
+    readonly mode: AttachedMode,
     /** Why native mode was not used, when "auto" fell back to generic. */
     readonly fallbackReason: string | null,
   ) {}
@@ -46,7 +54,14 @@ export function interfaceIndex(name: string): number {
   return idx;
 }
 
+/** Attaches a TC program (loaded for TCX_INGRESS) to `ifname`'s ingress through a tcx link. */
+export function attachTcIngress(progFd: number, ifname: string): XdpAttachment {
+  const ifindex = interfaceIndex(ifname);
+  return new XdpAttachment(linkCreateTcx(progFd, ifindex, "ingress"), ifindex, ifname, "tc", null);
+}
+
 export function attachXdp(progFd: number, ifname: string, mode: XdpMode = "generic"): XdpAttachment {
+  if (mode === "tc") throw new Error("attachXdp: use attachTcIngress for the tc mode");
   const ifindex = interfaceIndex(ifname);
   if (mode === "generic") {
     return new XdpAttachment(

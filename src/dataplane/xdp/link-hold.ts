@@ -13,6 +13,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { closeFd, LinkType, linkGetFdById, linkInfo } from "../bpf/syscalls.js";
+import type { AttachedMode } from "./attach.js";
 
 /** A link handed over to the next daemon, as written in the handover file. */
 export interface HeldLink {
@@ -20,7 +21,7 @@ export interface HeldLink {
   ifindex: number;
   /** The kernel's id of the link (ids are global; ifindexes are only unique in a namespace). */
   linkId: number;
-  mode: "generic" | "native";
+  mode: AttachedMode;
 }
 
 /** The holder's argv marker, so that only a holder is ever signalled by its pid. */
@@ -67,8 +68,8 @@ export function stopLinkHolder(pid: number): boolean {
 }
 
 /**
- * Opens a held link again: an fd to the live link of that id, if it still is an XDP link on the
- * same interface index; null when it is gone (the holder's grace period ended) or is another link.
+ * Opens a held link again: an fd to the live link of that id, if it still is an XDP (or, for the
+ * tc mode, a tcx) link on the same interface index; null when it is gone (the holder's grace period ended) or is another link.
  */
 export function reopenHeldLink(held: HeldLink): number | null {
   if (!Number.isInteger(held.linkId) || held.linkId <= 0) return null;
@@ -76,7 +77,8 @@ export function reopenHeldLink(held: HeldLink): number | null {
   if (fd === null) return null;
   try {
     const info = linkInfo(fd);
-    if (info.type === LinkType.XDP && info.ifindex === held.ifindex) return fd;
+    const type = held.mode === "tc" ? LinkType.TCX : LinkType.XDP;
+    if (info.type === type && info.ifindex === held.ifindex) return fd;
   } catch {
     /* not inspectable: not ours to take */
   }

@@ -1,0 +1,109 @@
+/**
+ * The slow-path veth of an interface served in the tc mode (docs/decisions/0850-tc-ingress-fast-path.md).
+ *
+ * At TC ingress there is no AF_XDP: an AF_XDP socket only receives what an XDP program redirects to
+ * it. So the TC steering program redirects the frames it steers into the receive path of this veth
+ * (bpf_redirect with BPF_F_INGRESS), whose generic XDP program hands every frame to the AF_XDP
+ * socket bound there (xsk-redirect-program.ts). The frame keeps its bytes, so the slow path sees it
+ * exactly as it arrived; the engine knows which interface it came from by the veth it came through
+ * (one per served interface). The peer end only exists because a veth comes in pairs.
+ *
+ * A veth, unlike a BPF link, outlives a killed daemon: the next start removes every `tslvs-sp*`
+ * interface it finds before making its own, and a stop removes its own.
+ */
+import { execFileSync } from "node:child_process";
+import { readdirSync, writeFileSync } from "node:fs";
+import { interfaceIndex } from "./attach.js";
+
+/** Names of slow-path veths start with this; they are never served themselves. */
+export const SLOW_PATH_PREFIX = "tslvs-sp";
+
+export function isSlowPathVeth(ifname: string): boolean {
+  return ifname.startsWith(SLOW_PATH_PREFIX);
+}
+
+function ip(args: string[]): void {
+  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** Writes a per-interface sysctl when the kernel has it (no IPv6: nothing to write). */
+function setSysctl(path: string, value: string): void {
+  try {
+    writeFileSync(path, value);
+  } catch {
+    /* absent */
+  }
+}
+
+export class SlowPathVeth {
+  private removed = false;
+
+  private constructor(
+    /** The end steered frames are redirected into; AF_XDP sockets are bound here. */
+    readonly name: string,
+    readonly ifindex: number,
+    readonly peer: string,
+  ) {}
+
+  /** Creates (or re-creates) the slow-path veth of the interface `servedIfindex`, up, with `mtu`. */
+  static create(servedIfindex: number, mtu: number): SlowPathVeth {
+    const name = `${SLOW_PATH_PREFIX}${servedIfindex}`;
+    const peer = `${name}p`;
+    if (peer.length > 15)
+      throw new Error(`interface index ${servedIfindex} too large for a slow-path veth name`);
+    try {
+      ip(["link", "del", name]);
+    } catch {
+      /* none left over */
+    }
+    try {
+      ip(["link", "add", name, "mtu", String(mtu), "type", "veth", "peer", "name", peer, "mtu", String(mtu)]);
+    } catch (e) {
+      const err = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
+      throw new Error(`cannot create the slow-path veth ${name}: ${err}`);
+    }
+    const veth = new SlowPathVeth(name, interfaceIndex(name), peer);
+    try {
+      // Nothing of the host's may arrive here: no IPv6 (router solicitations, MLD), no addresses.
+      for (const n of [name, peer]) setSysctl(`/proc/sys/net/ipv6/conf/${n}/disable_ipv6`, "1");
+      ip(["link", "set", peer, "up"]);
+      ip(["link", "set", name, "up"]);
+    } catch (e) {
+      veth.remove();
+      throw e;
+    }
+    return veth;
+  }
+
+  /** Deletes the pair (both ends go with one). */
+  remove(): void {
+    if (this.removed) return;
+    this.removed = true;
+    try {
+      ip(["link", "del", this.name]);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  /** Removes slow-path veths a killed daemon left behind; returns their names. */
+  static removeLeftovers(): string[] {
+    const gone: string[] = [];
+    let names: string[] = [];
+    try {
+      names = readdirSync("/sys/class/net");
+    } catch {
+      return gone;
+    }
+    for (const n of names) {
+      if (!isSlowPathVeth(n) || n.endsWith("p")) continue;
+      try {
+        ip(["link", "del", n]);
+        gone.push(n);
+      } catch {
+        /* raced with its removal */
+      }
+    }
+    return gone;
+  }
+}
