@@ -18,18 +18,18 @@
  * checksums (`ethtool -K tx off`), as hosts behind a NIC do, so tslvs's XDP fast path can take
  * their frames. docs/decisions/0600-dataplane-benchmark.md says why it measures this way.
  *
- *   tslvs-nat          tslvs daemon, generic XDP, `-A -u VIP:9 -s rr` + `-a ... -r RIP:9 -m` (and TCP :80)
+ *   tslvs-nat          tslvs daemon (--tslvs-mode: tc or generic XDP), `-A -u VIP:9 -s rr` + `-a ... -r RIP:9 -m` (and TCP :80)
  *   nft-dnat           nftables DNAT VIP:9 -> RIP:9 in prerouting (the kernel's NAT path)
- *   tslvs-dr           tslvs daemon, generic XDP, `-a ... -g`
+ *   tslvs-dr           tslvs daemon, `-a ... -g`
  *   kernel-fwd         IPv4 forwarding: `ip route VIP/32 via RIP` on the director
  *   kernel-fwd-xdp     the same under a generic XDP program that passes everything (bench/xdp-pass.ts):
  *                      what generic XDP alone costs the kernel's path, for the CPU-per-packet comparison
  *   tcx-dr-fixed       a fixed DR rewrite + redirect at TC ingress (bench/tcx-dr.ts), no XDP: what the
  *                      hook costs without XDP's copy (a forwarder, not a director)
- *   tslvs-tun          tslvs daemon, generic XDP, `-a ... -i`; the flood's IPIP frames are counted on the
+ *   tslvs-tun          tslvs daemon, `-a ... -i`; the flood's IPIP frames are counted on the
  *                      RS's eth0 and dropped at its netdev ingress; `tslvs rs --mode tun` unwraps
  *                      the TCP test's packets (started for the TCP test only, beside the generator)
- *   tslvs-fullnat      tslvs daemon, generic XDP, `-a ... --fullnat` (the RS answers the director)
+ *   tslvs-fullnat      tslvs daemon, `-a ... --fullnat` (the RS answers the director)
  *   tslvs-*-native     native XDP, threaded NAPI of the director's eth0 pinned to CPU 1
  *
  * Per search: no-drop rate (highest delivered rate of a step with < 0.5 % loss: one flat-out step,
@@ -105,6 +105,8 @@ interface Options {
   /** Offered rate (pps) of the CPU-cost measurement; 0 skips it. */
   costRate: number;
   costSeconds: number;
+  /** Where the tslvs scenarios (but the -native ones) attach: `--xdp-mode` of the daemon. */
+  tslvsMode: "tc" | "generic";
 }
 
 const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
@@ -126,6 +128,9 @@ const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
   --cost-rate PPS     offered rate of the director-CPU-per-packet measurement, below every
                       scenario's no-drop rate (default 300000; 0 skips it)
   --cost-seconds S    length of its idle and loaded windows (default 3)
+  --tslvs-mode M      tc (default: steering and fast path at TC ingress, the daemon's
+                      --xdp-mode tc) or generic (generic XDP) for the tslvs scenarios but the
+                      -native ones
 `;
 
 function parseArgs(argv: string[]): Options {
@@ -144,6 +149,7 @@ function parseArgs(argv: string[]): Options {
     fixedRate: 0,
     costRate: 300_000,
     costSeconds: 3,
+    tslvsMode: "tc",
   };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -205,6 +211,11 @@ function parseArgs(argv: string[]): Options {
         break;
       case "--daemon-cpu":
         o.daemonCpu = Math.floor(num(a, v, 0));
+        i++;
+        break;
+      case "--tslvs-mode":
+        if (v !== "tc" && v !== "generic") throw new Error("--tslvs-mode must be tc or generic");
+        o.tslvsMode = v;
         i++;
         break;
       case "--cost-rate":
@@ -398,7 +409,7 @@ class Bed {
     args.push("--state", join(this.dir, "state.yaml"), "--interface", "eth0", "--interface", "eth1");
     args.push(
       "--xdp-mode",
-      this.native ? "native" : "generic",
+      this.native ? "native" : this.opts.tslvsMode,
       "--log-level",
       this.opts.daemonLog ? "info" : "warn",
     );
@@ -965,7 +976,7 @@ async function main(): Promise<void> {
     `data plane against the kernel: ${model}, kernel ${kernel}, node ${process.version}, load ${loadavg()
       .map((x) => x.toFixed(2))
       .join(" ")}\n` +
-      `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, loss limit ${opts.lossLimit * 100} %, tcp ${opts.tcpSeconds} s x ${opts.concurrency} loops\n`,
+      `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, loss limit ${opts.lossLimit * 100} %, tcp ${opts.tcpSeconds} s x ${opts.concurrency} loops, tslvs --xdp-mode ${opts.tslvsMode}\n`,
   );
   const rounds = new Map<Scenario, Round[]>(opts.scenarios.map((s) => [s, []]));
   let flowMap: FlowMapGrowth | null = null;
@@ -1032,7 +1043,7 @@ function report(
   w("");
   w(`command: node dist/bench/dataplane.js ${process.argv.slice(2).join(" ")}`);
   w(
-    `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, TCP ${opts.tcpSeconds} s (${opts.concurrency} loops; latency with 1)`,
+    `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, TCP ${opts.tcpSeconds} s (${opts.concurrency} loops; latency with 1), tslvs --xdp-mode ${opts.tslvsMode} (-native: native)`,
   );
   w("(+: the generator's flat-out rate passed, so the no-drop rate is at least this)");
   w(

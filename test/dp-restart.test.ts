@@ -10,6 +10,7 @@ import { RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "../src/cli/lab/paths.js";
 import { patternByte } from "../src/cli/lab/rs-server.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
 import { haveRoot } from "./support/privileged.js";
+import { tcxLinkOn } from "./support/tcx-links.js";
 
 // A daemon restart under load (stop, then start within seconds) in the classic NAT lab: the XDP
 // steering is held by a holder process while no daemon runs, the connection table goes through
@@ -41,7 +42,9 @@ async function until(what: string, ok: () => boolean, tries = 200): Promise<void
   throw new Error(`gave up waiting: ${what}`);
 }
 
-function startDaemon(r: Rig, grace: number): { child: ChildProcess; log: () => string } {
+type Mode = "generic" | "tc";
+
+function startDaemon(r: Rig, grace: number, mode: Mode): { child: ChildProcess; log: () => string } {
   const child = r.lab.spawn(r.t.director, [
     process.execPath,
     TSLVS_BIN,
@@ -55,7 +58,7 @@ function startDaemon(r: Rig, grace: number): { child: ChildProcess; log: () => s
     "--interface",
     r.t.insideIf,
     "--xdp-mode",
-    "generic",
+    mode,
     "--restart-grace",
     String(grace),
   ]);
@@ -84,8 +87,18 @@ async function stopDaemon(d: { child: ChildProcess }): Promise<void> {
   await done;
 }
 
-function xdpOn(r: Rig, ifname: string): boolean {
+/** The steering program is attached to the director's `ifname` (at XDP, or at TC ingress). */
+function steeringOn(r: Rig, ifname: string, mode: Mode): boolean {
+  if (mode === "tc") return tcxLinkOn(r.lab, r.t.director, ifname);
   return /xdp/.test(r.lab.exec(r.t.director, ["ip", "link", "show", ifname]));
+}
+
+/** The tc mode's slow-path veths in the director's namespace. */
+function slowPathVeths(r: Rig): string[] {
+  return r.lab
+    .exec(r.t.director, ["ls", "/sys/class/net"])
+    .split(/\s+/)
+    .filter((n) => n.startsWith("tslvs-sp"));
 }
 
 async function natLab(prefix: string): Promise<Rig> {
@@ -129,104 +142,146 @@ async function cleanup(r: Rig): Promise<void> {
   rmSync(r.dir, { recursive: true, force: true });
 }
 
-test("a daemon restart under load breaks no established connection: a slow download finishes byte-exact", async (t) => {
+for (const mode of ["generic", "tc"] as const)
+  test(`a daemon restart under load breaks no established connection: a slow download finishes byte-exact (${mode})`, async (t) => {
+    if (!haveRoot(t)) return;
+    const r = await natLab(`rbt-restart-${mode}`);
+    try {
+      const first = startDaemon(r, 10, mode);
+      await daemonUp(r, first);
+      adm(r, ["-A", "-t", `${r.t.vip}:80`, "-s", "rr"]);
+      adm(r, ["-a", "-t", `${r.t.vip}:80`, "-r", `${r.t.servers[0]!.rip}:80`, "-m"]);
+
+      // About 6 s at 64 KiB/s: the restart falls in the middle of it.
+      const size = 384 * 1024;
+      const out = join(r.dir, "download");
+      const curl = r.lab.spawn(r.t.client, [
+        "curl",
+        "-sS",
+        "--max-time",
+        "60",
+        "-o",
+        out,
+        `http://${r.t.vip}/bytes/${size}?rate=65536`,
+      ]);
+      let curlErr = "";
+      curl.stderr?.on("data", (d: Buffer) => (curlErr += d.toString()));
+      const curlDone = new Promise<number | null>((resolve) => curl.once("exit", resolve));
+      await until("the download started", () => existsSync(out) && statSync(out).size > 64 * 1024);
+      const before = adm(r, ["-lnc"]);
+      assert.match(before, /ESTABLISHED/);
+
+      await stopDaemon(first);
+      const atStop = statSync(out).size;
+      assert.ok(existsSync(`${r.state}.handover.json`), "the stopping daemon wrote its handover");
+      assert.ok(steeringOn(r, r.t.outsideIf, mode), "the steering is held while no daemon runs");
+      await sleep(500);
+      const second = startDaemon(r, 10, mode);
+      await daemonUp(r, second);
+      t.diagnostic(`restarted with ${atStop} of ${size} bytes received`);
+      assert.ok(atStop < size, "the download was still going when the daemon stopped");
+      assert.match(second.log(), /took over the previous daemon's connections/);
+      assert.match(second.log(), /took over the held XDP link/);
+      assert.ok(!existsSync(`${r.state}.handover.json`), "the handover is read once");
+
+      assert.equal(await curlDone, 0, `curl failed: ${curlErr}`);
+      const got = readFileSync(out);
+      const want = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) want[i] = patternByte(i);
+      assert.equal(got.length, size);
+      assert.equal(
+        createHash("sha256").update(got).digest("hex"),
+        createHash("sha256").update(want).digest("hex"),
+      );
+      // The one connection lived through: the real server counted a single connection.
+      const stats = adm(r, ["-ln", "--stats"]);
+      t.diagnostic(stats);
+      assert.match(stats, new RegExp(`-> ${r.t.servers[0]!.rip.replace(/\./g, "\\.")}:80\\s+1\\s`));
+      await stopDaemon(second);
+    } finally {
+      await cleanup(r);
+    }
+  });
+
+for (const mode of ["generic", "tc"] as const)
+  test(`a stop with no start after it leaves nothing behind once the grace period is over (${mode})`, async (t) => {
+    if (!haveRoot(t)) return;
+    const r = await natLab(`rbt-stop-${mode}`);
+    try {
+      const d = startDaemon(r, 2, mode);
+      await daemonUp(r, d);
+      adm(r, ["-A", "-t", `${r.t.vip}:80`, "-s", "rr"]);
+      adm(r, ["-a", "-t", `${r.t.vip}:80`, "-r", `${r.t.servers[0]!.rip}:80`, "-m"]);
+      assert.equal(
+        r.lab.exec(r.t.client, ["curl", "-sS", "--max-time", "10", `http://${r.t.vip}/`]),
+        "RS2\n",
+      );
+      await stopDaemon(d);
+      assert.ok(
+        steeringOn(r, r.t.outsideIf, mode) && steeringOn(r, r.t.insideIf, mode),
+        "held during the grace period",
+      );
+      assert.deepEqual(slowPathVeths(r), [], "the slow-path veths went with the daemon");
+      // The holder exits after 2 s; allow it up to 10 s more.
+      await until(
+        "the held links are gone",
+        () => !steeringOn(r, r.t.outsideIf, mode) && !steeringOn(r, r.t.insideIf, mode),
+        240,
+      );
+      const pids = execFileSync("ip", ["netns", "pids", r.lab.ns(r.t.director)], { encoding: "utf8" }).trim();
+      assert.equal(pids, "", "no process is left in the director's namespace");
+      assert.ok(!existsSync("/sys/fs/bpf/tslvs"), "nothing is pinned");
+      assert.equal(
+        r.lab.exec(r.t.director, ["sh", "-c", "ls /sys/fs/bpf/tslvs 2>/dev/null | wc -l"]).trim(),
+        "0",
+      );
+      // The host has its VIP back: it answers the client itself (a RST to port 80, no listener).
+      const refused = r.lab.exec(r.t.client, [
+        "sh",
+        "-c",
+        `curl -sS --max-time 5 http://${r.t.vip}/ 2>&1; true`,
+      ]);
+      assert.match(refused, /couldn't connect|refused|reset/i);
+      // A start after the grace period finds the stale handover and ignores it.
+      const again = startDaemon(r, 2, mode);
+      await daemonUp(r, again);
+      assert.match(again.log(), /handover file ignored/);
+      assert.equal(
+        adm(r, ["-lnc"])
+          .split("\n")
+          .filter((l) => /^TCP/.test(l)).length,
+        0,
+      );
+      await stopDaemon(again);
+    } finally {
+      await cleanup(r);
+    }
+  });
+
+test("tc mode: a killed daemon's slow-path veths are removed by the next start, which serves again", async (t) => {
   if (!haveRoot(t)) return;
-  const r = await natLab("rbt-restart");
+  const r = await natLab("rbt-kill-tc");
   try {
-    const first = startDaemon(r, 10);
-    await daemonUp(r, first);
-    adm(r, ["-A", "-t", `${r.t.vip}:80`, "-s", "rr"]);
-    adm(r, ["-a", "-t", `${r.t.vip}:80`, "-r", `${r.t.servers[0]!.rip}:80`, "-m"]);
-
-    // About 6 s at 64 KiB/s: the restart falls in the middle of it.
-    const size = 384 * 1024;
-    const out = join(r.dir, "download");
-    const curl = r.lab.spawn(r.t.client, [
-      "curl",
-      "-sS",
-      "--max-time",
-      "60",
-      "-o",
-      out,
-      `http://${r.t.vip}/bytes/${size}?rate=65536`,
-    ]);
-    let curlErr = "";
-    curl.stderr?.on("data", (d: Buffer) => (curlErr += d.toString()));
-    const curlDone = new Promise<number | null>((resolve) => curl.once("exit", resolve));
-    await until("the download started", () => existsSync(out) && statSync(out).size > 64 * 1024);
-    const before = adm(r, ["-lnc"]);
-    assert.match(before, /ESTABLISHED/);
-
-    await stopDaemon(first);
-    const atStop = statSync(out).size;
-    assert.ok(existsSync(`${r.state}.handover.json`), "the stopping daemon wrote its handover");
-    assert.ok(xdpOn(r, r.t.outsideIf), "the steering is held while no daemon runs");
-    await sleep(500);
-    const second = startDaemon(r, 10);
-    await daemonUp(r, second);
-    t.diagnostic(`restarted with ${atStop} of ${size} bytes received`);
-    assert.ok(atStop < size, "the download was still going when the daemon stopped");
-    assert.match(second.log(), /took over the previous daemon's connections/);
-    assert.match(second.log(), /took over the held XDP link/);
-    assert.ok(!existsSync(`${r.state}.handover.json`), "the handover is read once");
-
-    assert.equal(await curlDone, 0, `curl failed: ${curlErr}`);
-    const got = readFileSync(out);
-    const want = Buffer.alloc(size);
-    for (let i = 0; i < size; i++) want[i] = patternByte(i);
-    assert.equal(got.length, size);
-    assert.equal(
-      createHash("sha256").update(got).digest("hex"),
-      createHash("sha256").update(want).digest("hex"),
-    );
-    // The one connection lived through: the real server counted a single connection.
-    const stats = adm(r, ["-ln", "--stats"]);
-    t.diagnostic(stats);
-    assert.match(stats, new RegExp(`-> ${r.t.servers[0]!.rip.replace(/\./g, "\\.")}:80\\s+1\\s`));
-    await stopDaemon(second);
-  } finally {
-    await cleanup(r);
-  }
-});
-
-test("a stop with no start after it leaves nothing behind once the grace period is over", async (t) => {
-  if (!haveRoot(t)) return;
-  const r = await natLab("rbt-stop");
-  try {
-    const d = startDaemon(r, 2);
+    const d = startDaemon(r, 0, "tc");
     await daemonUp(r, d);
+    assert.equal(slowPathVeths(r).length, 4, "one pair per served interface");
     adm(r, ["-A", "-t", `${r.t.vip}:80`, "-s", "rr"]);
     adm(r, ["-a", "-t", `${r.t.vip}:80`, "-r", `${r.t.servers[0]!.rip}:80`, "-m"]);
     assert.equal(r.lab.exec(r.t.client, ["curl", "-sS", "--max-time", "10", `http://${r.t.vip}/`]), "RS2\n");
-    await stopDaemon(d);
-    assert.ok(xdpOn(r, r.t.outsideIf) && xdpOn(r, r.t.insideIf), "held during the grace period");
-    // The holder exits after 2 s; allow it up to 10 s more.
-    await until("the held links are gone", () => !xdpOn(r, r.t.outsideIf) && !xdpOn(r, r.t.insideIf), 240);
-    const pids = execFileSync("ip", ["netns", "pids", r.lab.ns(r.t.director)], { encoding: "utf8" }).trim();
-    assert.equal(pids, "", "no process is left in the director's namespace");
-    assert.ok(!existsSync("/sys/fs/bpf/tslvs"), "nothing is pinned");
-    assert.equal(
-      r.lab.exec(r.t.director, ["sh", "-c", "ls /sys/fs/bpf/tslvs 2>/dev/null | wc -l"]).trim(),
-      "0",
-    );
-    // The host has its VIP back: it answers the client itself (a RST to port 80, no listener).
-    const refused = r.lab.exec(r.t.client, [
-      "sh",
-      "-c",
-      `curl -sS --max-time 5 http://${r.t.vip}/ 2>&1; true`,
-    ]);
-    assert.match(refused, /couldn't connect|refused|reset/i);
-    // A start after the grace period finds the stale handover and ignores it.
-    const again = startDaemon(r, 2);
+    const gone = new Promise((resolve) => d.child.once("exit", resolve));
+    d.child.kill("SIGKILL");
+    await gone;
+    // The kernel detached the programs with the daemon's last link fds; the veths stay behind.
+    await until("the tcx links are gone", () => !steeringOn(r, r.t.outsideIf, "tc"));
+    assert.equal(slowPathVeths(r).length, 4, "a killed daemon leaves its veths");
+    const again = startDaemon(r, 0, "tc");
     await daemonUp(r, again);
-    assert.match(again.log(), /handover file ignored/);
-    assert.equal(
-      adm(r, ["-lnc"])
-        .split("\n")
-        .filter((l) => /^TCP/.test(l)).length,
-      0,
-    );
+    assert.match(again.log(), /removed slow-path veths left by a previous daemon/);
+    assert.equal(slowPathVeths(r).length, 4);
+    assert.equal(r.lab.exec(r.t.client, ["curl", "-sS", "--max-time", "10", `http://${r.t.vip}/`]), "RS2\n");
     await stopDaemon(again);
+    assert.deepEqual(slowPathVeths(r), [], "a stop removes them");
+    assert.ok(!steeringOn(r, r.t.outsideIf, "tc") && !steeringOn(r, r.t.insideIf, "tc"));
   } finally {
     await cleanup(r);
   }

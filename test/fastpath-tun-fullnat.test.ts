@@ -90,7 +90,7 @@ function assertMostlyFastPath(o: Outcome, minPackets: number): void {
   assert.ok(total >= o.forwardedInXdp, "XDP's packets are credited, not more");
 }
 
-type Mode = "generic" | "native";
+type Mode = "generic" | "native" | "tc";
 
 async function fullnatScenario(t: { diagnostic(m: string): void }, mode: Mode): Promise<void> {
   const lab = new NetLab(`fpf${mode[0]}${process.pid}`);
@@ -186,6 +186,12 @@ test("FULLNAT: download and upload run in XDP both ways after the handshake (gen
 test("TUN: the client's packets are encapsulated in XDP after the handshake (generic XDP)", async (t) => {
   if (!haveRoot(t)) return;
   await tunScenario(t, "generic");
+});
+
+test("FULLNAT and TUN at TC ingress (tc mode: the tunnel header opened with skb_adjust_room)", async (t) => {
+  if (!haveRoot(t)) return;
+  await fullnatScenario(t, "tc");
+  await tunScenario(t, "tc");
 });
 
 test("FULLNAT and TUN in native XDP (the peers have NAPI)", async (t) => {

@@ -28,6 +28,7 @@ export const BpfCmd = {
   LINK_CREATE: 28,
   LINK_UPDATE: 29,
   LINK_GET_FD_BY_ID: 30,
+  LINK_GET_NEXT_ID: 31,
 } as const;
 
 /** bpf_link_type values (include/uapi/linux/bpf.h). */
@@ -487,6 +488,18 @@ export function linkGetFdById(id: number): number | null {
     throw new SysError(`bpf(BPF_LINK_GET_FD_BY_ID ${id})`, e);
   }
   return fd;
+}
+
+/** BPF_LINK_GET_NEXT_ID: the id of the next live link after `id` (0: the first); null after the last. */
+export function linkNextId(id: number): number | null {
+  const mem = attr();
+  mem.view.setUint32(0, id, true);
+  if (bpfRaw(BpfCmd.LINK_GET_NEXT_ID, mem) < 0) {
+    const e = errno();
+    if (e === 2) return null;
+    throw new SysError(`bpf(BPF_LINK_GET_NEXT_ID ${id})`, e);
+  }
+  return mem.view.getUint32(4, true);
 }
 
 /** BPF_OBJ_PIN: makes a map, program or link outlive its fds at `path` (below bpffs). */
