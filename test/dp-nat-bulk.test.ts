@@ -65,8 +65,9 @@ async function bulkBothWays(
     // before they cross; generic XDP is used only when asked for, and then warns about them.
     const modes = director.log.split("\n").filter((l) => l.includes('"serving interface"'));
     assert.equal(modes.length, 2, director.log);
-    for (const l of modes) assert.equal(JSON.parse(l).mode, mode === "generic" ? "generic" : "native", l);
+    for (const l of modes) assert.equal(JSON.parse(l).mode, mode === "auto" ? "native" : mode, l);
     assert.equal(director.log.includes("generic XDP: frames larger than 2 KiB"), mode === "generic");
+    assert.equal(director.log.includes("tc mode: frames larger than 2 KiB"), mode === "tc");
     const vip = `${topo.vip}:80`;
     director.adm(["-A", "-t", vip, "-s", "rr"]);
     for (const rs of topo.servers) director.adm(["-a", "-t", vip, "-r", `${rs.rip}:80`, "-m"]);
@@ -111,4 +112,9 @@ test("bulk TCP both ways through NAT, every offload off (native XDP on veth)", a
 test("bulk TCP both ways through NAT, every offload off, generic XDP", async (t) => {
   if (!haveRoot(t)) return;
   await bulkBothWays(t, true, "generic");
+});
+
+test("bulk TCP both ways through NAT, default veth offloads, tc mode (TSO aggregates on the fast path)", async (t) => {
+  if (!haveRoot(t)) return;
+  await bulkBothWays(t, false, "tc");
 });

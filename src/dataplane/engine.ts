@@ -442,12 +442,18 @@ export class PacketEngine {
       { interface: iface.name, queues, mode: attachment.mode, fallback: attachment.fallbackReason },
       "serving interface",
     );
-    if (attachment.mode !== "native") {
+    if (attachment.mode === "generic") {
       // Generic XDP sees super-frames whole (a veth peer's TSO/GSO, GRO): one larger than a UMEM frame
       // cannot enter the AF_XDP socket and the kernel drops it (docs/decisions/0400-veth-offloads.md).
       this.opts.log.warn(
         { interface: iface.name },
         "generic XDP: frames larger than 2 KiB (GSO/TSO from a veth peer, GRO) are dropped by the kernel; turn those offloads off on the sending side or use native XDP",
+      );
+    } else if (attachment.mode === "tc") {
+      // The fast path at TC takes TCP aggregates of established flows; the slow path cannot.
+      this.opts.log.warn(
+        { interface: iface.name },
+        "tc mode: frames larger than 2 KiB (GSO/TSO from a veth peer, GRO) that are not on the fast path (a flow's first packets, UDP) are dropped by the kernel at the slow-path veth; senders recover by retransmitting",
       );
     }
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { IpAddr } from "../../src/core/address.js";
+import { SKB_GSO_SEGS, SKB_GSO_SIZE } from "../../src/dataplane/bpf/hook-abi.js";
 import { closeFd, mapDelete, mapUpdate, progTestRun } from "../../src/dataplane/bpf/syscalls.js";
 import {
   encodeFlow,
@@ -95,10 +96,21 @@ export class FastPathRig {
     mapDelete(this.fast!.fds.flows, this.key);
   }
 
-  /** Runs the program on `frame`: its verdict, output bytes and the one fast-path counter it moved. */
-  run(frame: Uint8Array) {
+  /**
+   * Runs the program on `frame`: its verdict, output bytes and the one fast-path counter it moved.
+   * `gsoSize` (tc only): the frame is presented as a GSO aggregate of segments of that payload size.
+   */
+  run(frame: Uint8Array, gsoSize = 0) {
     const before = this.fast!.counters();
-    const r = progTestRun(this.prog, frame);
+    let ctx: Uint8Array | undefined;
+    if (gsoSize > 0) {
+      if (this.hook !== "tc") throw new Error("a GSO aggregate is a TC program's input");
+      ctx = new Uint8Array(192); // struct __sk_buff
+      const v = new DataView(ctx.buffer);
+      v.setUint32(SKB_GSO_SEGS, Math.ceil((frame.length - 54) / gsoSize), true);
+      v.setUint32(SKB_GSO_SIZE, gsoSize, true);
+    }
+    const r = progTestRun(this.prog, frame, 1, ctx);
     const now = this.fast!.counters();
     const moved = Object.keys(now).filter(
       (k) => now[k as keyof typeof now] !== before[k as keyof typeof before],

@@ -27,6 +27,9 @@ export const XDP_ABI: HookAbi = { hook: "xdp", data: 0, dataEnd: 4, ifindex: 12,
 
 /** `__sk_buff.len`: the whole frame's length, linear part and fragments (TC only). */
 export const SKB_LEN = 0;
+/** `__sk_buff.gso_segs` and `gso_size`: non-zero for a GSO/GRO aggregate (TC only). */
+export const SKB_GSO_SEGS = 164;
+export const SKB_GSO_SIZE = 176;
 
 export const TC_ABI: HookAbi = { hook: "tc", data: 76, dataEnd: 80, ifindex: 40, pass: -1, drop: 2 };
 

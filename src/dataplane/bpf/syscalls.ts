@@ -389,11 +389,12 @@ export interface TestRunResult {
 
 /**
  * BPF_PROG_TEST_RUN: runs a loaded program on `data` (a whole frame for XDP) inside the kernel,
- * without any interface — how the steering program is tested and timed.
+ * without any interface — how the steering program is tested and timed. `ctxIn`: its context.
  */
-export function progTestRun(progFd: number, data: Uint8Array, repeat = 1): TestRunResult {
+export function progTestRun(progFd: number, data: Uint8Array, repeat = 1, ctxIn?: Uint8Array): TestRunResult {
   const outCap = data.length + 4096;
-  const buf = NativeMemory.allocate(data.length + outCap);
+  const ctxLen = ctxIn?.length ?? 0;
+  const buf = NativeMemory.allocate(data.length + outCap + ctxLen);
   try {
     buf.bytes.set(data);
     const mem = attr();
@@ -404,6 +405,14 @@ export function progTestRun(progFd: number, data: Uint8Array, repeat = 1): TestR
     v.setBigUint64(16, buf.address, true);
     v.setBigUint64(24, buf.address + BigInt(data.length), true);
     v.setUint32(32, repeat, true);
+    if (ctxIn) {
+      // The program's context as it starts (for a TC program: a struct __sk_buff, of which the
+      // kernel takes only some fields).
+      const at = data.length + outCap;
+      buf.bytes.set(ctxIn, at);
+      v.setUint32(40, ctxLen, true);
+      v.setBigUint64(48, buf.address + BigInt(at), true);
+    }
     bpfCall(BpfCmd.PROG_TEST_RUN, mem);
     const outLen = Math.min(v.getUint32(12, true), outCap);
     return {

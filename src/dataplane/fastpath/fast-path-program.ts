@@ -27,7 +27,7 @@
 
 import { type BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R10, type Reg } from "../bpf/asm.js";
 import { emitIncrement } from "../bpf/emit-increment.js";
-import { type HookAbi, SKB_LEN } from "../bpf/hook-abi.js";
+import { type HookAbi, SKB_GSO_SIZE, SKB_LEN } from "../bpf/hook-abi.js";
 import {
   FastPathCounter,
   FK_DADDR,
@@ -90,6 +90,10 @@ const STAT_KEY = -108;
 const SPILL_LEN = -120;
 /** TC only: the one's-complement negation of the L4 words a NAT rewrite changes (ports, checksum). */
 const OLD_L4_SUM = -128;
+/** TC only: the same for the IP addresses (a GSO packet's partial checksum covers only those). */
+const OLD_ADDR_SUM = -132;
+/** TC only: 1 when the packet is a GSO/GRO aggregate (its L4 checksum is CHECKSUM_PARTIAL). */
+const GSO_FLAG = -136;
 
 const ETH_HLEN = 14;
 const IPIP_HLEN = 20;
@@ -157,7 +161,53 @@ function emitOldL4Sum(a: BpfAsm, c: FastPathContext): void {
     .alu64Imm("xor", R1, 0xffff)
     .alu64Reg("add", R3, R1);
   loadL4Checksum(a, c, "fp_old_ck");
-  a.alu64Imm("xor", R1, 0xffff).alu64Reg("add", R3, R1).stx("u32", R10, OLD_L4_SUM, R3).label("fp_old_done");
+  a.alu64Imm("xor", R1, 0xffff).alu64Reg("add", R3, R1).stx("u32", R10, OLD_L4_SUM, R3).mov64Imm(R3, 0);
+  for (let w = 0; w < 4; w++)
+    a.ldx("u16", R1, c.iph, 12 + 2 * w)
+      .alu64Imm("xor", R1, 0xffff)
+      .alu64Reg("add", R3, R1);
+  a.stx("u32", R10, OLD_ADDR_SUM, R3).label("fp_old_done");
+}
+
+/**
+ * TC only, with r5 = the IP total length: a GSO/GRO aggregate (gso_size != 0) leaves as segments of
+ * gso_size payload bytes, so the egress MTU bounds those, not the aggregate. Only TCP aggregates are
+ * taken (UDP ones go to the slow path). Sets GSO_FLAG; falls through to the plain length check for
+ * a single packet, jumps past it ("fp_len_fits") for an aggregate. Uses r1, r2.
+ */
+function emitGsoLength(a: BpfAsm, c: FastPathContext): void {
+  a.st("u32", R10, GSO_FLAG, 0)
+    .ldx("u32", R1, c.ctx, SKB_GSO_SIZE)
+    .jmpImm("jeq", R1, 0, "fp_single")
+    .jmpImm("jne", c.proto, IPPROTO_TCP, "fp_too_long")
+    .ldx("u8", R2, c.iph, 0)
+    .alu64Imm("and", R2, 0x0f)
+    .alu64Imm("lsh", R2, 2)
+    .alu64Reg("add", R1, R2)
+    .ldx("u8", R2, c.l4, 12)
+    .alu64Imm("rsh", R2, 4)
+    .alu64Imm("lsh", R2, 2)
+    .alu64Reg("add", R1, R2)
+    .ldx("u16", R2, R0, FV_MAX_LEN)
+    .jmpReg("jgt", R1, R2, "fp_too_long")
+    .st("u32", R10, GSO_FLAG, 1)
+    .ja("fp_len_fits")
+    .label("fp_single");
+}
+
+/**
+ * TC only: the L4 checksum of a GSO aggregate after a NAT/FULLNAT rewrite. It is CHECKSUM_PARTIAL:
+ * the field holds the pseudo-header's folded sum (not inverted), which segmentation completes per
+ * segment; so only the addresses' change is added to it, with no inversion (the kernel's
+ * inet_proto_csum_replace4 for a partial checksum). Words in memory order, as in emitOldL4Sum.
+ */
+function emitGsoL4Checksum(a: BpfAsm, c: FastPathContext): void {
+  // Only TCP aggregates get here (emitGsoLength); the check is the verifier's proof of the header.
+  a.label("fp_l4_gso").jmpImm("jne", c.proto, IPPROTO_TCP, "fp_count").ldx("u32", R3, R10, OLD_ADDR_SUM);
+  for (let w = 0; w < 4; w++) a.ldx("u16", R1, c.iph, 12 + 2 * w).alu64Reg("add", R3, R1);
+  a.ldx("u16", R1, c.l4, 16).alu64Reg("add", R3, R1);
+  fold(a, R3, R1);
+  a.stx("u16", c.l4, 16, R3);
 }
 
 /**
@@ -246,9 +296,9 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     // r5 = IP total length; no more than the egress MTU, and inside the frame.
     .ldx("u16", R5, iph, 2)
     .be(R5, 16)
-    .alu64Imm("and", R5, 0xffff)
-    .ldx("u16", R1, R0, FV_MAX_LEN)
-    .jmpReg("jgt", R5, R1, "fp_too_long");
+    .alu64Imm("and", R5, 0xffff);
+  if (abi.hook === "tc") emitGsoLength(a, c);
+  a.ldx("u16", R1, R0, FV_MAX_LEN).jmpReg("jgt", R5, R1, "fp_too_long").label("fp_len_fits");
   if (abi.hook === "xdp") {
     a.mov64Reg(R4, iph).alu64Reg("add", R4, R5).jmpReg("jgt", R4, R3, slow);
   } else {
@@ -279,10 +329,21 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .label("fp_ck_tcp")
     .ldx("u16", R1, l4, 16)
     .label("fp_ck_cmp")
-    .be(R1, 16)
-    .jmpReg("jeq", R1, R4, "fp_partial")
-    .ldx("u8", R2, R0, FV_REWRITE)
-    .jmpImm("jset", R2, FLOW_TUNNEL, "fp_tunnel");
+    .be(R1, 16);
+  if (abi.hook === "xdp") {
+    a.jmpReg("jeq", R1, R4, "fp_partial");
+  } else {
+    // A GSO aggregate's checksum is always partial (the segmentation completes it); anything else
+    // with a partial-looking checksum goes to the slow path, as at XDP.
+    a.ldx("u32", R2, R10, GSO_FLAG)
+      .jmpImm("jeq", R2, 0, "fp_not_gso")
+      .jmpReg("jne", R1, R4, "fp_too_long")
+      .ja("fp_ck_ok")
+      .label("fp_not_gso")
+      .jmpReg("jeq", R1, R4, "fp_partial")
+      .label("fp_ck_ok");
+  }
+  a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jset", R2, FLOW_TUNNEL, "fp_tunnel");
 
   // ---- from here on the packet is the fast path's: rewrite ----
   a.ldx("u32", R2, ctx, abi.data)
@@ -305,13 +366,18 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .ldx("u32", R3, R0, FV_IP_DELTA);
   patchChecksum(a, iph, 10, R3, false, "fp_ipck");
   // DR changes nothing the L4 checksum covers.
-  a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jeq", R2, 0, "fp_count").ldx("u32", R3, R0, FV_L4_DELTA);
-  a.jmpImm("jeq", proto, IPPROTO_UDP, "fp_l4_udp");
+  a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jeq", R2, 0, "fp_count");
+  if (abi.hook === "tc") a.ldx("u32", R1, R10, GSO_FLAG).jmpImm("jne", R1, 0, "fp_l4_gso");
+  a.ldx("u32", R3, R0, FV_L4_DELTA).jmpImm("jeq", proto, IPPROTO_UDP, "fp_l4_udp");
   patchChecksum(a, l4, 16, R3, false, "fp_tcpck");
   a.ja("fp_l4_done").label("fp_l4_udp");
   patchChecksum(a, l4, 6, R3, true, "fp_udpck");
   a.label("fp_l4_done");
-  if (abi.hook === "tc") emitCsumComplete(a, c);
+  if (abi.hook === "tc") {
+    emitCsumComplete(a, c);
+    a.ja("fp_count");
+    emitGsoL4Checksum(a, c);
+  }
 
   // Count into the value, stamp the time, redirect.
   a.label("fp_count")
@@ -373,7 +439,10 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
   const { ctx, abi } = c;
   const outer = c.iph;
   const inner = c.l4;
-  a.label("fp_tunnel")
+  a.label("fp_tunnel");
+  // A GSO aggregate would need a GSO-aware encapsulation: the slow path (which cannot take it).
+  if (abi.hook === "tc") a.ldx("u32", R1, R10, GSO_FLAG).jmpImm("jne", R1, 0, "fp_too_long");
+  a
     // Without DF the outer header needs an identification from the director's counter: slow path.
     .ldx("u8", R1, c.iph, 6)
     .jmpImm("jset", R1, IP_DF_BYTE, "fp_tun_df")
