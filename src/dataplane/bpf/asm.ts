@@ -118,6 +118,7 @@ export const Helper = {
   skbAdjustRoom: 50,
   redirectMap: 51,
   xdpAdjustTail: 65,
+  ktimeGetCoarseNs: 160,
   xdpGetBuffLen: 188,
 } as const;
 

@@ -385,7 +385,9 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .atomicAdd("u64", R0, FV_PACKETS, R1)
     .atomicAdd("u64", R0, FV_BYTES, R5)
     .stx("u64", R10, SPILL_VALUE, R0)
-    .call(Helper.ktimeGetNs)
+    // CLOCK_MONOTONIC at the last tick: a memory read, where the precise clock reads the TSC; idle
+    // timers of seconds do not need more than the tick's resolution.
+    .call(Helper.ktimeGetCoarseNs)
     .ldx("u64", R1, R10, SPILL_VALUE)
     .stx("u64", R1, FV_LAST_SEEN, R0);
   count(a, fds, FastPathCounter.FORWARDED, "fp_counted");

@@ -38,7 +38,7 @@
  *  52  u32 TCP/UDP checksum delta: pseudo-header address change + port change (tunnel: 0)
  *  56  u64 packets forwarded by the program     (written by XDP, atomically)
  *  64  u64 bytes forwarded (IP total length, what the director counts)
- *  72  u64 last packet, bpf_ktime_get_ns() (CLOCK_MONOTONIC)
+ *  72  u64 last packet, bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC at the last tick)
  */
 import { delta16, delta32 } from "../../net/checksum.js";
 

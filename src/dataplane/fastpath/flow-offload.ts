@@ -73,7 +73,7 @@ const READ_BATCH = 1024;
 export interface FlowOffloadOptions {
   /** Seconds, as the director's clock (the engine's `now`). */
   now: () => number;
-  /** Nanoseconds of CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns (default process.hrtime). */
+  /** Nanoseconds of CLOCK_MONOTONIC, the clock of bpf_ktime_get_coarse_ns (default process.hrtime). */
   monotonicNs?: () => bigint;
   /**
    * May a frame received on `inIfindex` be redirected out of `outIfindex` in XDP? (Generic XDP: yes;
