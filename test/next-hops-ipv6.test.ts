@@ -27,6 +27,7 @@ const eth1: HostInterface = {
   up: true,
   adminUp: true,
   loopback: false,
+  kind: "veth",
   addrs: [
     { addr: ip("fe80::1"), prefixLen: 64 },
     { addr: ip("2001:2:0:2::1"), prefixLen: 64 },

@@ -13,6 +13,7 @@ import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { PathMtuCache } from "./path-mtu.js";
 import { DEFAULT_REFRESH_TIMING, RefreshScheduler } from "./refresh-scheduler.js";
 import { SteeringSync } from "./steering-sync.js";
+import { SysError } from "./sys/libc.js";
 import { attachTcIngress, attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
@@ -349,9 +350,15 @@ export class PacketEngine {
     }
   }
 
+  /**
+   * Serves an interface. "auto" picks the tc mode for a veth (native XDP on veth copies every frame
+   * that comes from its peer, and redirects only to peers with NAPI; TC ingress does neither) and
+   * for a driver that refuses native XDP; native XDP otherwise (docs/decisions/0850).
+   */
   private addPort(iface: HostInterface): void {
-    if (this.opts.xdpMode === "tc") {
-      this.addTcPort(iface);
+    const mode = this.opts.xdpMode ?? "auto";
+    if (mode === "tc" || (mode === "auto" && iface.kind === "veth")) {
+      this.addTcPort(iface, mode === "auto" ? "veth: TC ingress takes its frames without a copy" : null);
       return;
     }
     const { sockets, xsksMap } = openQueueSockets(
@@ -367,8 +374,18 @@ export class PacketEngine {
       this.fastPath ? { fastPath: this.fastPath.maps.fds } : {},
     );
     for (const s of sockets) s.refill();
-    const attachment =
-      this.takeHeldLink(iface, prog) ?? attachXdp(prog, iface.name, this.opts.xdpMode ?? "auto");
+    let attachment: XdpAttachment;
+    try {
+      attachment =
+        this.takeHeldLink(iface, prog) ?? attachXdp(prog, iface.name, mode === "auto" ? "native" : mode);
+    } catch (e) {
+      for (const s of sockets) s.close();
+      closeFd(prog);
+      closeFd(xsksMap);
+      if (mode !== "auto" || !(e instanceof SysError)) throw e;
+      this.addTcPort(iface, `no native XDP: ${e.message}`);
+      return;
+    }
     this.addedPort({
       iface,
       ifindex: iface.ifindex,
@@ -388,7 +405,7 @@ export class PacketEngine {
    * frames come to AF_XDP sockets on the interface's slow-path veth; frames leave through an
    * AF_XDP socket on the interface's queue 0 (transmitting needs no XDP program).
    */
-  private addTcPort(iface: HostInterface): void {
+  private addTcPort(iface: HostInterface, why: string | null): void {
     const opened: XskSocket[] = [];
     let veth: SlowPathVeth | null = null;
     let xsksMap = -1;
@@ -410,7 +427,7 @@ export class PacketEngine {
         { ...this.maps.fds, xsks: xsksMap },
         { hook: { tc: veth.ifindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
       );
-      const attachment = this.takeHeldLink(iface, prog, "tc") ?? attachTcIngress(prog, iface.name);
+      const attachment = this.takeHeldLink(iface, prog, "tc") ?? attachTcIngress(prog, iface.name, why);
       this.addedPort({
         iface,
         ifindex: iface.ifindex,

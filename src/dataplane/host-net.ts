@@ -26,6 +26,8 @@ export interface HostInterface {
   /** Administratively up (UP), carrier or not. */
   adminUp: boolean;
   loopback: boolean;
+  /** The link's kind (`veth`, `bridge`, `vlan`...); null for a device with a driver of its own (a NIC). */
+  kind: string | null;
   addrs: { addr: IpAddr; prefixLen: number }[];
 }
 
@@ -37,6 +39,7 @@ interface IpAddrJson {
   address?: string;
   link_type?: string;
   operstate?: string;
+  linkinfo?: { info_kind?: string };
   addr_info?: { family: string; local: string; prefixlen: number }[];
 }
 
@@ -51,7 +54,7 @@ export function formatMac(mac: Uint8Array): string {
 }
 
 export async function readInterfaces(): Promise<HostInterface[]> {
-  const links = await ipJson<IpAddrJson[]>(["addr", "show"]);
+  const links = await ipJson<IpAddrJson[]>(["-d", "addr", "show"]);
   return links.map((l) => ({
     ifindex: l.ifindex,
     name: l.ifname,
@@ -60,6 +63,7 @@ export async function readInterfaces(): Promise<HostInterface[]> {
     up: l.flags.includes("UP") && l.flags.includes("LOWER_UP"),
     adminUp: l.flags.includes("UP"),
     loopback: l.flags.includes("LOOPBACK"),
+    kind: l.linkinfo?.info_kind ?? null,
     addrs: (l.addr_info ?? [])
       .map((a) => ({ addr: IpAddr.parse(a.local), prefixLen: a.prefixlen }))
       .filter((a): a is { addr: IpAddr; prefixLen: number } => a.addr !== null),

@@ -10,7 +10,8 @@ import { libc, SysError } from "../sys/libc.js";
 /**
  * "generic": XDP on the skb path (any interface, after the driver built an skb);
  * "native": in the driver (needs driver support, e.g. veth, mlx5, i40e);
- * "auto": native, falling back to generic when the driver refuses;
+ * "auto": as attachXdp takes it, native falling back to generic; the engine's "auto" chooses the
+ *   tc mode instead for veth and for drivers that refuse native XDP;
  * "tc": no XDP on the interface: the steering program and the fast path run at TC ingress, where
  *   the kernel does not copy every frame as generic XDP (and native XDP on veth) must, and steered
  *   frames reach the AF_XDP sockets through a slow-path veth (slow-path-veth.ts,
@@ -30,7 +31,7 @@ export class XdpAttachment {
     readonly ifname: string,
     /** The mode actually in effect. */
     readonly mode: AttachedMode,
-    /** Why native mode was not used, when "auto" fell back to generic. */
+    /** Why native mode was not used, when "auto" chose another. */
     readonly fallbackReason: string | null,
   ) {}
 
@@ -54,10 +55,13 @@ export function interfaceIndex(name: string): number {
   return idx;
 }
 
-/** Attaches a TC program (loaded for TCX_INGRESS) to `ifname`'s ingress through a tcx link. */
-export function attachTcIngress(progFd: number, ifname: string): XdpAttachment {
+/**
+ * Attaches a TC program (loaded for TCX_INGRESS) to `ifname`'s ingress through a tcx link; `why`:
+ * why "auto" chose the tc mode, when it did.
+ */
+export function attachTcIngress(progFd: number, ifname: string, why: string | null = null): XdpAttachment {
   const ifindex = interfaceIndex(ifname);
-  return new XdpAttachment(linkCreateTcx(progFd, ifindex, "ingress"), ifindex, ifname, "tc", null);
+  return new XdpAttachment(linkCreateTcx(progFd, ifindex, "ingress"), ifindex, ifname, "tc", why);
 }
 
 export function attachXdp(progFd: number, ifname: string, mode: XdpMode = "generic"): XdpAttachment {
