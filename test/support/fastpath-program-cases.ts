@@ -106,6 +106,18 @@ export function fastPathProgramTests(hook: ProgramHook): void {
     return refChecksum([...pseudoHeader(4, src, dst, proto, seg.length), ...seg]) === 0;
   }
 
+  /**
+   * Writes the pseudo-header sum for (saddr, daddr) into an untagged IPv4 frame's L4 checksum
+   * field, as a local sender's CHECKSUM_PARTIAL packet carries it; returns the sum.
+   */
+  function setPartialChecksum(frame: Uint8Array, protocol: number, saddr: number, daddr: number): number {
+    const sum = refSum(pseudoHeader(4, [saddr], [daddr], protocol, frame.length - 34));
+    const at = 34 + (protocol === TCP ? 16 : 6);
+    frame[at] = sum >>> 8;
+    frame[at + 1] = sum & 0xff;
+    return sum;
+  }
+
   function frameOf(s: FlowSpec, over: Parameters<typeof buildFrame>[0] extends infer T ? Partial<T> : never) {
     return buildFrame({
       family: 4,
@@ -194,11 +206,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
       install(s);
       try {
         const frame = frameOf(s, {});
-        const l4Len = frame.length - 34;
-        const pseudo = refSum(pseudoHeader(4, [s.saddr], [s.daddr], s.protocol, l4Len));
-        const at = 34 + (s.protocol === TCP ? 16 : 6);
-        frame[at] = pseudo >>> 8;
-        frame[at + 1] = pseudo & 0xff;
+        setPartialChecksum(frame, s.protocol, s.saddr, s.daddr);
         const r = run(frame);
         assert.equal(r.verdict, XDP_DROP);
         assert.equal(r.counter, "SLOW_PARTIAL_CHECKSUM");
@@ -217,12 +225,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         // 3 segments of 1000 bytes in one aggregate (a test run takes less than a page), with a
         // partial checksum (the pseudo-header sum).
         const frame = frameOf(s, { payload: new Array(3000).fill(0).map((_, i) => i & 0xff) });
-        const l4Len = frame.length - 34;
-        const partial = (saddr: number, daddr: number) =>
-          refSum(pseudoHeader(4, [saddr], [daddr], TCP, l4Len));
-        const p0 = partial(s.saddr, s.daddr);
-        frame[50] = p0 >>> 8;
-        frame[51] = p0 & 0xff;
+        setPartialChecksum(frame, TCP, s.saddr, s.daddr);
         if (hook === "xdp") {
           assert.equal(run(frame).counter, "SLOW_TOO_LONG");
           continue;
@@ -233,9 +236,8 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         // What the slow path's rewrite makes of the headers; the checksum field is the new
         // addresses' pseudo-header sum, for the segmentation to complete.
         const want = slowPathRewrite(frame, s);
-        const p1 = s.rewrite ? partial(s.newSaddr, s.newDaddr) : p0;
-        want[50] = p1 >>> 8;
-        want[51] = p1 & 0xff;
+        if (s.rewrite) setPartialChecksum(want, TCP, s.newSaddr, s.newDaddr);
+        else want.set(frame.subarray(50, 52), 50);
         assert.deepEqual(r.data, want);
         // Segments larger than the egress MTU allows: the slow path.
         assert.equal(rig.run(frame, 1480).counter, "SLOW_TOO_LONG");
