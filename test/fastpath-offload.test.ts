@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_FIN, TCP_SYN } from "../src/core/flow.js";
 import { Verdict } from "../src/core/verdict.js";
 import { closeFd, mapLookup, progTestRun } from "../src/dataplane/bpf/syscalls.js";
+import { FastPath } from "../src/dataplane/fastpath/fast-path.js";
 import { encodeFlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE } from "../src/dataplane/fastpath/flow-layout.js";
 import { FastPathMaps } from "../src/dataplane/fastpath/flow-maps.js";
 import { FlowOffload } from "../src/dataplane/fastpath/flow-offload.js";
@@ -265,5 +266,61 @@ test("TUN: the inbound direction only, encapsulated toward the RS from the route
     assert.equal(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80), false);
   } finally {
     r.close();
+  }
+});
+
+test("NAT: the reply direction is installed with the inbound one, toward the client's next hop, before the real server sends", (t) => {
+  if (!haveRoot(t)) return;
+  const d = makeDirector();
+  const key = tcpKey(VIP, 80);
+  d.addService(svcSpec(key));
+  d.addDest(key, destSpec(RIP, 8080));
+  const CLIENT_MAC = 0x02aabbccdd01;
+  const TO_CLIENT = { ifindex: 1, dstMac: CLIENT_MAC, srcMac: OUR_MAC, srcV4: 0, mtu: 1500 };
+  const fp = FastPath.start(
+    d,
+    () => 100,
+    () => ({ mode: "tc", mtu: 1500 }),
+    (addr) => (addr === ip(CLIENT).v4Value ? TO_CLIENT : null),
+  );
+  const steering = SteeringMaps.create();
+  const prog = loadSteeringProgram(steering.fds, { missAction: "drop", fastPath: fp.maps.fds });
+  try {
+    steering.setInterfaceMac(1, Uint8Array.from([2, 0, 0, 0, 0, 2]));
+    const p = new FlowPacket();
+    const v = new Verdict();
+    d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_SYN), 100, v);
+    fp.offer(p, v, true, HOP, 1, OUR_MAC);
+    d.outbound(packet(p, IPPROTO_TCP, `${RIP}:8080`, `${CLIENT}:40000`, TCP_SYN | TCP_ACK), 100, v);
+    fp.offer(p, v, false, TO_CLIENT, 1, HOP.srcMac);
+    fp.offload.flush();
+    assert.equal(fp.offload.counters.installed, 0, "nothing before ESTABLISHED");
+    d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_ACK), 100, v);
+    fp.offer(p, v, true, HOP, 1, OUR_MAC);
+    fp.offload.flush();
+    assert.equal(fp.offload.counters.installed, 2, "both directions on the client's ACK");
+    assert.ok(inMap(fp.maps, IPPROTO_TCP, RIP, 8080, CLIENT, 40000));
+    // The real server's first data: sent to the director's MAC on its side, forwarded at once,
+    // from VIP:80 to the client's MAC.
+    const reply = frame(RIP, 8080, CLIENT, 40000);
+    reply.set([2, 0, 0, 0, 0, 3], 0);
+    const r = progTestRun(prog, reply);
+    assert.equal(r.retval, XDP_REDIRECT);
+    assert.deepEqual([...r.data.subarray(0, 6)], [2, 0xaa, 0xbb, 0xcc, 0xdd, 1]);
+    assert.deepEqual([...r.data.subarray(26, 30)], [198, 18, 0, 10]);
+    assert.equal((r.data[34]! << 8) | r.data[35]!, 80);
+    // A DR conn has no reply direction through the director: nothing more is installed for it.
+    const drKey = tcpKey(VIP, 81);
+    d.addService(svcSpec(drKey));
+    d.addDest(drKey, destSpec(RIP, 81, "route"));
+    d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40001`, `${VIP}:81`, TCP_SYN), 100, v);
+    d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40001`, `${VIP}:81`, TCP_ACK), 100, v);
+    fp.offer(p, v, true, HOP, 1, OUR_MAC);
+    fp.offload.flush();
+    assert.equal(fp.offload.counters.installed, 3, "DR: the inbound direction only");
+  } finally {
+    closeFd(prog);
+    steering.close();
+    fp.stop({ info: () => {}, warn: () => {} });
   }
 });

@@ -201,10 +201,15 @@ export class PacketEngine {
     engine.framePath.holder = engine.held;
     try {
       if (opts.fastPath ?? true) {
-        engine.fastPath = FastPath.start(director, opts.now, (ix) => {
-          const p = engine.portByIfindex.get(ix);
-          return p ? { mode: p.attachment.mode, mtu: p.iface.mtu } : undefined;
-        });
+        engine.fastPath = FastPath.start(
+          director,
+          opts.now,
+          (ix) => {
+            const p = engine.portByIfindex.get(ix);
+            return p ? { mode: p.attachment.mode, mtu: p.iface.mtu } : undefined;
+          },
+          (addr) => nextHops.get(addr),
+        );
         engine.framePath.forwarded = engine.fastPath;
       }
       for (const iface of chosen) engine.addPort(iface);

@@ -3,9 +3,10 @@
  * program), the offload that fills and reads them, and the check that a flow's redirect can work in
  * the attach mode of its ingress interface. See docs/decisions/0450-xdp-fast-path.md.
  */
+import { CONN_F_FULLNAT, CONN_F_FWD_MASK, CONN_F_MASQ } from "../../core/conn-table.js";
 import type { Director } from "../../core/director.js";
-import type { FlowPacket } from "../../core/flow.js";
-import type { Verdict } from "../../core/verdict.js";
+import { FlowPacket } from "../../core/flow.js";
+import { Verdict } from "../../core/verdict.js";
 import type { NextHop, NextHopCache } from "../next-hops.js";
 import { FastPathMaps } from "./flow-maps.js";
 import { FlowOffload } from "./flow-offload.js";
@@ -30,12 +31,16 @@ export class FastPath {
   private probe: XdpFeatureProbe | null = null;
   /** Served interfaces as last seen (attach modes do not change; MTUs are re-read with the host state). */
   private readonly ports = new Map<number, PortInfo | undefined>();
+  /** The reply direction of a NAT/FULLNAT conn, built from its inbound packet (offerReply). */
+  private readonly replyPkt = new FlowPacket();
+  private readonly replyVerdict = new Verdict();
 
   private constructor(
     private readonly director: Director,
     readonly maps: FastPathMaps,
     private readonly readPort: (ifindex: number) => PortInfo | undefined,
     now: () => number,
+    private readonly hopTo: ((addrV4: number) => NextHop | null) | null,
   ) {
     this.offload = new FlowOffload(director, maps, {
       now,
@@ -48,12 +53,17 @@ export class FastPath {
     }
   }
 
+  /**
+   * `hopTo`: the resolved next hop toward an IPv4 address (the engine's NextHopCache.get), with
+   * which a NAT/FULLNAT conn's reply direction is installed together with its inbound one.
+   */
   static start(
     director: Director,
     now: () => number,
     port: (ifindex: number) => PortInfo | undefined,
+    hopTo: ((addrV4: number) => NextHop | null) | null = null,
   ): FastPath {
-    const fp = new FastPath(director, FastPathMaps.create(), port, now);
+    const fp = new FastPath(director, FastPathMaps.create(), port, now, hopTo);
     director.connEvents = fp.offload;
     return fp;
   }
@@ -92,7 +102,41 @@ export class FastPath {
   /** Engine hook after the slow path forwarded a packet (see FlowOffload.offer). */
   offer(pkt: FlowPacket, v: Verdict, inbound: boolean, hop: NextHop, inIfindex: number, inMac: number): void {
     const out = this.port(hop.ifindex);
-    if (out) this.offload.offer(pkt, v, inbound, hop, inIfindex, inMac, out.mtu);
+    if (!out) return;
+    this.offload.offer(pkt, v, inbound, hop, inIfindex, inMac, out.mtu);
+    if (inbound) this.offerReply(pkt, v, hop);
+  }
+
+  /**
+   * NAT and FULLNAT: the reply direction is installed with the inbound one, before the real server
+   * sends anything more. Its first data would otherwise take the slow path — and when the real
+   * server's TSO or GRO makes that a 64 KiB aggregate, the slow path cannot take it (a UMEM frame
+   * holds 2 KiB) and the kernel drops it, so every such connection would wait for a retransmit.
+   * The reply arrives where the inbound packet left (`hop`: its interface and MAC), from the real
+   * server's side of the tuple to the director's (NAT: the client; FULLNAT: the local address),
+   * and leaves rewritten to VIP:vport -> client:cport toward the client's next hop. Offered like
+   * any packet: FlowOffload takes it only for an ESTABLISHED conn, once per direction.
+   */
+  private offerReply(pkt: FlowPacket, v: Verdict, hop: NextHop): void {
+    if (this.hopTo === null || v.conn < 0 || pkt.family !== 4 || v.family !== 4) return;
+    const fwd = this.director.conns.flags[v.conn]! & CONN_F_FWD_MASK;
+    if (fwd !== CONN_F_MASQ && fwd !== CONN_F_FULLNAT) return;
+    const back = this.hopTo(pkt.saddr[0]!);
+    if (back === null) return;
+    const out = this.port(back.ifindex);
+    if (!out) return;
+    const r = this.replyPkt;
+    r.setV4(pkt.protocol, v.dstAddr[0]!, v.dstPort, v.srcAddr[0]!, v.srcPort);
+    const rv = this.replyVerdict.reset();
+    rv.conn = v.conn;
+    rv.fwd = v.fwd;
+    rv.dest = v.dest;
+    rv.family = 4;
+    rv.srcAddr[0] = pkt.daddr[0]!;
+    rv.srcPort = pkt.dport;
+    rv.dstAddr[0] = pkt.saddr[0]!;
+    rv.dstPort = pkt.sport;
+    this.offload.offer(r, rv, false, back, hop.ifindex, hop.srcMac, out.mtu);
   }
 
   /** Engine hook after routes, neighbours and interfaces were re-read. */
