@@ -14,7 +14,7 @@ import { PathMtuCache } from "./path-mtu.js";
 import { DEFAULT_REFRESH_TIMING, RefreshScheduler } from "./refresh-scheduler.js";
 import { SteeringSync } from "./steering-sync.js";
 import { SysError } from "./sys/libc.js";
-import { attachTcIngress, attachXdp, XdpAttachment, type XdpMode } from "./xdp/attach.js";
+import { attachTcIngress, attachXdp, ProgramAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
 import { openQueueSockets } from "./xdp/queue-sockets.js";
@@ -79,7 +79,7 @@ interface SlowPath {
   veth: SlowPathVeth;
   /** The XDP program on the veth that hands every frame to its sockets, and its link. */
   prog: number;
-  link: XdpAttachment;
+  link: ProgramAttachment;
 }
 
 /** One interface tslvs serves: its AF_XDP socket(s), program and attachment. */
@@ -93,7 +93,7 @@ interface Port extends IngressPort {
   sockets: XskSocket[];
   xsksMap: number;
   prog: number;
-  attachment: XdpAttachment;
+  attachment: ProgramAttachment;
   slowPath: SlowPath | null;
 }
 
@@ -379,7 +379,7 @@ export class PacketEngine {
       this.fastPath ? { fastPath: this.fastPath.maps.fds } : {},
     );
     for (const s of sockets) s.refill();
-    let attachment: XdpAttachment;
+    let attachment: ProgramAttachment;
     try {
       attachment =
         this.takeHeldLink(iface, prog) ?? attachXdp(prog, iface.name, mode === "auto" ? "native" : mode);
@@ -415,7 +415,7 @@ export class PacketEngine {
     let veth: SlowPathVeth | null = null;
     let xsksMap = -1;
     let toXsk = -1;
-    let link: XdpAttachment | null = null;
+    let link: ProgramAttachment | null = null;
     let prog = -1;
     try {
       veth = SlowPathVeth.create(iface.ifindex, iface.mtu);
@@ -481,13 +481,17 @@ export class PacketEngine {
   }
 
   /** The link a previous daemon held on this interface, now running `prog`; null when there is none. */
-  private takeHeldLink(iface: HostInterface, prog: number, hook: "xdp" | "tc" = "xdp"): XdpAttachment | null {
+  private takeHeldLink(
+    iface: HostInterface,
+    prog: number,
+    hook: "xdp" | "tc" = "xdp",
+  ): ProgramAttachment | null {
     const held = this.opts.heldLinks?.find(
       (h) => h.ifindex === iface.ifindex && h.ifname === iface.name && (h.mode === "tc") === (hook === "tc"),
     );
     const linkFd = held ? reopenHeldLink(held) : null;
     if (!held || linkFd === null) return null;
-    const attachment = new XdpAttachment(linkFd, iface.ifindex, iface.name, held.mode, null);
+    const attachment = new ProgramAttachment(linkFd, iface.ifindex, iface.name, held.mode, null);
     try {
       attachment.replaceProgram(prog);
     } catch (e) {

@@ -9,7 +9,7 @@ import { closeFd } from "./bpf/syscalls.js";
 import { readInterfaces } from "./host-net.js";
 import { Ipv6Map } from "./ipv6-map.js";
 import type { TunDevice } from "./sys/tun-device.js";
-import { attachXdp, type XdpAttachment, type XdpMode } from "./xdp/attach.js";
+import { attachXdp, type ProgramAttachment, type XdpMode } from "./xdp/attach.js";
 import { IpipSteeringMaps, type IpipXdpCounts } from "./xdp/ipip-steering-maps.js";
 import { loadIpipSteeringProgram } from "./xdp/ipip-steering-program.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
@@ -45,7 +45,7 @@ interface Port {
   sockets: XskSocket[];
   xsks: number;
   prog: number;
-  attachment: XdpAttachment;
+  attachment: ProgramAttachment;
 }
 
 const BATCH = 64;

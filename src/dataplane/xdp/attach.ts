@@ -22,7 +22,8 @@ export type XdpMode = "generic" | "native" | "auto" | "tc";
 /** Where an attached program runs. */
 export type AttachedMode = "generic" | "native" | "tc";
 
-export class XdpAttachment {
+/** A program attached to an interface through a BPF link (XDP or tcx): closing the link detaches it. */
+export class ProgramAttachment {
   private closed = false;
 
   constructor(
@@ -59,16 +60,20 @@ export function interfaceIndex(name: string): number {
  * Attaches a TC program (loaded for TCX_INGRESS) to `ifname`'s ingress through a tcx link; `why`:
  * why "auto" chose the tc mode, when it did.
  */
-export function attachTcIngress(progFd: number, ifname: string, why: string | null = null): XdpAttachment {
+export function attachTcIngress(
+  progFd: number,
+  ifname: string,
+  why: string | null = null,
+): ProgramAttachment {
   const ifindex = interfaceIndex(ifname);
-  return new XdpAttachment(linkCreateTcx(progFd, ifindex, "ingress"), ifindex, ifname, "tc", why);
+  return new ProgramAttachment(linkCreateTcx(progFd, ifindex, "ingress"), ifindex, ifname, "tc", why);
 }
 
-export function attachXdp(progFd: number, ifname: string, mode: XdpMode = "generic"): XdpAttachment {
+export function attachXdp(progFd: number, ifname: string, mode: XdpMode = "generic"): ProgramAttachment {
   if (mode === "tc") throw new Error("attachXdp: use attachTcIngress for the tc mode");
   const ifindex = interfaceIndex(ifname);
   if (mode === "generic") {
-    return new XdpAttachment(
+    return new ProgramAttachment(
       linkCreateXdp(progFd, ifindex, XdpFlags.SKB_MODE),
       ifindex,
       ifname,
@@ -77,7 +82,7 @@ export function attachXdp(progFd: number, ifname: string, mode: XdpMode = "gener
     );
   }
   try {
-    return new XdpAttachment(
+    return new ProgramAttachment(
       linkCreateXdp(progFd, ifindex, XdpFlags.DRV_MODE),
       ifindex,
       ifname,
@@ -87,6 +92,6 @@ export function attachXdp(progFd: number, ifname: string, mode: XdpMode = "gener
   } catch (e) {
     if (mode === "native" || !(e instanceof SysError)) throw e;
     const link = linkCreateXdp(progFd, ifindex, XdpFlags.SKB_MODE);
-    return new XdpAttachment(link, ifindex, ifname, "generic", e.message);
+    return new ProgramAttachment(link, ifindex, ifname, "generic", e.message);
   }
 }
