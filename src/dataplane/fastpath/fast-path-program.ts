@@ -1,7 +1,11 @@
 /**
- * The fast path's XDP code, emitted into the steering program (steering-program.ts) right after it
+ * The fast path's code, emitted into the steering program (steering-program.ts) right after it
  * has parsed an unfragmented IPv4 TCP/UDP/SCTP packet and before it looks for a virtual service:
- * Katran's design, for connections the director has already scheduled and seen ESTABLISHED.
+ * Katran's design, for connections the director has already scheduled and seen ESTABLISHED. The
+ * same code serves XDP and TC ingress (bpf/hook-abi.ts); at TC a TCP GSO/GRO aggregate is taken
+ * whole when its segments fit the egress MTU, its partial checksum moved by the address change
+ * (emitGsoLength, emitGsoL4Checksum), and a rewrite keeps a CHECKSUM_COMPLETE sum right
+ * (emitCsumComplete). Elsewhere "XDP" below reads "the hook".
  *
  *   TCP with SYN, FIN or RST, SCTP          -> steering continues (slow path: the state machine)
  *   lookup (proto, saddr, daddr, ports) in tslvs_flows

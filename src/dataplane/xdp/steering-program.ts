@@ -1,7 +1,9 @@
 /**
- * The XDP steering program, generated as eBPF bytecode. It decides, per received frame, whether the
- * frame belongs to tslvs (redirect it into the AF_XDP socket of its RX queue through the XSKMAP) or
- * to the host (XDP_PASS, untouched: ARP, ssh to the director, everything not for a virtual service).
+ * The steering program, generated as eBPF bytecode for XDP or for TC ingress (the tc mode; what
+ * differs is in bpf/hook-abi.ts and below). It decides, per received frame, whether the frame
+ * belongs to tslvs (XDP: redirect it into the AF_XDP socket of its RX queue through the XSKMAP; TC:
+ * into the receive path of the interface's slow-path veth, whose XDP program does that) or to the
+ * host (XDP_PASS / TCX_NEXT, untouched: ARP, ssh to the director, everything not for a virtual service).
  *
  * Steered (map layouts in steering-layout.ts):
  *  - TCP/UDP/SCTP to (VIP, port) in `services`, or to (VIP, 0) — a port-0 service;
