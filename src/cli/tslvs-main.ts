@@ -8,9 +8,9 @@ const HELP = `Usage: tslvs <command> [options]
 tslvs is Linux Virtual Server (IPVS) in TypeScript. The daemon holds the virtual services and
 real servers, serves tslvsadm (ipvsadm's commands and listings) on its control socket, keeps the
 rules across restarts or applies a YAML configuration, and forwards real packets (NAT, DR, TUN,
-FULLNAT over IPv4): an XDP program steers the virtual services' packets to AF_XDP sockets, where
-the IPVS core schedules them and the engine rewrites and sends them; established IPv4 NAT, DR,
-FULLNAT and TUN flows are forwarded inside XDP.
+FULLNAT over IPv4): a program at XDP (or at TC ingress on veth) steers the virtual services'
+packets to AF_XDP sockets, where the IPVS core schedules them and the engine rewrites and sends
+them; established IPv4 NAT, DR, FULLNAT and TUN flows are forwarded inside that program.
 
 Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
@@ -24,12 +24,12 @@ Commands:
                        restored at start (default /var/lib/tslvs/state.yaml).
         --interface    serve these interfaces (repeatable); default every non-loopback
                        interface that is up.
-        --xdp-mode     how the steering program attaches (default auto: native, else generic).
-                       tc: at TC ingress instead of XDP, the slow path's frames passed to
-                       AF_XDP through a veth (tslvs-spN); fastest where the driver has no
-                       native XDP or copies frames into it (veth).
+        --xdp-mode     where the steering program attaches: native or generic XDP, or tc: at
+                       TC ingress, the slow path's frames passed to AF_XDP through a veth
+                       (tslvs-spN). Default auto: tc on veth and where the driver has no
+                       native XDP, native XDP elsewhere.
         --no-dataplane hold and report the rules only; no packet is touched.
-        --no-fast-path every packet through the TypeScript slow path (no XDP rewriting of
+        --no-fast-path every packet through the TypeScript slow path (no in-kernel rewriting of
                        established flows).
         --log-level    fatal|error|warn|info|debug|trace (default info).
         --scheduler-plugin  load a scheduler module (docs/schedulers.md); services may then
