@@ -49,3 +49,32 @@ test("a link added later is served, a link deleted is let go", async (t) => {
     await lab.destroy();
   }
 });
+
+test("auto: a veth is served in the tc mode; a driver without native XDP (ifb) falls back to tc, not generic", async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("ifauto"));
+  let director: DirectorProcess | undefined;
+  try {
+    const topo = buildNatLab(lab, 1);
+    lab.exec(topo.director, ["ip", "link", "add", "ifb9", "type", "ifb"]);
+    lab.addAddr(topo.director, "ifb9", "198.18.9.1/24");
+    lab.exec(topo.director, ["ip", "link", "set", "ifb9", "up"]);
+    director = await DirectorProcess.start(lab, topo.director, [topo.outsideIf, topo.insideIf, "ifb9"]);
+    const served = director.log
+      .split("\n")
+      .filter((l) => l.includes('"serving interface"'))
+      .map((l) => JSON.parse(l) as { interface: string; mode: string; fallback: string | null });
+    const by = new Map(served.map((s) => [s.interface, s]));
+    assert.equal(by.get(topo.outsideIf)?.mode, "tc");
+    assert.match(by.get(topo.outsideIf)?.fallback ?? "", /veth/);
+    assert.equal(by.get("ifb9")?.mode, "tc", director.log);
+    assert.match(by.get("ifb9")?.fallback ?? "", /no native XDP/);
+    // One slow-path veth pair per served interface, and nothing of the tc mode served itself.
+    const links = lab.exec(topo.director, ["ls", "/sys/class/net"]).split(/\s+/);
+    assert.equal(links.filter((n) => n.startsWith("tslvs-sp")).length, 6);
+    assert.ok(!served.some((s) => s.interface.startsWith("tslvs-sp")));
+  } finally {
+    await director?.stop();
+    await lab.destroy();
+  }
+});
