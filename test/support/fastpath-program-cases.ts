@@ -49,7 +49,15 @@ export function fastPathProgramTests(hook: ProgramHook): void {
   before(() => rig.open(true));
   after(() => rig.close());
   const install = (s: FlowSpec) => rig.install(s);
-  const remove = (s: FlowSpec) => rig.remove(s);
+  /** Runs `body` with the flow `s` installed, and removes it afterwards. */
+  const withFlow = (s: FlowSpec, body: () => void): void => {
+    install(s);
+    try {
+      body();
+    } finally {
+      rig.remove(s);
+    }
+  };
   const run = (frame: Uint8Array) => rig.run(frame);
 
   function spec(over: Partial<FlowSpec>): FlowSpec {
@@ -152,25 +160,21 @@ export function fastPathProgramTests(hook: ProgramHook): void {
   test("NAT inbound, NAT outbound and DR hits are rewritten as src/net rewrites them, and redirected", (t) => {
     if (!haveRoot(t)) return;
     for (const s of [natIn, natOut, dr]) {
-      install(s);
-      try {
+      withFlow(s, () => {
         const frame = frameOf(s, {});
         const r = run(frame);
         assert.equal(r.verdict, XDP_REDIRECT);
         assert.equal(r.counter, "FORWARDED");
         assert.deepEqual(r.data, slowPathRewrite(frame, s));
         assert.ok(checksumsValid(r.data));
-      } finally {
-        remove(s);
-      }
+      });
     }
   });
 
   test("UDP: checksummed and checksum-less datagrams", (t) => {
     if (!haveRoot(t)) return;
     const s = spec({ protocol: UDP, dport: 53, newDport: 5353 });
-    install(s);
-    try {
+    withFlow(s, () => {
       for (const udpNoChecksum of [false, true]) {
         const frame = frameOf(s, { udpNoChecksum });
         const r = run(frame);
@@ -179,15 +183,12 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         assert.ok(checksumsValid(r.data));
         if (udpNoChecksum) assert.equal((r.data[40]! << 8) | r.data[41]!, 0);
       }
-    } finally {
-      remove(s);
-    }
+    });
   });
 
   test("SYN, FIN and RST never take the fast path", (t) => {
     if (!haveRoot(t)) return;
-    install(natIn);
-    try {
+    withFlow(natIn, () => {
       for (const flags of [0x02, 0x12, 0x11, 0x01, 0x04, 0x14]) {
         const frame = frameOf(natIn, { tcpFlags: flags });
         const r = run(frame);
@@ -195,40 +196,34 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         assert.equal(r.counter, "SLOW_CONTROL");
         assert.deepEqual(r.data, frame);
       }
-    } finally {
-      remove(natIn);
-    }
+    });
   });
 
   test("a partial checksum (pseudo-header sum only) goes to the slow path untouched", (t) => {
     if (!haveRoot(t)) return;
     for (const s of [natIn, spec({ protocol: UDP, dport: 53, newDport: 5353 })]) {
-      install(s);
-      try {
+      withFlow(s, () => {
         const frame = frameOf(s, {});
         setPartialChecksum(frame, s.protocol, s.saddr, s.daddr);
         const r = run(frame);
         assert.equal(r.verdict, XDP_DROP);
         assert.equal(r.counter, "SLOW_PARTIAL_CHECKSUM");
         assert.deepEqual(r.data, frame);
-      } finally {
-        remove(s);
-      }
+      });
     }
   });
 
   test("a TCP GSO aggregate longer than the MTU: at TC its segments' size counts, and its partial checksum follows the addresses", (t) => {
     if (!haveRoot(t)) return;
     for (const s of [natIn, natOut, dr]) {
-      install(s);
-      try {
+      withFlow(s, () => {
         // 3 segments of 1000 bytes in one aggregate (a test run takes less than a page), with a
         // partial checksum (the pseudo-header sum).
         const frame = frameOf(s, { payload: new Array(3000).fill(0).map((_, i) => i & 0xff) });
         setPartialChecksum(frame, TCP, s.saddr, s.daddr);
         if (hook === "xdp") {
           assert.equal(run(frame).counter, "SLOW_TOO_LONG");
-          continue;
+          return;
         }
         const r = rig.run(frame, 1000);
         assert.equal(r.verdict, XDP_REDIRECT);
@@ -237,7 +232,6 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         // addresses' pseudo-header sum, for the segmentation to complete.
         const want = slowPathRewrite(frame, s);
         if (s.rewrite) setPartialChecksum(want, TCP, s.newSaddr, s.newDaddr);
-        else want.set(frame.subarray(50, 52), 50);
         assert.deepEqual(r.data, want);
         // Segments larger than the egress MTU allows: the slow path.
         assert.equal(rig.run(frame, 1480).counter, "SLOW_TOO_LONG");
@@ -245,9 +239,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         const odd = frame.slice();
         odd[50] ^= 0xff;
         assert.equal(rig.run(odd, 1000).counter, "SLOW_TOO_LONG");
-      } finally {
-        remove(s);
-      }
+      });
     }
   });
 
@@ -264,8 +256,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
 
   test("hits that must not be forwarded here: other MAC, TTL 1, over the MTU, VLAN", (t) => {
     if (!haveRoot(t)) return;
-    install(natIn);
-    try {
+    withFlow(natIn, () => {
       const other = frameOf(natIn, { dstMac: [2, 0, 0, 0, 0, 9] });
       assert.deepEqual(run(other), { verdict: XDP_PASS, data: other, counter: "SLOW_OTHER_HOST" });
       const ttl1 = frameOf(natIn, { ttl: 1 });
@@ -278,15 +269,12 @@ export function fastPathProgramTests(hook: ProgramHook): void {
       install(spec({ inIfindex: 99 }));
       const r = run(frameOf(natIn, {}));
       assert.equal(r.counter, "SLOW_OTHER_HOST");
-    } finally {
-      remove(natIn);
-    }
+    });
   });
 
   test("the flow value counts packets and IP bytes and stamps the time", (t) => {
     if (!haveRoot(t)) return;
-    install(natIn);
-    try {
+    withFlow(natIn, () => {
       const frame = frameOf(natIn, {});
       run(frame);
       run(frame);
@@ -297,9 +285,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
       assert.equal(dv.getBigUint64(56, true), 2n);
       assert.equal(dv.getBigUint64(64, true), BigInt(2 * (frame.length - 14)));
       assert.ok(dv.getBigUint64(72, true) > 0n);
-    } finally {
-      remove(natIn);
-    }
+    });
   });
 
   test("property: any NAT/DR flow over random tuples, TTLs and payloads matches src/net byte for byte", (t) => {
@@ -367,8 +353,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
             udpNoChecksum: r.udpNoChecksum,
             ipOptions: r.ipOptions,
           });
-          install(s);
-          try {
+          withFlow(s, () => {
             const out = run(frame);
             const l4Len = frame.length - 34 - r.ipOptions.length;
             const pseudo = refSum(pseudoHeader(4, [s.saddr], [s.daddr], s.protocol, l4Len));
@@ -382,9 +367,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
             assert.equal(out.verdict, XDP_REDIRECT);
             assert.deepEqual(out.data, slowPathRewrite(frame, s));
             assert.ok(checksumsValid(out.data));
-          } finally {
-            remove(s);
-          }
+          });
         },
       ),
       { numRuns: 300 },

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { IpAddr } from "../../src/core/address.js";
-import { SKB_GSO_SEGS, SKB_GSO_SIZE } from "../../src/dataplane/bpf/hook-abi.js";
+import { SKB_GSO_SEGS, SKB_GSO_SIZE, TC_ABI, TC_ACT_REDIRECT } from "../../src/dataplane/bpf/hook-abi.js";
 import { closeFd, mapDelete, mapUpdate, progTestRun } from "../../src/dataplane/bpf/syscalls.js";
 import {
   encodeFlow,
@@ -44,12 +44,17 @@ export const OUT_IFINDEX = 7;
 /** Where the program under test runs (hook-abi.ts). */
 export type ProgramHook = "xdp" | "tc";
 
-/** TC verdicts as the XDP verdicts the cases expect: redirect, pass (TCX_NEXT), drop (TC_ACT_SHOT). */
-const TC_AS_XDP = new Map<number, number>([
-  [7, XDP_REDIRECT],
-  [0xffffffff, XDP_PASS],
-  [2, XDP_DROP],
-]);
+/**
+ * A program's return value as the XDP verdict the cases expect: at TC, TC_ACT_REDIRECT is
+ * XDP_REDIRECT, TCX_NEXT XDP_PASS, TC_ACT_SHOT XDP_DROP; anything else comes back negated.
+ */
+export function asXdpVerdict(hook: ProgramHook, retval: number): number {
+  if (hook === "xdp") return retval;
+  if (retval === TC_ACT_REDIRECT) return XDP_REDIRECT;
+  if (retval === TC_ABI.pass >>> 0) return XDP_PASS;
+  if (retval === TC_ABI.drop) return XDP_DROP;
+  return -retval;
+}
 
 export class FastPathRig {
   steering: SteeringMaps | null = null;
@@ -116,7 +121,6 @@ export class FastPathRig {
       (k) => now[k as keyof typeof now] !== before[k as keyof typeof before],
     );
     assert.ok(moved.length <= 1, `one fast-path counter per frame, got ${moved.join(",")}`);
-    const verdict = this.hook === "xdp" ? r.retval : (TC_AS_XDP.get(r.retval) ?? -r.retval);
-    return { verdict, data: r.data, counter: moved[0] ?? null };
+    return { verdict: asXdpVerdict(this.hook, r.retval), data: r.data, counter: moved[0] ?? null };
   }
 }

@@ -6,6 +6,7 @@ import { closeFd, progTestRun } from "../../src/dataplane/bpf/syscalls.js";
 import { SysError } from "../../src/dataplane/sys/libc.js";
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
+import { asXdpVerdict, type ProgramHook, XDP_DROP, XDP_PASS } from "./fastpath-rig.js";
 import { ethernet, icmp, ip4, ip6, ipv4, ipv6, ports } from "./frames.js";
 import { haveRoot } from "./privileged.js";
 
@@ -13,8 +14,6 @@ import { haveRoot } from "./privileged.js";
 // the XSKMAP, a steered frame comes back as XDP_DROP and a passed one as XDP_PASS; the counters say
 // which branch steered it. At the TC hook a steered frame is dropped there too (TC_ACT_SHOT) and a
 // passed one goes on (TCX_NEXT): `run` reports those as XDP_DROP and XDP_PASS.
-const XDP_DROP = 1;
-const XDP_PASS = 2;
 const TCP = 6;
 const UDP = 17;
 const SCTP = 132;
@@ -35,7 +34,7 @@ const CLIENT6 = ip6("2001:db8::1");
 const addr6 = (b: Uint8Array) => IpAddr.fromBytes(b);
 
 /** The cases, for the program generated for `hook` (test/xdp-steering-program.test.ts runs both). */
-export function steeringProgramTests(hook: "xdp" | "tc"): void {
+export function steeringProgramTests(hook: ProgramHook): void {
   let maps: SteeringMaps | null = null;
   let prog = -1;
   let root = false;
@@ -77,8 +76,7 @@ export function steeringProgramTests(hook: "xdp" | "tc"): void {
       if (hook === "tc" && e instanceof SysError && e.errno === EINVAL) return null;
       throw e;
     }
-    const verdict =
-      hook === "xdp" ? retval : retval === 2 ? XDP_DROP : retval === 0xffffffff ? XDP_PASS : -retval;
+    const verdict = asXdpVerdict(hook, retval);
     const now = maps!.counters();
     const moved = Object.keys(now).filter(
       (k) => now[k as keyof typeof now] !== before[k as keyof typeof before],

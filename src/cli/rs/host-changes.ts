@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { ip } from "../../dataplane/sys/ip-command.js";
 
 /**
  * Changes made to the host by a real-server helper, each recorded with how to undo it, and undone
@@ -27,9 +27,7 @@ export class HostChanges {
   addAddress(addr: string, dev: string): void {
     const v6 = addr.includes(":");
     const cidr = `${addr}/${v6 ? 128 : 32}`;
-    const shown = execFileSync("ip", ["-o", v6 ? "-6" : "-4", "addr", "show", "dev", dev], {
-      encoding: "utf8",
-    });
+    const shown = ip(["-o", v6 ? "-6" : "-4", "addr", "show", "dev", dev]);
     if (shown.split(/\s+/).includes(cidr)) return;
     ip(["addr", "add", cidr, "dev", dev]);
     this.undo.push({
@@ -61,13 +59,4 @@ export class HostChanges {
 /** A slashed key is taken as it is: interface names may contain dots ("eth0.100"). */
 function sysctlPath(key: string): string {
   return `/proc/sys/${key.includes("/") ? key : key.replaceAll(".", "/")}`;
-}
-
-export function ip(args: string[]): string {
-  try {
-    return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new Error(`ip ${args.join(" ")}: ${(err.stderr ?? "").trim() || err.message}`);
-  }
 }

@@ -1,7 +1,8 @@
 import { existsSync, readdirSync } from "node:fs";
 import { IpAddr } from "../../core/address.js";
+import { ip } from "../../dataplane/sys/ip-command.js";
 import { parseOptions, UsageError } from "../cli-args.js";
-import { HostChanges, ip } from "./host-changes.js";
+import { HostChanges } from "./host-changes.js";
 import { putVipsOnLoopback } from "./vip-on-loopback.js";
 
 const USAGE = `usage: tslvs rs --mode dr|tun --vip VIP [--vip VIP2 ...] [--interface IF ...] [--tun-name NAME]

@@ -25,6 +25,9 @@ export interface HookAbi {
 
 export const XDP_ABI: HookAbi = { hook: "xdp", data: 0, dataEnd: 4, ifindex: 12, pass: 2, drop: 1 };
 
+/** `xdp_md.rx_queue_index`: the RX queue, the key of an XSKMAP (XDP only). */
+export const XDP_RX_QUEUE_INDEX = 16;
+
 /** `__sk_buff.len`: the whole frame's length, linear part and fragments (TC only). */
 export const SKB_LEN = 0;
 /** `__sk_buff.gso_segs` and `gso_size`: non-zero for a GSO/GRO aggregate (TC only). */

@@ -31,6 +31,7 @@
 
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10 } from "../bpf/asm.js";
 import { emitIncrement } from "../bpf/emit-increment.js";
+import { XDP_ABI, XDP_RX_QUEUE_INDEX } from "../bpf/hook-abi.js";
 import { ProgType, progLoad } from "../bpf/syscalls.js";
 
 /** Indexes of the program's per-CPU counters. */
@@ -42,8 +43,8 @@ export const IpipXdpCounter = {
 } as const;
 export const IPIP_XDP_COUNTERS = 2;
 
-const XDP_DROP = 1;
-const XDP_PASS = 2;
+const XDP_DROP = XDP_ABI.drop;
+const XDP_PASS = XDP_ABI.pass;
 const ETH_HLEN = 14;
 const ETH_P_IP_LE = 0x0008;
 const ETH_P_IPV6_LE = 0xdd86;
@@ -57,9 +58,6 @@ const IPV6_NEXTHDR = 6;
 const IPV6_DADDR = 24;
 /** Largest outer payload taken in XDP: bounds the packet offsets for the verifier. */
 const MAX_PAYLOAD = 0x7fff;
-const MD_DATA = 0;
-const MD_DATA_END = 4;
-const MD_RX_QUEUE_INDEX = 16;
 // Stack slots.
 const KEY = -8;
 const KEY6 = -24;
@@ -96,7 +94,7 @@ function count(a: BpfAsm, stats: number, id: number, skip: string): void {
 function emitInner(a: BpfAsm, fds: IpipSteeringFds, name: string, outerLen: number, innerV4: boolean): void {
   const inner = outerLen;
   a.label(name)
-    .ldx("u32", R3, R6, MD_DATA_END)
+    .ldx("u32", R3, R6, XDP_ABI.dataEnd)
     .mov64Reg(R4, R7)
     .add64Imm(R4, outerLen + (innerV4 ? IPV4_HLEN : IPV6_HLEN))
     .jmpReg("jgt", R4, R3, "redirect")
@@ -142,8 +140,8 @@ function emitInner(a: BpfAsm, fds: IpipSteeringFds, name: string, outerLen: numb
 export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
   const a = new BpfAsm();
   a.mov64Reg(R6, R1)
-    .ldx("u32", R2, R6, MD_DATA)
-    .ldx("u32", R3, R6, MD_DATA_END)
+    .ldx("u32", R2, R6, XDP_ABI.data)
+    .ldx("u32", R3, R6, XDP_ABI.dataEnd)
     .mov64Reg(R7, R2)
     .add64Imm(R7, ETH_HLEN)
     .mov64Reg(R4, R7)
@@ -235,8 +233,8 @@ export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
     .mov64Reg(R2, R8)
     .call(Helper.xdpAdjustHead)
     .jmpImm("jne", R0, 0, "redirect")
-    .ldx("u32", R2, R6, MD_DATA)
-    .ldx("u32", R3, R6, MD_DATA_END)
+    .ldx("u32", R2, R6, XDP_ABI.data)
+    .ldx("u32", R3, R6, XDP_ABI.dataEnd)
     .mov64Reg(R4, R2)
     .add64Imm(R4, ETH_HLEN)
     .jmpReg("jgt", R4, R3, "lost")
@@ -254,7 +252,7 @@ export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
 
   a.label("redirect")
     .ldMapFd(R1, fds.xsks)
-    .ldx("u32", R2, R6, MD_RX_QUEUE_INDEX)
+    .ldx("u32", R2, R6, XDP_RX_QUEUE_INDEX)
     .mov64Imm(R3, XDP_PASS)
     .call(Helper.redirectMap)
     .exit()

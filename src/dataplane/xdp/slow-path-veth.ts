@@ -11,8 +11,8 @@
  * A veth, unlike a BPF link, outlives a killed daemon: the next start removes every `tslvs-sp*`
  * interface it finds before making its own, and a stop removes its own.
  */
-import { execFileSync } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
+import { ip } from "../sys/ip-command.js";
 import { interfaceIndex } from "./attach.js";
 
 /** Names of slow-path veths start with this; they are never served themselves. */
@@ -20,10 +20,6 @@ export const SLOW_PATH_PREFIX = "tslvs-sp";
 
 export function isSlowPathVeth(ifname: string): boolean {
   return ifname.startsWith(SLOW_PATH_PREFIX);
-}
-
-function ip(args: string[]): void {
-  execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
 }
 
 /** Writes a per-interface sysctl when the kernel has it (no IPv6: nothing to write). */
@@ -42,7 +38,6 @@ export class SlowPathVeth {
     /** The end steered frames are redirected into; AF_XDP sockets are bound here. */
     readonly name: string,
     readonly ifindex: number,
-    readonly peer: string,
   ) {}
 
   /** Creates (or re-creates) the slow-path veth of the interface `servedIfindex`, up, with `mtu`. */
@@ -59,10 +54,9 @@ export class SlowPathVeth {
     try {
       ip(["link", "add", name, "mtu", String(mtu), "type", "veth", "peer", "name", peer, "mtu", String(mtu)]);
     } catch (e) {
-      const err = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
-      throw new Error(`cannot create the slow-path veth ${name}: ${err}`);
+      throw new Error(`cannot create the slow-path veth ${name}: ${(e as Error).message}`);
     }
-    const veth = new SlowPathVeth(name, interfaceIndex(name), peer);
+    const veth = new SlowPathVeth(name, interfaceIndex(name));
     try {
       // Nothing of the host's may arrive here: no IPv6 (router solicitations, MLD), no addresses.
       for (const n of [name, peer]) setSysctl(`/proc/sys/net/ipv6/conf/${n}/disable_ipv6`, "1");

@@ -32,7 +32,15 @@
 
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, type Reg } from "../bpf/asm.js";
 import { emitIncrement } from "../bpf/emit-increment.js";
-import { BPF_F_INGRESS, type HookAbi, SKB_LEN, TC_ABI, TC_PULL_BYTES, XDP_ABI } from "../bpf/hook-abi.js";
+import {
+  BPF_F_INGRESS,
+  type HookAbi,
+  SKB_LEN,
+  TC_ABI,
+  TC_PULL_BYTES,
+  XDP_ABI,
+  XDP_RX_QUEUE_INDEX,
+} from "../bpf/hook-abi.js";
 import { AttachType, ProgType, progLoad } from "../bpf/syscalls.js";
 import { emitFastPath, type FastPathMapFds } from "../fastpath/fast-path-program.js";
 import {
@@ -101,9 +109,6 @@ const IPV6_FRAGMENT = 44;
 const IPV6_DSTOPTS = 60;
 /** Extension headers (hop-by-hop, routing, destination options) skipped before giving up. */
 const IPV6_MAX_EXT_HEADERS = 3;
-
-// xdp_md field (the others come from the hook's HookAbi).
-const MD_RX_QUEUE_INDEX = 16;
 
 // IPv4 header fields.
 const IP_FRAG = 6;
@@ -496,7 +501,7 @@ class Generator {
     a.label("redirect");
     if (this.slowIfindex === null) {
       a.ldMapFd(R1, this.fds.xsks)
-        .ldx("u32", R2, CTX, MD_RX_QUEUE_INDEX)
+        .ldx("u32", R2, CTX, XDP_RX_QUEUE_INDEX)
         .mov64Imm(R3, this.missDrop ? this.abi.drop : this.abi.pass)
         .call(Helper.redirectMap)
         .exit();

@@ -5,16 +5,14 @@
  * addressed to another interface).
  */
 import { BpfAsm, Helper, R1, R2, R3 } from "../bpf/asm.js";
+import { XDP_ABI, XDP_RX_QUEUE_INDEX } from "../bpf/hook-abi.js";
 import { ProgType, progLoad } from "../bpf/syscalls.js";
-
-const XDP_DROP = 1;
-const MD_RX_QUEUE_INDEX = 16;
 
 export function buildXskRedirectProgram(xsksMap: number): Uint8Array {
   return new BpfAsm()
-    .ldx("u32", R2, R1, MD_RX_QUEUE_INDEX)
+    .ldx("u32", R2, R1, XDP_RX_QUEUE_INDEX)
     .ldMapFd(R1, xsksMap)
-    .mov64Imm(R3, XDP_DROP)
+    .mov64Imm(R3, XDP_ABI.drop)
     .call(Helper.redirectMap)
     .exit()
     .assemble();
