@@ -231,3 +231,20 @@ export const frameSpec = fc
         : {}),
     }),
   );
+
+/**
+ * Independent check: the IPv4 header checksum at `l3` and its TCP/UDP checksum are valid (a UDP
+ * checksum of 0 means none); an IPIP packet's inner packet is checked the same way.
+ */
+export function ipv4ChecksumsValid(frame: Uint8Array, l3 = 14): boolean {
+  const ihl = (frame[l3]! & 15) * 4;
+  if (refSum(frame.subarray(l3, l3 + ihl)) !== 0xffff) return false;
+  const total = (frame[l3 + 2]! << 8) | frame[l3 + 3]!;
+  const proto = frame[l3 + 9]!;
+  if (proto === 4) return ipv4ChecksumsValid(frame, l3 + ihl);
+  const seg = frame.subarray(l3 + ihl, l3 + total);
+  if (proto === 17 && seg[6] === 0 && seg[7] === 0) return true;
+  const word = (at: number) =>
+    ((frame[at]! << 24) | (frame[at + 1]! << 16) | (frame[at + 2]! << 8) | frame[at + 3]!) >>> 0;
+  return refChecksum([...pseudoHeader(4, [word(l3 + 12)], [word(l3 + 16)], proto, seg.length), ...seg]) === 0;
+}

@@ -14,7 +14,7 @@ import { writeMac } from "../../src/net/ethernet.js";
 import { ParsedFrame, parseFrame } from "../../src/net/parse.js";
 import { PARSE_OK } from "../../src/net/reason.js";
 import { drRewrite, natInbound, natOutbound, RW_OK } from "../../src/net/rewrite.js";
-import { buildFrame, pseudoHeader, refChecksum, refSum } from "../net-frames.js";
+import { buildFrame, ipv4ChecksumsValid, pseudoHeader, refSum } from "../net-frames.js";
 import type { ProgramHook } from "./fastpath-rig.js";
 import {
   ACK_PSH,
@@ -101,19 +101,6 @@ export function fastPathProgramTests(hook: ProgramHook): void {
     return buf;
   }
 
-  /** Independent check: IPv4 header and L4 checksums of an untagged frame are valid. */
-  function checksumsValid(frame: Uint8Array): boolean {
-    const ihl = (frame[14]! & 15) * 4;
-    if (refSum(frame.subarray(14, 14 + ihl)) !== 0xffff) return false;
-    const total = (frame[16]! << 8) | frame[17]!;
-    const proto = frame[23]!;
-    const seg = frame.subarray(14 + ihl, 14 + total);
-    if (proto === UDP && seg[6] === 0 && seg[7] === 0) return true;
-    const src = [(frame[26]! << 24) | (frame[27]! << 16) | (frame[28]! << 8) | frame[29]!];
-    const dst = [(frame[30]! << 24) | (frame[31]! << 16) | (frame[32]! << 8) | frame[33]!];
-    return refChecksum([...pseudoHeader(4, src, dst, proto, seg.length), ...seg]) === 0;
-  }
-
   /**
    * Writes the pseudo-header sum for (saddr, daddr) into an untagged IPv4 frame's L4 checksum
    * field, as a local sender's CHECKSUM_PARTIAL packet carries it; returns the sum.
@@ -166,7 +153,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         assert.equal(r.verdict, XDP_REDIRECT);
         assert.equal(r.counter, "FORWARDED");
         assert.deepEqual(r.data, slowPathRewrite(frame, s));
-        assert.ok(checksumsValid(r.data));
+        assert.ok(ipv4ChecksumsValid(r.data));
       });
     }
   });
@@ -180,7 +167,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         const r = run(frame);
         assert.equal(r.verdict, XDP_REDIRECT);
         assert.deepEqual(r.data, slowPathRewrite(frame, s));
-        assert.ok(checksumsValid(r.data));
+        assert.ok(ipv4ChecksumsValid(r.data));
         if (udpNoChecksum) assert.equal((r.data[40]! << 8) | r.data[41]!, 0);
       }
     });
@@ -366,7 +353,7 @@ export function fastPathProgramTests(hook: ProgramHook): void {
             }
             assert.equal(out.verdict, XDP_REDIRECT);
             assert.deepEqual(out.data, slowPathRewrite(frame, s));
-            assert.ok(checksumsValid(out.data));
+            assert.ok(ipv4ChecksumsValid(out.data));
           });
         },
       ),

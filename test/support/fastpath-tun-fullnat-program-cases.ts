@@ -18,7 +18,7 @@ import { FullnatXmit } from "../../src/dataplane/xmit-fullnat.js";
 import { TunnelXmit } from "../../src/dataplane/xmit-tunnel.js";
 import { ParsedFrame, parseFrame } from "../../src/net/parse.js";
 import { PARSE_OK } from "../../src/net/reason.js";
-import { buildFrame, pseudoHeader, refChecksum, refSum } from "../net-frames.js";
+import { buildFrame, ipv4ChecksumsValid, pseudoHeader, refSum } from "../net-frames.js";
 import type { ProgramHook } from "./fastpath-rig.js";
 import {
   ACK_PSH,
@@ -128,21 +128,6 @@ export function tunFullnatProgramTests(hook: ProgramHook): void {
   }
 
   /** Independent check of the IPv4 header (and L4) checksums at `l3` of a frame. */
-  function checksumsValid(frame: Uint8Array, l3: number): boolean {
-    const ihl = (frame[l3]! & 15) * 4;
-    if (refSum(frame.subarray(l3, l3 + ihl)) !== 0xffff) return false;
-    const total = (frame[l3 + 2]! << 8) | frame[l3 + 3]!;
-    const proto = frame[l3 + 9]!;
-    if (proto === 4) return checksumsValid(frame, l3 + ihl);
-    const seg = frame.subarray(l3 + ihl, l3 + total);
-    if (proto === UDP && seg[6] === 0 && seg[7] === 0) return true;
-    const word = (at: number) =>
-      ((frame[at]! << 24) | (frame[at + 1]! << 16) | (frame[at + 2]! << 8) | frame[at + 3]!) >>> 0;
-    return (
-      refChecksum([...pseudoHeader(4, [word(l3 + 12)], [word(l3 + 16)], proto, seg.length), ...seg]) === 0
-    );
-  }
-
   function flow(over: Partial<FlowSpec>): FlowSpec {
     return {
       conn: 3,
@@ -225,7 +210,7 @@ export function tunFullnatProgramTests(hook: ProgramHook): void {
             assert.equal(r.verdict, XDP_REDIRECT);
             assert.equal(r.counter, "FORWARDED");
             assert.deepEqual(r.data, slowPath(frame, s));
-            assert.ok(checksumsValid(r.data, 14));
+            assert.ok(ipv4ChecksumsValid(r.data, 14));
           }
         } finally {
           remove(s);
@@ -256,7 +241,7 @@ export function tunFullnatProgramTests(hook: ProgramHook): void {
             [0x45, 0x2a, outerLen >>> 8, outerLen & 0xff, 0, 0, 0x40, 0, 8, 4],
           );
           assert.equal(r.data[34 + 8], 8);
-          assert.ok(checksumsValid(r.data, 14));
+          assert.ok(ipv4ChecksumsValid(r.data, 14));
         }
       } finally {
         remove(s);
@@ -357,7 +342,7 @@ export function tunFullnatProgramTests(hook: ProgramHook): void {
             const want = slowPath(frame, s);
             // FULLNAT rewrites in place: link padding stays on both paths; TUN drops it on both.
             assert.deepEqual(out.data, want);
-            assert.ok(checksumsValid(out.data, 14));
+            assert.ok(ipv4ChecksumsValid(out.data, 14));
           } finally {
             remove(s);
           }
