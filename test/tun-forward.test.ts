@@ -34,6 +34,10 @@ const helpers: Output[] = [];
 before(async () => {
   if (process.getuid?.() !== 0) return;
   t = buildTunLab(lab);
+  // The client sends MSS-sized packets, as a host behind a NIC does: in the tc mode (the default on
+  // veth) a TUN flow's TSO aggregates cannot be encapsulated at TC, nor taken by the slow path, and
+  // the sender recovers them only by retransmitting (docs/decisions/0850, "Limits").
+  lab.exec(t.client, ["ethtool", "-K", "eth0", "tso", "off", "gso", "off"]);
   // RS3 starts with strict reverse-path filtering: the helper must loosen it while it runs (the
   // unwrapped packets arrive on eth0 from a client routed elsewhere) and put it back on stop.
   for (const k of ["all", "eth0"]) lab.sysctl(t.servers[1]!.host, `net.ipv4.conf.${k}.rp_filter`, 1);
