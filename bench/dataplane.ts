@@ -94,7 +94,7 @@ interface Options {
   flows: number;
   tcpSeconds: number;
   concurrency: number;
-  generator: "raw" | "socket";
+  generator: "raw" | "socket" | "xdp";
   lossLimit: number;
   /** Instead of searching, run every step at this rate (pps): loss at one load, for diagnosis. */
   fixedRate: number;
@@ -121,8 +121,11 @@ const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
   --flows N           UDP source ports (default 256)
   --tcp-seconds S     length of the TCP connection-rate and latency runs; 0 skips them (default 2)
   --concurrency N     concurrent connect/close loops for the connection rate (default 32)
-  --generator G       raw (default: prebuilt frames over AF_PACKET, bench/raw-flood.c) or socket
-                      (UDP sockets, bench/udp-flood.c)
+  --generator G       raw (default: prebuilt frames over AF_PACKET, bench/raw-flood.c), socket
+                      (UDP sockets, bench/udp-flood.c) or xdp (an XDP program run by the kernel in
+                      live-frames mode, bench/xdp-flood.ts: the frames reach the director's eth0
+                      as a NIC's ring hands them to its driver, received by its NAPI, threaded and
+                      pinned to CPU 1, no RPS; the RS's eth0 gets GRO on, so NAPI too)
   --fixed-rate PPS    no search: --steps steps at this rate, and the loss of each (diagnosis)
   --daemon-cpu N      pin the tslvs daemon to CPU N (default 1, the director's CPU; 0 puts it
                       beside the generator: unfair, for diagnosis only)
@@ -207,7 +210,8 @@ function parseArgs(argv: string[]): Options {
         break;
       }
       case "--generator":
-        if (v !== "raw" && v !== "socket") throw new Error("--generator must be raw or socket");
+        if (v !== "raw" && v !== "socket" && v !== "xdp")
+          throw new Error("--generator must be raw, socket or xdp");
         o.generator = v;
         i++;
         break;
@@ -276,6 +280,8 @@ class Bed {
   /** MACs of the client's eth0 and of the director's eth0 (the raw generator's frames). */
   clientMac = "";
   directorMac = "";
+  /** NAPI kthreads that existed before this bed (see pinFreshNapi). */
+  private readonly napiAtStart = napiThreads();
 
   constructor(
     readonly scenario: Scenario,
@@ -324,9 +330,10 @@ class Bed {
       ["rs", "eth1"],
     ] as const)
       lab.exec(h, ["ethtool", "-K", i, "tx", "off"]);
-    // The director's receive work on CPU 1.
-    for (const i of ["eth0", "eth1"])
+    // The director's receive work on CPU 1: RPS, or (xdp generator) eth0's own NAPI thread there.
+    for (const i of this.opts.generator === "xdp" ? ["eth1"] : ["eth0", "eth1"])
       lab.exec("director", ["sh", "-c", `echo 2 > /sys/class/net/${i}/queues/rx-0/rps_cpus`]);
+    if (this.opts.generator === "xdp") this.napiReceive();
     // The RS drops the flood at its netdev ingress hook, before its IP stack; rx_packets has counted it.
     lab.exec(
       "rs",
@@ -449,6 +456,7 @@ class Bed {
     await this.adm(["-A", "-t", `${VIP}:${TCP_PORT}`, "-s", "rr"]);
     await this.adm(["-a", "-t", `${VIP}:${TCP_PORT}`, "-r", `${RIP}:${TCP_PORT}`, method]);
     if (this.native) this.pinNativeNapi();
+    else if (this.opts.generator === "xdp") this.pinFreshNapi();
   }
 
   /**
@@ -459,12 +467,32 @@ class Bed {
   private pinNativeNapi(): void {
     const lab = this.lab;
     lab.exec("rs", ["ethtool", "-K", "eth0", "gro", "on"]);
-    // The kthreads that appear when eth0 turns threaded are this namespace's (named napi/eth0-<id>).
-    const before = napiThreads();
     lab.exec("director", ["sh", "-c", "echo 1 > /sys/class/net/eth0/threaded"]);
-    const fresh = [...napiThreads()].filter((p) => !before.has(p));
+    this.pinFreshNapi();
+  }
+
+  /**
+   * Pins to CPU 1 the NAPI kthreads (napi/eth0-<id>) that appeared since this bed was made: the
+   * director's eth0's, the only threaded NAPI of the bed (attaching XDP may replace them).
+   */
+  private pinFreshNapi(): void {
+    const fresh = [...napiThreads()].filter((p) => !this.napiAtStart.has(p));
     if (!fresh.length) throw new Error("threaded NAPI on the director's eth0 started no kthread");
     for (const pid of fresh) execFileSync("taskset", ["-p", "-c", "1", String(pid)], { stdio: "ignore" });
+  }
+
+  /**
+   * The xdp generator's receive path, the same for every scenario: the director's eth0 receives
+   * through its own NAPI (GRO on makes veth use one), threaded and pinned to CPU 1 as a NIC's
+   * interrupt would be; the RS's eth0 too (unthreaded: it runs where the
+   * director transmits, CPU 1), which a native XDP redirect into it needs anyway.
+   */
+  private napiReceive(): void {
+    const lab = this.lab;
+    lab.exec("rs", ["ethtool", "-K", "eth0", "gro", "on"]);
+    lab.exec("director", ["ethtool", "-K", "eth0", "gro", "on"]);
+    lab.exec("director", ["sh", "-c", "echo 1 > /sys/class/net/eth0/threaded"]);
+    this.pinFreshNapi();
   }
 
   get native(): boolean {
@@ -638,11 +666,14 @@ function processTicks(pid: number | undefined): number {
 function generatorArgv(bed: Bed, rate: number, seconds: number): string[] {
   const flows = String(bed.opts.flows);
   const r = String(Math.round(rate));
+  const frames = ["eth0", bed.clientMac, bed.directorMac, CIP, VIP, UDP_PORT, flows];
   const argv =
     bed.opts.generator === "raw"
-      ? [bed.tools.rawFlood, "eth0", bed.clientMac, bed.directorMac, CIP, VIP, UDP_PORT, flows]
-      : [bed.tools.flood, VIP, UDP_PORT, flows];
-  if (bed.opts.generator === "raw") argv.push(String(SPORT_BASE), String(seconds), r);
+      ? [bed.tools.rawFlood, ...frames]
+      : bed.opts.generator === "xdp"
+        ? ["node", fileURLToPath(new URL("./xdp-flood.js", import.meta.url)), ...frames]
+        : [bed.tools.flood, VIP, UDP_PORT, flows];
+  if (bed.opts.generator !== "socket") argv.push(String(SPORT_BASE), String(seconds), r);
   else argv.push(String(seconds), r, String(SPORT_BASE));
   return ["taskset", "-c", "0", ...argv];
 }

@@ -425,6 +425,34 @@ export function progTestRun(progFd: number, data: Uint8Array, repeat = 1, ctxIn?
   }
 }
 
+/** BPF_PROG_TEST_RUN flag: the frames an XDP program leaves with XDP_TX/XDP_REDIRECT really leave. */
+const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
+
+/**
+ * BPF_PROG_TEST_RUN in live-frames mode: runs an XDP program `repeat` times on copies of the
+ * `length`-byte frame at `frame`, and what it redirects is transmitted (the kernel's traffic
+ * generator, as xdp-trafficgen uses it). Frames are recycled through a page pool of `batchSize`
+ * pages, so a program that varies the frame must write every varied field on every run.
+ * Allocates nothing: `frame` is native memory the caller keeps.
+ */
+export function progRunLive(
+  progFd: number,
+  frame: NativeMemory,
+  length: number,
+  repeat: number,
+  batchSize: number,
+): void {
+  const mem = attr();
+  const v = mem.view;
+  v.setUint32(0, progFd, true);
+  v.setUint32(8, length, true);
+  v.setBigUint64(16, frame.address, true);
+  v.setUint32(32, repeat, true);
+  v.setUint32(64, BPF_F_TEST_XDP_LIVE_FRAMES, true);
+  v.setUint32(72, batchSize, true);
+  bpfCall(BpfCmd.PROG_TEST_RUN, mem);
+}
+
 /** BPF_LINK_CREATE for XDP: attaches `progFd` to `ifindex`; closing the link's fd detaches it. */
 export function linkCreateXdp(progFd: number, ifindex: number, xdpFlags: number): number {
   const mem = attr();
