@@ -11,10 +11,13 @@
  * server's loopback (DR's real-server script), never on the director. The RS's default route is the
  * director; in the DR, TUN and kernel-forwarding scenarios its replies to the client take the direct
  * link instead, as a DR/TUN real server answers by its own gateway (NAT and FULLNAT replies must
- * return through the director). The generator
- * (bench/raw-flood.c: prebuilt 60-byte frames with full checksums over AF_PACKET, open loop, 256
- * fixed source ports; or bench/udp-flood.c over UDP sockets) runs on CPU 0; RPS steers the
- * director's receive work to CPU 1, where the tslvs daemon is pinned too. Client and RS send full
+ * return through the director). The generator (bench/xdp-flood.ts: an XDP program the kernel runs
+ * in live-frames mode, the same 60-byte frames with full checksums, open loop, 256 fixed source
+ * ports, paced on the kernel's clock; or bench/raw-flood.c over AF_PACKET, or bench/udp-flood.c
+ * over UDP sockets) runs on CPU 0. With the xdp generator the frames reach the director's eth0 as
+ * a NIC's ring hands them to its driver and its NAPI kthread, pinned to CPU 1 at SCHED_FIFO,
+ * receives them there (decision 0900); with the others RPS queues them to CPU 1. The tslvs daemon
+ * is pinned to CPU 1 too. Client and RS send full
  * checksums (`ethtool -K tx off`), as hosts behind a NIC do, so tslvs's XDP fast path can take
  * their frames. docs/decisions/0600-dataplane-benchmark.md says why it measures this way.
  *
@@ -41,7 +44,15 @@
  * Run (root): npx tsc -p tsconfig.json && node dist/bench/dataplane.js [options]; --help lists them.
  */
 import { type ChildProcess, execFile, execFileSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,7 +76,14 @@ const SCENARIOS = [
   "tslvs-dr-native",
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const DEFAULT_SCENARIOS: Scenario[] = ["tslvs-nat", "nft-dnat", "tslvs-dr", "kernel-fwd"];
+const DEFAULT_SCENARIOS: Scenario[] = [
+  "tslvs-nat-native",
+  "nft-dnat",
+  "tslvs-dr-native",
+  "kernel-fwd",
+  "tslvs-nat",
+  "tslvs-dr",
+];
 
 function isTslvs(s: Scenario): boolean {
   return s.startsWith("tslvs");
@@ -95,6 +113,10 @@ interface Options {
   tcpSeconds: number;
   concurrency: number;
   generator: "raw" | "socket" | "xdp";
+  /** The guest's halt-polling window (ns) for the run, restored after; null: left as it is. */
+  haltPollNs: number | null;
+  /** Scheduling class of the director's threaded NAPI kthread. */
+  napiSched: "fifo" | "other";
   lossLimit: number;
   /** Instead of searching, run every step at this rate (pps): loss at one load, for diagnosis. */
   fixedRate: number;
@@ -121,11 +143,20 @@ const HELP = `usage: node dist/bench/dataplane.js [options]   (as root)
   --flows N           UDP source ports (default 256)
   --tcp-seconds S     length of the TCP connection-rate and latency runs; 0 skips them (default 2)
   --concurrency N     concurrent connect/close loops for the connection rate (default 32)
-  --generator G       raw (default: prebuilt frames over AF_PACKET, bench/raw-flood.c), socket
-                      (UDP sockets, bench/udp-flood.c) or xdp (an XDP program run by the kernel in
-                      live-frames mode, bench/xdp-flood.ts: the frames reach the director's eth0
-                      as a NIC's ring hands them to its driver, received by its NAPI, threaded and
-                      pinned to CPU 1, no RPS; the RS's eth0 gets GRO on, so NAPI too)
+  --generator G       xdp (default: an XDP program run by the kernel in live-frames mode,
+                      bench/xdp-flood.ts; the frames reach the director's eth0 as a NIC's ring
+                      hands them to its driver, received by its NAPI, threaded and pinned to
+                      CPU 1, no RPS; the RS's eth0 gets GRO on, so NAPI too; decision 0900),
+                      raw (prebuilt frames over AF_PACKET, bench/raw-flood.c, queued to CPU 1
+                      by RPS: the earlier runs) or socket (UDP sockets, bench/udp-flood.c)
+  --halt-poll-ns N    the guest's cpuidle halt polling (haltpoll.guest_halt_poll_ns) during the
+                      run, restored at its end: an idle vCPU polls N ns before it halts and waits
+                      for the host to run it again (default 200000, the kernel's default; this VM
+                      boots with 0); "keep" leaves it. See decision 0900
+  --napi-sched S      fifo (default) or other: the scheduling class of the director's threaded
+                      NAPI kthread (xdp generator, -native scenarios). A NIC's receive runs in
+                      softirq, ahead of every task on its CPU: SCHED_FIFO keeps it so; with
+                      SCHED_OTHER it waits its turn behind the tslvs daemon on CPU 1
   --fixed-rate PPS    no search: --steps steps at this rate, and the loss of each (diagnosis)
   --daemon-cpu N      pin the tslvs daemon to CPU N (default 1, the director's CPU; 0 puts it
                       beside the generator: unfair, for diagnosis only)
@@ -150,7 +181,9 @@ function parseArgs(argv: string[]): Options {
     flows: 256,
     tcpSeconds: 2,
     concurrency: 32,
-    generator: "raw",
+    generator: "xdp",
+    napiSched: "fifo",
+    haltPollNs: 200_000,
     lossLimit: 0.005,
     daemonLog: null,
     daemonCpu: 1,
@@ -213,6 +246,15 @@ function parseArgs(argv: string[]): Options {
         if (v !== "raw" && v !== "socket" && v !== "xdp")
           throw new Error("--generator must be raw, socket or xdp");
         o.generator = v;
+        i++;
+        break;
+      case "--halt-poll-ns":
+        o.haltPollNs = v === "keep" ? null : Math.floor(num(a, v, 0));
+        i++;
+        break;
+      case "--napi-sched":
+        if (v !== "fifo" && v !== "other") throw new Error("--napi-sched must be fifo or other");
+        o.napiSched = v;
         i++;
         break;
       case "--fixed-rate":
@@ -478,13 +520,17 @@ class Bed {
   private pinFreshNapi(): void {
     const fresh = [...napiThreads()].filter((p) => !this.napiAtStart.has(p));
     if (!fresh.length) throw new Error("threaded NAPI on the director's eth0 started no kthread");
-    for (const pid of fresh) execFileSync("taskset", ["-p", "-c", "1", String(pid)], { stdio: "ignore" });
+    for (const pid of fresh) {
+      execFileSync("taskset", ["-p", "-c", "1", String(pid)], { stdio: "ignore" });
+      if (this.opts.napiSched === "fifo")
+        execFileSync("chrt", ["-f", "-p", "50", String(pid)], { stdio: "ignore" });
+    }
   }
 
   /**
    * The xdp generator's receive path, the same for every scenario: the director's eth0 receives
    * through its own NAPI (GRO on makes veth use one), threaded and pinned to CPU 1 as a NIC's
-   * interrupt would be; the RS's eth0 too (unthreaded: it runs where the
+   * interrupt would be (SCHED_FIFO by default: see --napi-sched); the RS's eth0 too (unthreaded: it runs where the
    * director transmits, CPU 1), which a native XDP redirect into it needs anyway.
    */
   private napiReceive(): void {
@@ -983,12 +1029,30 @@ interface Round {
 let current: Bed | null = null;
 let work: string | null = null;
 
+const HALT_POLL = "/sys/module/haltpoll/parameters/guest_halt_poll_ns";
+/** guest_halt_poll_ns as it was before the run (null: not changed). */
+let haltPollBefore: string | null = null;
+
+/** Sets the guest's halt-polling window for the run (see --halt-poll-ns); false if there is none. */
+function setHaltPoll(ns: number): boolean {
+  try {
+    haltPollBefore = readFileSync(HALT_POLL, "utf8").trim();
+    writeFileSync(HALT_POLL, String(ns));
+    return true;
+  } catch {
+    haltPollBefore = null;
+    return false;
+  }
+}
+
 async function cleanup(): Promise<void> {
   const b = current;
   current = null;
   if (b) await b.destroy();
   if (work) rmSync(work, { recursive: true, force: true });
   work = null;
+  if (haltPollBefore !== null) writeFileSync(HALT_POLL, haltPollBefore);
+  haltPollBefore = null;
 }
 
 async function main(): Promise<void> {
@@ -1026,8 +1090,15 @@ async function main(): Promise<void> {
     `data plane against the kernel: ${model}, kernel ${kernel}, node ${process.version}, load ${loadavg()
       .map((x) => x.toFixed(2))
       .join(" ")}\n` +
-      `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, loss limit ${opts.lossLimit * 100} %, ${opts.stepTries} tries per step, tcp ${opts.tcpSeconds} s x ${opts.concurrency} loops, tslvs --xdp-mode ${opts.tslvsMode}\n`,
+      `settings: ${opts.generator} generator, NAPI threads ${opts.napiSched}, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, loss limit ${opts.lossLimit * 100} %, ${opts.stepTries} tries per step, tcp ${opts.tcpSeconds} s x ${opts.concurrency} loops, tslvs --xdp-mode ${opts.tslvsMode}\n`,
   );
+  const haltPoll =
+    opts.haltPollNs === null
+      ? "as booted"
+      : setHaltPoll(opts.haltPollNs)
+        ? `${opts.haltPollNs} ns`
+        : "none here";
+  process.stdout.write(`guest halt polling: ${haltPoll}\n`);
   const rounds = new Map<Scenario, Round[]>(opts.scenarios.map((s) => [s, []]));
   let flowMap: FlowMapGrowth | null = null;
   const fixedLoss = new Map<Scenario, number[]>();
@@ -1093,7 +1164,7 @@ function report(
   w("");
   w(`command: node dist/bench/dataplane.js ${process.argv.slice(2).join(" ")}`);
   w(
-    `settings: ${opts.generator} generator, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, TCP ${opts.tcpSeconds} s (${opts.concurrency} loops; latency with 1), ${opts.stepTries} tries per step, tslvs --xdp-mode ${opts.tslvsMode} (-native: native)`,
+    `settings: ${opts.generator} generator, NAPI threads ${opts.napiSched}, halt polling ${opts.haltPollNs ?? "as booted"}, ${opts.searches} searches x ${opts.steps} steps of ${opts.stepSeconds} s, ${opts.flows} flows, TCP ${opts.tcpSeconds} s (${opts.concurrency} loops; latency with 1), ${opts.stepTries} tries per step, tslvs --xdp-mode ${opts.tslvsMode} (-native: native)`,
   );
   w("(+: the generator's flat-out rate passed, so the no-drop rate is at least this)");
   w(
