@@ -1291,6 +1291,14 @@ function report(
     "no-drop: tslvs DR native / kernel forwarding",
     ">= 1.0",
   );
+  ratio("nft-dnat", "tslvs-nat-native", ns, "director CPU per packet: nft DNAT / tslvs NAT native");
+  ratio("kernel-fwd", "tslvs-dr-native", ns, "director CPU per packet: kernel forwarding / tslvs DR native");
+  ratio(
+    "tslvs-nat-native",
+    "nft-dnat",
+    (r) => r.search.overDelivered,
+    "overload delivered: tslvs NAT native / nft DNAT",
+  );
   for (const [sc, rs] of rounds)
     w(
       `| overload / own no-drop: ${sc} | ${spread(
