@@ -33,7 +33,8 @@
  *                      RS's eth0 and dropped at its netdev ingress; `tslvs rs --mode tun` unwraps
  *                      the TCP test's packets (started for the TCP test only, beside the generator)
  *   tslvs-fullnat      tslvs daemon, `-a ... --fullnat` (the RS answers the director)
- *   tslvs-*-native     native XDP, threaded NAPI of the director's eth0 pinned to CPU 1
+ *   tslvs-*-native     native XDP (NAT, DR, TUN, FULLNAT), threaded NAPI of the director's eth0
+ *                      pinned to CPU 1
  *
  * Per search: no-drop rate (highest delivered rate of a step with < 0.5 % loss: one flat-out step,
  * then bisection between 0 and the generator's flat-out rate), then the delivered rate at twice the
@@ -74,6 +75,8 @@ const SCENARIOS = [
   "tslvs-fullnat",
   "tslvs-nat-native",
   "tslvs-dr-native",
+  "tslvs-tun-native",
+  "tslvs-fullnat-native",
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const DEFAULT_SCENARIOS: Scenario[] = [
@@ -98,7 +101,7 @@ function repliesBypassDirector(s: Scenario): boolean {
   return (
     s === "tslvs-dr" ||
     s === "tslvs-dr-native" ||
-    s === "tslvs-tun" ||
+    s.startsWith("tslvs-tun") ||
     s === "tcx-dr-fixed" ||
     s.startsWith("kernel-fwd")
   );
@@ -422,9 +425,11 @@ class Bed {
         );
         break;
       case "tslvs-tun":
+      case "tslvs-tun-native":
         await this.startDaemon("-i");
         break;
       case "tslvs-fullnat":
+      case "tslvs-fullnat-native":
         await this.startDaemon("--fullnat");
         break;
       default:
@@ -1116,7 +1121,7 @@ async function main(): Promise<void> {
         // One TCP connection through the VIP: the director learns the client's MAC (tslvs drops
         // a packet whose next hop is still being resolved, as a router does).
         // (TUN: the director never sends to the client; its receiver runs for the TCP test only.)
-        if (opts.tcpSeconds > 0 && sc !== "tslvs-tun")
+        if (opts.tcpSeconds > 0 && !sc.startsWith("tslvs-tun"))
           await bed.run("client", [tools.crr, "client", VIP, TCP_PORT, "1", "0.1"]);
         await sleep(300);
         if (isTslvs(sc) && !flowMap) flowMap = await flowMapGrowth(bed, mapBefore);
@@ -1129,7 +1134,7 @@ async function main(): Promise<void> {
         const cost = opts.costRate > 0 ? await cpuCost(bed) : null;
         let t: Tcp | null = null;
         if (opts.tcpSeconds > 0) {
-          const stopReceiver = sc === "tslvs-tun" ? await bed.startTunReceiver() : null;
+          const stopReceiver = sc.startsWith("tslvs-tun") ? await bed.startTunReceiver() : null;
           try {
             t = await tcp(bed);
           } finally {
@@ -1310,6 +1315,27 @@ function report(
   ratio("tslvs-nat", "tslvs-tun", ns, "director CPU per packet: tslvs NAT / tslvs TUN");
   ratio("tslvs-nat", "tslvs-fullnat", ns, "director CPU per packet: tslvs NAT / tslvs FULLNAT");
   ratio("tslvs-fullnat", "tslvs-nat", (r) => r.search.noDrop, "no-drop: tslvs FULLNAT / tslvs NAT", ">= 0.9");
+  ratio(
+    "tslvs-tun-native",
+    "tslvs-nat-native",
+    (r) => r.search.noDrop,
+    "no-drop: tslvs TUN / NAT, native",
+    ">= 0.9",
+  );
+  ratio(
+    "tslvs-fullnat-native",
+    "tslvs-nat-native",
+    (r) => r.search.noDrop,
+    "no-drop: tslvs FULLNAT / NAT, native",
+    ">= 0.9",
+  );
+  ratio("tslvs-nat-native", "tslvs-tun-native", ns, "director CPU per packet: tslvs NAT / TUN, native");
+  ratio(
+    "tslvs-nat-native",
+    "tslvs-fullnat-native",
+    ns,
+    "director CPU per packet: tslvs NAT / FULLNAT, native",
+  );
   ratio("tslvs-nat", "nft-dnat", (r) => r.tcp?.connsPerSecond ?? null, "TCP conn/s: tslvs NAT / nft DNAT");
   ratio(
     "tslvs-tun",

@@ -65,8 +65,11 @@ if (!(flows >= 1 && sportBase >= 1 && sportBase + flows <= 65536 && seconds > 0 
 const mac = (s: string) => s.split(":").map((h) => Number.parseInt(h, 16));
 const ip4 = (s: string) => s.split(".").map(Number);
 
-/** The frame of the first flow: Ethernet, IPv4 (no options), UDP with 18 bytes of zeros. */
-function buildFrame(sport: number): Uint8Array {
+/**
+ * Flow `flow`'s frame, as raw-flood.c builds it: Ethernet, IPv4 (no options, DF, the flow's number
+ * as its ID), UDP from SPORT_BASE + flow with 18 bytes of zeros.
+ */
+function buildFrame(flow: number): Uint8Array {
   const f = new Uint8Array(FRAME);
   const v = new DataView(f.buffer);
   f.set(mac(dstMac), 0);
@@ -74,12 +77,14 @@ function buildFrame(sport: number): Uint8Array {
   v.setUint16(12, 0x0800);
   v.setUint8(14, 0x45);
   v.setUint16(16, FRAME - 14);
+  v.setUint16(18, flow);
+  v.setUint8(20, 0x40);
   v.setUint8(22, 64);
   v.setUint8(23, 17);
   f.set(ip4(srcIp), 26);
   f.set(ip4(dstIp), 30);
   v.setUint16(24, finishSum(sumRange(f, 14, 20)));
-  v.setUint16(34, sport);
+  v.setUint16(34, sportBase + flow);
   v.setUint16(36, dport);
   v.setUint16(38, FRAME - 34);
   const sum = finishSum(sumRange(f, 34, FRAME - 34, pseudoSumV4(f, 14, 17, FRAME - 34)));
@@ -99,7 +104,7 @@ const framesMap = mapCreate({
 const key = new Uint8Array(4);
 for (let i = 0; i < flows; i++) {
   new DataView(key.buffer).setUint32(0, i, true);
-  mapUpdate(framesMap, key, buildFrame(sportBase + i));
+  mapUpdate(framesMap, key, buildFrame(i));
 }
 // The pace: frame n is due at T0 + (n * INTERVAL) >> 8 ns (CLOCK_MONOTONIC; INTERVAL 0: flat out;
 // T0 is the first frame's time).
@@ -185,7 +190,7 @@ a.ldx("u32", R1, R0, FRAME - 4)
 const prog = progLoad({ type: ProgType.XDP, insns: a.assemble(), name: "bench_xdp_flood", license: "GPL" });
 
 const frame = NativeMemory.allocate(FRAME);
-frame.bytes.set(buildFrame(sportBase));
+frame.bytes.set(buildFrame(0));
 
 // The whole paced step is one run (a run's set-up and tear-down would leave a gap that the pace
 // then makes up in a burst); flat out runs CHUNK frames at a time until SECONDS have passed.
