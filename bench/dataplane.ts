@@ -502,20 +502,11 @@ class Bed {
     await this.adm(["-a", "-u", `${VIP}:${UDP_PORT}`, "-r", `${RIP}:${UDP_PORT}`, method]);
     await this.adm(["-A", "-t", `${VIP}:${TCP_PORT}`, "-s", "rr"]);
     await this.adm(["-a", "-t", `${VIP}:${TCP_PORT}`, "-r", `${RIP}:${TCP_PORT}`, method]);
-    if (this.native) this.pinNativeNapi();
-    else if (this.opts.generator === "xdp") this.pinFreshNapi();
-  }
-
-  /**
-   * Native XDP on veth runs the director's receive work in the NAPI of eth0, scheduled on the
-   * sender's CPU (the generator's): threaded NAPI pinned to CPU 1 keeps it on the director's CPU.
-   * A native redirect out of eth1 needs NAPI on its peer (GRO on the RS's eth0).
-   */
-  private pinNativeNapi(): void {
-    const lab = this.lab;
-    lab.exec("rs", ["ethtool", "-K", "eth0", "gro", "on"]);
-    lab.exec("director", ["sh", "-c", "echo 1 > /sys/class/net/eth0/threaded"]);
-    this.pinFreshNapi();
+    // Native XDP on veth runs the director's receive work in eth0's NAPI, scheduled on the
+    // sender's CPU unless threaded: the xdp generator's receive path has it already (attaching XDP
+    // may have replaced its kthreads); with the others the native scenarios take it on here.
+    if (this.opts.generator === "xdp") this.pinFreshNapi();
+    else if (this.native) this.napiReceive();
   }
 
   /**
@@ -533,10 +524,10 @@ class Bed {
   }
 
   /**
-   * The xdp generator's receive path, the same for every scenario: the director's eth0 receives
-   * through its own NAPI (GRO on makes veth use one), threaded and pinned to CPU 1 as a NIC's
-   * interrupt would be (SCHED_FIFO by default: see --napi-sched); the RS's eth0 too (unthreaded: it runs where the
-   * director transmits, CPU 1), which a native XDP redirect into it needs anyway.
+   * The director's eth0 receives through its own NAPI (GRO on makes veth use one), threaded and
+   * pinned to CPU 1 as a NIC's interrupt would be (SCHED_FIFO by default: see --napi-sched); the
+   * RS's eth0 gets NAPI too (unthreaded: it runs where the director transmits, CPU 1), which a
+   * native XDP redirect into it needs. The xdp generator's receive path for every scenario.
    */
   private napiReceive(): void {
     const lab = this.lab;
