@@ -103,27 +103,16 @@ async function bulkBothWays(
   }
 }
 
-test("bulk TCP both ways through NAT, default veth offloads (native XDP on veth)", async (t) => {
-  if (!haveRoot(t)) return;
-  await bulkBothWays(t, false, "native");
-});
+const CASES = [
+  [false, "native", "default veth offloads (native XDP on veth)"],
+  [true, "native", "every offload off (native XDP on veth)"],
+  [true, "generic", "every offload off, generic XDP"],
+  [false, "tc", "default veth offloads, tc mode (TSO aggregates on the fast path)"],
+  [true, "auto", "every offload off, the default mode (tc on veth)"],
+] as const;
 
-test("bulk TCP both ways through NAT, every offload off (native XDP on veth)", async (t) => {
-  if (!haveRoot(t)) return;
-  await bulkBothWays(t, true, "native");
-});
-
-test("bulk TCP both ways through NAT, every offload off, generic XDP", async (t) => {
-  if (!haveRoot(t)) return;
-  await bulkBothWays(t, true, "generic");
-});
-
-test("bulk TCP both ways through NAT, default veth offloads, tc mode (TSO aggregates on the fast path)", async (t) => {
-  if (!haveRoot(t)) return;
-  await bulkBothWays(t, false, "tc");
-});
-
-test("bulk TCP both ways through NAT, every offload off, the default mode (tc on veth)", async (t) => {
-  if (!haveRoot(t)) return;
-  await bulkBothWays(t, true, "auto");
-});
+for (const [offloadsOff, mode, what] of CASES)
+  test(`bulk TCP both ways through NAT, ${what}`, async (t) => {
+    if (!haveRoot(t)) return;
+    await bulkBothWays(t, offloadsOff, mode);
+  });

@@ -137,6 +137,12 @@ async function natLab(prefix: string): Promise<Rig> {
   return r;
 }
 
+/** The lab's service: VIP:80, rr, its one real server by NAT. */
+function addWebService(r: Rig): void {
+  adm(r, ["-A", "-t", `${r.t.vip}:80`, "-s", "rr"]);
+  adm(r, ["-a", "-t", `${r.t.vip}:80`, "-r", `${r.t.servers[0]!.rip}:80`, "-m"]);
+}
+
 async function cleanup(r: Rig): Promise<void> {
   await r.lab.destroy();
   rmSync(r.dir, { recursive: true, force: true });
@@ -149,8 +155,7 @@ for (const mode of ["generic", "tc"] as const)
     try {
       const first = startDaemon(r, 10, mode);
       await daemonUp(r, first);
-      adm(r, ["-A", "-t", `${r.t.vip}:80`, "-s", "rr"]);
-      adm(r, ["-a", "-t", `${r.t.vip}:80`, "-r", `${r.t.servers[0]!.rip}:80`, "-m"]);
+      addWebService(r);
 
       // About 6 s at 64 KiB/s: the restart falls in the middle of it.
       const size = 384 * 1024;
@@ -210,8 +215,7 @@ for (const mode of ["generic", "tc"] as const)
     try {
       const d = startDaemon(r, 2, mode);
       await daemonUp(r, d);
-      adm(r, ["-A", "-t", `${r.t.vip}:80`, "-s", "rr"]);
-      adm(r, ["-a", "-t", `${r.t.vip}:80`, "-r", `${r.t.servers[0]!.rip}:80`, "-m"]);
+      addWebService(r);
       assert.equal(
         r.lab.exec(r.t.client, ["curl", "-sS", "--max-time", "10", `http://${r.t.vip}/`]),
         "RS2\n",
@@ -265,8 +269,7 @@ test("tc mode: a killed daemon's slow-path veths are removed by the next start, 
     const d = startDaemon(r, 0, "tc");
     await daemonUp(r, d);
     assert.equal(slowPathVeths(r).length, 4, "one pair per served interface");
-    adm(r, ["-A", "-t", `${r.t.vip}:80`, "-s", "rr"]);
-    adm(r, ["-a", "-t", `${r.t.vip}:80`, "-r", `${r.t.servers[0]!.rip}:80`, "-m"]);
+    addWebService(r);
     assert.equal(r.lab.exec(r.t.client, ["curl", "-sS", "--max-time", "10", `http://${r.t.vip}/`]), "RS2\n");
     // The state file is written at most every 200 ms: the real server must be in it before the kill.
     const rip = r.t.servers[0]!.rip;
