@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { haveRoot } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 // The benchmark's generator (bench/xdp-flood.ts) through a real router: its frames must arrive as
 // valid UDP datagrams of every flow, also once their pages come back recycled from a forward that
@@ -29,7 +30,7 @@ function nstat(lab: NetLab, host: string): Map<string, number> {
 
 test("bench/xdp-flood: paced live frames of every flow arrive valid through a kernel router", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`txf${process.pid % 100000}`);
+  const lab = new NetLab(labPrefix("txf"));
   try {
     for (const h of ["cli", "fwd", "rs"]) lab.addHost(h);
     lab.link("cli", "eth0", "fwd", "eth0");

@@ -8,6 +8,7 @@ import { NetLab } from "../src/cli/lab/netns.js";
 import { RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "../src/cli/lab/paths.js";
 import { buildNatLab } from "../src/cli/lab/topologies.js";
 import { haveRoot } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 // ICMP errors about a connection through LVS-NAT (spec §7.4), in the classic NAT lab:
 // - the real server answers a UDP datagram for a port where nothing listens with port unreachable;
@@ -67,7 +68,7 @@ for i in range(5):
 
 test("NAT: ICMP port unreachable from the real server reaches the client translated, the client's reaches the RS; fragments are dropped and counted", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab("rbt-icmp");
+  const lab = new NetLab(labPrefix("icmp"));
   const dir = mkdtempSync(join(tmpdir(), "rbt-icmp-"));
   const sock = join(dir, "tslvs.sock");
   let daemon: ChildProcess | undefined;

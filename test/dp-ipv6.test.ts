@@ -19,9 +19,9 @@ import {
   neighbourMac,
 } from "./support/ipv6-labs.js";
 import { postSha256, startCapture, udpAsk } from "./support/lvs-lab.js";
-import { haveRoot } from "./support/privileged.js";
+import { haveRoot, PRIVILEGED } from "./support/privileged.js";
 
-const root = process.getuid?.() === 0;
+const root = PRIVILEGED;
 
 /** The IP packets of a `tcpdump -X` text capture (its hex dumps start at the IP header). */
 /**

@@ -11,6 +11,7 @@ import { patternByte } from "../src/cli/lab/rs-server.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
 import { haveRoot } from "./support/privileged.js";
 import { tcxLinkOn } from "./support/tcx-links.js";
+import { labPrefix } from "./support/test-owner.js";
 
 // A daemon restart under load (stop, then start within seconds) in the classic NAT lab: the XDP
 // steering is held by a holder process while no daemon runs, the connection table goes through
@@ -102,7 +103,7 @@ function slowPathVeths(r: Rig): string[] {
 }
 
 async function natLab(prefix: string): Promise<Rig> {
-  const lab = new NetLab(prefix);
+  const lab = new NetLab(labPrefix(prefix));
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   const r: Rig = {
     lab,

@@ -10,6 +10,7 @@ import { RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "../src/cli/lab/paths.js";
 import { patternByte } from "../src/cli/lab/rs-server.js";
 import { buildNatLab } from "../src/cli/lab/topologies.js";
 import { haveRoot } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 // End to end through the real daemon in the classic NAT lab: after the handshake, the packets of a
 // bulk transfer (both directions) are rewritten and redirected by the XDP fast path, not by the
@@ -37,7 +38,7 @@ async function scenario(
   mode: "generic" | "native" | "tc",
   peersHaveNapi: boolean,
 ): Promise<Outcome> {
-  const lab = new NetLab(prefix);
+  const lab = new NetLab(labPrefix(prefix));
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   const sock = join(dir, "tslvs.sock");
   const adm = (args: string[]) =>

@@ -6,6 +6,7 @@ import { patternByte } from "../src/cli/lab/rs-server.js";
 import { buildFullnatLab, buildTunLab } from "../src/cli/lab/topologies.js";
 import { LabDirector, type Output, postSha256, startRealServer, startRsHelper } from "./support/lvs-lab.js";
 import { haveRoot } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 // End to end through the real daemon, generic and native XDP: after the handshake, the bulk of a FULLNAT
 // connection (both directions: the replies come back through the director) and of a TUN connection
@@ -93,7 +94,7 @@ function assertMostlyFastPath(o: Outcome, minPackets: number): void {
 type Mode = "generic" | "native" | "tc";
 
 async function fullnatScenario(t: { diagnostic(m: string): void }, mode: Mode): Promise<void> {
-  const lab = new NetLab(`fpf${mode[0]}${process.pid}`);
+  const lab = new NetLab(labPrefix(`fpf${mode[0]}`));
   const director = new LabDirector();
   try {
     const topo = buildFullnatLab(lab, 1);
@@ -133,7 +134,7 @@ async function fullnatScenario(t: { diagnostic(m: string): void }, mode: Mode): 
 }
 
 async function tunScenario(t: { diagnostic(m: string): void }, mode: Mode): Promise<void> {
-  const lab = new NetLab(`fpt${mode[0]}${process.pid}`);
+  const lab = new NetLab(labPrefix(`fpt${mode[0]}`));
   const director = new LabDirector();
   let helper: Output | null = null;
   try {

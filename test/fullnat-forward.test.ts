@@ -14,13 +14,14 @@ import {
   udpAsk,
   udpFlows,
 } from "./support/lvs-lab.js";
-import { haveRoot } from "./support/privileged.js";
+import { haveRoot, PRIVILEGED } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 // FULLNAT on real packets: the real servers have no route to the client, so every reply must come
 // back through the director, addressed to the local address it used. Local ports 20000-20049 (50
 // per LIP and protocol) keep pool exhaustion quick to reach.
 
-const lab = new NetLab(`tff${process.pid}`);
+const lab = new NetLab(labPrefix("tff"));
 const director = new LabDirector();
 let t: FullnatTopology;
 let ready = false;
@@ -28,7 +29,7 @@ const PORTS = { min: 20000, max: 20049 };
 const esc = (a: string) => a.replaceAll(".", "\\.");
 
 before(async () => {
-  if (process.getuid?.() !== 0) return;
+  if (!PRIVILEGED) return;
   t = buildFullnatLab(lab);
   for (const rs of t.servers) await startRealServer(lab, rs.host, rs.name);
   await director.start(

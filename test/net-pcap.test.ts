@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { PCAP_GLOBAL_HEADER_LEN, PCAP_RECORD_HEADER_LEN, PcapWriter } from "../src/net/pcap.js";
 import { buildFrame, V4 } from "./net-frames.js";
+import { needsCommand } from "./support/privileged.js";
 
 const C = V4(198, 18, 0, 10);
 const VIP = V4(198, 18, 1, 1);
@@ -67,7 +68,7 @@ test("pcap file layout: global header, then one record per frame with its timest
 });
 
 test("tcpdump reads the file", {
-  skip: spawnSync("tcpdump", ["--version"]).error ? "tcpdump not installed" : false,
+  skip: needsCommand("tcpdump"),
 }, () => {
   withTempDir((dir) => {
     const path = join(dir, "out.pcap");

@@ -9,7 +9,7 @@ import { ip6TunnelDecapsulate } from "../src/net/ip6-tunnel.js";
 import { ipipDecapsulate } from "../src/net/ipip.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { buildFrame, type FrameSpec, refChecksum, V4 } from "./net-frames.js";
-import { haveRoot } from "./support/privileged.js";
+import { haveRoot, PRIVILEGED } from "./support/privileged.js";
 
 // The TUN real server's XDP program run in the kernel by BPF_PROG_TEST_RUN: tunnel packets it
 // unwraps come back as XDP_PASS with the inner packet behind the same Ethernet addresses (what the
@@ -39,7 +39,7 @@ let xsks = -1;
 let prog = -1;
 
 before(() => {
-  if (process.getuid?.() !== 0) return;
+  if (!PRIVILEGED) return;
   maps = IpipSteeringMaps.create();
   xsks = mapCreate({ type: MapType.XSKMAP, keySize: 4, valueSize: 4, maxEntries: 4, name: "tslvs_t_xsks" });
   prog = loadIpipSteeringProgram({ ...maps.fds, xsks });

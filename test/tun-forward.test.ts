@@ -19,20 +19,21 @@ import {
   startRsHelper,
   udpAsk,
 } from "./support/lvs-lab.js";
-import { haveRoot } from "./support/privileged.js";
+import { haveRoot, PRIVILEGED } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 // LVS-TUN across a router: the director sends the client's packets in IPIP to real servers on
 // another network; each RS runs `tslvs rs --mode tun` (this kernel has no ipip module) and answers
 // the client straight through the router.
 
-const lab = new NetLab(`tft${process.pid}`);
+const lab = new NetLab(labPrefix("tft"));
 const director = new LabDirector();
 let t: TunTopology;
 let ready = false;
 const helpers: Output[] = [];
 
 before(async () => {
-  if (process.getuid?.() !== 0) return;
+  if (!PRIVILEGED) return;
   t = buildTunLab(lab);
   // The client sends MSS-sized packets, as a host behind a NIC does: in the tc mode (the default on
   // veth) a TUN flow's TSO aggregates cannot be encapsulated at TC, nor taken by the slow path, and

@@ -3,10 +3,11 @@ import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { startRsHelper } from "./support/lvs-lab.js";
 import { haveRoot } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 test("tslvs rs --mode dr puts the VIPs on lo with ARP suppressed, and undoes exactly that on stop", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`trd${process.pid}`);
+  const lab = new NetLab(labPrefix("trd"));
   try {
     lab.addHost("rs");
     lab.addHost("peer");
@@ -53,7 +54,7 @@ test("tslvs rs --mode dr puts the VIPs on lo with ARP suppressed, and undoes exa
 
 test("tslvs rs --mode dr with IPv6 VIPs: /128 on lo, no ARP sysctl touched, undone on stop", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`trd6${process.pid}`);
+  const lab = new NetLab(labPrefix("trd6"));
   try {
     lab.addHost("rs");
     // Already there before the helper (and named differently on the command line): kept on stop.
@@ -82,7 +83,7 @@ test("tslvs rs --mode dr with IPv6 VIPs: /128 on lo, no ARP sysctl touched, undo
 
 test("tslvs rs refuses bad arguments with its usage", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`trb${process.pid}`);
+  const lab = new NetLab(labPrefix("trb"));
   try {
     lab.addHost("rs");
     const run = (args: string[]) => {

@@ -16,9 +16,9 @@ import { NetLab } from "../src/cli/lab/netns.js";
 import { curl, DirectorProcess, labPrefix, startRealServers } from "./support/dp-harness.js";
 import { buildTun6Lab, neighbourMac, type Tun6Topology } from "./support/ipv6-labs.js";
 import { type Output, postSha256, startCapture, startRsHelper, udpAsk } from "./support/lvs-lab.js";
-import { haveRoot } from "./support/privileged.js";
+import { haveRoot, PRIVILEGED } from "./support/privileged.js";
 
-const root = process.getuid?.() === 0;
+const root = PRIVILEGED;
 const lab = new NetLab(labPrefix("tun6"));
 let t: Tun6Topology;
 let director: DirectorProcess | undefined;

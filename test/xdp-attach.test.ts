@@ -3,10 +3,11 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { haveRoot } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 test("auto mode falls back to generic XDP where the driver has no native XDP; detach removes it", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`xa${process.pid}`);
+  const lab = new NetLab(labPrefix("xa"));
   try {
     const ns = "att";
     lab.addHost(ns);

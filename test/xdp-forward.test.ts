@@ -4,6 +4,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { haveRoot } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 import { waitForLine } from "./support/wait-for-line.js";
 
 // One DR segment (a bridge in its own namespace) joins the client, the director (two ports: d0 faces
@@ -87,7 +88,7 @@ function startForwarder(lab: NetLab, dir: string, rs: string, ...extra: string[]
 for (const mode of ["generic", "native"] as const) {
   test(`AF_XDP DR forwarding (${mode} XDP): UDP and HTTP through the VIP, host traffic untouched`, async (t) => {
     if (!haveRoot(t)) return;
-    const lab = new NetLab(`${mode === "generic" ? "xg" : "xn"}${process.pid}`);
+    const lab = new NetLab(labPrefix(mode === "generic" ? "xg" : "xn"));
     try {
       const { cli, dir, rs } = buildLab(lab);
 
@@ -192,7 +193,7 @@ for (const mode of ["generic", "native"] as const) {
 
 test("2000 datagrams through 64-entry rings: ring indexes wrap, nothing is lost", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`xw${process.pid}`);
+  const lab = new NetLab(labPrefix("xw"));
   try {
     const { cli, dir, rs } = buildLab(lab);
     const servers = lab.spawn(rs, [process.execPath, support("tiny-servers"), "--udp", String(UDP_PORT)]);
@@ -220,7 +221,7 @@ test("2000 datagrams through 64-entry rings: ring indexes wrap, nothing is lost"
 
 test("one AF_XDP socket per RX queue: a two-queue interface gets two sockets sharing the UMEM", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`xq${process.pid}`);
+  const lab = new NetLab(labPrefix("xq"));
   try {
     const { cli, dir, rs } = buildLab(lab, 2);
     const servers = lab.spawn(rs, [
@@ -255,7 +256,7 @@ test("one AF_XDP socket per RX queue: a two-queue interface gets two sockets sha
 
 test("one flush of 200 frames: copy-mode TX kicks once per 32 frames until the ring is drained", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`xb${process.pid}`);
+  const lab = new NetLab(labPrefix("xb"));
   try {
     const ns = "burst";
     lab.addHost(ns);
@@ -278,7 +279,7 @@ test("one flush of 200 frames: copy-mode TX kicks once per 32 frames until the r
 
 test("a killed forwarder leaves no XDP program on the interface (BPF link)", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`xk${process.pid}`);
+  const lab = new NetLab(labPrefix("xk"));
   try {
     const { dir, rs } = buildLab(lab);
     const fwd = startForwarder(lab, dir, rs);

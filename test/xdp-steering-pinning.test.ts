@@ -3,10 +3,11 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { haveRoot } from "./support/privileged.js";
+import { labPrefix } from "./support/test-owner.js";
 
 test("pinned steering maps survive their process: a restarted one steers with them", async (t) => {
   if (!haveRoot(t)) return;
-  const lab = new NetLab(`xp${process.pid}`);
+  const lab = new NetLab(labPrefix("xp"));
   try {
     // The namespace only provides a private mount namespace for bpffs (ip netns exec).
     const ns = "pin";

@@ -12,10 +12,8 @@ import type { NetLab } from "../../src/cli/lab/netns.js";
 import { RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "../../src/cli/lab/paths.js";
 import { patternByte } from "../../src/cli/lab/rs-server.js";
 
-/** Unique per test file and process: namespace names are global to the machine. */
-export function labPrefix(name: string): string {
-  return `dp${name}${process.pid}`;
-}
+/** Unique per test file and process (namespace names are global to the machine), owner-stamped. */
+export { labPrefix } from "./test-owner.js";
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

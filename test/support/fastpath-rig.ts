@@ -12,6 +12,7 @@ import {
 import { FastPathMaps } from "../../src/dataplane/fastpath/flow-maps.js";
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
+import { PRIVILEGED } from "./privileged.js";
 
 /**
  * The steering program with the fast path, loaded with its maps and run in the kernel by
@@ -68,7 +69,7 @@ export class FastPathRig {
 
   /** Services TCP VIP:80 and UDP VIP:53; with `replySources`, replies from RIP:8080 / RIP:5353. */
   open(replySources: boolean): void {
-    if (process.getuid?.() !== 0) return;
+    if (!PRIVILEGED) return;
     this.steering = SteeringMaps.create();
     this.fast = FastPathMaps.create(1024);
     this.prog = loadSteeringProgram(this.steering.fds, {

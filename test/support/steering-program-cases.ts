@@ -8,7 +8,7 @@ import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
 import { asXdpVerdict, type ProgramHook, XDP_DROP, XDP_PASS } from "./fastpath-rig.js";
 import { ethernet, icmp, ip4, ip6, ipv4, ipv6, ports } from "./frames.js";
-import { haveRoot } from "./privileged.js";
+import { haveRoot, PRIVILEGED } from "./privileged.js";
 
 // The program runs in the kernel through BPF_PROG_TEST_RUN. With missAction "drop" and no socket in
 // the XSKMAP, a steered frame comes back as XDP_DROP and a passed one as XDP_PASS; the counters say
@@ -40,7 +40,7 @@ export function steeringProgramTests(hook: ProgramHook): void {
   let root = false;
 
   before(() => {
-    root = process.getuid?.() === 0;
+    root = PRIVILEGED;
     if (!root) return;
     maps = SteeringMaps.create();
     prog = loadSteeringProgram(maps.fds, { missAction: "drop", hook: hook === "xdp" ? "xdp" : { tc: 1 } });

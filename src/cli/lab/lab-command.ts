@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, rmSync } from "node:fs";
 import { isRoot, NetLab } from "./netns.js";
-import { RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "./paths.js";
+import { HTTP_GET_JS, RS_SERVER_JS, TSLVS_BIN, TSLVSADM_BIN } from "./paths.js";
 import { buildDrLab, buildFullnatLab, buildNatLab, buildTunLab } from "./topologies.js";
 
 /**
@@ -16,6 +16,8 @@ const LAB_PREFIX = "tslvs-lab";
 interface Reply {
   server: string;
   seenClient: string;
+  /** Body bytes the client received. */
+  bytes: number;
 }
 
 export async function labCommand(args: string[]): Promise<number> {
@@ -28,6 +30,13 @@ export async function labCommand(args: string[]): Promise<number> {
   }
   if (!isRoot()) {
     process.stderr.write("tslvs lab: needs root (it builds network namespaces)\n");
+    return 2;
+  }
+  const lacking = (LAB_COMMANDS[kind] ?? []).filter((c) => !commandOnPath(c.command));
+  if (lacking.length > 0) {
+    process.stderr.write(
+      `tslvs lab ${kind}: needs ${lacking.map((c) => c.command).join(", ")} to show what crosses the links (apt-get install --no-install-recommends ${lacking.map((c) => c.pkg).join(" ")})\n`,
+    );
     return 2;
   }
   const prefix = `${LAB_PREFIX}-${kind}`;
@@ -64,6 +73,24 @@ export async function labCommand(args: string[]): Promise<number> {
       rmSync(runDir, { recursive: true, force: true });
     }
   }
+}
+
+/** What a lab runs beyond Node.js and iproute2 (the tun and fullnat labs show captured frames). */
+const LAB_COMMANDS: Record<string, { command: string; pkg: string }[]> = {
+  tun: [{ command: "tcpdump", pkg: "tcpdump" }],
+  fullnat: [{ command: "tcpdump", pkg: "tcpdump" }],
+};
+
+function commandOnPath(command: string): boolean {
+  const dirs = (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin"]);
+  return dirs.some((d) => {
+    try {
+      accessSync(`${d}/${command}`, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function say(line = ""): void {
@@ -168,22 +195,21 @@ async function startServers(lab: NetLab, servers: { host: string; name: string }
   );
 }
 
+/** One HTTP GET from the client's namespace (Node's http client, src/cli/lab/http-get.ts). */
 function request(lab: NetLab, client: string, url: string): Reply | null {
   try {
-    const out = lab.exec(client, ["curl", "-s", "-m", "3", "-D", "-", "-o", "/dev/null", url]);
-    const header = (n: string) => new RegExp(`^${n}: (.*)$`, "mi").exec(out)?.[1]?.trim() ?? "?";
-    return { server: header("x-server"), seenClient: header("x-seen-client") };
+    return JSON.parse(lab.exec(client, ["node", HTTP_GET_JS, url, "3000"])) as Reply;
   } catch {
     return null;
   }
 }
 
-function sendTen(lab: NetLab, client: string, vip: string): (Reply | null)[] {
+function sendTen(lab: NetLab, client: string, vip: string, path = "/"): (Reply | null)[] {
   say();
-  say(`client# for i in $(seq 10); do curl http://${vip}/; done`);
+  say(`client# for i in $(seq 10); do curl http://${vip}${path}; done   # made by Node.js http here`);
   const replies: (Reply | null)[] = [];
   for (let i = 1; i <= 10; i++) {
-    const r = request(lab, client, `http://${vip}/`);
+    const r = request(lab, client, `http://${vip}${path}`);
     replies.push(r);
     say(
       r
@@ -218,19 +244,31 @@ async function runNat(lab: NetLab, runDir: string): Promise<boolean> {
   await new Promise((r) => setTimeout(r, 300));
   typed(runDir, ["-ln"]);
   const answered = replies.filter((r): r is Reply => r !== null);
-  const alternating = answered.every((r, i) => i === 0 || r.server !== answered[i - 1]!.server);
-  const sawClient = answered.every((r) => r.seenClient === t.cip);
+  const alternating =
+    answered.length >= 2 && answered.every((r, i) => i === 0 || r.server !== answered[i - 1]!.server);
+  const sawClient = answered.length > 0 && answered.every((r) => r.seenClient === t.cip);
   say();
   say(
-    `${answered.length} of 10 requests answered; ${alternating ? "the real servers alternated (wrr 1:1, newest first)" : "the real servers did NOT alternate"};`,
+    summaryOfAnswers(
+      answered,
+      alternating
+        ? "they alternated, as wrr does with equal weights"
+        : answered.length >= 2
+          ? "they did NOT alternate"
+          : undefined,
+    ),
   );
-  say(
-    sawClient
-      ? `every real server saw the client's own address ${t.cip} (NAT keeps it).`
-      : "some real server saw another address than the client's.",
-  );
+  if (answered.length > 0)
+    say(
+      sawClient
+        ? `Every real server saw the client's own address ${t.cip} (NAT keeps it).`
+        : `The real servers saw ${countBy(answered, (r) => r.seenClient)}, not only the client's ${t.cip}.`,
+    );
   return answered.length === 10 && alternating && sawClient;
 }
+
+/** Each DR request fetches this many bytes, so the answers outweigh everything the director sends. */
+const DR_BODY = 20000;
 
 async function runDr(lab: NetLab, runDir: string): Promise<boolean> {
   say("tslvs lab dr: one segment, the VIP on the real servers' loopback (LVS-DR), in network namespaces");
@@ -247,23 +285,25 @@ async function runDr(lab: NetLab, runDir: string): Promise<boolean> {
   typed(runDir, ["-a", "-t", `${t.vip}:80`, "-r", `${t.servers[1]!.rip}:80`, "-g", "-w", "1"]);
   typed(runDir, ["-ln"]);
   const before = linkBytes(lab, t.director, t.lanIf);
-  const replies = sendTen(lab, t.client, t.vip);
+  const replies = sendTen(lab, t.client, t.vip, `/bytes/${DR_BODY}`);
   const after = linkBytes(lab, t.director, t.lanIf);
   typed(runDir, ["-ln", "--stats"]);
   const answered = replies.filter((r): r is Reply => r !== null);
-  const counts = new Map<string, number>();
-  for (const r of answered) counts.set(r.server, (counts.get(r.server) ?? 0) + 1);
   say();
-  say(
-    `${answered.length} of 10 requests answered: ${[...counts].map(([s, n]) => `${s} ${n}`).join(", ")} (weights 2:1).`,
-  );
-  say(
-    `The director's link carried ${after.rx - before.rx} bytes in and ${after.tx - before.tx} bytes out during the requests:`,
-  );
-  say(
-    "it received the requests and passed them on; the answers went from the real servers straight to the client.",
-  );
-  return answered.length === 10;
+  say(summaryOfAnswers(answered, "the weights are 2:1"));
+  const received = answered.reduce((n, r) => n + r.bytes, 0);
+  const sent = after.tx - before.tx;
+  if (answered.length > 0) {
+    say(
+      `The client received ${received} bytes of answers; the director's link sent ${sent} bytes in all during the requests (the requests it passed on included):`,
+    );
+    say(
+      sent < received
+        ? "the answers cannot have crossed the director: they went from the real servers straight to the client."
+        : "not fewer than the answers, so this run cannot tell whether they bypassed the director.",
+    );
+  }
+  return answered.length === 10 && sent < received;
 }
 
 function linkBytes(lab: NetLab, host: string, ifname: string): { rx: number; tx: number } {
@@ -315,6 +355,13 @@ async function startRsHelper(lab: NetLab, host: string, args: string[]): Promise
   throw new Error(`tslvs rs in ${host} did not get ready:\n${out}`);
 }
 
+/** "N of 10 requests answered: RS1 5, RS2 5; <how>." — or that none was. */
+function summaryOfAnswers(answered: Reply[], how?: string): string {
+  if (answered.length === 0)
+    return "None of the 10 requests was answered: the director forwarded nothing (see the listing above).";
+  return `${answered.length} of 10 requests answered: ${countBy(answered, (r) => r.server)}${how ? `; ${how}` : ""}.`;
+}
+
 function countBy(replies: (Reply | null)[], key: (r: Reply) => string): string {
   const counts = new Map<string, number>();
   for (const r of replies) if (r) counts.set(key(r), (counts.get(key(r)) ?? 0) + 1);
@@ -352,21 +399,26 @@ async function runTun(lab: NetLab, runDir: string): Promise<boolean> {
   const fromVipOnDirectorLink = await dirLink.stop();
   typed(runDir, ["-ln", "--stats"]);
   const answered = replies.filter((r): r is Reply => r !== null);
-  const sawClient = answered.every((r) => r.seenClient === t.cip);
+  const sawClient = answered.length > 0 && answered.every((r) => r.seenClient === t.cip);
   say();
-  say(`${answered.length} of 10 requests answered: ${countBy(replies, (r) => r.server)}.`);
-  say(
-    sawClient
-      ? `Every real server saw the client's own address ${t.cip}: the client's packet travels unchanged inside the tunnel.`
-      : "Some real server saw another address than the client's.",
-  );
+  say(summaryOfAnswers(answered));
+  if (answered.length > 0)
+    say(
+      sawClient
+        ? `Every real server saw the client's own address ${t.cip}: the client's packet travels unchanged inside the tunnel.`
+        : `The real servers saw ${countBy(answered, (r) => r.seenClient)}, not only the client's ${t.cip}.`,
+    );
   say();
   say(
-    `On the real servers' network the router carried ${ipip.length} IPIP frames from the director; the first three:`,
+    `On the real servers' network the router carried ${ipip.length} IPIP frames from the director${ipip.length > 0 ? "; the first three:" : "."}`,
   );
   for (const l of ipip.slice(0, 3)) say(`  ${l}`);
   say(
-    `Frames from the VIP on the director's link: ${fromVipOnDirectorLink.length} — the answers went from the real servers through the router straight to the client.`,
+    `Frames from the VIP on the director's link: ${fromVipOnDirectorLink.length}${
+      answered.length > 0 && fromVipOnDirectorLink.length === 0
+        ? " — the answers went from the real servers through the router straight to the client."
+        : "."
+    }`,
   );
   return answered.length === 10 && sawClient && ipip.length > 0 && fromVipOnDirectorLink.length === 0;
 }
@@ -391,11 +443,19 @@ async function runFullnat(lab: NetLab, runDir: string): Promise<boolean> {
   const toRs = lines.filter((l) => new RegExp(` ${t.dip.replaceAll(".", "\\.")}\\.\\d+ > `).test(l)).length;
   const fromRs = lines.filter((l) => new RegExp(` > ${t.dip.replaceAll(".", "\\.")}\\.\\d+:`).test(l)).length;
   const mentionsClient = lines.filter((l) => l.includes(t.cip)).length;
+  const firstAnswered = first.filter((r): r is Reply => r !== null);
   say(
-    `${first.filter(Boolean).length} of 10 answered: ${countBy(first, (r) => r.server)}; the real servers saw ${countBy(first, (r) => r.seenClient)}.`,
+    summaryOfAnswers(
+      firstAnswered,
+      firstAnswered.length > 0
+        ? `the real servers saw ${countBy(firstAnswered, (r) => r.seenClient)}`
+        : undefined,
+    ),
   );
   say(
-    `On the real servers' link: ${toRs} packets from ${t.dip} to the real servers, ${fromRs} back to it, ${mentionsClient} mentioning the client — both directions cross the director.`,
+    `On the real servers' link: ${toRs} packets from ${t.dip} to the real servers, ${fromRs} back to it, ${mentionsClient} mentioning the client${
+      toRs > 0 && fromRs > 0 && mentionsClient === 0 ? " — both directions cross the director." : "."
+    }`,
   );
   say();
   say("Now a local-address pool of two LIPs (DPVS's -P), and TOA to carry the client's address:");
@@ -405,12 +465,17 @@ async function runFullnat(lab: NetLab, runDir: string): Promise<boolean> {
   const toaCapture = await capture(lab, "switch", "br0", ["-v", "tcp", "port", "80"]);
   const second = sendTen(lab, t.client, t.vip);
   const toaLines = (await toaCapture.stop()).filter((l) => /exp-/.test(l));
-  say(`The real servers saw ${countBy(second, (r) => r.seenClient)} (the pool's LIPs in turn).`);
+  const secondAnswered = second.filter((r): r is Reply => r !== null);
+  const lipsSeen = new Set(secondAnswered.map((r) => r.seenClient));
+  say(summaryOfAnswers(secondAnswered));
+  if (secondAnswered.length > 0)
+    say(
+      `The real servers saw ${countBy(secondAnswered, (r) => r.seenClient)}${t.poolLips.every((l) => lipsSeen.has(l)) ? " (the pool's LIPs in turn)" : ""}.`,
+    );
   say(
-    `${toaLines.length} packets carried the TOA option (kind 254: client port and ${t.cip}) to the real servers; a real server with the toa module would log the client. The first:`,
+    `${toaLines.length} packets carried the TOA option (kind 254: client port and ${t.cip}) to the real servers${toaLines[0] ? "; a real server with the toa module would log the client. The first:" : "."}`,
   );
   if (toaLines[0]) say(`  ${toaLines[0].trim()}`);
-  const lipsSeen = new Set(second.filter((r): r is Reply => r !== null).map((r) => r.seenClient));
   return (
     first.every((r) => r?.seenClient === t.dip) &&
     second.every((r) => r !== null) &&
