@@ -11,12 +11,14 @@ import { readdirSync, readFileSync } from "node:fs";
 const NAMESPACE = /^tslvs-t(\d+)-/;
 const OWNER_VAR = /(?:^|\0)TSLVS_TEST_OWNER=(\d+)(?:\0|$)/;
 
+/** A process that exists and has not ended (a zombie has ended: its parent may never reap it). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
   }
 }
 
@@ -42,24 +44,35 @@ export interface Reaped {
  * (the runner passes its own id once every test process has ended).
  */
 export function reapLeftovers(owners: number[] = []): Reaped {
-  const gone = (owner: number) => owners.includes(owner) || !alive(owner);
   const reaped: Reaped = { namespaces: [], processes: [] };
-  const me = process.pid;
+  // Every marked process and its owner; an owner is dead when it has ended, is one of `owners`, or
+  // is itself a leftover (a test process outlives the runner that started it, then its children).
+  const marked = new Map<number, number>();
   for (const entry of readdirSync("/proc")) {
     const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid === me || pid === process.ppid) continue;
-    let environ: string;
+    if (!Number.isInteger(pid) || pid === process.pid || pid === process.ppid) continue;
     try {
-      environ = readFileSync(`/proc/${pid}/environ`, "latin1");
+      const owner = OWNER_VAR.exec(readFileSync(`/proc/${pid}/environ`, "latin1"))?.[1];
+      if (owner !== undefined) marked.set(pid, Number(owner));
     } catch {
-      continue;
+      /* ended meanwhile, or a kernel thread */
     }
-    const owner = OWNER_VAR.exec(environ)?.[1];
-    if (owner !== undefined && gone(Number(owner))) {
+  }
+  const dead = new Set(owners);
+  const isDead = (owner: number) => dead.has(owner) || !alive(owner);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, owner] of marked) {
+      if (dead.has(pid) || !isDead(owner)) continue;
+      dead.add(pid);
+      grew = true;
+    }
+  }
+  for (const pid of marked.keys())
+    if (dead.has(pid)) {
       kill(pid);
       reaped.processes.push(pid);
     }
-  }
   let names: string[] = [];
   try {
     names = ip(["netns", "list"])
@@ -70,7 +83,7 @@ export function reapLeftovers(owners: number[] = []): Reaped {
     return reaped; // no iproute2: nothing of ours can exist
   }
   for (const name of names) {
-    if (!gone(Number(NAMESPACE.exec(name)![1]))) continue;
+    if (!isDead(Number(NAMESPACE.exec(name)![1]))) continue;
     try {
       for (const pid of ip(["netns", "pids", name]).split(/\s+/).filter(Boolean)) kill(Number(pid));
       ip(["netns", "del", name]);

@@ -20,9 +20,11 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** Every test file, or those whose name contains one of the words given (`npm test -- dp-restart`). */
 function testFiles(): string[] {
+  const words = process.argv.slice(2).filter((a) => !a.startsWith("--"));
   return readdirSync(TEST_DIR)
-    .filter((f) => f.endsWith(".test.js"))
+    .filter((f) => f.endsWith(".test.js") && (words.length === 0 || words.some((w) => f.includes(w))))
     .sort()
     .map((f) => `${TEST_DIR}${f}`);
 }
