@@ -35,10 +35,8 @@ const helpers: Output[] = [];
 before(async () => {
   if (!PRIVILEGED) return;
   t = buildTunLab(lab);
-  // The client sends MSS-sized packets, as a host behind a NIC does: in the tc mode (the default on
-  // veth) a TUN flow's TSO aggregates cannot be encapsulated at TC, nor taken by the slow path, and
-  // the sender recovers them only by retransmitting (docs/decisions/0850, "Limits").
-  lab.exec(t.client, ["ethtool", "-K", "eth0", "tso", "off", "gso", "off"]);
+  // The client keeps veth's default offloads: its TSO aggregates of a TUN flow, which the fast path
+  // cannot encapsulate at TC, are segmented on their way to the slow path (slow-path-veth.ts).
   // RS3 starts with strict reverse-path filtering: the helper must loosen it while it runs (the
   // unwrapped packets arrive on eth0 from a client routed elsewhere) and put it back on stop.
   for (const k of ["all", "eth0"]) lab.sysctl(t.servers[1]!.host, `net.ipv4.conf.${k}.rp_filter`, 1);

@@ -178,11 +178,9 @@ export class PacketEngine {
           return i;
         })
       : interfaces.filter((i) => !i.loopback && i.up && !isSlowPathVeth(i.name));
-    if (opts.xdpMode === "tc") {
-      const gone = SlowPathVeth.removeLeftovers();
-      if (gone.length)
-        opts.log.info({ interfaces: gone }, "removed slow-path veths left by a previous daemon");
-    }
+    // In every mode: a killed daemon of any mode may have left them, and no running one owns them.
+    const gone = SlowPathVeth.removeLeftovers();
+    if (gone.length) opts.log.info({ interfaces: gone }, "removed slow-path veths left by a previous daemon");
     if (chosen.length === 0) throw new Error("no interface to serve (none is up besides loopback)");
     const served = new Set<number>();
     const neighbours = new Neighbours();
@@ -426,11 +424,13 @@ export class PacketEngine {
       opened.push(tx);
       toXsk = loadXskRedirectProgram(xsksMap);
       for (const s of rx.sockets) s.refill();
-      link = attachXdp(toXsk, veth.name, "generic");
+      // Native XDP on a veth runs on what its peer transmits (veth_xmit), and takes the frame to
+      // AF_XDP without generic XDP's skip of redirected skbs; it also drops the peer's GSO features.
+      link = attachXdp(toXsk, veth.name, "native");
       this.maps.setInterfaceMac(iface.ifindex, iface.mac);
       prog = loadSteeringProgram(
         { ...this.maps.fds, xsks: xsksMap },
-        { hook: { tc: veth.ifindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
+        { hook: { tc: veth.peerIfindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
       );
       const attachment = this.takeHeldLink(iface, prog, "tc") ?? attachTcIngress(prog, iface.name, why);
       this.addedPort({
@@ -471,13 +471,9 @@ export class PacketEngine {
         { interface: iface.name },
         "generic XDP: frames larger than 2 KiB (GSO/TSO from a veth peer, GRO) are dropped by the kernel; turn those offloads off on the sending side or use native XDP",
       );
-    } else if (attachment.mode === "tc") {
-      // The fast path at TC takes TCP aggregates of established flows; the slow path cannot.
-      this.opts.log.warn(
-        { interface: iface.name },
-        "tc mode: frames larger than 2 KiB (GSO/TSO from a veth peer, GRO) that are not on the fast path (a flow's first packets, UDP) are dropped by the kernel at the slow-path veth; senders recover by retransmitting",
-      );
     }
+    // The tc mode takes aggregates whole: the fast path rewrites TCP ones of established flows, and
+    // the slow-path veth segments every other one on its way to AF_XDP (slow-path-veth.ts).
   }
 
   /** The link a previous daemon held on this interface, now running `prog`; null when there is none. */

@@ -2,11 +2,17 @@
  * The slow-path veth of an interface served in the tc mode (docs/decisions/0850-tc-ingress-fast-path.md).
  *
  * At TC ingress there is no AF_XDP: an AF_XDP socket only receives what an XDP program redirects to
- * it. So the TC steering program redirects the frames it steers into the receive path of this veth
- * (bpf_redirect with BPF_F_INGRESS), whose generic XDP program hands every frame to the AF_XDP
- * socket bound there (xsk-redirect-program.ts). The frame keeps its bytes, so the slow path sees it
- * exactly as it arrived; the engine knows which interface it came from by the veth it came through
- * (one per served interface). The peer end only exists because a veth comes in pairs.
+ * it. So the TC steering program transmits the frames it steers on the peer end of this veth
+ * (bpf_redirect to its egress), and they arrive at this end, whose generic XDP program hands every
+ * frame to the AF_XDP socket bound there (xsk-redirect-program.ts). The frame keeps its bytes, so
+ * the slow path sees it as it arrived; the engine knows which interface it came from by the veth it
+ * came through (one per served interface).
+ *
+ * The peer's gso_max_segs is 1: a GSO/GRO aggregate (a real server's TSO burst on veth, up to
+ * 64 KiB, or GRO's merge of a NIC's segments) is segmented by the kernel on that transmit, as for
+ * any device that cannot take it whole, and reaches AF_XDP as MTU-sized frames instead of being
+ * dropped for not fitting a UMEM chunk. Their checksums stay partial (veth offloads them); the slow
+ * path completes them (partial-checksum.ts).
  *
  * A veth, unlike a BPF link, outlives a killed daemon: the next start removes every `tslvs-sp*`
  * interface it finds before making its own, and a stop removes its own.
@@ -35,9 +41,11 @@ export class SlowPathVeth {
   private removed = false;
 
   private constructor(
-    /** The end steered frames are redirected into; AF_XDP sockets are bound here. */
+    /** The end steered frames arrive at; AF_XDP sockets are bound here. */
     readonly name: string,
     readonly ifindex: number,
+    /** The end the TC program transmits steered frames on. */
+    readonly peerIfindex: number,
   ) {}
 
   /** Creates (or re-creates) the slow-path veth of the interface `servedIfindex`, up, with `mtu`. */
@@ -56,8 +64,9 @@ export class SlowPathVeth {
     } catch (e) {
       throw new Error(`cannot create the slow-path veth ${name}: ${(e as Error).message}`);
     }
-    const veth = new SlowPathVeth(name, interfaceIndex(name));
+    const veth = new SlowPathVeth(name, interfaceIndex(name), interfaceIndex(peer));
     try {
+      ip(["link", "set", peer, "gso_max_segs", "1"]);
       // Nothing of the host's may arrive here: no IPv6 (router solicitations, MLD), no addresses.
       for (const n of [name, peer]) setSysctl(`/proc/sys/net/ipv6/conf/${n}/disable_ipv6`, "1");
       ip(["link", "set", peer, "up"]);

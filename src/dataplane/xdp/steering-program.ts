@@ -33,7 +33,6 @@
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, type Reg } from "../bpf/asm.js";
 import { emitIncrement } from "../bpf/emit-increment.js";
 import {
-  BPF_F_INGRESS,
   type HookAbi,
   SKB_LEN,
   TC_ABI,
@@ -81,9 +80,10 @@ export interface SteeringProgramOptions {
   /**
    * Where the program runs. Default "xdp": steered frames go to the AF_XDP socket of their RX queue
    * (`xsks`). `{ tc: ifindex }`: the program runs at TC ingress (a tcx link) and steered frames are
-   * redirected into the receive path of that interface — tslvs's slow-path veth, whose XDP program
-   * hands them to the AF_XDP sockets (docs/decisions/0850-tc-ingress-fast-path.md); with missAction
-   * "drop" they are dropped there instead. `xsks` is not used then.
+   * transmitted on that interface — the peer end of tslvs's slow-path veth, which segments GSO/GRO
+   * aggregates in software (its gso_max_segs is 1) and delivers the frames to the other end, whose
+   * XDP program hands them to the AF_XDP sockets (docs/decisions/0850-tc-ingress-fast-path.md); with
+   * missAction "drop" they are dropped there instead. `xsks` is not used then.
    */
   hook?: "xdp" | { tc: number };
 }
@@ -150,7 +150,7 @@ class Generator {
     private readonly fds: SteeringMapFds,
     private readonly missDrop: boolean,
     private readonly fastPath: FastPathMapFds | null,
-    /** TC: the slow-path interface steered frames are redirected into; null for XDP. */
+    /** TC: the slow-path veth's end steered frames are transmitted on; null for XDP. */
     private readonly slowIfindex: number | null,
   ) {
     this.abi = slowIfindex === null ? XDP_ABI : TC_ABI;
@@ -508,7 +508,9 @@ class Generator {
     } else if (this.missDrop) {
       a.mov64Imm(R0, this.abi.drop).exit();
     } else {
-      a.mov64Imm(R1, this.slowIfindex).mov64Imm(R2, BPF_F_INGRESS).call(Helper.redirect).exit();
+      // Egress, not ingress: a transmit is where the kernel segments an aggregate the device cannot
+      // take whole, and AF_XDP takes no frame larger than a UMEM chunk.
+      a.mov64Imm(R1, this.slowIfindex).mov64Imm(R2, 0).call(Helper.redirect).exit();
     }
     return a.assemble();
   }
