@@ -43,7 +43,7 @@ async function until(what: string, ok: () => boolean, tries = 200): Promise<void
   throw new Error(`gave up waiting: ${what}`);
 }
 
-type Mode = "generic" | "tc";
+type Mode = "generic" | "tc" | "auto" | "native";
 
 function startDaemon(r: Rig, grace: number, mode: Mode): { child: ChildProcess; log: () => string } {
   const child = r.lab.spawn(r.t.director, [
@@ -263,41 +263,46 @@ for (const mode of ["generic", "tc"] as const)
     }
   });
 
-test("tc mode: a killed daemon's slow-path veths are removed by the next start, which serves again", async (t) => {
-  if (!haveRoot(t)) return;
-  const r = await natLab("rbt-kill-tc");
-  try {
-    const d = startDaemon(r, 0, "tc");
-    await daemonUp(r, d);
-    assert.equal(slowPathVeths(r).length, 4, "one pair per served interface");
-    addWebService(r);
-    assert.equal(r.lab.exec(r.t.client, ["curl", "-sS", "--max-time", "10", `http://${r.t.vip}/`]), "RS2\n");
-    // The state file is written at most every 200 ms: the real server must be in it before the kill.
-    const rip = r.t.servers[0]!.rip;
-    await until(
-      "the state file has the real server",
-      () => existsSync(r.state) && readFileSync(r.state, "utf8").includes(rip),
-    );
-    const gone = new Promise((resolve) => d.child.once("exit", resolve));
-    d.child.kill("SIGKILL");
-    await gone;
-    // The kernel detached the programs with the daemon's last link fds; the veths stay behind.
-    await until("the tcx links are gone", () => !steeringOn(r, r.t.outsideIf, "tc"));
-    assert.equal(slowPathVeths(r).length, 4, "a killed daemon leaves its veths");
-    const again = startDaemon(r, 0, "tc");
-    await daemonUp(r, again);
-    assert.match(again.log(), /removed slow-path veths left by a previous daemon/);
-    assert.equal(slowPathVeths(r).length, 4);
-    const answer = r.lab.exec(r.t.client, [
-      "sh",
-      "-c",
-      `curl -sS --max-time 10 http://${r.t.vip}/ 2>&1; true`,
-    ]);
-    assert.equal(answer, "RS2\n", again.log());
-    await stopDaemon(again);
-    assert.deepEqual(slowPathVeths(r), [], "a stop removes them");
-    assert.ok(!steeringOn(r, r.t.outsideIf, "tc") && !steeringOn(r, r.t.insideIf, "tc"));
-  } finally {
-    await cleanup(r);
-  }
-});
+for (const next of ["tc", "auto", "native"] as const)
+  test(`tc mode: a killed daemon's slow-path veths are removed by the next start (${next}), which serves again`, async (t) => {
+    if (!haveRoot(t)) return;
+    const r = await natLab(`rbt-kill-${next}`);
+    try {
+      const d = startDaemon(r, 0, "tc");
+      await daemonUp(r, d);
+      assert.equal(slowPathVeths(r).length, 4, "one pair per served interface");
+      addWebService(r);
+      assert.equal(
+        r.lab.exec(r.t.client, ["curl", "-sS", "--max-time", "10", `http://${r.t.vip}/`]),
+        "RS2\n",
+      );
+      // The state file is written at most every 200 ms: the real server must be in it before the kill.
+      const rip = r.t.servers[0]!.rip;
+      await until(
+        "the state file has the real server",
+        () => existsSync(r.state) && readFileSync(r.state, "utf8").includes(rip),
+      );
+      const gone = new Promise((resolve) => d.child.once("exit", resolve));
+      d.child.kill("SIGKILL");
+      await gone;
+      // The kernel detached the programs with the daemon's last link fds; the veths stay behind.
+      await until("the tcx links are gone", () => !steeringOn(r, r.t.outsideIf, "tc"));
+      assert.equal(slowPathVeths(r).length, 4, "a killed daemon leaves its veths");
+      const again = startDaemon(r, 0, next);
+      await daemonUp(r, again);
+      assert.match(again.log(), /removed slow-path veths left by a previous daemon/);
+      // `auto` serves veth in the tc mode (new veths of its own); native XDP needs none.
+      assert.equal(slowPathVeths(r).length, next === "native" ? 0 : 4);
+      const answer = r.lab.exec(r.t.client, [
+        "sh",
+        "-c",
+        `curl -sS --max-time 10 http://${r.t.vip}/ 2>&1; true`,
+      ]);
+      assert.equal(answer, "RS2\n", again.log());
+      await stopDaemon(again);
+      assert.deepEqual(slowPathVeths(r), [], "a stop removes them");
+      assert.ok(!steeringOn(r, r.t.outsideIf, "tc") && !steeringOn(r, r.t.insideIf, "tc"));
+    } finally {
+      await cleanup(r);
+    }
+  });
