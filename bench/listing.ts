@@ -86,7 +86,13 @@ function time<T>(fn: () => T): [T, number] {
 }
 
 const payload = JSON.stringify(table());
-const info: InfoEntry = { version: "1.2.1", versionCode: 0x010201, connTabSize: 4096 };
+const info: InfoEntry = {
+  version: "1.2.1",
+  versionCode: 0x010201,
+  connTabSize: 4096,
+  ready: true,
+  dataPlane: null,
+};
 console.log(
   `table: ${nServices} services x ${nDests} real servers, dump reply ${(payload.length / 1e6).toFixed(1)} MB`,
 );

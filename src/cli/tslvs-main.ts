@@ -47,6 +47,11 @@ Commands:
                        stop detaches at once). Without a start, nothing is left after S.
         SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly: the XDP programs are detached
         and the socket removed.
+        systemd (Type=notify) is told READY=1 once packets are forwarded, not when the
+        control socket first answers.
+  wait-ready [--timeout S] [--socket PATH]
+        Wait until the daemon forwards (its data plane attached on every served interface);
+        exit 1 if that takes longer than S seconds (default 30).
   sysctl [NAME[=VALUE]] [--socket PATH]
         Show all IPVS sysctls, one, or set one (kernel names, e.g. expire_nodest_conn=1).
   lab nat|dr|tun|fullnat [--keep] | lab clean
@@ -81,6 +86,11 @@ export async function main(args: string[]): Promise<void> {
       case "sysctl": {
         const { sysctlCommand } = await import("./tslvs-sysctl.js");
         process.exitCode = await sysctlCommand(args.slice(1));
+        return;
+      }
+      case "wait-ready": {
+        const { waitReadyCommand } = await import("./tslvs-wait-ready.js");
+        process.exitCode = await waitReadyCommand(args.slice(1));
         return;
       }
       case "lab": {

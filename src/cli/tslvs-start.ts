@@ -98,6 +98,7 @@ export async function startCommand(args: string[]): Promise<number> {
   }
   if (o.has("no-dataplane")) {
     daemon.log.warn({}, "--no-dataplane: rules are held and reported, no packets are forwarded");
+    daemon.markReady();
   } else {
     try {
       const { PacketEngine } = await import("../dataplane/engine.js");
@@ -129,6 +130,8 @@ export async function startCommand(args: string[]): Promise<number> {
       if (taken.handover?.holderPid) stopLinkHolder(taken.handover.holderPid);
       daemon.dataPlane = "af_xdp";
       daemon.onRulesChanged.push(() => engine.syncSteering());
+      // Every served interface has its program attached and its sockets bound: frames flow.
+      daemon.markReady();
       daemon.onStop.push(async () => {
         if (restartGrace > 0) {
           // Leave the steering holding (dropping, not passing) and the connections written down

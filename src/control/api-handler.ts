@@ -65,6 +65,8 @@ export interface ApiHandlerOptions {
   /** Seconds on the clock the core runs on (for connection expiry times). */
   now: () => number;
   syncDaemons?: SyncDaemons;
+  /** Whether the daemon forwards yet, and with what (getInfo); not ready when absent. */
+  readiness?: () => { ready: boolean; dataPlane: string | null };
 }
 
 /**
@@ -76,6 +78,7 @@ export class ApiHandler {
   readonly syncDaemons: SyncDaemons;
   private readonly rates: RateSource;
   private readonly now: () => number;
+  private readonly readiness: () => { ready: boolean; dataPlane: string | null };
 
   constructor(
     readonly director: DirectorPort,
@@ -83,6 +86,7 @@ export class ApiHandler {
   ) {
     this.rates = options.rates ?? ZERO_RATES;
     this.now = options.now;
+    this.readiness = options.readiness ?? (() => ({ ready: false, dataPlane: null }));
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
   }
 
@@ -94,6 +98,7 @@ export class ApiHandler {
           version: "1.2.1",
           versionCode: IPVS_VERSION_CODE,
           connTabSize: d.bucketCount,
+          ...this.readiness(),
         } satisfies InfoEntry;
       case "getServices":
         return d.services().map((s) => serviceToEntry(s, this.rates, req.counters !== false));

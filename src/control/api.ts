@@ -103,6 +103,14 @@ export interface InfoEntry {
   versionCode: number;
   /** Connection hash bucket count ("size=" in the listing header). */
   connTabSize: number;
+  /**
+   * True once the daemon does what it was started for: the packet data plane attached on every
+   * served interface (frames are forwarded), or its rules loaded under --no-dataplane. The control
+   * socket answers before that; scripts wait for this (`tslvs wait-ready`), systemd is told.
+   */
+  ready: boolean;
+  /** "af_xdp" when packets are forwarded, null when the rules are only held. */
+  dataPlane: string | null;
 }
 
 export interface TimeoutValues {

@@ -9,6 +9,7 @@ import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
 import { destNotActedOn, serviceNotActedOn } from "./not-acted-on.js";
 import { reconcile } from "./reconcile.js";
+import { notifySystemd } from "./sd-notify.js";
 import { ControlServer } from "./server.js";
 import { StateWriter, writeFileAtomic } from "./state-file.js";
 import { SyncDaemons } from "./sync-daemons.js";
@@ -49,6 +50,8 @@ export class Daemon {
   readonly onRulesChanged: (() => void)[] = [];
   /** Set once a packet data plane serves the rules (changes what the daemon says at start). */
   dataPlane: string | null = null;
+  /** True once markReady() ran: the daemon forwards (or holds its rules with --no-dataplane). */
+  ready = false;
   readonly log: Logger;
   readonly handler: ApiHandler;
   private server: ControlServer | null = null;
@@ -74,10 +77,29 @@ export class Daemon {
     for (const name of director.sysctls.names()) this.sysctlDefaults[name] = director.sysctls.get(name);
     this.handler = new ApiHandler(director, {
       now: this.clock,
+      readiness: () => ({ ready: this.ready, dataPlane: this.dataPlane }),
       syncDaemons: new SyncDaemons(),
       ...(deps.rates ? { rates: deps.rates } : {}),
     });
     this.stateWriter = options.configFile ? null : new StateWriter(() => this.writeState());
+  }
+
+  /**
+   * The daemon does what it was started for: says so in the log, in getInfo, and to systemd
+   * (READY=1 on $NOTIFY_SOCKET, for Type=notify units).
+   */
+  markReady(): void {
+    if (this.ready) return;
+    this.ready = true;
+    let notified = false;
+    try {
+      notified = notifySystemd(
+        `READY=1\nSTATUS=${this.dataPlane ? "forwarding" : "holding rules, no data plane"}\n`,
+      );
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, "could not tell systemd the daemon is ready");
+    }
+    this.log.info({ dataPlane: this.dataPlane, systemdNotified: notified }, "ready");
   }
 
   get director(): DirectorPort {

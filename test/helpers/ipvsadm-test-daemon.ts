@@ -72,7 +72,13 @@ export class TestIpvsDaemon {
   timeouts: TimeoutValues = { tcp: 900, tcpfin: 120, udp: 300 };
   daemons: DaemonConfig[] = [];
   conns: ConnEntry[] = [];
-  info: InfoEntry = { version: "1.2.1", versionCode: 0x010201, connTabSize: 4096 };
+  info: InfoEntry = {
+    version: "1.2.1",
+    versionCode: 0x010201,
+    connTabSize: 4096,
+    ready: true,
+    dataPlane: null,
+  };
   /** Every request received, in order. */
   readonly requests: Request[] = [];
 

@@ -69,8 +69,8 @@ export class DirectorProcess {
     await waitFor("the director did not come up", 15000, () => {
       if (!d.running) throw new Error(`the director exited early:\n${d.log}`);
       if (!existsSync(d.socket)) return undefined;
-      // The control socket answers before the packet engine has attached: wait for every interface.
-      if (d.log.split('"serving interface"').length - 1 < ifaces.length) return undefined;
+      // The control socket answers before the packet engine has attached: wait for "ready".
+      if (!d.log.includes('"msg":"ready"')) return undefined;
       d.adm(["-ln"]);
       return true;
     }).catch((e: Error) => {
