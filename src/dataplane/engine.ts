@@ -650,7 +650,7 @@ export class PacketEngine {
     this.ports.length = 0;
     this.maps.close();
     this.fastPath?.stop(this.opts.log);
-    void this.neighbours;
+    this.neighbours.close();
   }
 
   /** Settles when the packet loop has ended after stop(). */

@@ -1,6 +1,8 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { IpAddr } from "../core/address.js";
+import { libc } from "./sys/libc.js";
+import { RtnetlinkNeighbours } from "./sys/rtnetlink-neighbours.js";
 
 /**
  * What the host kernel knows and tslvs reuses: interfaces with their addresses, the routing table and
@@ -141,60 +143,95 @@ export class RouteTable {
   }
 }
 
-interface NeighJson {
-  dst: string;
-  dev: string;
-  lladdr?: string;
-  state?: string[];
-}
-
-/** Reads the kernel's neighbour table, and asks the kernel to resolve an address it lacks. */
+/**
+ * The kernel's neighbour table, and requests that the kernel resolve an address it lacks, both over
+ * rtnetlink (never a spawned process: the slow path asks for neighbours while it forwards). One
+ * resolution per neighbour at a time, however many packets wait for it; one table read at a time.
+ */
 export class Neighbours {
   private table = new Map<string, Uint8Array>();
+  private netlink: RtnetlinkNeighbours | null = null;
+  private reading: Promise<void> | null = null;
+  private readonly resolving = new Map<string, Promise<Uint8Array | undefined>>();
+  private readonly ifindexes = new Map<string, number>();
+  /** Resolution requests sent to the kernel (ARP requests / neighbour solicitations asked for). */
+  solicited = 0;
 
-  key(addr: IpAddr, dev: string): string {
-    return `${dev}|${addr.toString()}`;
+  private socket(): RtnetlinkNeighbours {
+    this.netlink ??= RtnetlinkNeighbours.open();
+    return this.netlink;
   }
 
-  async refresh(): Promise<void> {
-    const rows = await ipJson<NeighJson[]>(["neigh", "show"]);
-    const next = new Map<string, Uint8Array>();
-    for (const n of rows) {
-      const st = n.state ?? [];
-      if (!n.lladdr || st.includes("FAILED") || st.includes("INCOMPLETE")) continue;
-      const a = IpAddr.parse(n.dst);
-      if (a) next.set(this.key(a, n.dev), parseMac(n.lladdr));
+  private ifindexOf(dev: string): number {
+    let ix = this.ifindexes.get(dev);
+    if (ix === undefined) {
+      ix = Number(libc().if_nametoindex(dev));
+      this.ifindexes.set(dev, ix);
     }
-    this.table = next;
+    return ix;
+  }
+
+  key(addr: IpAddr, ifindex: number): string {
+    return `${ifindex}|${addr.toString()}`;
+  }
+
+  /** Re-reads the table (a read already under way serves this call too). */
+  refresh(): Promise<void> {
+    this.reading ??= Promise.resolve()
+      .then(() => {
+        const next = new Map<string, Uint8Array>();
+        for (const n of this.socket().dump()) next.set(this.key(n.addr, n.ifindex), n.mac);
+        this.table = next;
+        this.ifindexes.clear();
+      })
+      .finally(() => {
+        this.reading = null;
+      });
+    return this.reading;
   }
 
   get(addr: IpAddr, dev: string): Uint8Array | undefined {
-    return this.table.get(this.key(addr, dev));
+    return this.table.get(this.key(addr, this.ifindexOf(dev)));
   }
 
-  /**
-   * The kernel resolves on our behalf (`ip neigh replace ADDR dev DEV use` sets NTF_USE, which sends
-   * the ARP request or neighbour solicitation); the answer lands in its table for the next refresh.
-   */
-  async solicit(addr: IpAddr, dev: string): Promise<void> {
+  /** Asks the kernel to send the ARP request or neighbour solicitation for `addr` on `dev`. */
+  solicit(addr: IpAddr, dev: string): void {
+    const ix = this.ifindexOf(dev);
+    if (ix === 0) return; // the interface vanished: the next refresh drops what used it
+    this.solicited++;
     try {
-      await execFileP("ip", ["neigh", "replace", addr.toString(), "dev", dev, "use"]);
+      this.socket().solicit(ix, addr);
     } catch {
-      /* an interface that vanished: the next refresh drops it */
+      /* an interface that vanished meanwhile */
     }
   }
 
-  /** Resolve with up to `tries` solicitations, 100 ms apart. */
-  async resolve(addr: IpAddr, dev: string, tries = 10): Promise<Uint8Array | undefined> {
+  /** Resolve with up to `tries` solicitations, 100 ms apart; concurrent calls for one neighbour share one. */
+  resolve(addr: IpAddr, dev: string, tries = 10): Promise<Uint8Array | undefined> {
+    const key = `${dev}|${addr.toString()}`;
+    let r = this.resolving.get(key);
+    if (!r) {
+      r = this.resolveOnce(addr, dev, tries).finally(() => this.resolving.delete(key));
+      this.resolving.set(key, r);
+    }
+    return r;
+  }
+
+  private async resolveOnce(addr: IpAddr, dev: string, tries: number): Promise<Uint8Array | undefined> {
     // The kernel often knows it already (the client ARPed for the VIP): read before soliciting.
     if (!this.get(addr, dev)) await this.refresh();
     for (let i = 0; i < tries; i++) {
       const mac = this.get(addr, dev);
       if (mac) return mac;
-      await this.solicit(addr, dev);
+      this.solicit(addr, dev);
       await new Promise((r) => setTimeout(r, 100));
       await this.refresh();
     }
     return this.get(addr, dev);
+  }
+
+  close(): void {
+    this.netlink?.close();
+    this.netlink = null;
   }
 }

@@ -106,12 +106,26 @@ export function macToNumber(mac: Uint8Array): number {
  * reports a change of links, addresses, routes or neighbours.
  */
 export class NextHopCache {
+  /**
+   * Destinations held at most (IPv4 and IPv6 each). Spoofed sources make every NAT reply a new
+   * destination; past this the oldest entry makes room (it resolves again from the neighbour
+   * table, which holds one entry per next hop, if a packet needs it again).
+   */
+  static readonly MAX_DESTINATIONS = 65536;
+  /**
+   * Resolutions under way at most. Past this a miss is dropped without starting one (counted in
+   * `refused`): a flood toward unresolved destinations cannot queue unbounded work.
+   */
+  static readonly MAX_PENDING = 256;
   private readonly v4 = new Map<number, NextHop>();
   private readonly pending = new Set<number>();
   private readonly v6 = new Ipv6Map<Ipv6Hop>();
+  private pending6 = 0;
   private nextKey6 = IPV6_HOP_KEY_BASE;
   /** Resolutions started, and misses seen on the packet path. */
   misses = 0;
+  /** Misses that started no resolution because MAX_PENDING were under way. */
+  refused = 0;
   /**
    * Called when a resolution started by a miss ends (hop null: it failed). `key` is the IPv4 address
    * (u32) or an IPv6 hop's key (key6(), >= IPV6_HOP_KEY_BASE).
@@ -131,6 +145,10 @@ export class NextHopCache {
     if (hop) return hop;
     this.misses++;
     if (!this.pending.has(addrV4)) {
+      if (this.pending.size >= NextHopCache.MAX_PENDING) {
+        this.refused++;
+        return null;
+      }
       this.pending.add(addrV4);
       void this.resolve(addrV4)
         .catch(() => null)
@@ -153,6 +171,10 @@ export class NextHopCache {
     const mac = await this.neighbours.resolve(gateway, route.dev);
     if (!mac) return null;
     const hop = hopFor(route, ifc, mac, preferredSourceV4(route, ifc, addrV4));
+    if (this.v4.size >= NextHopCache.MAX_DESTINATIONS && !this.v4.has(addrV4)) {
+      const oldest = this.v4.keys().next().value;
+      if (oldest !== undefined) this.v4.delete(oldest);
+    }
     this.v4.set(addrV4, hop);
     return hop;
   }
@@ -166,19 +188,38 @@ export class NextHopCache {
     if (e?.hop) return e.hop;
     this.misses++;
     if (e?.pending) return null;
+    if (!e && this.pending6 >= NextHopCache.MAX_PENDING) {
+      this.refused++;
+      return null;
+    }
+    if (!e && this.v6.size >= NextHopCache.MAX_DESTINATIONS) this.evictSome6();
     const addr = ipv6Of(words, at);
     const entry: Ipv6Hop = e ?? { key: this.nextKey6++, hop: null, pending: true };
     entry.pending = true;
+    this.pending6++;
     if (!e) this.v6.set(addr, entry);
     void this.lookup6(addr)
       .catch(() => null)
       .then((hop) => {
+        this.pending6--;
         entry.pending = false;
         if (hop) entry.hop = hop;
         else if (!entry.hop) this.v6.delete(addr);
         this.onResolved?.(entry.key, hop);
       });
     return null;
+  }
+
+  /**
+   * Makes room for IPv6 destinations: an eighth of the settled entries go at once (pending ones are
+   * awaited), so a flood of new destinations pays the walk once per MAX_DESTINATIONS / 8 of them.
+   */
+  private evictSome6(): void {
+    let left = NextHopCache.MAX_DESTINATIONS / 8;
+    for (const [addr, entry] of this.v6.entries()) {
+      if (left-- <= 0) return;
+      if (!entry.pending) this.v6.delete(addr);
+    }
   }
 
   /**
