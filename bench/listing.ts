@@ -92,6 +92,9 @@ const info: InfoEntry = {
   connTabSize: 4096,
   ready: true,
   dataPlane: null,
+  connections: 0,
+  connCapacity: 1 << 20,
+  connRefusedFull: 0,
 };
 console.log(
   `table: ${nServices} services x ${nDests} real servers, dump reply ${(payload.length / 1e6).toFixed(1)} MB`,

@@ -7,13 +7,15 @@
  * client is served during and after the flood. The flood is bounded (60,000 frames).
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { buildNatLab } from "../src/cli/lab/topologies.js";
+import { TSLVS_BIN } from "../src/cli/lab/paths.js";
+import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
 import { buildFrame, V4 } from "./net-frames.js";
 import {
   curl,
@@ -22,11 +24,44 @@ import {
   sleep,
   startRealServers,
   supportScript,
+  waitFor,
 } from "./support/dp-harness.js";
 import { haveRoot } from "./support/privileged.js";
 
 const FRAMES = 60000;
 const SYN = 0x02;
+
+/** `count` SYNs to VIP:80 from spoofed sources in 198.18.128.0/17, as hex lines for dp-raw-send. */
+function writeSpoofedSyns(lab: NetLab, topo: NatTopology, file: string, count: number): string {
+  const mac = (host: string, ifname: string) =>
+    lab
+      .mac(host, ifname)
+      .split(":")
+      .map((h) => Number.parseInt(h, 16));
+  const dstMac = mac(topo.director, topo.outsideIf);
+  const srcMac = mac(topo.client, "eth0");
+  const vip = topo.vip.split(".").map(Number) as [number, number, number, number];
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const frame = buildFrame({
+      family: 4,
+      protocol: 6,
+      src: V4(198, 18, 128 + ((i >>> 16) & 127), (i >>> 8) & 255).map((w, k) =>
+        k === 0 ? (w | (i & 255)) >>> 0 : w,
+      ),
+      dst: V4(...vip),
+      sport: 1024 + (i % 60000),
+      dport: 80,
+      tcpFlags: SYN,
+      seq: i * 7919,
+      dstMac,
+      srcMac,
+    });
+    lines.push(Buffer.from(frame).toString("hex"));
+  }
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return file;
+}
 
 /** Every process the daemon `pid` has started that is still running (any of its threads'). */
 function childrenOf(pid: number): number[] {
@@ -133,6 +168,45 @@ test("a spoofed SYN flood with an unresolvable return next hop: no process spawn
     );
     await director.stop();
     t.diagnostic(`engine counters: ${JSON.stringify(director.engineCounters())}`);
+  } finally {
+    await director?.stop();
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a full connection table is an event: a warning, and tslvs status counts the refused connections", async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("tabfull"));
+  const dir = mkdtempSync(join(tmpdir(), "tslvs-full-"));
+  let director: DirectorProcess | undefined;
+  try {
+    const topo = buildNatLab(lab);
+    await startRealServers(lab, topo.servers);
+    director = await DirectorProcess.start(
+      lab,
+      topo.director,
+      [topo.outsideIf, topo.insideIf],
+      ["--conn-capacity", "256"],
+    );
+    director.adm(["-A", "-t", `${topo.vip}:80`, "-s", "rr"]);
+    for (const rs of topo.servers) director.adm(["-a", "-t", `${topo.vip}:80`, "-r", `${rs.rip}:80`, "-m"]);
+    const status = () =>
+      execFileSync("node", [TSLVS_BIN, "status", "--socket", director!.socket], { encoding: "utf8" });
+    assert.match(status(), /^refused because the table was full: 0$/m);
+    const file = writeSpoofedSyns(lab, topo, join(dir, "syns.hex"), 1000);
+    lab.exec(topo.client, ["node", supportScript("dp-raw-send"), "eth0", file]);
+    await waitFor("no table-full warning", 5000, () =>
+      director!.log.includes("connection table full") ? true : undefined,
+    );
+    const text = status();
+    t.diagnostic(text);
+    assert.match(text, /^state: +forwarding \(af_xdp\)$/m);
+    assert.match(text, /^connections: 256 of 256 \(100\.0 %\)/m);
+    const refused = Number(/^refused because the table was full: (\d+)$/m.exec(text)?.[1]);
+    assert.ok(refused >= 1000 - 256, `refused ${refused}`);
+    const warn = director.log.split("\n").find((l) => l.includes("connection table full"))!;
+    assert.equal(JSON.parse(warn).capacity, 256);
   } finally {
     await director?.stop();
     await lab.destroy();

@@ -49,6 +49,9 @@ Commands:
         and the socket removed.
         systemd (Type=notify) is told READY=1 once packets are forwarded, not when the
         control socket first answers.
+  status [--json] [--socket PATH]
+        Whether the daemon forwards, its connection table's fill, and the new connections
+        refused because the table was full (also logged as "connection table full").
   wait-ready [--timeout S] [--socket PATH]
         Wait until the daemon forwards (its data plane attached on every served interface);
         exit 1 if that takes longer than S seconds (default 30).
@@ -86,6 +89,11 @@ export async function main(args: string[]): Promise<void> {
       case "sysctl": {
         const { sysctlCommand } = await import("./tslvs-sysctl.js");
         process.exitCode = await sysctlCommand(args.slice(1));
+        return;
+      }
+      case "status": {
+        const { statusCommand } = await import("./tslvs-status.js");
+        process.exitCode = await statusCommand(args.slice(1));
         return;
       }
       case "wait-ready": {

@@ -69,6 +69,10 @@ export interface ApiHandlerOptions {
   readiness?: () => { ready: boolean; dataPlane: string | null };
 }
 
+function fillOf(f: { entries: number; capacity: number; refusedFull: number }) {
+  return { connections: f.entries, connCapacity: f.capacity, connRefusedFull: f.refusedFull };
+}
+
 /**
  * Carries out one control request against the director. Arguments are validated here (a malformed
  * argument is EINVAL); what the kernel would refuse is refused by the director with its errno.
@@ -99,6 +103,7 @@ export class ApiHandler {
           versionCode: IPVS_VERSION_CODE,
           connTabSize: d.bucketCount,
           ...this.readiness(),
+          ...fillOf(d.tableFill()),
         } satisfies InfoEntry;
       case "getServices":
         return d.services().map((s) => serviceToEntry(s, this.rates, req.counters !== false));

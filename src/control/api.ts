@@ -111,6 +111,10 @@ export interface InfoEntry {
   ready: boolean;
   /** "af_xdp" when packets are forwarded, null when the rules are only held. */
   dataPlane: string | null;
+  /** Live connections and templates, the table's capacity, and new entries refused when it was full. */
+  connections: number;
+  connCapacity: number;
+  connRefusedFull: number;
 }
 
 export interface TimeoutValues {

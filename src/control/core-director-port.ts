@@ -5,7 +5,14 @@ import type { Director } from "../core/director.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
 import { Sysctls } from "../core/sysctls.js";
 import type { RateSource } from "./api-mapping.js";
-import type { ConnInfo, DirectorPort, LaddrInfo, SysctlPort, TimeoutSet } from "./director-port.js";
+import type {
+  ConnInfo,
+  DirectorPort,
+  LaddrInfo,
+  SysctlPort,
+  TableFill,
+  TimeoutSet,
+} from "./director-port.js";
 
 const PROTO_BY_NAME: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132, IP: 0 };
 
@@ -98,6 +105,9 @@ export class CoreDirectorPort implements DirectorPort {
   }
   get bucketCount(): number {
     return this.core.bucketCount;
+  }
+  tableFill(): TableFill {
+    return this.core.tableFill();
   }
   tick(now: number): void {
     this.core.tick(now);

@@ -259,8 +259,41 @@ export class Daemon {
   private tick(): void {
     try {
       this.director.tick(this.clock());
+      this.watchTableFill();
     } catch (e) {
       this.log.error({ err: e }, "director tick failed");
+    }
+  }
+
+  /** refusedFull when the table was last seen refusing; null while it has room. */
+  private refusingSince: number | null = null;
+  private refusedReported = 0;
+  private lastReport = 0;
+
+  /**
+   * A full connection table is an event: a warning when it starts refusing new connections (and
+   * every 10 s while it goes on, with the count), a line when it has room again. The counters are
+   * in getInfo (`tslvs status`).
+   */
+  private watchTableFill(): void {
+    const f = this.director.tableFill();
+    const now = Date.now();
+    if (f.refusedFull > this.refusedReported) {
+      if (this.refusingSince === null || now - this.lastReport >= 10000) {
+        this.log.warn(
+          { ...f, refusedSinceLastReport: f.refusedFull - this.refusedReported },
+          "connection table full: new connections refused (raise --conn-capacity, or lower the TCP/UDP timeouts)",
+        );
+        this.refusingSince ??= now;
+        this.refusedReported = f.refusedFull;
+        this.lastReport = now;
+      }
+    } else if (this.refusingSince !== null && f.entries < f.capacity * 0.9) {
+      this.log.info(
+        { ...f, refusingSeconds: (now - this.refusingSince) / 1000 },
+        "connection table has room again",
+      );
+      this.refusingSince = null;
     }
   }
 

@@ -43,8 +43,19 @@ export interface DirectorPort {
   connections(now: number): Iterable<ConnInfo>;
   /** Connection hash bucket count (the listing's "size="). */
   readonly bucketCount: number;
+  /** How full the connection table is, and how many new entries it refused for want of room. */
+  tableFill(): TableFill;
   /** Timers: expire connections, run the estimator. Called about once a second. */
   tick(now: number): void;
+}
+
+export interface TableFill {
+  /** Live connections and templates. */
+  entries: number;
+  /** Entries the table holds at most (--conn-capacity). */
+  capacity: number;
+  /** New connections (or templates) refused because every entry was in use, since start. */
+  refusedFull: number;
 }
 
 export interface TimeoutSet {

@@ -1436,6 +1436,11 @@ export class Director {
     return this.conns.size;
   }
 
+  /** Live entries, the table's capacity, and the new entries refused because it was full. */
+  tableFill(): { entries: number; capacity: number; refusedFull: number } {
+    return { entries: this.conns.size, capacity: this.conns.capacity, refusedFull: this.conns.refusedFull };
+  }
+
   // ---------------------------------------------------------------- handover
 
   /**

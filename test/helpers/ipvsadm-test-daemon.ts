@@ -78,6 +78,9 @@ export class TestIpvsDaemon {
     connTabSize: 4096,
     ready: true,
     dataPlane: null,
+    connections: 0,
+    connCapacity: 1 << 20,
+    connRefusedFull: 0,
   };
   /** Every request received, in order. */
   readonly requests: Request[] = [];

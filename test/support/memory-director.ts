@@ -105,6 +105,9 @@ export class MemoryDirector implements DirectorPort {
   private timeouts: TimeoutSet = { tcp: 900, tcpfin: 120, udp: 300 };
   readonly sysctls = new DoubleSysctls();
   readonly bucketCount = 4096;
+  tableFill() {
+    return { entries: 0, capacity: 1 << 20, refusedFull: 0 };
+  }
   /** The `now` values tick() was called with. */
   readonly ticks: number[] = [];
 
