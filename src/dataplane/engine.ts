@@ -72,6 +72,16 @@ export class EngineCounters extends FrameCounters {
   toaNoRoom = 0;
   /** Re-reads of the host's interfaces, routes and neighbours (refreshHostState). */
   hostRefreshes = 0;
+  /**
+   * Frames the kernel dropped on their way into an AF_XDP socket (XDP_STATISTICS rx_dropped): one
+   * larger than a UMEM frame (an aggregate under generic XDP), or no free buffer. Read at every host
+   * refresh and at stop.
+   */
+  kernelRxDropped = 0;
+  /** Frames the kernel dropped because a socket's RX ring was full (the slow path fell behind). */
+  kernelRxRingFull = 0;
+  /** Next-hop resolutions not started because too many were under way (a flood of new destinations). */
+  nextHopRefused = 0;
 }
 
 /** The tc mode's way from the TC steering program to the AF_XDP sockets (xdp/slow-path-veth.ts). */
@@ -337,7 +347,34 @@ export class PacketEngine {
   }
 
   /** Detaches a port's programs and closes its sockets, maps and slow-path veth. */
+  /** Kernel drop counters of sockets already closed (released ports). */
+  private closedDrops = { rxDropped: 0, rxRingFull: 0 };
+
+  /** Updates the counters the kernel and the next-hop cache keep outside the slow path. */
+  private collectOutsideCounters(): void {
+    let dropped = this.closedDrops.rxDropped;
+    let ringFull = this.closedDrops.rxRingFull;
+    for (const p of this.ports)
+      for (const s of p.rxSockets) {
+        const st = s.statistics();
+        dropped += Number(st.rxDropped);
+        ringFull += Number(st.rxRingFull);
+      }
+    this.counters.kernelRxDropped = dropped;
+    this.counters.kernelRxRingFull = ringFull;
+    this.counters.nextHopRefused = this.nextHops.refused;
+  }
+
   private releasePort(p: Port): void {
+    for (const s of p.rxSockets) {
+      try {
+        const st = s.statistics();
+        this.closedDrops.rxDropped += Number(st.rxDropped);
+        this.closedDrops.rxRingFull += Number(st.rxRingFull);
+      } catch {
+        /* closed already */
+      }
+    }
     try {
       p.attachment.detach();
     } catch {
@@ -529,6 +566,7 @@ export class PacketEngine {
       const [routes, interfaces] = await Promise.all([RouteTable.read(), readInterfaces()]);
       if (this.refresher === null) return; // stopped meanwhile
       this.counters.hostRefreshes++;
+      this.collectOutsideCounters();
       this.reconcilePorts(interfaces);
       await this.nextHops.refresh(routes, interfaces);
       this.fastPath?.hostStateChanged(this.nextHops);
@@ -646,6 +684,7 @@ export class PacketEngine {
     this.director.setDefaultLocalAddress(null);
     this.stopWatchingHost();
     this.loop?.stop();
+    this.collectOutsideCounters();
     for (const p of this.ports) this.releasePort(p);
     this.ports.length = 0;
     this.maps.close();
