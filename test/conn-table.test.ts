@@ -192,3 +192,31 @@ test("property: random insert / lookup / delete / expire against a Map model", (
     { numRuns: 300 },
   );
 });
+
+test("the hash indexes grow with the entries: every entry still found from both sides, newest of equal keys first", () => {
+  const t = new ConnTable({ capacity: 50000, bucketBits: 4 });
+  const key = (n: number) => [0xc6120000 + (n >>> 8), 0xc6130000 + (n & 0xff)];
+  // Two entries with one key, before any growth: the newer must stay first.
+  const older = t.alloc(IPPROTO_TCP, 4, [0xc6120001], 1, [0xc612000a], 80, 4, [0xc6130001], 80, 0);
+  t.hashIn(older);
+  const newer = t.alloc(IPPROTO_TCP, 4, [0xc6120001], 1, [0xc612000a], 80, 4, [0xc6130001], 80, 0);
+  t.hashIn(newer);
+  const ids: number[] = [];
+  for (let n = 0; n < 40000; n++) {
+    const [c, d] = key(n);
+    const i = t.alloc(IPPROTO_UDP, 4, [c!], 1000 + (n % 5000), [0xc612000a], 53, 4, [d!], 53, 0);
+    t.hashIn(i);
+    t.hashOut(i);
+    ids.push(i);
+  }
+  assert.ok(t.bucketCount >= t.size, `${t.bucketCount} buckets for ${t.size} entries`);
+  assert.equal(t.bucketCount, 65536, "doubled up to the capacity's power of two");
+  for (let n = 0; n < 40000; n++) {
+    const [c, d] = key(n);
+    assert.equal(t.lookupIn(IPPROTO_UDP, 4, [c!], 1000 + (n % 5000), [0xc612000a], 53, false), ids[n]);
+    assert.equal(t.lookupOut(IPPROTO_UDP, 4, [d!], 53, [c!], 1000 + (n % 5000)), ids[n]);
+  }
+  assert.equal(t.lookupIn(IPPROTO_TCP, 4, [0xc6120001], 1, [0xc612000a], 80, false), newer);
+  t.remove(newer);
+  assert.equal(t.lookupIn(IPPROTO_TCP, 4, [0xc6120001], 1, [0xc612000a], 80, false), older);
+});

@@ -30,7 +30,17 @@ describe("control protocol framing and replies", () => {
       v: 1,
       id: 7,
       ok: true,
-      result: { version: "1.2.1", versionCode: 0x010201, connTabSize: 4096 },
+      // A server alone (no daemon): not ready, no data plane; an empty table of the default capacity.
+      result: {
+        version: "1.2.1",
+        versionCode: 0x010201,
+        connTabSize: 4096,
+        ready: false,
+        dataPlane: null,
+        connections: 0,
+        connCapacity: 1 << 20,
+        connRefusedFull: 0,
+      },
     });
     c.close();
   });

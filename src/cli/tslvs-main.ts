@@ -36,9 +36,10 @@ Commands:
                        name it with -s (repeatable).
         --local-ports  FULLNAT local ports (default: the larger block outside the host's
                        net.ipv4.ip_local_port_range, 1025-32767 on most hosts).
-        --conn-tab-bits N  connection hash buckets = 2^N, 8..27 (the kernel's conn_tab_bits,
-                       shown as size= by -L; default 12). Raise it with the connection count:
-                       about one bucket per connection keeps lookups at one or two probes.
+        --conn-tab-bits N  connection hash buckets at start = 2^N, 8..27 (the kernel's
+                       conn_tab_bits, shown as size= by -L; default 12). The buckets double
+                       whenever the connections outnumber them, so lookups stay at one or two
+                       probes (size= then shows the buckets in use).
         --conn-capacity N  connections + templates held at most (default 1,048,576); the
                        table is allocated up front, about 100 bytes each, on huge pages.
         --restart-grace S  a stop leaves the XDP steering holding (VIP traffic dropped, not

@@ -10,6 +10,10 @@
  *   replies of NAT and FULLNAT conns. For NAT, laddr:lport is a copy of caddr:cport (the reply goes
  *   to the client); for FULLNAT it is the local address and port the director chose.
  * Each index has 2^bucketBits chain heads: `bucketCount` is what `ipvsadm -L` shows as "size=".
+ * The indexes grow with the table: when the live entries outnumber the buckets, both double and
+ * every chain is relinked (order kept), so a lookup stays at one or two probes however many
+ * connections there are (the kernel's table has a fixed size, chosen at module load). The growth
+ * stops at the capacity's power of two (or 2^27); the new heads live outside the arena.
  *
  * Layout: the fields a lookup compares (addresses, ports, protocol, families, the client-side chain
  * link) sit together in one 32-byte record per entry in a single Int32Array, so walking a chain
@@ -140,9 +144,12 @@ function keyWord(family: number, w: ArrayLike<number>): number {
 
 export class ConnTable {
   readonly capacity: number;
-  readonly bucketBits: number;
-  readonly bucketCount: number;
-  private readonly bucketMask: number;
+  /** log2 of the buckets now (grows with the entries, from the configured bits). */
+  bucketBits: number;
+  bucketCount: number;
+  private bucketMask: number;
+  /** The buckets stop doubling at 2^maxBucketBits. */
+  private readonly maxBucketBits: number;
   private readonly seed: number;
 
   /**
@@ -167,8 +174,8 @@ export class ConnTable {
   private readonly outNext: Int32Array;
   private readonly v6Slot: Int32Array;
 
-  private readonly inHeads: Int32Array;
-  private readonly outHeads: Int32Array;
+  private inHeads: Int32Array;
+  private outHeads: Int32Array;
 
   private v6: Uint32Array;
   private v6Free: Int32Array;
@@ -194,6 +201,7 @@ export class ConnTable {
     this.bucketBits = opts.bucketBits;
     this.bucketCount = 2 ** opts.bucketBits;
     this.bucketMask = this.bucketCount - 1;
+    this.maxBucketBits = Math.max(opts.bucketBits, Math.min(27, Math.ceil(Math.log2(cap))));
     this.seed = (opts.seed ?? 0x9e3779b9) | 0;
     // One buffer for every per-entry array and both bucket-head arrays.
     const arena = new ArrayArena();
@@ -411,10 +419,50 @@ export class ConnTable {
   }
 
   hashIn(i: number): void {
+    if (this.live > this.bucketCount && this.bucketBits < this.maxBucketBits) this.grow();
     const b = this.inBucket(i);
     this.rec[i * REC + R_NEXT] = this.inHeads[b]!;
     this.inHeads[b] = i;
     this.flags[i]! |= CONN_F_HASHED;
+  }
+
+  /**
+   * Doubles both indexes and relinks every hashed entry into them, each chain's order kept (a
+   * lookup finds the newest of two equal keys first, as before). Runs when the live entries
+   * outnumber the buckets: log2 times as the table fills, amortized O(1) per insert.
+   */
+  private grow(): void {
+    const bits = this.bucketBits + 1;
+    const count = 2 ** bits;
+    const oldIn = this.inHeads;
+    const oldOut = this.outHeads;
+    const r = this.rec;
+    this.bucketBits = bits;
+    this.bucketCount = count;
+    this.bucketMask = count - 1;
+    this.inHeads = new Int32Array(count).fill(-1);
+    this.outHeads = new Int32Array(count).fill(-1);
+    const chain: number[] = [];
+    for (let b = 0; b < oldIn.length; b++) {
+      chain.length = 0;
+      for (let i = oldIn[b]!; i >= 0; i = r[i * REC + R_NEXT]!) chain.push(i);
+      for (let k = chain.length - 1; k >= 0; k--) {
+        const i = chain[k]!;
+        const nb = this.inBucket(i);
+        r[i * REC + R_NEXT] = this.inHeads[nb]!;
+        this.inHeads[nb] = i;
+      }
+    }
+    for (let b = 0; b < oldOut.length; b++) {
+      chain.length = 0;
+      for (let i = oldOut[b]!; i >= 0; i = this.outNext[i]!) chain.push(i);
+      for (let k = chain.length - 1; k >= 0; k--) {
+        const i = chain[k]!;
+        const nb = this.outBucket(i);
+        this.outNext[i] = this.outHeads[nb]!;
+        this.outHeads[nb] = i;
+      }
+    }
   }
 
   unhashIn(i: number): void {
