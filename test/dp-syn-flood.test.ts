@@ -16,6 +16,7 @@ import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { TSLVS_BIN } from "../src/cli/lab/paths.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
+import { connect } from "../src/control/client.js";
 import { buildFrame, V4 } from "./net-frames.js";
 import {
   curl,
@@ -126,6 +127,9 @@ test("a spoofed SYN flood with an unresolvable return next hop: no process spawn
     const pid = director.child.pid!;
     const spawned = new Set<number>();
     const latencies: number[] = [];
+    // The control socket itself, without a process start: one connected client, getInfo round trips.
+    const client = await connect(director.socket);
+    const roundTrips: number[] = [];
     let flooding = true;
     const flood = (async () => {
       const out = lab.spawn(topo.client, ["node", supportScript("dp-raw-send"), "eth0", file]);
@@ -138,12 +142,22 @@ test("a spoofed SYN flood with an unresolvable return next hop: no process spawn
     while (Date.now() < settleEnd) {
       if (!flooding && settleEnd === Number.POSITIVE_INFINITY) settleEnd = Date.now() + 3000;
       for (const c of childrenOf(pid)) spawned.add(c);
+      const asked = performance.now();
+      await client.call({ op: "getInfo" });
+      roundTrips.push(performance.now() - asked);
       const started = performance.now();
       director.adm(["-ln"]);
       latencies.push(performance.now() - started);
       await sleep(20);
     }
     await flood;
+    client.close();
+    roundTrips.sort((x, y) => x - y);
+    t.diagnostic(
+      `control socket during the flood: ${roundTrips.length} getInfo round trips, median ${roundTrips[roundTrips.length >> 1]!.toFixed(1)} ms, slowest ${roundTrips.at(-1)!.toFixed(1)} ms`,
+    );
+    // Before: no answer for 85-90 s after a 10 s flood.
+    assert.ok(roundTrips.at(-1)! < 2000, `slowest getInfo: ${roundTrips.at(-1)} ms`);
     t.diagnostic(
       `tslvsadm -ln during the flood: ${latencies.length} calls, slowest ${Math.max(...latencies).toFixed(0)} ms (a tslvsadm process each)`,
     );
