@@ -2,6 +2,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  CONN_F_DROUTE,
+  CONN_F_FULLNAT,
+  CONN_F_FWD_MASK,
+  CONN_F_MASQ,
+  CONN_F_TUNNEL,
   Director,
   describeVerdict,
   destSpec,
@@ -11,6 +16,8 @@ import {
   serviceKey,
   serviceSpec,
   TCP_ACK,
+  TCP_S_ESTABLISHED,
+  TCP_STATE_NAMES,
   TCP_SYN,
   Verdict,
 } from "../src/index.js";
@@ -65,4 +72,13 @@ test("library: bad input gets a clear error", () => {
   assert.throws(() => flow(new FlowPacket(), "tcp", "1.2.3.4:1", "[2001:db8::1]:80"), /families/);
   const d = new Director({ schedulers: () => undefined });
   assert.throws(() => d.addService(serviceSpec(serviceKey("tcp", "10.0.0.1:80"))), { errno: "ENOENT" });
+});
+
+test("library: the constants docs/library.md compares against are exported, with the kernel's values", () => {
+  // include/uapi/linux/ip_vs.h: IP_VS_CONN_F_MASQ 0, TUNNEL 2, DROUTE 3, FWD_MASK 7; FULLNAT is DPVS's 5.
+  assert.deepEqual(
+    [CONN_F_MASQ, CONN_F_TUNNEL, CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_FWD_MASK],
+    [0, 2, 3, 5, 7],
+  );
+  assert.equal(TCP_STATE_NAMES[TCP_S_ESTABLISHED], "ESTABLISHED");
 });
