@@ -417,7 +417,8 @@ export class PacketEngine {
     let attachment: ProgramAttachment;
     try {
       attachment =
-        this.takeHeldLink(iface, prog) ?? attachXdp(prog, iface.name, mode === "auto" ? "native" : mode);
+        this.takeHeldLink(iface, prog) ??
+        attachXdp(prog, iface.name, mode === "generic" ? "generic" : "native");
     } catch (e) {
       for (const s of sockets) s.close();
       closeFd(prog);

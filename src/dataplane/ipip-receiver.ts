@@ -9,7 +9,7 @@ import { closeFd } from "./bpf/syscalls.js";
 import { readInterfaces } from "./host-net.js";
 import { Ipv6Map } from "./ipv6-map.js";
 import type { TunDevice } from "./sys/tun-device.js";
-import { attachXdp, type ProgramAttachment, type XdpMode } from "./xdp/attach.js";
+import { attachXdp, type ProgramAttachment, type XdpAttachMode } from "./xdp/attach.js";
 import { IpipSteeringMaps, type IpipXdpCounts } from "./xdp/ipip-steering-maps.js";
 import { loadIpipSteeringProgram } from "./xdp/ipip-steering-program.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
@@ -24,7 +24,8 @@ export interface IpipReceiverOptions {
   vips: IpAddr[];
   /** Where the inner packets go. */
   tun: TunDevice;
-  xdpMode?: XdpMode;
+  /** Default native-or-generic: the real server's program runs at XDP only (there is no tc mode here). */
+  xdpMode?: XdpAttachMode;
 }
 
 /** What the receiver did with the tunnel packets to the host, in XDP and in user space together. */
@@ -117,7 +118,7 @@ export class IpipReceiver {
       "tslvs_rs_xsks",
     );
     const prog = loadIpipSteeringProgram({ ...this.maps!.fds, xsks });
-    const attachment = attachXdp(prog, ifname, this.opts.xdpMode ?? "auto");
+    const attachment = attachXdp(prog, ifname, this.opts.xdpMode ?? "native-or-generic");
     for (const s of sockets) s.refill();
     this.ports.push({ sockets, xsks, prog, attachment });
   }

@@ -15,7 +15,7 @@ const prog = progLoad({
   name: "pass",
 });
 const show = () => execFileSync("ip", ["link", "show", ifname!], { encoding: "utf8" });
-const auto = attachXdp(prog, ifname!, "auto");
+const auto = attachXdp(prog, ifname!, "native-or-generic");
 const shownWhileAttached = show();
 auto.detach();
 let native = "attached";

@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { IpAddr } from "../../src/core/address.js";
 import { closeFd } from "../../src/dataplane/bpf/syscalls.js";
-import { attachXdp, interfaceIndex, type XdpMode } from "../../src/dataplane/xdp/attach.js";
+import { attachXdp, interfaceIndex, type XdpAttachMode } from "../../src/dataplane/xdp/attach.js";
 import { PacketLoop } from "../../src/dataplane/xdp/packet-loop.js";
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
@@ -30,7 +30,7 @@ interface Args {
   rsMac: Uint8Array;
   udp: number[];
   tcp: number[];
-  mode: XdpMode;
+  mode: XdpAttachMode;
   ring: number;
 }
 
@@ -59,7 +59,7 @@ function parseArgs(argv: string[]): Args {
         args.tcp!.push(Number(v));
         break;
       case "--mode":
-        args.mode = v as XdpMode;
+        args.mode = v as XdpAttachMode;
         break;
       case "--ring":
         args.ring = Number(v);

@@ -136,7 +136,9 @@ async function startTunReceiver(
     interfaces: chosen,
     vips: vips.map((v) => IpAddr.mustParse(v)),
     tun,
-    xdpMode,
+    // "auto" for the real server: native XDP where the driver has it, else generic (its program
+    // runs at XDP only; the director's "auto" may pick the tc mode instead).
+    xdpMode: xdpMode === "auto" ? "native-or-generic" : xdpMode,
   });
   process.stdout.write(
     `tslvs rs: receiving tunnel packets on ${receiver.modes.join(", ")}; inner packets go to ${tunName}\n`,

@@ -10,14 +10,17 @@ import { libc, SysError } from "../sys/libc.js";
 /**
  * "generic": XDP on the skb path (any interface, after the driver built an skb);
  * "native": in the driver (needs driver support, e.g. veth, mlx5, i40e);
- * "auto": as attachXdp takes it, native falling back to generic; the engine's "auto" chooses the
- *   tc mode instead for veth and for drivers that refuse native XDP;
+ * "auto": the engine's choice per interface: the tc mode for veth and for drivers that refuse
+ *   native XDP, native XDP elsewhere (engine.ts addPort); never passed to attachXdp;
  * "tc": no XDP on the interface: the steering program and the fast path run at TC ingress, where
  *   the kernel does not copy every frame as generic XDP (and native XDP on veth) must, and steered
  *   frames reach the AF_XDP sockets through a slow-path veth (slow-path-veth.ts,
  *   docs/decisions/0850-tc-ingress-fast-path.md).
  */
 export type XdpMode = "generic" | "native" | "auto" | "tc";
+
+/** What attachXdp attaches: one XDP mode, or native with generic as the fallback. */
+export type XdpAttachMode = "generic" | "native" | "native-or-generic";
 
 /** Where an attached program runs. */
 export type AttachedMode = "generic" | "native" | "tc";
@@ -32,7 +35,7 @@ export class ProgramAttachment {
     readonly ifname: string,
     /** The mode actually in effect. */
     readonly mode: AttachedMode,
-    /** Why native mode was not used, when "auto" chose another. */
+    /** Why native mode was not used, when another was chosen ("auto", "native-or-generic"). */
     readonly fallbackReason: string | null,
   ) {}
 
@@ -69,8 +72,11 @@ export function attachTcIngress(
   return new ProgramAttachment(linkCreateTcx(progFd, ifindex, "ingress"), ifindex, ifname, "tc", why);
 }
 
-export function attachXdp(progFd: number, ifname: string, mode: XdpMode = "generic"): ProgramAttachment {
-  if (mode === "tc") throw new Error("attachXdp: use attachTcIngress for the tc mode");
+export function attachXdp(
+  progFd: number,
+  ifname: string,
+  mode: XdpAttachMode = "generic",
+): ProgramAttachment {
   const ifindex = interfaceIndex(ifname);
   if (mode === "generic") {
     return new ProgramAttachment(
