@@ -13,7 +13,7 @@ import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { PathMtuCache } from "./path-mtu.js";
 import { DEFAULT_REFRESH_TIMING, RefreshScheduler } from "./refresh-scheduler.js";
 import { SteeringSync } from "./steering-sync.js";
-import { SysError } from "./sys/libc.js";
+import { errnoCodes, SysError } from "./sys/libc.js";
 import { attachTcIngress, attachXdp, ProgramAttachment, type XdpMode } from "./xdp/attach.js";
 import { type HeldLink, linkIdOf, reopenHeldLink } from "./xdp/link-hold.js";
 import { PacketLoop } from "./xdp/packet-loop.js";
@@ -83,6 +83,24 @@ export class EngineCounters extends FrameCounters {
   /** Next-hop resolutions not started because too many were under way (a flood of new destinations). */
   nextHopRefused = 0;
 }
+
+/**
+ * Opens an AF_XDP socket on a queue whose previous socket was just closed (a failed native-XDP
+ * attempt falls back to the tc mode on the same interface): the kernel releases a queue's binding
+ * after the close returns, so a bind right away can meet EBUSY. Retried for up to ~200 ms; this
+ * happens only when an interface is set up.
+ */
+function openReleasedQueue(open: () => XskSocket): XskSocket {
+  for (let tries = 0; ; tries++) {
+    try {
+      return open();
+    } catch (e) {
+      if (!(e instanceof SysError) || e.errno !== errnoCodes.EBUSY || tries >= 40) throw e;
+      Atomics.wait(RETRY_WAIT, 0, 0, 5);
+    }
+  }
+}
+const RETRY_WAIT = new Int32Array(new SharedArrayBuffer(4));
 
 /** The tc mode's way from the TC steering program to the AF_XDP sockets (xdp/slow-path-veth.ts). */
 interface SlowPath {
@@ -458,7 +476,9 @@ export class PacketEngine {
       const rx = openQueueSockets(veth.name, this.umem, this.ports[0]?.sockets[0], "tslvs_xsks");
       opened.push(...rx.sockets);
       xsksMap = rx.xsksMap;
-      const tx = XskSocket.open({ ifname: iface.name, queue: 0, umem: this.umem, shareWith: opened[0] });
+      const tx = openReleasedQueue(() =>
+        XskSocket.open({ ifname: iface.name, queue: 0, umem: this.umem, shareWith: opened[0] }),
+      );
       opened.push(tx);
       toXsk = loadXskRedirectProgram(xsksMap);
       for (const s of rx.sockets) s.refill();

@@ -1,22 +1,15 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { IpAddr } from "../core/address.js";
+import type { IpAddr } from "../core/address.js";
 import { libc } from "./sys/libc.js";
-import { RtnetlinkNeighbours } from "./sys/rtnetlink-neighbours.js";
+import { closeHostRtnetlink, hostRtnetlink as rtnetlink } from "./sys/rtnetlink-client.js";
+import { dumpNeighbours, solicitNeighbour } from "./sys/rtnetlink-neighbours.js";
+import { dumpAddresses, dumpLinks, dumpRoutes } from "./sys/rtnetlink-tables.js";
 
 /**
  * What the host kernel knows and tslvs reuses: interfaces with their addresses, the routing table and
- * the neighbour (ARP / ND) table. Read through `ip -j` (iproute2's JSON), which keeps this file free of
- * netlink parsing; it runs on the slow path only (at start, when the kernel reports a change, on a miss), never per
- * packet.
+ * the neighbour (ARP / ND) table, read as rtnetlink dumps (sys/rtnetlink-tables.ts): no process is
+ * spawned, so a read can happen while the slow path forwards (at start, when the kernel reports a
+ * change, on a next-hop miss), never per packet.
  */
-
-const execFileP = promisify(execFile);
-
-async function ipJson<T>(args: string[]): Promise<T> {
-  const { stdout } = await execFileP("ip", ["-j", ...args], { maxBuffer: 64 * 1024 * 1024 });
-  return (stdout.trim() ? JSON.parse(stdout) : []) as T;
-}
 
 export interface HostInterface {
   ifindex: number;
@@ -33,18 +26,6 @@ export interface HostInterface {
   addrs: { addr: IpAddr; prefixLen: number }[];
 }
 
-interface IpAddrJson {
-  ifindex: number;
-  ifname: string;
-  flags: string[];
-  mtu: number;
-  address?: string;
-  link_type?: string;
-  operstate?: string;
-  linkinfo?: { info_kind?: string };
-  addr_info?: { family: string; local: string; prefixlen: number }[];
-}
-
 export function parseMac(text: string): Uint8Array {
   const parts = text.split(":");
   if (parts.length !== 6) throw new RangeError(`not a MAC address: ${text}`);
@@ -56,19 +37,23 @@ export function formatMac(mac: Uint8Array): string {
 }
 
 export async function readInterfaces(): Promise<HostInterface[]> {
-  const links = await ipJson<IpAddrJson[]>(["-d", "addr", "show"]);
-  return links.map((l) => ({
+  const nl = rtnetlink();
+  const addrs = new Map<number, { addr: IpAddr; prefixLen: number }[]>();
+  for (const a of dumpAddresses(nl)) {
+    const list = addrs.get(a.ifindex) ?? [];
+    list.push({ addr: a.addr, prefixLen: a.prefixLen });
+    addrs.set(a.ifindex, list);
+  }
+  return dumpLinks(nl).map((l) => ({
     ifindex: l.ifindex,
-    name: l.ifname,
-    mac: l.address && l.link_type === "ether" ? parseMac(l.address) : new Uint8Array(6),
+    name: l.name,
+    mac: l.mac,
     mtu: l.mtu,
-    up: l.flags.includes("UP") && l.flags.includes("LOWER_UP"),
-    adminUp: l.flags.includes("UP"),
-    loopback: l.flags.includes("LOOPBACK"),
-    kind: l.linkinfo?.info_kind ?? null,
-    addrs: (l.addr_info ?? [])
-      .map((a) => ({ addr: IpAddr.parse(a.local), prefixLen: a.prefixlen }))
-      .filter((a): a is { addr: IpAddr; prefixLen: number } => a.addr !== null),
+    up: l.flags.up && l.flags.lowerUp,
+    adminUp: l.flags.up,
+    loopback: l.flags.loopback,
+    kind: l.kind,
+    addrs: addrs.get(l.ifindex) ?? [],
   }));
 }
 
@@ -83,16 +68,6 @@ export interface Route {
   mtu: number;
 }
 
-interface RouteJson {
-  dst: string;
-  gateway?: string;
-  dev?: string;
-  prefsrc?: string;
-  metric?: number;
-  type?: string;
-  metrics?: { mtu?: number }[];
-}
-
 /** A snapshot of the main routing table with longest-prefix-match lookup. */
 export class RouteTable {
   private readonly routes: Route[];
@@ -103,33 +78,21 @@ export class RouteTable {
   }
 
   static async read(): Promise<RouteTable> {
+    const nl = rtnetlink();
+    const names = new Map(dumpLinks(nl).map((l) => [l.ifindex, l.name]));
     const all: Route[] = [];
-    for (const fam of ["-4", "-6"]) {
-      const rows = await ipJson<RouteJson[]>([fam, "route", "show", "table", "main"]);
-      for (const r of rows) {
-        if (!r.dev || (r.type && r.type !== "unicast")) continue;
-        const v6 = fam === "-6";
-        let dst: IpAddr | null;
-        let len: number;
-        if (r.dst === "default") {
-          dst = IpAddr.mustParse(v6 ? "::" : "0.0.0.0");
-          len = 0;
-        } else {
-          const [a, l] = r.dst.split("/");
-          dst = IpAddr.parse(a!);
-          len = l === undefined ? (v6 ? 128 : 32) : Number(l);
-        }
-        if (!dst) continue;
-        all.push({
-          dst,
-          prefixLen: len,
-          dev: r.dev,
-          gateway: r.gateway ? IpAddr.parse(r.gateway) : null,
-          prefsrc: r.prefsrc ? IpAddr.parse(r.prefsrc) : null,
-          metric: r.metric ?? 0,
-          mtu: r.metrics?.find((m) => m.mtu !== undefined)?.mtu ?? 0,
-        });
-      }
+    for (const r of dumpRoutes(nl)) {
+      const dev = names.get(r.ifindex);
+      if (!dev) continue;
+      all.push({
+        dst: r.dst,
+        prefixLen: r.prefixLen,
+        dev,
+        gateway: r.gateway,
+        prefsrc: r.prefsrc,
+        metric: r.metric,
+        mtu: r.mtu,
+      });
     }
     return new RouteTable(all);
   }
@@ -150,17 +113,11 @@ export class RouteTable {
  */
 export class Neighbours {
   private table = new Map<string, Uint8Array>();
-  private netlink: RtnetlinkNeighbours | null = null;
   private reading: Promise<void> | null = null;
   private readonly resolving = new Map<string, Promise<Uint8Array | undefined>>();
   private readonly ifindexes = new Map<string, number>();
   /** Resolution requests sent to the kernel (ARP requests / neighbour solicitations asked for). */
   solicited = 0;
-
-  private socket(): RtnetlinkNeighbours {
-    this.netlink ??= RtnetlinkNeighbours.open();
-    return this.netlink;
-  }
 
   private ifindexOf(dev: string): number {
     let ix = this.ifindexes.get(dev);
@@ -180,7 +137,7 @@ export class Neighbours {
     this.reading ??= Promise.resolve()
       .then(() => {
         const next = new Map<string, Uint8Array>();
-        for (const n of this.socket().dump()) next.set(this.key(n.addr, n.ifindex), n.mac);
+        for (const n of dumpNeighbours(rtnetlink())) next.set(this.key(n.addr, n.ifindex), n.mac);
         this.table = next;
         this.ifindexes.clear();
       })
@@ -200,7 +157,7 @@ export class Neighbours {
     if (ix === 0) return; // the interface vanished: the next refresh drops what used it
     this.solicited++;
     try {
-      this.socket().solicit(ix, addr);
+      solicitNeighbour(rtnetlink(), ix, addr);
     } catch {
       /* an interface that vanished meanwhile */
     }
@@ -230,8 +187,8 @@ export class Neighbours {
     return this.get(addr, dev);
   }
 
+  /** Closes the process's rtnetlink socket (a later read opens a new one). */
   close(): void {
-    this.netlink?.close();
-    this.netlink = null;
+    closeHostRtnetlink();
   }
 }

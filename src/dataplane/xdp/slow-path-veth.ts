@@ -18,7 +18,8 @@
  * interface it finds before making its own, and a stop removes its own.
  */
 import { readdirSync, writeFileSync } from "node:fs";
-import { ip } from "../sys/ip-command.js";
+import { hostRtnetlink, RtnetlinkError } from "../sys/rtnetlink-client.js";
+import { createVethPair, deleteLink, setLinkUp } from "../sys/rtnetlink-links.js";
 import { interfaceIndex } from "./attach.js";
 
 /** Names of slow-path veths start with this; they are never served themselves. */
@@ -54,23 +55,23 @@ export class SlowPathVeth {
     const peer = `${name}p`;
     if (peer.length > 15)
       throw new Error(`interface index ${servedIfindex} too large for a slow-path veth name`);
+    const nl = hostRtnetlink();
     try {
-      ip(["link", "del", name]);
+      deleteLink(nl, name);
     } catch {
       /* none left over */
     }
     try {
-      ip(["link", "add", name, "mtu", String(mtu), "type", "veth", "peer", "name", peer, "mtu", String(mtu)]);
+      createVethPair(nl, { name, mtu }, { name: peer, mtu, gsoMaxSegs: 1 });
     } catch (e) {
       throw new Error(`cannot create the slow-path veth ${name}: ${(e as Error).message}`);
     }
     const veth = new SlowPathVeth(name, interfaceIndex(name), interfaceIndex(peer));
     try {
-      ip(["link", "set", peer, "gso_max_segs", "1"]);
       // Nothing of the host's may arrive here: no IPv6 (router solicitations, MLD), no addresses.
       for (const n of [name, peer]) setSysctl(`/proc/sys/net/ipv6/conf/${n}/disable_ipv6`, "1");
-      ip(["link", "set", peer, "up"]);
-      ip(["link", "set", name, "up"]);
+      setLinkUp(nl, veth.peerIfindex);
+      setLinkUp(nl, veth.ifindex);
     } catch (e) {
       veth.remove();
       throw e;
@@ -83,7 +84,7 @@ export class SlowPathVeth {
     if (this.removed) return;
     this.removed = true;
     try {
-      ip(["link", "del", this.name]);
+      deleteLink(hostRtnetlink(), this.name);
     } catch {
       /* already gone */
     }
@@ -101,10 +102,10 @@ export class SlowPathVeth {
     for (const n of names) {
       if (!isSlowPathVeth(n) || n.endsWith("p")) continue;
       try {
-        ip(["link", "del", n]);
+        deleteLink(hostRtnetlink(), n);
         gone.push(n);
-      } catch {
-        /* raced with its removal */
+      } catch (e) {
+        if (!(e instanceof RtnetlinkError)) throw e; // ENODEV: raced with its removal
       }
     }
     return gone;
