@@ -10,9 +10,9 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { IpAddr } from "../src/core/address.js";
 import { EngineCounters } from "../src/dataplane/engine.js";
-import { FramePath, TxDecision } from "../src/dataplane/frame-path.js";
 import type { NextHop, NextHopCache } from "../src/dataplane/next-hops.js";
 import { PathMtuCache } from "../src/dataplane/path-mtu.js";
+import { SlowPath, TxDecision } from "../src/dataplane/slow-path.js";
 import { Umem } from "../src/dataplane/xdp/umem.js";
 import type { XmitEnv } from "../src/dataplane/xmit-env.js";
 import { TunnelXmit } from "../src/dataplane/xmit-tunnel.js";
@@ -32,7 +32,7 @@ import {
   MAC_CLIENT,
   MAC_DIRECTOR_OUT,
   makeRig,
-} from "./support/frame-path-rig.js";
+} from "./support/slow-path-rig.js";
 
 const w = (s: string) => Array.from(IpAddr.mustParse(s).words);
 const HEADROOM = 256;
@@ -60,7 +60,7 @@ function makeTunnelRig(rsMtu = 1500, withSrc6 = true) {
   const { director, hops, hops6 } = rig;
   const v4 = new Set([VIP_44, VIP_46].map((a) => IpAddr.mustParse(a).v4Value));
   const v6 = [VIP6_66, VIP6_64].map((a) => IpAddr.mustParse(a));
-  const path = new FramePath(
+  const path = new SlowPath(
     director,
     { get: (a) => hops.get(a) ?? null, get6: (x, at) => hops6.get(x, at) ?? null, key6: () => -1 },
     {
@@ -122,7 +122,7 @@ function makeTunnelRig(rsMtu = 1500, withSrc6 = true) {
  * `now`; returns whether the path gave the frame back for transmission.
  */
 function feed(
-  rig: { path: FramePath; umem: Umem },
+  rig: { path: SlowPath; umem: Umem },
   frame: Uint8Array,
   d: TxDecision,
   now = 1,

@@ -5,13 +5,13 @@ import { SVC_F_TOA } from "../core/service.js";
 import { writeMac } from "../net/ethernet.js";
 import { closeFd } from "./bpf/syscalls.js";
 import { FastPath } from "./fastpath/fast-path.js";
-import { FrameCounters, FramePath, type IngressPort, TxDecision } from "./frame-path.js";
 import { HeldFrames } from "./held-frames.js";
 import { HostChangeListener } from "./host-change-listener.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { PathMtuCache } from "./path-mtu.js";
 import { DEFAULT_REFRESH_TIMING, RefreshScheduler } from "./refresh-scheduler.js";
+import { FrameCounters, type IngressPort, SlowPath, TxDecision } from "./slow-path.js";
 import { SteeringSync } from "./steering-sync.js";
 import { errnoCodes, SysError } from "./sys/libc.js";
 import { attachTcIngress, attachXdp, ProgramAttachment, type XdpMode } from "./xdp/attach.js";
@@ -103,7 +103,7 @@ function openReleasedQueue(open: () => XskSocket): XskSocket {
 const RETRY_WAIT = new Int32Array(new SharedArrayBuffer(4));
 
 /** The tc mode's way from the TC steering program to the AF_XDP sockets (xdp/slow-path-veth.ts). */
-interface SlowPath {
+interface SlowPathVethPort {
   veth: SlowPathVeth;
   /** The XDP program on the veth that hands every frame to its sockets, and its link. */
   prog: number;
@@ -122,7 +122,7 @@ interface Port extends IngressPort {
   xsksMap: number;
   prog: number;
   attachment: ProgramAttachment;
-  slowPath: SlowPath | null;
+  slowPath: SlowPathVethPort | null;
 }
 
 const BATCH = 64;
@@ -137,7 +137,7 @@ export class PacketEngine {
   readonly counters = new EngineCounters();
   private readonly ports: Port[] = [];
   private readonly portByIfindex = new Map<number, Port>();
-  private readonly framePath: FramePath;
+  private readonly framePath: SlowPath;
   private readonly decision = new TxDecision();
   private readonly batch = new FrameBatch(BATCH);
   private readonly touched: Port[] = [];
@@ -169,7 +169,7 @@ export class PacketEngine {
     private readonly nextHops: NextHopCache,
     private readonly neighbours: Neighbours,
   ) {
-    this.framePath = new FramePath(director, nextHops, steering, this.counters);
+    this.framePath = new SlowPath(director, nextHops, steering, this.counters);
     this.xmitEnv = {
       umem,
       nextHops,

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { IpAddr } from "../../core/address.js";
 import { ip } from "../../dataplane/sys/ip-command.js";
 import { parseOptions, UsageError } from "../cli-args.js";
-import { HostChanges } from "./host-changes.js";
+import { UndoableHostChanges } from "./undoable-host-changes.js";
 import { putVipsOnLoopback } from "./vip-on-loopback.js";
 
 const USAGE = `usage: tslvs rs --mode dr|tun --vip VIP [--vip VIP2 ...] [--interface IF ...] [--tun-name NAME]
@@ -54,7 +54,7 @@ export async function rsCommand(args: string[]): Promise<number> {
     return 2;
   }
 
-  const host = new HostChanges();
+  const host = new UndoableHostChanges();
   let stopReceiver: (() => Promise<string>) | null = null;
   try {
     putVipsOnLoopback(host, vips);
@@ -94,14 +94,14 @@ export async function rsCommand(args: string[]): Promise<number> {
  * it (and reports what it did).
  */
 async function startTunReceiver(
-  host: HostChanges,
+  host: UndoableHostChanges,
   vips: string[],
   interfaces: string[],
   tunName: string,
   xdpMode: "auto" | "native" | "generic",
 ): Promise<() => Promise<string>> {
   const { TunDevice } = await import("../../dataplane/sys/tun-device.js");
-  const { IpipReceiver } = await import("../../dataplane/ipip-receiver.js");
+  const { IpipReceiver } = await import("../../dataplane/realserver/ipip-receiver.js");
   const { readInterfaces } = await import("../../dataplane/host-net.js");
   const tun = TunDevice.open(tunName);
   host.onUndo(`TUN device ${tunName}`, () => tun.close());

@@ -1,4 +1,4 @@
-import type { HostChanges } from "./host-changes.js";
+import type { UndoableHostChanges } from "./undoable-host-changes.js";
 
 /**
  * The classic LVS real-server script (DR and TUN): each VIP on lo as a host address (/32, /128), so
@@ -9,7 +9,7 @@ import type { HostChanges } from "./host-changes.js";
  * on (ndisc_recv_ns looks the target up on that device alone), so a VIP on lo is never announced on
  * the host's other interfaces (docs/decisions/0790-ipv6-tunnel.md).
  */
-export function putVipsOnLoopback(host: HostChanges, vips: readonly string[]): void {
+export function putVipsOnLoopback(host: UndoableHostChanges, vips: readonly string[]): void {
   if (vips.some((v) => !v.includes(":"))) {
     for (const dev of ["all", "lo"]) {
       host.sysctl(`net.ipv4.conf.${dev}.arp_ignore`, 1);

@@ -18,7 +18,7 @@
  *
  * IPv4 NAT (masq), DR, FULLNAT (both directions) and TUN (inbound: its replies do not pass the
  * director) conns are offloaded; IPv6 and everything else stay on the slow path. FULLNAT's packet
- * that carries the TOA option is the slow path's: the frame path offers a FULLNAT conn only once
+ * that carries the TOA option is the slow path's: the slow path offers a FULLNAT conn only once
  * the option is in (docs/decisions/0750-xdp-fullnat-tun.md).
  */
 import {

@@ -64,7 +64,7 @@ export class FrameCounters {
   fragmentsDropped = 0;
 }
 
-/** Where the frame path finds next hops (the engine's NextHopCache). */
+/** Where the slow path finds next hops (the engine's NextHopCache). */
 export interface NextHopLookup {
   /** The next hop toward an IPv4 address; null on a miss (which starts a resolution). */
   get(addrV4: number): NextHop | null;
@@ -123,7 +123,7 @@ export interface FrameHolder {
   hold(offset: number, length: number, hopKey: number): boolean;
 }
 
-/** The interface a frame arrived on, as the frame path needs it. */
+/** The interface a frame arrived on, as the slow path needs it. */
 export interface IngressPort {
   ifindex: number;
   /** Its MAC as a number (the source of what is sent back out of it). */
@@ -145,7 +145,7 @@ export interface ForwardObserver {
   offer(pkt: FlowPacket, v: Verdict, inbound: boolean, hop: NextHop, inIfindex: number, inMac: number): void;
 }
 
-export class FramePath {
+export class SlowPath {
   readonly counters: FrameCounters;
   /** Optional observer of forwarded packets. */
   forwarded: ForwardObserver | null = null;

@@ -1,21 +1,21 @@
-import type { IpAddr } from "../core/address.js";
-import { get16, get32 } from "../net/bytes.js";
-import { ECN_DROP, ecnDecapsulate } from "../net/ecn-decapsulate.js";
-import { PROTO_IPIP, PROTO_IPV6 } from "../net/ip.js";
-import { IPV6_DST_OFF, IPV6_HEADER_LEN, IPV6_PAYLOAD_LEN_OFF } from "../net/ipv6.js";
-import { ParsedFrame, parseFrame } from "../net/parse.js";
-import { PARSE_OK } from "../net/reason.js";
-import { closeFd } from "./bpf/syscalls.js";
-import { readInterfaces } from "./host-net.js";
-import { Ipv6Map } from "./ipv6-map.js";
-import type { TunDevice } from "./sys/tun-device.js";
-import { attachXdp, type ProgramAttachment, type XdpAttachMode } from "./xdp/attach.js";
-import { IpipSteeringMaps, type IpipXdpCounts } from "./xdp/ipip-steering-maps.js";
-import { loadIpipSteeringProgram } from "./xdp/ipip-steering-program.js";
-import { PacketLoop } from "./xdp/packet-loop.js";
-import { openQueueSockets } from "./xdp/queue-sockets.js";
-import { Umem } from "./xdp/umem.js";
-import { FrameBatch, type XskSocket } from "./xdp/xsk-socket.js";
+import type { IpAddr } from "../../core/address.js";
+import { get16, get32 } from "../../net/bytes.js";
+import { ECN_DROP, ecnDecapsulate } from "../../net/ecn-decapsulate.js";
+import { PROTO_IPIP, PROTO_IPV6 } from "../../net/ip.js";
+import { IPV6_DST_OFF, IPV6_HEADER_LEN, IPV6_PAYLOAD_LEN_OFF } from "../../net/ipv6.js";
+import { ParsedFrame, parseFrame } from "../../net/parse.js";
+import { PARSE_OK } from "../../net/reason.js";
+import { closeFd } from "../bpf/syscalls.js";
+import { readInterfaces } from "../host-net.js";
+import { Ipv6Map } from "../ipv6-map.js";
+import type { TunDevice } from "../sys/tun-device.js";
+import { attachXdp, type ProgramAttachment, type XdpAttachMode } from "../xdp/attach.js";
+import { PacketLoop } from "../xdp/packet-loop.js";
+import { openQueueSockets } from "../xdp/queue-sockets.js";
+import { Umem } from "../xdp/umem.js";
+import { FrameBatch, type XskSocket } from "../xdp/xsk-socket.js";
+import { IpipSteeringMaps, type IpipXdpCounts } from "./ipip-steering-maps.js";
+import { loadIpipSteeringProgram } from "./ipip-steering-program.js";
 
 export interface IpipReceiverOptions {
   /** Interfaces the IPIP packets arrive on. */

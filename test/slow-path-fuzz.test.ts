@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { IpAddr } from "../src/core/address.js";
-import { type FrameCounters, TxDecision } from "../src/dataplane/frame-path.js";
+import { type FrameCounters, TxDecision } from "../src/dataplane/slow-path.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
 import { buildFrame, type FrameSpec, guardIntact, inGuardedBuffer } from "./net-frames.js";
@@ -19,7 +19,7 @@ import {
   VIP2,
   VIP6,
   VIP6_2,
-} from "./support/frame-path-rig.js";
+} from "./support/slow-path-rig.js";
 
 // The engine's per-frame path with a real Director and fake next hops, fed random and mutated
 // frames: it never throws, never writes outside the frame's slot, sends only whole parseable frames

@@ -6,9 +6,9 @@
  */
 import { IpAddr } from "../../src/core/address.js";
 import type { Director } from "../../src/core/director.js";
-import { FramePath } from "../../src/dataplane/frame-path.js";
 import { Ipv6Map } from "../../src/dataplane/ipv6-map.js";
 import type { NextHop } from "../../src/dataplane/next-hops.js";
+import { SlowPath } from "../../src/dataplane/slow-path.js";
 import { destSpec, ip, makeDirector, svcSpec, tcpKey, udpKey } from "../director-fixtures.js";
 
 export const VIP = "198.18.0.10";
@@ -32,7 +32,7 @@ const v4 = (s: string) => IpAddr.mustParse(s).v4Value;
 
 export interface Rig {
   director: Director;
-  path: FramePath;
+  path: SlowPath;
   hops: Map<number, NextHop>;
   hops6: Ipv6Map<NextHop>;
 }
@@ -73,7 +73,7 @@ export function makeRig(): Rig {
   const vips6 = new Ipv6Map<true>();
   vips6.set(ip(VIP6), true);
   vips6.set(ip(VIP6_2), true);
-  const path = new FramePath(
+  const path = new SlowPath(
     director,
     { get: (a) => hops.get(a) ?? null, get6: (w, at) => hops6.get(w, at) ?? null, key6: () => -1 },
     { isVirtualAddress: (a) => vips.has(a), isVirtualAddress6: (w) => vips6.has(w) },

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { IpAddr } from "../src/core/address.js";
-import { TxDecision } from "../src/dataplane/frame-path.js";
+import { TxDecision } from "../src/dataplane/slow-path.js";
 import { readMac } from "../src/net/ethernet.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
@@ -27,7 +27,7 @@ import {
   RS6,
   VIP6,
   VIP6_2,
-} from "./support/frame-path-rig.js";
+} from "./support/slow-path-rig.js";
 
 const w = (s: string) => Array.from(IpAddr.mustParse(s).words);
 const SLOT = 2048;

@@ -6,7 +6,7 @@ import { ip } from "../../dataplane/sys/ip-command.js";
  * in reverse order on stop. Only what the helper itself changed is undone: a VIP that was already on
  * lo, or a sysctl that already had the wanted value, is left as it was.
  */
-export class HostChanges {
+export class UndoableHostChanges {
   private readonly undo: { what: string; run: () => void }[] = [];
 
   /** Sets /proc/sys/<key> (dotted or slashed) to `value`, remembering the old value. */
