@@ -1,39 +1,53 @@
+import { parseArgs } from "node:util";
+
 /** A usage error in a tslvs subcommand's arguments (exit 2). */
 export class UsageError extends Error {}
 
 /**
  * Splits `args` into options (`--name value` or `--name=value`; repeatable ones collect into
- * arrays) and positional words. Only the options in `known` are accepted.
+ * arrays) and positional words, with Node's util.parseArgs. Only the options in `known` are
+ * accepted; a value option given twice, an empty value or a value on a flag is a UsageError.
  */
 export function parseOptions(
   args: string[],
   known: Record<string, "value" | "repeat" | "flag">,
 ): { opts: Map<string, string[]>; words: string[] } {
-  const opts = new Map<string, string[]>();
-  const words: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (!a.startsWith("--")) {
-      words.push(a);
-      continue;
-    }
-    const eq = a.indexOf("=");
-    const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
-    const kind = known[name];
-    if (!kind) throw new UsageError(`unknown option --${name}`);
-    if (kind === "flag") {
-      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
-      opts.set(name, ["1"]);
-      continue;
-    }
-    let value: string | undefined;
-    if (eq >= 0) value = a.slice(eq + 1);
-    else value = args[++i];
-    if (value === undefined || value === "") throw new UsageError(`--${name} needs a value`);
-    const list = opts.get(name) ?? [];
-    if (kind === "value" && list.length) throw new UsageError(`--${name} given twice`);
-    list.push(value);
-    opts.set(name, list);
+  const options: Record<string, { type: "string" | "boolean"; multiple: true }> = {};
+  for (const [name, kind] of Object.entries(known))
+    options[name] = { type: kind === "flag" ? "boolean" : "string", multiple: true };
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true; tokens: true }>>;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
+  } catch (e) {
+    throw new UsageError(usageMessage(e as Error & { code?: string }));
   }
-  return { opts, words };
+  const opts = new Map<string, string[]>();
+  for (const t of parsed.tokens) {
+    if (t.kind !== "option") continue;
+    const kind = known[t.name]!;
+    if (kind === "flag") {
+      if (t.inlineValue) throw new UsageError(`--${t.name} takes no value`);
+      opts.set(t.name, ["1"]);
+      continue;
+    }
+    if (!t.value) throw new UsageError(`--${t.name} needs a value`);
+    const list = opts.get(t.name) ?? [];
+    if (kind === "value" && list.length) throw new UsageError(`--${t.name} given twice`);
+    list.push(t.value);
+    opts.set(t.name, list);
+  }
+  return { opts, words: parsed.positionals };
+}
+
+/** util.parseArgs's errors in this CLI's words. */
+function usageMessage(e: Error & { code?: string }): string {
+  const option = /'(-{1,2}[^' ]+)/.exec(e.message)?.[1];
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${option ?? e.message}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return /argument missing/.test(e.message) ? `${option} needs a value` : `${option} takes no value`;
+    default:
+      return e.message;
+  }
 }
