@@ -4,12 +4,14 @@ import type { ServicesDb } from "./ipvsadm/services-db.js";
 /**
  * `tslvsadm`: ipvsadm's command line against the tslvs daemon. It starts on the hot path of
  * scripts that call it in loops, so everything beyond the parser loads only when needed, and each
- * output stream is written once.
+ * output stream is written once, but for a connection listing, written page by page.
  */
 export async function main(argv: string[]): Promise<void> {
   // Started together so the module loads overlap.
   const connectModule = import("./ipvsadm/connect.js");
+  const exitModule = import("./ipvsadm/exit.js");
   const { runIpvsadm } = await import("./ipvsadm/run.js");
+  const { streamSink } = await exitModule;
   const resolver = new LazySystemResolver();
   let services: ServicesDb | undefined;
   const { ServicesDb: Db } = await import("./ipvsadm/services-db.js");
@@ -21,6 +23,7 @@ export async function main(argv: string[]): Promise<void> {
     readStdin,
     resolver,
     services: () => (services ??= Db.fromFile()),
+    stdout: streamSink(process.stdout),
   });
   await write(process.stdout, result.stdout);
   await write(process.stderr, result.stderr);

@@ -1,12 +1,14 @@
 import type { ServiceKey } from "../core/service.js";
-import type {
-  ConnEntry,
-  DaemonConfig,
-  InfoEntry,
-  LaddrEntry,
-  RequestOp,
-  ServiceEntry,
-  TimeoutValues,
+import {
+  type ConnEntry,
+  type ConnPage,
+  type DaemonConfig,
+  type InfoEntry,
+  type LaddrEntry,
+  MAX_CONN_PAGE,
+  type RequestOp,
+  type ServiceEntry,
+  type TimeoutValues,
 } from "./api.js";
 import {
   connProtocolLabel,
@@ -21,7 +23,7 @@ import {
   ZERO_RATES,
 } from "./api-mapping.js";
 import { ControlError } from "./control-error.js";
-import type { DirectorPort } from "./director-port.js";
+import type { ConnInfo, DirectorPort } from "./director-port.js";
 import { SyncDaemons } from "./sync-daemons.js";
 
 /** IP_VS_VERSION_CODE of the kernel IPVS this director behaves like (1.2.1). */
@@ -153,7 +155,9 @@ export class ApiHandler {
       case "getDaemons":
         return this.syncDaemons.list();
       case "getConns":
-        return this.connections();
+        return req.after === undefined && req.limit === undefined
+          ? this.connections()
+          : this.connectionPage(req.after, req.limit);
       case "getSysctl":
         return this.getSysctl(req.name);
       case "setSysctl":
@@ -199,31 +203,63 @@ export class ApiHandler {
     return { [name]: s.get(name) };
   }
 
+  /** The whole connection table in one answer (a getConns without paging). */
   private connections(): ConnEntry[] {
     const out: ConnEntry[] = [];
-    for (const c of this.director.connections(this.now())) {
-      const e: ConnEntry = {
-        protocol: connProtocolLabel(c.protocol),
-        af: c.daddr.family,
-        caddr: c.caddr.toString(),
-        cport: c.cport,
-        vaddr: c.vaddr.toString(),
-        vport: c.vport,
-        daddr: c.daddr.toString(),
-        dport: c.dport,
-        state: c.state,
-        expires: Math.max(0, Math.floor(c.expires)),
-        peName: c.peName,
-        peData: c.peData,
-      };
-      if (c.laddr) {
-        e.laddr = c.laddr.toString();
-        e.lport = c.lport ?? 0;
-      }
-      out.push(e);
-    }
+    for (const c of this.director.connections(this.now())) out.push(connEntry(c));
     return out;
   }
+
+  /**
+   * One page of the connection table: at most `limit` entries from the cursor `after` on (from
+   * the start when null), and the cursor of the first entry left for the next page.
+   */
+  private connectionPage(after: unknown, limit: unknown): ConnPage {
+    const from =
+      after === undefined || after === null ? 0 : intIn(after, 0, Number.MAX_SAFE_INTEGER, "after");
+    const max =
+      limit === undefined || limit === null
+        ? MAX_CONN_PAGE
+        : Math.min(intIn(limit, 1, Number.MAX_SAFE_INTEGER, "limit"), MAX_CONN_PAGE);
+    const conns: ConnEntry[] = [];
+    let next: number | null = null;
+    const it = this.director.connections(this.now(), from)[Symbol.iterator]();
+    try {
+      for (let r = it.next(); !r.done; r = it.next()) {
+        if (conns.length === max) {
+          next = r.value.index;
+          break;
+        }
+        conns.push(connEntry(r.value));
+      }
+    } finally {
+      it.return?.();
+    }
+    return { conns, next };
+  }
+}
+
+/** A connection entry as the protocol carries it. */
+function connEntry(c: ConnInfo): ConnEntry {
+  const e: ConnEntry = {
+    protocol: connProtocolLabel(c.protocol),
+    af: c.daddr.family,
+    caddr: c.caddr.toString(),
+    cport: c.cport,
+    vaddr: c.vaddr.toString(),
+    vport: c.vport,
+    daddr: c.daddr.toString(),
+    dport: c.dport,
+    state: c.state,
+    expires: Math.max(0, Math.floor(c.expires)),
+    peName: c.peName,
+    peData: c.peData,
+  };
+  if (c.laddr) {
+    e.laddr = c.laddr.toString();
+    e.lport = c.lport ?? 0;
+  }
+  return e;
 }
 
 function parseTimeouts(t: unknown): TimeoutValues {

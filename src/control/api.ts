@@ -162,6 +162,21 @@ export interface ConnEntry {
   lport?: number;
 }
 
+/**
+ * Where a paged `getConns` resumes: the reply's `next`, passed back as `after`. Clients treat it
+ * as opaque (today it is a position in the director's connection table).
+ */
+export type ConnCursor = number;
+
+/** The most entries one `getConns` page holds, and the page size when a request names none. */
+export const MAX_CONN_PAGE = 10_000;
+
+/** One page of the connection table: `next` is the cursor of the next page, null after the last. */
+export interface ConnPage {
+  conns: ConnEntry[];
+  next: ConnCursor | null;
+}
+
 /** A local (source) address of a FULLNAT service's pool, as `getLaddrs` returns it (DPVS's -G). */
 export interface LaddrEntry {
   addr: string;
@@ -194,7 +209,12 @@ export type Request =
   | { op: "startDaemon"; config: DaemonConfig }
   | { op: "stopDaemon"; state: "master" | "backup" }
   | { op: "getDaemons" }
-  | { op: "getConns" }
+  /**
+   * Without `after` and `limit`: every entry as one `ConnEntry[]`. With either: one page of at
+   * most `limit` entries (at most MAX_CONN_PAGE, the default), from the start of the table or
+   * from the cursor `after` a previous page returned, as a `ConnPage`.
+   */
+  | { op: "getConns"; after?: ConnCursor | null; limit?: number }
   | { op: "getSysctl"; name?: string }
   | { op: "setSysctl"; name: string; value: number }
   | { op: "addLaddr"; service: ServiceId; addr: string; ifname: string }
@@ -227,7 +247,8 @@ export interface ResultMap {
   startDaemon: null;
   stopDaemon: null;
   getDaemons: DaemonEntry[];
-  getConns: ConnEntry[];
+  /** `ConnEntry[]` when neither `after` nor `limit` was given, else a `ConnPage`. */
+  getConns: ConnEntry[] | ConnPage;
   /** Every sysctl, or only the one named, as {name: value}. */
   getSysctl: Record<string, number>;
   setSysctl: null;

@@ -85,21 +85,33 @@ export class CoreDirectorPort implements DirectorPort {
   getLaddrs(key: ServiceKey): readonly LaddrInfo[] {
     return this.core.getLaddrs(key).map((l) => ({ addr: l.addr, ifname: l.ifname, conns: l.portsInUse }));
   }
-  *connections(now: number): Iterable<ConnInfo> {
-    for (const c of this.core.connections(now)) {
+  *connections(now: number, from = 0): Iterable<ConnInfo> {
+    // Services and real servers repeat from entry to entry: their addresses are parsed once.
+    const parsed = new Map<string, IpAddr>();
+    const addr = (text: string): IpAddr => {
+      let a = parsed.get(text);
+      if (a === undefined) {
+        a = Addr.mustParse(text);
+        if (parsed.size >= 1024) parsed.clear();
+        parsed.set(text, a);
+      }
+      return a;
+    };
+    for (const { index, conn: c } of this.core.connectionsFrom(now, from)) {
       yield {
+        index,
         protocol: PROTO_BY_NAME[c.protocol] ?? 0,
         caddr: Addr.mustParse(c.caddr),
         cport: c.cport,
-        vaddr: Addr.mustParse(c.vaddr),
+        vaddr: addr(c.vaddr),
         vport: c.vport,
-        daddr: Addr.mustParse(c.daddr),
+        daddr: addr(c.daddr),
         dport: c.dport,
         state: c.state,
         expires: c.expires,
         peName: c.peName,
         peData: c.peData,
-        ...(c.laddr !== undefined ? { laddr: Addr.mustParse(c.laddr), lport: c.lport ?? 0 } : {}),
+        ...(c.laddr !== undefined ? { laddr: addr(c.laddr), lport: c.lport ?? 0 } : {}),
       };
     }
   }

@@ -39,8 +39,14 @@ export interface DirectorPort {
   delLaddr(key: ServiceKey, addr: IpAddr): void;
   getLaddrs(key: ServiceKey): readonly LaddrInfo[];
 
-  /** Every connection entry (templates included), with seconds left computed against `now`. */
-  connections(now: number): Iterable<ConnInfo>;
+  /**
+   * Every connection entry (templates included), with seconds left computed against `now`, in the
+   * director's table order; from position `from` on when given. Each entry carries its position
+   * (`index`): a listing that stops after an entry resumes with `connections(now, index + 1)`, and
+   * sees each entry that lived meanwhile once (entries that came or went may be missed, none is
+   * repeated). Entries are produced as they are read, so a caller may take only some.
+   */
+  connections(now: number, from?: number): Iterable<ConnInfo>;
   /** Connection hash bucket count (the listing's "size="). */
   readonly bucketCount: number;
   /** How full the connection table is, and how many new entries it refused for want of room. */
@@ -84,6 +90,8 @@ export interface LaddrInfo {
 
 /** One connection entry as /proc/net/ip_vs_conn shows it. */
 export interface ConnInfo {
+  /** The entry's position in the director's table (see `DirectorPort.connections`). */
+  index: number;
   /** IPPROTO_TCP / UDP / SCTP, or 0 (IPPROTO_IP) for fwmark persistence templates. */
   protocol: number;
   caddr: IpAddr;

@@ -170,6 +170,12 @@ export interface ConnInfo {
   peData: string;
 }
 
+/** A listed entry and its record number in the connection table (`connectionsFrom`). */
+export interface IndexedConnInfo {
+  index: number;
+  conn: ConnInfo;
+}
+
 export type CounterValues = Record<(typeof COUNTER_FIELDS)[number], number>;
 
 /** Retry delay when a conn that still controls others is due (kernel "expire later"). */
@@ -1391,44 +1397,60 @@ export class Director {
   connections(now: number): ConnInfo[] {
     const t = this.conns;
     const res: ConnInfo[] = [];
+    for (let i = 0; i < t.highWater; i++) if (t.isLive(i)) res.push(this.connInfo(i, now));
+    return res;
+  }
+
+  /**
+   * The conns and templates of `connections`, from table record `from` on, each with its record
+   * number, produced one at a time: a listing can stop after any entry and resume at its
+   * `index + 1`. An entry keeps its record while it lives, so one that lives throughout such a
+   * listing is seen exactly once; an entry created or expired meanwhile may be missed, never seen
+   * twice (the way readers of /proc/net/ip_vs_conn see the kernel's table).
+   */
+  *connectionsFrom(now: number, from = 0): Generator<IndexedConnInfo, void, undefined> {
+    const t = this.conns;
+    for (let i = Math.max(0, Math.floor(from)); i < t.highWater; i++)
+      if (t.isLive(i)) yield { index: i, conn: this.connInfo(i, now) };
+  }
+
+  /** The listing of live record `i`. */
+  private connInfo(i: number, now: number): ConnInfo {
+    const t = this.conns;
     const w = this.scratch;
     const w2 = this.scratch2;
-    for (let i = 0; i < t.highWater; i++) {
-      if (!t.isLive(i)) continue;
-      const af = t.afOf(i);
-      const daf = t.dafOf(i);
-      const proto = t.protoOf(i);
-      const tmpl = (t.flags[i]! & CONN_F_TEMPLATE) !== 0;
-      const fwd = t.flags[i]! & CONN_F_FWD_MASK;
-      let state: string;
-      if (tmpl) state = t.state[i]! & CTPL_S_ASSURED ? "ASSURED" : "NONE";
-      else if (proto === IPPROTO_TCP) state = TCP_STATE_NAMES[t.state[i]!]!;
-      else if (proto === IPPROTO_UDP) state = "UDP";
-      else state = "NONE";
-      const info: ConnInfo = {
-        protocol: protoName(proto),
-        af,
-        caddr: IpAddr.fromWords(af, t.readCaddr(i, w)).toString(),
-        cport: t.cportOf(i),
-        vaddr: IpAddr.fromWords(af, t.readVaddr(i, w)).toString(),
-        vport: t.vportOf(i),
-        daf,
-        daddr: IpAddr.fromWords(daf, t.readDaddr(i, w2)).toString(),
-        dport: t.dportOf(i),
-        state,
-        expires: Math.max(0, Math.floor(t.wheel.expireAt[i]! - now)),
-        template: tmpl,
-        method: FWD_NAMES[fwd] ?? "masq",
-        peName: "",
-        peData: "",
-      };
-      if (fwd === CONN_F_FULLNAT && !tmpl) {
-        info.laddr = IpAddr.fromWords(daf, t.readLaddr(i, w)).toString();
-        info.lport = t.lportOf(i);
-      }
-      res.push(info);
+    const af = t.afOf(i);
+    const daf = t.dafOf(i);
+    const proto = t.protoOf(i);
+    const tmpl = (t.flags[i]! & CONN_F_TEMPLATE) !== 0;
+    const fwd = t.flags[i]! & CONN_F_FWD_MASK;
+    let state: string;
+    if (tmpl) state = t.state[i]! & CTPL_S_ASSURED ? "ASSURED" : "NONE";
+    else if (proto === IPPROTO_TCP) state = TCP_STATE_NAMES[t.state[i]!]!;
+    else if (proto === IPPROTO_UDP) state = "UDP";
+    else state = "NONE";
+    const info: ConnInfo = {
+      protocol: protoName(proto),
+      af,
+      caddr: IpAddr.fromWords(af, t.readCaddr(i, w)).toString(),
+      cport: t.cportOf(i),
+      vaddr: IpAddr.fromWords(af, t.readVaddr(i, w)).toString(),
+      vport: t.vportOf(i),
+      daf,
+      daddr: IpAddr.fromWords(daf, t.readDaddr(i, w2)).toString(),
+      dport: t.dportOf(i),
+      state,
+      expires: Math.max(0, Math.floor(t.wheel.expireAt[i]! - now)),
+      template: tmpl,
+      method: FWD_NAMES[fwd] ?? "masq",
+      peName: "",
+      peData: "",
+    };
+    if (fwd === CONN_F_FULLNAT && !tmpl) {
+      info.laddr = IpAddr.fromWords(daf, t.readLaddr(i, w)).toString();
+      info.lport = t.lportOf(i);
     }
-    return res;
+    return info;
   }
 
   /** Number of live conns + templates. */

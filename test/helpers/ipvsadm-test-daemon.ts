@@ -72,6 +72,10 @@ export class TestIpvsDaemon {
   timeouts: TimeoutValues = { tcp: 900, tcpfin: 120, udp: 300 };
   daemons: DaemonConfig[] = [];
   conns: ConnEntry[] = [];
+  /** Whether getConns answers in pages when asked (daemons before paging did not). */
+  connPaging = true;
+  /** The largest page getConns answers. */
+  connPageSize = 4;
   info: InfoEntry = {
     version: "1.2.1",
     versionCode: 0x010201,
@@ -233,8 +237,16 @@ export class TestIpvsDaemon {
       }
       case "getDaemons":
         return this.daemons;
-      case "getConns":
-        return this.conns;
+      case "getConns": {
+        // Paged as the daemon pages (cursor: the position in `conns`), in pages of at most
+        // `connPageSize` so that a short table already takes several; an older daemon's whole
+        // table when `connPaging` is off or no paging was asked for.
+        if (!this.connPaging || (r.after === undefined && r.limit === undefined)) return this.conns;
+        const from = r.after ?? 0;
+        const size = Math.min(r.limit ?? this.connPageSize, this.connPageSize);
+        const conns = this.conns.slice(from, from + size);
+        return { conns, next: from + size < this.conns.length ? from + size : null };
+      }
       case "addLaddr": {
         this.svc(r.service);
         const list = this.laddrs.get(keyOf(r.service)) ?? [];

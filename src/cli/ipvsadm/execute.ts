@@ -1,5 +1,7 @@
 import type {
+  ConnCursor,
   ConnEntry,
+  ConnPage,
   DaemonConfig,
   InfoEntry,
   LaddrEntry,
@@ -8,7 +10,7 @@ import type {
   ServiceId,
   TimeoutValues,
 } from "../../control/api.js";
-import { pickDestConfig } from "../../control/api.js";
+import { MAX_CONN_PAGE, pickDestConfig } from "../../control/api.js";
 import type { LookupEnv } from "./address-parse.js";
 import { errnoOf, type IpvsClient } from "./client.js";
 import { type ParsedCommand, parseCommand } from "./command.js";
@@ -162,20 +164,7 @@ async function list(ce: ParsedCommand, env: ExecEnv): Promise<void> {
   const g = ce.given;
   const f = ce.format;
   const o = env.o;
-  if (g.has("connection")) {
-    const conns = await query<ConnEntry[]>(
-      env,
-      "other",
-      { op: "getConns" },
-      "cannot open file /proc/net/ip_vs_conn",
-    );
-    if (f.json) return o.print((await jsonOutput()).connsJson(conns));
-    const { connAddresses, formatConns } = await import("./list-conns.js");
-    const namer = await namerFor(f.numeric, () => connAddresses(conns), env);
-    const out: string[] = [];
-    formatConns(conns, f.persistentConn, namer, out);
-    return o.print(out.join(""));
-  }
+  if (g.has("connection")) return listConns(ce, env);
   if (g.has("service-address")) {
     const formatter = import("./list-services.js");
     const svc = await query<ServiceEntry>(env, "get-service", { op: "getService", service: serviceId(ce)! });
@@ -202,6 +191,81 @@ async function list(ce: ParsedCommand, env: ExecEnv): Promise<void> {
     );
   }
   await listAll(ce, env);
+}
+
+/**
+ * `-Lc`: the connection table, printed page by page as the daemon sends it, so neither side holds
+ * the whole table. The first lines wait for the first page (a refused listing prints nothing on
+ * standard output); names (without -n) are looked up for each page.
+ */
+async function listConns(ce: ParsedCommand, env: ExecEnv): Promise<void> {
+  const f = ce.format;
+  const o = env.o;
+  const pages = connPages(env);
+  const first = await pages.next();
+  if (f.json) {
+    const { connsJsonStart, connsJsonEntries, connsJsonEnd } = await jsonOutput();
+    o.print(connsJsonStart());
+    let listed = 0;
+    for (let p = first; !p.done; p = await pages.next()) {
+      o.print(connsJsonEntries(p.value, listed === 0));
+      listed += p.value.length;
+      await o.flush();
+    }
+    return o.print(connsJsonEnd(listed > 0));
+  }
+  const { connAddresses, connHeader, connLine } = await import("./list-conns.js");
+  o.print(connHeader(f.persistentConn));
+  for (let p = first; !p.done; p = await pages.next()) {
+    const page = p.value;
+    const namer = await namerFor(f.numeric, () => connAddresses(page), env);
+    const out: string[] = [];
+    for (const c of page) out.push(connLine(c, f.persistentConn, namer));
+    o.print(out.join(""));
+    await o.flush();
+  }
+}
+
+/**
+ * The daemon's connection table, one page at a time (a daemon that does not page answers the
+ * whole table, which comes as one page). The next page is asked for as soon as a page arrives, so
+ * the daemon reads it while this one is printed. A failed request prints ipvsadm's message for an
+ * unreadable /proc/net/ip_vs_conn and ends the process with status 1.
+ */
+async function* connPages(env: ExecEnv): AsyncGenerator<ConnEntry[], void, undefined> {
+  const fetchPage = (after: ConnCursor | null): Promise<unknown> => {
+    const p = env.client.call<unknown>({ op: "getConns", after, limit: MAX_CONN_PAGE });
+    // Awaited when its turn comes; until then a failure must not count as unhandled.
+    p.catch(() => {});
+    return p;
+  };
+  let pending = fetchPage(null);
+  for (;;) {
+    let reply: unknown;
+    try {
+      reply = await pending;
+    } catch {
+      reply = undefined;
+    }
+    if (Array.isArray(reply)) {
+      yield reply as ConnEntry[];
+      return;
+    }
+    if (!isConnPage(reply)) {
+      env.o.error("cannot open file /proc/net/ip_vs_conn");
+      throw new CliExit(1);
+    }
+    const next = reply.next;
+    if (next !== null) pending = fetchPage(next);
+    yield reply.conns;
+    if (next === null) return;
+  }
+}
+
+function isConnPage(r: unknown): r is ConnPage {
+  if (typeof r !== "object" || r === null) return false;
+  const p = r as Partial<ConnPage>;
+  return Array.isArray(p.conns) && (p.next === null || typeof p.next === "number");
 }
 
 /** The whole table: version line, title, every service (ipvsadm's list_all). */

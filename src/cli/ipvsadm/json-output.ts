@@ -69,8 +69,33 @@ export function listingJson(info: InfoEntry | null, services: object[]): string 
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
+/** `-Lc --json`: `{"connections": [...]}`, as connsJsonStart + connsJsonEntries + connsJsonEnd make it. */
 export function connsJson(conns: readonly ConnEntry[]): string {
   return `${JSON.stringify({ connections: conns }, null, 2)}\n`;
+}
+
+/*
+ * The same document written a page at a time, byte for byte what connsJson gives for all the
+ * pages' entries together: the opening, each page's entries, the closing.
+ */
+
+export function connsJsonStart(): string {
+  return '{\n  "connections": [';
+}
+
+/** A page's entries; `first`: no entry was written before them. */
+export function connsJsonEntries(conns: readonly ConnEntry[], first: boolean): string {
+  let text = "";
+  for (let i = 0; i < conns.length; i++) {
+    const entry = JSON.stringify(conns[i], null, 2).replaceAll("\n", "\n    ");
+    text += `${first && i === 0 ? "" : ","}\n    ${entry}`;
+  }
+  return text;
+}
+
+/** The closing; `any`: some entry was written. */
+export function connsJsonEnd(any: boolean): string {
+  return any ? "\n  ]\n}\n" : "]\n}\n";
 }
 
 export function timeoutJson(t: TimeoutValues): string {

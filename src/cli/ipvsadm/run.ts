@@ -1,12 +1,17 @@
 import type { LookupEnv } from "./address-parse.js";
 import { errnoOf, type IpvsClient } from "./client.js";
 import { type ExecEnv, listAll, processOptions } from "./execute.js";
-import { CliExit, Output } from "./exit.js";
+import { CliExit, Output, type OutputSink } from "./exit.js";
 
 /** What an invocation needs from outside: the daemon, standard input, name lookups. */
 export interface RunDeps extends LookupEnv {
   connect(): Promise<IpvsClient>;
   readStdin(): Promise<string>;
+  /**
+   * Standard output as it is produced (a connection listing is written page by page). Without it,
+   * everything printed comes back in the result's `stdout`; with it, only what was not written.
+   */
+  stdout?: OutputSink;
 }
 
 export interface RunResult {
@@ -26,7 +31,7 @@ function needsNoDaemon(first: string | undefined): boolean {
  * cannot; no arguments at all lists the table.
  */
 export async function runIpvsadm(argv0: string, args: readonly string[], deps: RunDeps): Promise<RunResult> {
-  const o = new Output();
+  const o = new Output(deps.stdout);
   let client: IpvsClient | undefined;
   let code: number;
   try {
