@@ -15,7 +15,7 @@ import { ControlServer } from "../src/control/server.js";
 import { SyncDaemons } from "../src/control/sync-daemons.js";
 import { IpAddr } from "../src/core/address.js";
 import { IPPROTO_TCP } from "../src/core/flow.js";
-import { MemoryDirector } from "../test/support/memory-director.js";
+import { RealDirector } from "../test/support/real-director.js";
 
 const SERVICES = Number(process.env.SERVICES ?? 10000);
 const DESTS = Number(process.env.DESTS ?? 10);
@@ -34,7 +34,7 @@ async function timeAsync<T>(label: string, fn: () => Promise<T>): Promise<T> {
   return r;
 }
 
-const director = new MemoryDirector();
+const director = new RealDirector();
 const sync = new SyncDaemons(() => 1500);
 const defaults: Record<string, number> = {};
 for (const n of director.sysctls.names()) defaults[n] = director.sysctls.get(n);
@@ -75,6 +75,6 @@ const state = time("snapshot", () => snapshot(director, sync, defaults));
 const text = time("dump state file (YAML)", () => dumpConfig(state));
 console.log(`  state file size ${(text.length / 1e6).toFixed(1)} MB`);
 const parsed = time("parse state file", () => parseConfig(text, "state.yaml"));
-const fresh = new MemoryDirector();
+const fresh = new RealDirector();
 time("reconcile from nothing", () => reconcile(fresh, new SyncDaemons(() => 1500), parsed, defaults));
 time("reconcile, nothing changed", () => reconcile(director, sync, parsed, defaults));

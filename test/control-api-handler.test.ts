@@ -3,10 +3,10 @@ import { describe, it } from "node:test";
 import type { ServiceEntry } from "../src/control/api.js";
 import { ApiHandler } from "../src/control/api-handler.js";
 import { IPPROTO_SCTP } from "../src/core/flow.js";
-import { MemoryDirector } from "./support/memory-director.js";
+import { RealDirector } from "./support/real-director.js";
 
 function setup() {
-  const director = new MemoryDirector();
+  const director = new RealDirector();
   const rates = () => ({ cps: 1, inPps: 2, outPps: 3, inBps: 4, outBps: 5 });
   const h = new ApiHandler(director, { now: () => 0, rates });
   return { director, h };

@@ -16,7 +16,7 @@ import { NUMERIC, resolveNames } from "../src/cli/ipvsadm/names.js";
 import { TableResolver } from "../src/cli/ipvsadm/resolver.js";
 import { type RunDeps, runIpvsadm } from "../src/cli/ipvsadm/run.js";
 import { ServicesDb } from "../src/cli/ipvsadm/services-db.js";
-import { type ConnEntry, type ConnPage, MAX_CONN_PAGE } from "../src/control/api.js";
+import { type ConnEntry, type ConnPage, MAX_CONN_PAGE, type Request } from "../src/control/api.js";
 import { ApiHandler } from "../src/control/api-handler.js";
 import { CoreDirectorPort } from "../src/control/core-director-port.js";
 import { ControlServer } from "../src/control/server.js";
@@ -25,7 +25,6 @@ import { FlowPacket, TCP_SYN } from "../src/core/flow.js";
 import { destSpec, flow, serviceKey, serviceSpec } from "../src/core/library.js";
 import { Verdict } from "../src/core/verdict.js";
 import { SERVICES_TEXT } from "./helpers/ipvsadm-run.js";
-import { TestIpvsDaemon } from "./helpers/ipvsadm-test-daemon.js";
 import { quietLog, tempDir } from "./support/control-fixtures.js";
 
 const WEB = serviceKey("tcp", "10.0.0.1:80");
@@ -323,17 +322,37 @@ describe("tslvsadm -Lc against other daemons", () => {
       peName: "",
       peData: "",
     }));
-  const deps = (daemon: TestIpvsDaemon, fail?: (after: unknown) => boolean): RunDeps => ({
-    connect: async () => {
-      const client = daemon.client();
+  /**
+   * A daemon that answers getConns only, from canned entries: paged in pages of 4 as the daemon
+   * pages (cursor: the position), or as a daemon older than paging does (the whole array). It
+   * stands for other daemon versions, not for the daemon's rules: nothing else is answered.
+   */
+  class CannedConns {
+    readonly requests: Request[] = [];
+    constructor(
+      readonly conns: ConnEntry[],
+      readonly paging = true,
+    ) {}
+    reply(r: Request): unknown {
+      this.requests.push(r);
+      if (r.op !== "getConns") throw new IpvsError("EINVAL", `${r.op}: not answered here`);
+      if (!this.paging || (r.after === undefined && r.limit === undefined)) return this.conns;
+      const from = typeof r.after === "number" ? r.after : 0;
+      const size = Math.min(r.limit ?? 4, 4);
       return {
-        call: <T>(req: Parameters<typeof client.call>[0]) =>
-          req.op === "getConns" && fail?.(req.after)
-            ? Promise.reject(new IpvsError("EIO"))
-            : client.call<T>(req),
-        close: () => client.close(),
+        conns: this.conns.slice(from, from + size),
+        next: from + size < this.conns.length ? from + size : null,
       };
-    },
+    }
+  }
+  const deps = (daemon: CannedConns, fail?: (after: unknown) => boolean): RunDeps => ({
+    connect: async () => ({
+      call: async <T>(req: Request): Promise<T> => {
+        if (req.op === "getConns" && fail?.(req.after)) throw new IpvsError("EIO");
+        return JSON.parse(JSON.stringify(daemon.reply(JSON.parse(JSON.stringify(req)) as Request))) as T;
+      },
+      close: () => {},
+    }),
     readStdin: async () => "",
     resolver: new TableResolver(new Map()),
     services: () => new ServicesDb(SERVICES_TEXT),
@@ -341,9 +360,7 @@ describe("tslvsadm -Lc against other daemons", () => {
 
   it("a daemon that answers the whole table (no paging) gets the same listing", async () => {
     for (const paging of [true, false]) {
-      const daemon = new TestIpvsDaemon();
-      daemon.conns = conns(11);
-      daemon.connPaging = paging;
+      const daemon = new CannedConns(conns(11), paging);
       const expected: string[] = [];
       formatConns(daemon.conns, false, NUMERIC, expected);
       const r = await runIpvsadm("ipvsadm", ["-Lnc"], deps(daemon));
@@ -356,8 +373,7 @@ describe("tslvsadm -Lc against other daemons", () => {
   });
 
   it("a failure on a later page ends the listing with ipvsadm's message and status 1", async () => {
-    const daemon = new TestIpvsDaemon();
-    daemon.conns = conns(10);
+    const daemon = new CannedConns(conns(10));
     const r = await runIpvsadm(
       "ipvsadm",
       ["-Lnc"],

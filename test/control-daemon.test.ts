@@ -9,7 +9,7 @@ import { connect } from "../src/control/client.js";
 import { Daemon } from "../src/control/daemon.js";
 import { tempDir } from "./support/control-fixtures.js";
 import { DaemonProcess, TSLVS_BIN } from "./support/daemon-process.js";
-import { MemoryDirector } from "./support/memory-director.js";
+import { RealDirector } from "./support/real-director.js";
 
 const web = { protocol: "tcp", addr: "172.16.0.10", port: 80 } as const;
 const dns6 = { protocol: "udp", addr: "2001:db8::53", port: 53 } as const;
@@ -361,7 +361,7 @@ describe("Daemon in process", () => {
   it("ticks the director with the injected clock and runs stop hooks before removing the socket", async () => {
     const tmp = tempDir("inproc");
     const socket = join(tmp.dir, "tslvs.sock");
-    const director = new MemoryDirector();
+    const director = new RealDirector();
     const daemon = await Daemon.start(
       { socketPath: socket, statePath: join(tmp.dir, "s.yaml"), logLevel: "silent", interfaces: [] },
       { director, clock: () => 1234.5, tickMs: 5, logger: pino({ level: "silent" }) },

@@ -38,7 +38,7 @@ describe("control protocol framing and replies", () => {
         ready: false,
         dataPlane: null,
         connections: 0,
-        connCapacity: 1 << 20,
+        connCapacity: 4096,
         connRefusedFull: 0,
       },
     });

@@ -4,7 +4,7 @@ import { parseConfig } from "../src/control/config.js";
 import { snapshot } from "../src/control/desired-state.js";
 import { reconcile } from "../src/control/reconcile.js";
 import { SyncDaemons } from "../src/control/sync-daemons.js";
-import { MemoryDirector } from "./support/memory-director.js";
+import { RealDirector } from "./support/real-director.js";
 
 const BASE = `
 services:
@@ -20,7 +20,7 @@ services:
 `;
 
 function setup() {
-  const director = new MemoryDirector();
+  const director = new RealDirector();
   const sync = new SyncDaemons(() => 1500);
   const defaults: Record<string, number> = {};
   for (const n of director.sysctls.names()) defaults[n] = director.sysctls.get(n);

@@ -1,6 +1,7 @@
 /**
  * ipvsadm 1.31's verified transcripts (CLI spec section 9), replayed through tslvsadm against the
- * test double of the daemon: every byte of stdout and stderr, and the exit status, must match.
+ * daemon's real request handler and IPVS core (in process): every byte of stdout and stderr, and
+ * the exit status, must match.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";

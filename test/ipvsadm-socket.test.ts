@@ -1,7 +1,7 @@
 /**
- * tslvsadm end to end through its socket client and the bin, against the TEST DOUBLE of the
- * daemon served on a Unix socket (JSON lines): framing, errno refusals, the connection failure
- * messages and the program name as invoked.
+ * tslvsadm end to end through its socket client and the bin, against the daemon's control server,
+ * request handler and real IPVS core on a Unix socket (JSON lines): framing, errno refusals, the
+ * connection failure messages and the program name as invoked.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -10,8 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { connectSocket } from "../src/cli/ipvsadm/connect.js";
-import { TestIpvsDaemon } from "./helpers/ipvsadm-test-daemon.js";
-import { serveTestDaemon } from "./helpers/socket-test-daemon.js";
+import { startServer } from "./support/control-fixtures.js";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "tslvsadm");
 
@@ -32,7 +31,7 @@ test("socket client: requests and replies by id, refusals carry the errno", asyn
   const dir = mkdtempSync(join(tmpdir(), "tslvsadm-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "s.sock");
-  const server = await serveTestDaemon(new TestIpvsDaemon(), path);
+  const { server } = await startServer(path);
   t.after(() => server.close());
   const client = await connectSocket(path);
   const config = {
@@ -59,7 +58,7 @@ test("bin: commands and listing over the socket, errors with ipvsadm's texts", a
   const dir = mkdtempSync(join(tmpdir(), "tslvsadm-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, "s.sock");
-  const server = await serveTestDaemon(new TestIpvsDaemon(), path);
+  const { server } = await startServer(path);
   t.after(() => server.close());
   assert.equal((await runBin(["-A", "-t", "172.16.0.10:80", "-s", "wrr"], path)).code, 0);
   assert.equal((await runBin(["-a", "-t", "172.16.0.10:80", "-r", "192.168.10.20:80", "-m"], path)).code, 0);

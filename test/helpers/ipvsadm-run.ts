@@ -1,10 +1,10 @@
-/** Runs tslvsadm command lines against the test double of the daemon (see ipvsadm-test-daemon.ts). */
+/** Runs tslvsadm command lines against the daemon's real request handler and IPVS core, in process. */
 
 import type { IpvsClient } from "../../src/cli/ipvsadm/client.js";
 import { type NameResolver, TableResolver } from "../../src/cli/ipvsadm/resolver.js";
 import { type RunResult, runIpvsadm } from "../../src/cli/ipvsadm/run.js";
 import { ServicesDb } from "../../src/cli/ipvsadm/services-db.js";
-import { TestIpvsDaemon } from "./ipvsadm-test-daemon.js";
+import { realDaemonClient } from "../support/real-director.js";
 
 /** The services entries the goldens need (a fixed table, independent of the host's /etc/services). */
 export const SERVICES_TEXT = `ssh 22/tcp
@@ -25,8 +25,9 @@ export interface RunOptions {
 }
 
 export class Ipvsadm {
-  readonly daemon = new TestIpvsDaemon();
-  /** How to reach a daemon: the test double by default, or a real daemon's socket. */
+  /** The daemon's real request handler over the real IPVS core, in process. */
+  readonly daemon = realDaemonClient();
+  /** How to reach a daemon: the real handler in process by default, or another client (a socket). */
   constructor(private readonly connectTo?: () => Promise<IpvsClient>) {}
   resolver: NameResolver = new TableResolver(new Map(), new Map([["localhost", "127.0.0.1"]]));
   private readonly services = new ServicesDb(SERVICES_TEXT);
@@ -36,7 +37,7 @@ export class Ipvsadm {
     let args = typeof line === "string" ? line.split(" ").filter((w) => w !== "") : line;
     if (args[0] === "ipvsadm") args = args.slice(1);
     return runIpvsadm(opts.argv0 ?? "ipvsadm", args, {
-      connect: this.connectTo ?? (async () => this.daemon.client()),
+      connect: this.connectTo ?? (async () => this.daemon),
       readStdin: async () => opts.stdin ?? "",
       resolver: opts.resolver ?? this.resolver,
       services: () => this.services,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiHandler } from "../../src/control/api-handler.js";
 import { ControlServer, type ServerLog } from "../../src/control/server.js";
-import { MemoryDirector } from "./memory-director.js";
+import { RealDirector } from "./real-director.js";
 
 export function tempDir(prefix: string): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), `tslvs-${prefix}-`));
@@ -15,7 +15,7 @@ export function tempDir(prefix: string): { dir: string; cleanup(): void } {
 export const quietLog: ServerLog = { debug() {}, info() {}, warn() {}, error() {} };
 
 export async function startServer(socketPath: string, maxLineBytes?: number) {
-  const director = new MemoryDirector();
+  const director = new RealDirector();
   const handler = new ApiHandler(director, { now: () => 0 });
   const ops: string[] = [];
   const server = await ControlServer.listen({
