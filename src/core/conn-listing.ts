@@ -32,9 +32,9 @@ import type { Dest } from "./dest.js";
 import { type ConnInfo, type DirectorState, FWD_NAMES, type IndexedConnInfo } from "./director-state.js";
 import { IpvsError } from "./errors.js";
 import { IPPROTO_IP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
+import { protocolOps } from "./proto.js";
 import type { VirtualService } from "./service.js";
 import type { Counters } from "./stats.js";
-import { TCP_STATE_NAMES } from "./tcp-state.js";
 
 /** Every conn and template, as `ipvsadm -Lc` lists them (table order, never sorted). */
 export function connections(ds: DirectorState, now: number): ConnInfo[] {
@@ -73,9 +73,7 @@ export function connInfo(ds: DirectorState, i: number, now: number): ConnInfo {
   const fwd = t.flags[i]! & CONN_F_FWD_MASK;
   let state: string;
   if (tmpl) state = t.state[i]! & CTPL_S_ASSURED ? "ASSURED" : "NONE";
-  else if (proto === IPPROTO_TCP) state = TCP_STATE_NAMES[t.state[i]!]!;
-  else if (proto === IPPROTO_UDP) state = "UDP";
-  else state = "NONE";
+  else state = protocolOps(proto)?.stateName(t.state[i]!) ?? "NONE";
   const info: ConnInfo = {
     protocol: protoName(proto),
     af,

@@ -1,5 +1,5 @@
 /**
- * The connection table (kernel ip_vs_conn.c): every connection and persistence template of the
+ * The connection table (the storage under the kernel's ip_vs_conn.c): every connection and persistence template of the
  * director as one record in typed arrays (struct of arrays), found by index. No object exists per
  * connection and neither lookups nor inserts allocate.
  *
@@ -25,6 +25,9 @@
  * record in a side table that grows on demand. The capacity is fixed: when every record is in use,
  * `alloc` returns -1 and counts the refusal (the director then drops the packet that wanted a new
  * conn, as the kernel does when it cannot allocate one).
+ *
+ * One file of ~600 lines on purpose: the record layout, the free list, the two hash indexes and their
+ * growth share the record's private word offsets; split, those offsets would become an API.
  */
 import { TimerWheel } from "./timer-wheel.js";
 

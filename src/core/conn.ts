@@ -4,6 +4,7 @@
  * templates, expiry on the timer wheel (and "expire later" while a conn controls others), the
  * expire_nodest_conn sweep and the dest trash's end. Functions over the director's state.
  */
+
 import type { IpAddr } from "./address.js";
 import {
   CONN_F_FULLNAT,
@@ -25,8 +26,8 @@ import {
   EXPIRE_LATER,
   RATE_PERIOD,
 } from "./director-state.js";
-import { IPPROTO_UDP } from "./flow.js";
 import { LADDR_TRIES, LocalAddress } from "./laddr-pool.js";
+import { protocolOps } from "./proto.js";
 import type { VirtualService } from "./service.js";
 import { overloadAfterBind, overloadAfterUnbind } from "./thresholds.js";
 import { NEW_CONN_TIMEOUT } from "./timeouts.js";
@@ -139,7 +140,7 @@ export function newConn(
   now: number,
 ): number {
   if (dest) flags |= destConnFlags(dest);
-  if (proto !== IPPROTO_UDP) flags &= ~CONN_F_ONE_PACKET;
+  if (!protocolOps(proto)?.onePacket) flags &= ~CONN_F_ONE_PACKET;
   const t = ds.conns;
   const i = t.alloc(proto, af, caddr, cport, vaddr, vport, daf, daddr, dport, flags);
   if (i < 0) return -1;

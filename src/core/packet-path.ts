@@ -4,18 +4,17 @@ import {
   CONN_F_FULLNAT,
   CONN_F_FWD_MASK,
   CONN_F_MASQ,
-  CONN_F_NOOUTPUT,
   CONN_F_ONE_PACKET,
   CONN_F_TEMPLATE,
 } from "./conn-table.js";
 import type { Dest } from "./dest.js";
 import { addTo, type DirectorState } from "./director-state.js";
-import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP, TCP_RST, TCP_SYN } from "./flow.js";
+import { type FlowPacket, IPPROTO_TCP } from "./flow.js";
 import { fillTemplateKey } from "./persistence.js";
-import { setState } from "./proto.js";
+import { protocolOps, setState } from "./proto.js";
 import { SVC_F_ONEPACKET, type VirtualService } from "./service.js";
 import { FTP_DATA_PORT, FTP_PORT } from "./service-table.js";
-import { DIR_INPUT, DIR_OUTPUT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_TIME_WAIT } from "./tcp-state.js";
+import { DIR_INPUT, DIR_OUTPUT } from "./tcp-state.js";
 import {
   ACTION_DROP,
   ACTION_FORWARD,
@@ -106,19 +105,6 @@ export function findServiceFor(ds: DirectorState, pkt: FlowPacket): VirtualServi
   return s;
 }
 
-/** Kernel is_new_conn_expected: may a new SYN replace this (closing) conn? */
-export function reusable(ds: DirectorState, i: number, mode: number): boolean {
-  const t = ds.conns;
-  if (t.control[i]! >= 0) return false;
-  if (t.protoOf(i) !== IPPROTO_TCP) return false;
-  const s = t.state[i]!;
-  return (
-    s === TCP_S_TIME_WAIT ||
-    s === TCP_S_CLOSE ||
-    ((mode & 2) !== 0 && s === TCP_S_FIN_WAIT && (t.flags[i]! & CONN_F_NOOUTPUT) !== 0)
-  );
-}
-
 /**
  * A client -> virtual service packet (kernel ip_vs_in, §2.6). Fills and returns `out`.
  * `now` is the time in seconds.
@@ -127,18 +113,19 @@ export function inbound(ds: DirectorState, pkt: FlowPacket, now: number, out: Ve
   out.reset();
   ds.nowValue = now;
   const proto = pkt.protocol;
-  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return result(out, ACTION_PASS, "unsupported-protocol");
+  const ops = protocolOps(proto);
+  if (!ops) return result(out, ACTION_PASS, "unsupported-protocol");
   if (ds.sysctls.backup_only) return result(out, ACTION_PASS, "not-ours");
   const t = ds.conns;
   const sys = ds.sysctls;
   let i = t.lookupIn(proto, pkt.family, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport, false);
 
-  if (i >= 0 && sys.conn_reuse_mode && proto === IPPROTO_TCP && pkt.tcpFlags & TCP_SYN) {
+  if (i >= 0 && sys.conn_reuse_mode && ops.opensConnection(pkt)) {
     const id = t.destId[i]!;
     const dest = id >= 0 ? ds.destById[id] : undefined;
     let resched = false;
     if (sys.expire_nodest_conn && dest && dest.weight === 0) resched = true;
-    else if (reusable(ds, i, sys.conn_reuse_mode)) resched = true;
+    else if (ops.newConnExpected(ds, i, sys.conn_reuse_mode)) resched = true;
     if (resched) {
       if (t.nControl[i] === 0) expireNow(ds, i, now);
       i = -1;
@@ -156,10 +143,7 @@ export function inbound(ds: DirectorState, pkt: FlowPacket, now: number, out: Ve
 
   let isNew = false;
   if (i < 0) {
-    if (proto === IPPROTO_TCP) {
-      const f = pkt.tcpFlags;
-      if (f & TCP_RST || !(sys.sloppy_tcp || f & TCP_SYN)) return result(out, ACTION_PASS, "not-schedulable");
-    }
+    if (!ops.schedulable(pkt, sys)) return result(out, ACTION_PASS, "not-schedulable");
     const svc = findServiceFor(ds, pkt);
     if (!svc) return result(out, ACTION_PASS, "no-service");
     i = schedule(ds, svc, pkt, now, out);
@@ -230,7 +214,7 @@ export function schedule(
   if (svc.key.kind === "addr" && pkt.dport !== svc.port) return leave(ds, svc, pkt, now, out);
   const dest = svc.scheduler ? svc.scheduler.schedule(svc, pkt) : null;
   if (!dest) return leave(ds, svc, pkt, now, out);
-  const flags = svc.flags & SVC_F_ONEPACKET && pkt.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
+  const flags = svc.flags & SVC_F_ONEPACKET && protocolOps(pkt.protocol)?.onePacket ? CONN_F_ONE_PACKET : 0;
   const i = newConn(
     ds,
     svc,
@@ -298,7 +282,7 @@ export function schedulePersistent(
     dest = ds.destById[t.destId[ct]!]!;
   }
   const dport = pkt.dport === svc.port && dest.port !== 0 ? dest.port : pkt.dport;
-  const flags = svc.flags & SVC_F_ONEPACKET && pkt.protocol === IPPROTO_UDP ? CONN_F_ONE_PACKET : 0;
+  const flags = svc.flags & SVC_F_ONEPACKET && protocolOps(pkt.protocol)?.onePacket ? CONN_F_ONE_PACKET : 0;
   const i = newConn(
     ds,
     svc,
@@ -370,15 +354,12 @@ export function outbound(ds: DirectorState, pkt: FlowPacket, now: number, out: V
   out.reset();
   ds.nowValue = now;
   const proto = pkt.protocol;
-  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return result(out, ACTION_PASS, "unsupported-protocol");
+  const ops = protocolOps(proto);
+  if (!ops) return result(out, ACTION_PASS, "unsupported-protocol");
   const t = ds.conns;
   const i = t.lookupOut(proto, pkt.family, pkt.saddr, pkt.sport, pkt.daddr, pkt.dport);
   if (i < 0) {
-    if (
-      ds.sysctls.nat_icmp_send &&
-      !(proto === IPPROTO_TCP && pkt.tcpFlags & TCP_RST) &&
-      isNatRealServer(ds, pkt)
-    )
+    if (ds.sysctls.nat_icmp_send && ops.answersStrayReply(pkt) && isNatRealServer(ds, pkt))
       return result(out, ACTION_ICMP_UNREACH, "nat-icmp");
     return result(out, ACTION_PASS, "not-ours");
   }
@@ -429,7 +410,7 @@ export function icmpRelated(
   out.reset();
   ds.nowValue = now;
   const proto = quoted.protocol;
-  if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return result(out, ACTION_PASS, "unsupported-protocol");
+  if (!protocolOps(proto)) return result(out, ACTION_PASS, "unsupported-protocol");
   const t = ds.conns;
   const q = quoted;
   if (fromClientSide) {

@@ -1,54 +1,45 @@
-import { assureControl, notifyDest } from "./conn.js";
-import { CONN_F_INACTIVE, CONN_F_NOOUTPUT } from "./conn-table.js";
-import { CONN_EVENT_LEFT_ESTABLISHED, type DirectorState } from "./director-state.js";
+/**
+ * The protocols (the kernel's ip_vs_proto.c and struct ip_vs_protocol): what differs between TCP
+ * and UDP, as one table of operations looked up by IP protocol number, so that a protocol is one
+ * file (proto-tcp.ts, proto-udp.ts). A protocol with no entry (SCTP today) is not taken: its packets
+ * get ACTION_PASS "unsupported-protocol".
+ */
+import type { DirectorState } from "./director-state.js";
 import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
-import {
-  DIR_INPUT_ONLY,
-  DIR_OUTPUT,
-  TCP_S_ESTABLISHED,
-  TCP_STATES,
-  TCP_STATES_SECURE,
-  tcpNextState,
-  tcpStateActive,
-} from "./tcp-state.js";
+import { TCP_OPS } from "./proto-tcp.js";
+import { UDP_OPS } from "./proto-udp.js";
+import type { Sysctls } from "./sysctls.js";
 
+export interface ProtocolOps {
+  readonly protocol: number;
+  /** The protocol's name in `ipvsadm -Lc`. */
+  readonly name: string;
+  /** One-packet scheduling (-o) applies (UDP only, as the kernel's IP_VS_CONN_F_ONE_PACKET). */
+  readonly onePacket: boolean;
+  /** Kernel conn_schedule's protocol check: may this packet start a new connection? */
+  schedulable(pkt: FlowPacket, sysctls: Sysctls): boolean;
+  /** conn_reuse_mode applies to this packet: it opens a connection (a TCP SYN). */
+  opensConnection(pkt: FlowPacket): boolean;
+  /** Kernel is_new_conn_expected: may a new connection replace closing conn `i`? */
+  newConnExpected(ds: DirectorState, i: number, reuseMode: number): boolean;
+  /** Kernel state_transition: conn `i` saw `pkt` in direction `dir`: its state and timeout follow. */
+  stateTransition(ds: DirectorState, i: number, dir: number, pkt: FlowPacket): void;
+  /** The state's name in `ipvsadm -Lc` (non-template conns). */
+  stateName(state: number): string;
+  /** May a reply without a conn get nat_icmp_send's ICMP error (never for a TCP RST)? */
+  answersStrayReply(pkt: FlowPacket): boolean;
+}
+
+const BY_NUMBER: (ProtocolOps | undefined)[] = [];
+BY_NUMBER[IPPROTO_TCP] = TCP_OPS;
+BY_NUMBER[IPPROTO_UDP] = UDP_OPS;
+
+/** The operations of IP protocol `proto`, undefined when tslvs does not balance it. */
+export function protocolOps(proto: number): ProtocolOps | undefined {
+  return BY_NUMBER[proto];
+}
+
+/** Conn `i` saw `pkt` in direction `dir` (kernel ip_vs_set_state). */
 export function setState(ds: DirectorState, i: number, dir: number, pkt: FlowPacket): void {
-  const t = ds.conns;
-  const proto = t.protoOf(i);
-  if (proto === IPPROTO_TCP) {
-    let off = dir;
-    const f = t.flags[i]!;
-    if (f & CONN_F_NOOUTPUT) {
-      if (dir === DIR_OUTPUT) t.flags[i] = f & ~CONN_F_NOOUTPUT;
-      else off = DIR_INPUT_ONLY;
-    }
-    const table = ds.sysctls.secure_tcp === 3 ? TCP_STATES_SECURE : TCP_STATES;
-    const old = t.state[i]!;
-    const next = tcpNextState(table, off, old, pkt.tcpFlags);
-    if (next !== old) {
-      const id = t.destId[i]!;
-      if (id >= 0) {
-        const dest = ds.destById[id]!;
-        const fl = t.flags[i]!;
-        if (!(fl & CONN_F_INACTIVE) && !tcpStateActive(next)) {
-          dest.activeConns--;
-          dest.inactConns++;
-          t.flags[i] = fl | CONN_F_INACTIVE;
-          notifyDest(ds, dest);
-        } else if (fl & CONN_F_INACTIVE && tcpStateActive(next)) {
-          dest.activeConns++;
-          dest.inactConns--;
-          t.flags[i] = fl & ~CONN_F_INACTIVE;
-          notifyDest(ds, dest);
-        }
-      }
-      if (next === TCP_S_ESTABLISHED) assureControl(ds, i);
-      else if (old === TCP_S_ESTABLISHED) ds.connEvents?.connEvent(i, CONN_EVENT_LEFT_ESTABLISHED);
-    }
-    t.state[i] = next;
-    t.timeout[i] = ds.timeouts.tcp[next]!;
-  } else if (proto === IPPROTO_UDP) {
-    t.timeout[i] = ds.timeouts.udp;
-    if (dir === DIR_OUTPUT) assureControl(ds, i);
-  }
+  BY_NUMBER[ds.conns.protoOf(i)]?.stateTransition(ds, i, dir, pkt);
 }

@@ -1,0 +1,86 @@
+/**
+ * TCP (the kernel's ip_vs_proto_tcp.c): the state machine over the packets' flags (tcp-state.ts holds
+ * the tables), the active/inactive accounting that follows it, and TCP's rules for new and reused
+ * connections.
+ */
+import { assureControl, notifyDest } from "./conn.js";
+import { CONN_F_INACTIVE, CONN_F_NOOUTPUT } from "./conn-table.js";
+import { CONN_EVENT_LEFT_ESTABLISHED, type DirectorState } from "./director-state.js";
+import { type FlowPacket, IPPROTO_TCP, TCP_RST, TCP_SYN } from "./flow.js";
+import type { ProtocolOps } from "./proto.js";
+import {
+  DIR_INPUT_ONLY,
+  DIR_OUTPUT,
+  TCP_S_CLOSE,
+  TCP_S_ESTABLISHED,
+  TCP_S_FIN_WAIT,
+  TCP_S_TIME_WAIT,
+  TCP_STATE_NAMES,
+  TCP_STATES,
+  TCP_STATES_SECURE,
+  tcpNextState,
+  tcpStateActive,
+} from "./tcp-state.js";
+
+export const TCP_OPS: ProtocolOps = {
+  protocol: IPPROTO_TCP,
+  name: "TCP",
+  onePacket: false,
+
+  // A new connection starts with a SYN (any packet but a RST with sloppy_tcp).
+  schedulable: (pkt, sysctls) =>
+    !(pkt.tcpFlags & TCP_RST) && (sysctls.sloppy_tcp !== 0 || (pkt.tcpFlags & TCP_SYN) !== 0),
+
+  opensConnection: (pkt) => (pkt.tcpFlags & TCP_SYN) !== 0,
+
+  newConnExpected(ds, i, reuseMode) {
+    const t = ds.conns;
+    if (t.control[i]! >= 0) return false;
+    const s = t.state[i]!;
+    return (
+      s === TCP_S_TIME_WAIT ||
+      s === TCP_S_CLOSE ||
+      ((reuseMode & 2) !== 0 && s === TCP_S_FIN_WAIT && (t.flags[i]! & CONN_F_NOOUTPUT) !== 0)
+    );
+  },
+
+  stateTransition(ds: DirectorState, i: number, dir: number, pkt: FlowPacket): void {
+    const t = ds.conns;
+    let off = dir;
+    const f = t.flags[i]!;
+    // A DR/TUN conn sees only the client's side: its own table (INPUT_ONLY) until a reply shows up.
+    if (f & CONN_F_NOOUTPUT) {
+      if (dir === DIR_OUTPUT) t.flags[i] = f & ~CONN_F_NOOUTPUT;
+      else off = DIR_INPUT_ONLY;
+    }
+    const table = ds.sysctls.secure_tcp === 3 ? TCP_STATES_SECURE : TCP_STATES;
+    const old = t.state[i]!;
+    const next = tcpNextState(table, off, old, pkt.tcpFlags);
+    if (next !== old) {
+      const id = t.destId[i]!;
+      if (id >= 0) {
+        const dest = ds.destById[id]!;
+        const fl = t.flags[i]!;
+        if (!(fl & CONN_F_INACTIVE) && !tcpStateActive(next)) {
+          dest.activeConns--;
+          dest.inactConns++;
+          t.flags[i] = fl | CONN_F_INACTIVE;
+          notifyDest(ds, dest);
+        } else if (fl & CONN_F_INACTIVE && tcpStateActive(next)) {
+          dest.activeConns++;
+          dest.inactConns--;
+          t.flags[i] = fl & ~CONN_F_INACTIVE;
+          notifyDest(ds, dest);
+        }
+      }
+      if (next === TCP_S_ESTABLISHED) assureControl(ds, i);
+      else if (old === TCP_S_ESTABLISHED) ds.connEvents?.connEvent(i, CONN_EVENT_LEFT_ESTABLISHED);
+    }
+    t.state[i] = next;
+    t.timeout[i] = ds.timeouts.tcp[next]!;
+  },
+
+  stateName: (state) => TCP_STATE_NAMES[state] ?? "NONE",
+
+  answersStrayReply: (pkt) => !(pkt.tcpFlags & TCP_RST),
+};
