@@ -1,6 +1,6 @@
 import { connect } from "../control/client.js";
-import type { ControlError } from "../control/control-error.js";
 import { socketPath } from "../control/socket-path.js";
+import type { IpvsError } from "../core/errors.js";
 import { parseOptions, UsageError } from "./cli-args.js";
 
 /**
@@ -25,7 +25,7 @@ export async function statusCommand(args: string[]): Promise<number> {
     client = await connect(path);
   } catch (e) {
     process.stderr.write(
-      `tslvs status: cannot reach the tslvs daemon at ${path} (${(e as ControlError).errno})\n`,
+      `tslvs status: cannot reach the tslvs daemon at ${path} (${(e as IpvsError).errno})\n`,
     );
     return 1;
   }

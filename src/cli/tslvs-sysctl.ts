@@ -1,6 +1,6 @@
 import { connect } from "../control/client.js";
-import type { ControlError } from "../control/control-error.js";
 import { socketPath } from "../control/socket-path.js";
+import type { IpvsError } from "../core/errors.js";
 import { parseOptions, UsageError } from "./cli-args.js";
 
 /**
@@ -37,7 +37,7 @@ export async function sysctlCommand(args: string[]): Promise<number> {
     client = await connect(path);
   } catch (e) {
     process.stderr.write(
-      `tslvs sysctl: cannot reach the tslvs daemon at ${path} (${(e as ControlError).errno})\n`,
+      `tslvs sysctl: cannot reach the tslvs daemon at ${path} (${(e as IpvsError).errno})\n`,
     );
     return 1;
   }
@@ -47,7 +47,7 @@ export async function sysctlCommand(args: string[]): Promise<number> {
     for (const [n, v] of Object.entries(all)) process.stdout.write(`${n} = ${v}\n`);
     return 0;
   } catch (e) {
-    const err = e as ControlError;
+    const err = e as IpvsError;
     const text = err.errno === "ENOENT" ? `unknown sysctl ${name}` : err.message;
     process.stderr.write(`tslvs sysctl: ${text}\n`);
     return 1;

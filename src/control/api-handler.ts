@@ -1,3 +1,4 @@
+import { IpvsError } from "../core/errors.js";
 import type { ServiceKey } from "../core/service.js";
 import {
   type ConnEntry,
@@ -22,7 +23,6 @@ import {
   serviceToEntry,
   ZERO_RATES,
 } from "./api-mapping.js";
-import { ControlError } from "./control-error.js";
 import type { ConnInfo, DirectorPort } from "./director-port.js";
 import { SyncDaemons } from "./sync-daemons.js";
 
@@ -149,7 +149,7 @@ export class ApiHandler {
         return null;
       case "stopDaemon":
         if (req.state !== "master" && req.state !== "backup")
-          throw new ControlError("EINVAL", "state must be master or backup");
+          throw new IpvsError("EINVAL", "state must be master or backup");
         this.syncDaemons.stop(req.state);
         return null;
       case "getDaemons":
@@ -161,12 +161,12 @@ export class ApiHandler {
       case "getSysctl":
         return this.getSysctl(req.name);
       case "setSysctl":
-        if (typeof req.name !== "string") throw new ControlError("EINVAL", "name must be a string");
+        if (typeof req.name !== "string") throw new IpvsError("EINVAL", "name must be a string");
         d.sysctls.set(req.name, intIn(req.value, -2147483648, 2147483647, "value"));
         return null;
       case "addLaddr":
         if (typeof req.ifname !== "string" || req.ifname.length > 15)
-          throw new ControlError("EINVAL", "ifname must be an interface name (at most 15 characters)");
+          throw new IpvsError("EINVAL", "ifname must be an interface name (at most 15 characters)");
         d.addLaddr(serviceIdToKey(req.service), parseAddr(req.addr, "local address"), req.ifname);
         return null;
       case "delLaddr":
@@ -182,13 +182,13 @@ export class ApiHandler {
           }),
         );
       default:
-        throw new ControlError("ENOSYS", `unknown op ${JSON.stringify(req.op)}`);
+        throw new IpvsError("ENOSYS", `unknown op ${JSON.stringify(req.op)}`);
     }
   }
 
   private getService(key: ServiceKey): ServiceEntry {
     const svc = this.director.findService(key);
-    if (!svc) throw new ControlError("ESRCH", `no such service: ${keyText(key)}`);
+    if (!svc) throw new IpvsError("ESRCH", `no such service: ${keyText(key)}`);
     return serviceToEntry(svc, this.rates);
   }
 
@@ -199,7 +199,7 @@ export class ApiHandler {
       for (const n of s.names()) out[n] = s.get(n);
       return out;
     }
-    if (typeof name !== "string") throw new ControlError("EINVAL", "name must be a string");
+    if (typeof name !== "string") throw new IpvsError("EINVAL", "name must be a string");
     return { [name]: s.get(name) };
   }
 
@@ -264,7 +264,7 @@ function connEntry(c: ConnInfo): ConnEntry {
 
 function parseTimeouts(t: unknown): TimeoutValues {
   if (typeof t !== "object" || t === null)
-    throw new ControlError("EINVAL", "timeout must be {tcp, tcpfin, udp}");
+    throw new IpvsError("EINVAL", "timeout must be {tcp, tcpfin, udp}");
   const o = t as Record<string, unknown>;
   return {
     tcp: intIn(o.tcp ?? 0, 0, MAX_TIMEOUT, "tcp timeout"),
@@ -274,15 +274,15 @@ function parseTimeouts(t: unknown): TimeoutValues {
 }
 
 export function parseDaemonConfig(c: unknown): DaemonConfig {
-  if (typeof c !== "object" || c === null) throw new ControlError("EINVAL", "config must be an object");
+  if (typeof c !== "object" || c === null) throw new IpvsError("EINVAL", "config must be an object");
   const o = c as Record<string, unknown>;
   if (o.state !== "master" && o.state !== "backup")
-    throw new ControlError("EINVAL", "state must be master or backup");
+    throw new IpvsError("EINVAL", "state must be master or backup");
   const ifn = o.mcastIfn ?? "eth0";
   if (typeof ifn !== "string" || ifn.length === 0 || ifn.length > 15)
-    throw new ControlError("EINVAL", "mcastIfn must be an interface name (at most 15 characters)");
+    throw new IpvsError("EINVAL", "mcastIfn must be an interface name (at most 15 characters)");
   const group = o.mcastGroup ?? "";
-  if (typeof group !== "string") throw new ControlError("EINVAL", "mcastGroup must be an address string");
+  if (typeof group !== "string") throw new IpvsError("EINVAL", "mcastGroup must be an address string");
   return {
     state: o.state,
     mcastIfn: ifn,

@@ -1,5 +1,6 @@
 import { IpAddr } from "../core/address.js";
 import type { Dest, DestSpec, FwdMethod, TunCsum, TunType } from "../core/dest.js";
+import { IpvsError } from "../core/errors.js";
 import { IPPROTO_IP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "../core/flow.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
 import {
@@ -22,7 +23,6 @@ import type {
   ServiceEntry,
   ServiceId,
 } from "./api.js";
-import { ControlError } from "./control-error.js";
 import { destNotActedOn, serviceNotActedOn } from "./not-acted-on.js";
 
 /**
@@ -49,7 +49,7 @@ export function protocolName(proto: number): Protocol | null {
 }
 
 function invalid(message: string): never {
-  throw new ControlError("EINVAL", message);
+  throw new IpvsError("EINVAL", message);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

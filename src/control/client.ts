@@ -1,26 +1,24 @@
 import { connect as netConnect, type Socket } from "node:net";
+import { IpvsError } from "../core/errors.js";
 import { API_VERSION, type InfoEntry, type Request, type ResultOf } from "./api.js";
-import { ControlError } from "./control-error.js";
 
 /**
  * A connection to the daemon's control socket. Requests may be pipelined; replies are matched by
- * id. A refused request rejects with a ControlError whose `errno` is the kernel's errno name.
+ * id. A refused request rejects with a IpvsError whose `errno` is the kernel's errno name.
  */
 export class IpvsClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   private partial: string[] = [];
-  private closedWith: ControlError | null = null;
+  private closedWith: IpvsError | null = null;
   /** The daemon's getInfo answer, read when connecting. */
   info: InfoEntry | null = null;
 
   constructor(private readonly sock: Socket) {
     sock.setEncoding("utf8");
     sock.on("data", (chunk: string) => this.onData(chunk));
-    sock.on("error", (e: NodeJS.ErrnoException) => this.fail(new ControlError(e.code ?? "EIO", e.message)));
-    sock.on("close", () =>
-      this.fail(new ControlError("ECONNRESET", "the tslvs daemon closed the connection")),
-    );
+    sock.on("error", (e: NodeJS.ErrnoException) => this.fail(new IpvsError(e.code ?? "EIO", e.message)));
+    sock.on("close", () => this.fail(new IpvsError("ECONNRESET", "the tslvs daemon closed the connection")));
   }
 
   call<R extends Request>(req: R): Promise<ResultOf<R["op"]>> {
@@ -57,24 +55,24 @@ export class IpvsClient {
     try {
       r = JSON.parse(line);
     } catch {
-      this.fail(new ControlError("EPROTO", "the tslvs daemon sent a malformed reply"));
+      this.fail(new IpvsError("EPROTO", "the tslvs daemon sent a malformed reply"));
       return;
     }
     const errno = typeof r.errno === "string" ? r.errno : "EIO";
     const message = typeof r.message === "string" ? r.message : errno;
     // id 0 answers no request: the daemon refused the connection or the stream itself.
     if (r.id === 0 && r.ok === false) {
-      this.fail(new ControlError(errno, message));
+      this.fail(new IpvsError(errno, message));
       return;
     }
     const p = typeof r.id === "number" ? this.pending.get(r.id) : undefined;
     if (!p) return;
     this.pending.delete(r.id as number);
     if (r.ok === true) p.resolve(r.result);
-    else p.reject(new ControlError(errno, message));
+    else p.reject(new IpvsError(errno, message));
   }
 
-  private fail(err: ControlError): void {
+  private fail(err: IpvsError): void {
     if (!this.closedWith) this.closedWith = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
@@ -84,7 +82,7 @@ export class IpvsClient {
 
 /**
  * Connects to the daemon and asks for its info, as ipvsadm's initialisation does, so that a peer
- * the daemon refuses fails here. A failure rejects with a ControlError whose errno says why:
+ * the daemon refuses fails here. A failure rejects with a IpvsError whose errno says why:
  * ENOENT (no socket: no daemon), ECONNREFUSED (a stale socket), EACCES (not allowed: the socket
  * file's mode, or the daemon's check of the peer's credentials).
  */
@@ -92,7 +90,7 @@ export async function connect(socketPath: string): Promise<IpvsClient> {
   const sock = await new Promise<Socket>((resolve, reject) => {
     const s = netConnect(socketPath);
     const onError = (e: NodeJS.ErrnoException) =>
-      reject(new ControlError(e.code ?? "EIO", `cannot connect to ${socketPath}: ${e.message}`));
+      reject(new IpvsError(e.code ?? "EIO", `cannot connect to ${socketPath}: ${e.message}`));
     s.once("error", onError);
     s.once("connect", () => {
       s.off("error", onError);

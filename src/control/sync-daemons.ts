@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { IpAddr } from "../core/address.js";
+import { IpvsError } from "../core/errors.js";
 import type { DaemonConfig, DaemonEntry } from "./api.js";
-import { ControlError } from "./control-error.js";
 import { NOT_ACTED_ON } from "./not-acted-on.js";
 
 /**
@@ -16,7 +16,7 @@ export class SyncDaemons {
 
   start(config: DaemonConfig): DaemonEntry {
     if (this.running.has(config.state))
-      throw new ControlError("EEXIST", `a ${config.state} sync daemon is running`);
+      throw new IpvsError("EEXIST", `a ${config.state} sync daemon is running`);
     const entry = this.resolve(config);
     this.running.set(config.state, entry);
     return entry;
@@ -25,12 +25,12 @@ export class SyncDaemons {
   /** The entry `config` would start, with the kernel's checks and defaults, without starting it. */
   resolve(config: DaemonConfig): DaemonEntry {
     if (config.state !== "master" && config.state !== "backup")
-      throw new ControlError("EINVAL", `sync daemon state must be master or backup, not ${config.state}`);
+      throw new IpvsError("EINVAL", `sync daemon state must be master or backup, not ${config.state}`);
     const mtu = this.interfaceMtu(config.mcastIfn);
-    if (mtu === null) throw new ControlError("ENODEV", `no such interface: ${config.mcastIfn}`);
+    if (mtu === null) throw new IpvsError("ENODEV", `no such interface: ${config.mcastIfn}`);
     const group = config.mcastGroup ? IpAddr.parse(config.mcastGroup) : IpAddr.v4(0xe0000051);
     if (!group || !isMulticast(group))
-      throw new ControlError("EINVAL", `sync group is not a multicast address: ${config.mcastGroup}`);
+      throw new IpvsError("EINVAL", `sync group is not a multicast address: ${config.mcastGroup}`);
     const headers = group.family === 4 ? 28 : 48;
     let maxLen = config.syncMaxLen;
     if (!maxLen) {
@@ -50,7 +50,7 @@ export class SyncDaemons {
   }
 
   stop(state: "master" | "backup"): void {
-    if (!this.running.delete(state)) throw new ControlError("ESRCH", `no ${state} sync daemon is running`);
+    if (!this.running.delete(state)) throw new IpvsError("ESRCH", `no ${state} sync daemon is running`);
   }
 
   list(): DaemonEntry[] {

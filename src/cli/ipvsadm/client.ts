@@ -7,16 +7,10 @@ export interface IpvsClient {
   close(): void;
 }
 
-/** A refusal from the daemon (or the connection), named by its errno ("ESRCH", "EEXIST", ...). */
-export class IpvsError extends Error {
-  constructor(
-    readonly errno: string,
-    message = errno,
-  ) {
-    super(message);
-    this.name = "IpvsError";
-  }
-}
+/** A refusal from the daemon (or the connection), named by its errno: the one errno error class. */
+export { IpvsError } from "../../core/errors.js";
+
+import { IpvsError } from "../../core/errors.js";
 
 export function errnoOf(e: unknown): string {
   if (e instanceof IpvsError) return e.errno;
