@@ -3,10 +3,20 @@ import { IpvsError } from "../core/errors.js";
 import { API_VERSION, type InfoEntry, type Request, type ResultOf } from "./api.js";
 
 /**
+ * What a client of the daemon offers, whoever serves it (the control socket, or the daemon's
+ * request handler in process): one request, one reply; a refusal rejects with an IpvsError
+ * carrying the kernel's errno name.
+ */
+export interface IpvsClient {
+  call<T>(req: Request): Promise<T>;
+  close(): void;
+}
+
+/**
  * A connection to the daemon's control socket. Requests may be pipelined; replies are matched by
  * id. A refused request rejects with a IpvsError whose `errno` is the kernel's errno name.
  */
-export class IpvsClient {
+export class SocketClient implements IpvsClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   private partial: string[] = [];
@@ -21,7 +31,10 @@ export class IpvsClient {
     sock.on("close", () => this.fail(new IpvsError("ECONNRESET", "the tslvs daemon closed the connection")));
   }
 
-  call<R extends Request>(req: R): Promise<ResultOf<R["op"]>> {
+  /** The reply's result, typed by the request's op (or as the caller says, for the generic interface). */
+  call<R extends Request>(req: R): Promise<ResultOf<R["op"]>>;
+  call<T>(req: Request): Promise<T>;
+  call(req: Request): Promise<unknown> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -86,7 +99,7 @@ export class IpvsClient {
  * ENOENT (no socket: no daemon), ECONNREFUSED (a stale socket), EACCES (not allowed: the socket
  * file's mode, or the daemon's check of the peer's credentials).
  */
-export async function connect(socketPath: string): Promise<IpvsClient> {
+export async function connect(socketPath: string): Promise<SocketClient> {
   const sock = await new Promise<Socket>((resolve, reject) => {
     const s = netConnect(socketPath);
     const onError = (e: NodeJS.ErrnoException) =>
@@ -97,7 +110,7 @@ export async function connect(socketPath: string): Promise<IpvsClient> {
       resolve(s);
     });
   });
-  const client = new IpvsClient(sock);
+  const client = new SocketClient(sock);
   client.info = await client.call({ op: "getInfo" });
   return client;
 }

@@ -1,7 +1,7 @@
 /** Runs the real `bin/tslvs` as a child process for end-to-end tests, collecting its log lines. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { connect, type IpvsClient } from "../../src/control/client.js";
+import { connect, type SocketClient } from "../../src/control/client.js";
 
 export const TSLVS_BIN = fileURLToPath(new URL("../../../bin/tslvs", import.meta.url));
 
@@ -79,7 +79,7 @@ export class DaemonProcess {
   }
 
   /** Waits until the daemon says it started, and connects a client. */
-  async client(socketPath: string): Promise<IpvsClient> {
+  async client(socketPath: string): Promise<SocketClient> {
     await this.waitForLog((l) => l.msg === "tslvs started");
     return connect(socketPath);
   }

@@ -1,11 +1,5 @@
-import type { Request } from "../../control/api.js";
-
-/** What tslvsadm needs from the daemon: one request, one reply. */
-export interface IpvsClient {
-  /** Sends a request; resolves with the reply's result, rejects with an IpvsError on refusal. */
-  call<T>(req: Request): Promise<T>;
-  close(): void;
-}
+/** What tslvsadm needs from the daemon: the control plane's one client interface. */
+export type { IpvsClient } from "../../control/client.js";
 
 /** A refusal from the daemon (or the connection), named by its errno: the one errno error class. */
 export { IpvsError } from "../../core/errors.js";

@@ -10,6 +10,6 @@ export const DEFAULT_SOCKET = DEFAULT_SOCKET_PATH;
  * replies matched by id). Failures reject with an error carrying the errno name (ENOENT,
  * ECONNREFUSED, EACCES ...), which tslvsadm turns into ipvsadm's "Can't initialize ipvs" lines.
  */
-export async function connectSocket(path: string): Promise<IpvsClient> {
-  return (await connect(path)) as unknown as IpvsClient;
+export function connectSocket(path: string): Promise<IpvsClient> {
+  return connect(path);
 }
