@@ -1,16 +1,14 @@
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Pair, parseDocument, type YAMLMap } from "yaml";
-import { IpAddr } from "../core/address.js";
+import { IpAddr, parseHostPort } from "../core/address.js";
 import type { DestSpec, FwdMethod, TunCsum, TunType } from "../core/dest.js";
 import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "../core/flow.js";
+import { schedFlagBit, schedFlagNames } from "../core/sched-flags.js";
 import {
   type ServiceKey,
   type ServiceSpec,
   SVC_F_ONEPACKET,
   SVC_F_PERSISTENT,
-  SVC_F_SCHED1,
-  SVC_F_SCHED2,
-  SVC_F_SCHED3,
   SVC_F_TOA,
 } from "../core/service.js";
 import type { DaemonConfig, TimeoutValues } from "./api.js";
@@ -440,55 +438,6 @@ class Reader {
     }
     return spec;
   }
-}
-
-/** The SVC_F_SCHED* bit of a flag name for a scheduler: null = unknown name, 0 = not for this scheduler. */
-export function schedFlagBit(name: string, scheduler: string): number | null {
-  const generic: Record<string, number> = {
-    "flag-1": SVC_F_SCHED1,
-    "flag-2": SVC_F_SCHED2,
-    "flag-3": SVC_F_SCHED3,
-  };
-  if (name in generic) return generic[name]!;
-  const m = /^(sh|mh)-(fallback|port)$/.exec(name);
-  if (!m) return null;
-  if (m[1] !== scheduler) return 0;
-  return m[2] === "fallback" ? SVC_F_SCHED1 : SVC_F_SCHED2;
-}
-
-/** Flag names of a service's sched bits, as ipvsadm prints them for its scheduler. */
-export function schedFlagNames(flags: number, scheduler: string): string[] {
-  const out: string[] = [];
-  const hashed = scheduler === "sh" || scheduler === "mh";
-  if (flags & SVC_F_SCHED1) out.push(hashed ? `${scheduler}-fallback` : "flag-1");
-  if (flags & SVC_F_SCHED2) out.push(hashed ? `${scheduler}-port` : "flag-2");
-  if (flags & SVC_F_SCHED3) out.push("flag-3");
-  return out;
-}
-
-/** "a.b.c.d:port", "[v6]:port", or an address alone (port null). Strict address syntax. */
-export function parseHostPort(text: string): { addr: IpAddr; port: number | null } | null {
-  let host = text;
-  let portText: string | null = null;
-  if (text.startsWith("[")) {
-    const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
-    if (!m) return null;
-    host = m[1]!;
-    portText = m[2] ?? null;
-    if (!host.includes(":")) return null;
-  } else if (!text.includes(":") || text.indexOf(":") !== text.lastIndexOf(":")) {
-    // IPv4 without port, or an IPv6 address without brackets (and so without a port).
-  } else {
-    const i = text.lastIndexOf(":");
-    host = text.slice(0, i);
-    portText = text.slice(i + 1);
-    if (!/^\d{1,5}$/.test(portText)) return null;
-  }
-  const addr = IpAddr.parse(host);
-  if (!addr) return null;
-  if (portText === null) return { addr, port: null };
-  const port = Number(portText);
-  return port <= 65535 ? { addr, port } : null;
 }
 
 function show(v: unknown): string {

@@ -186,3 +186,31 @@ function formatV6(w: Readonly<Uint32Array>): string {
   if (bestStart < 0) return hex(g);
   return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
 }
+/**
+ * "a.b.c.d:port", "[v6]:port", or an address alone (port null), strict address syntax: the one
+ * host:port parser of configuration files and the library (tslvsadm keeps ipvsadm's own, which
+ * also takes host and service names).
+ */
+export function parseHostPort(text: string): { addr: IpAddr; port: number | null } | null {
+  let host = text;
+  let portText: string | null = null;
+  if (text.startsWith("[")) {
+    const m = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
+    if (!m) return null;
+    host = m[1]!;
+    portText = m[2] ?? null;
+    if (!host.includes(":")) return null;
+  } else if (!text.includes(":") || text.indexOf(":") !== text.lastIndexOf(":")) {
+    // IPv4 without port, or an IPv6 address without brackets (and so without a port).
+  } else {
+    const i = text.lastIndexOf(":");
+    host = text.slice(0, i);
+    portText = text.slice(i + 1);
+    if (!/^\d{1,5}$/.test(portText)) return null;
+  }
+  const addr = IpAddr.parse(host);
+  if (!addr) return null;
+  if (portText === null) return { addr, port: null };
+  const port = Number(portText);
+  return port <= 65535 ? { addr, port } : null;
+}

@@ -4,7 +4,7 @@
  * engine; these only save typing. Defaults follow ipvsadm: scheduler wlc, method DR ("route"),
  * weight 1, persistence timeout 360 s, IPv4 mask 255.255.255.255 / IPv6 prefix 128.
  */
-import { IpAddr } from "./address.js";
+import { IpAddr, parseHostPort } from "./address.js";
 import { CONN_F_DROUTE, CONN_F_FWD_MASK, CONN_F_TUNNEL } from "./conn-table.js";
 import type { DestSpec, FwdMethod, TunCsum, TunType } from "./dest.js";
 import { type FlowPacket, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
@@ -17,11 +17,9 @@ const PROTOCOLS: Record<ProtocolName, number> = { tcp: IPPROTO_TCP, udp: IPPROTO
 
 /** "10.0.0.1:80" or "[2001:db8::1]:80" (a port is required). */
 export function parseEndpoint(text: string): { addr: IpAddr; port: number } {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-  const addr = m ? IpAddr.parse(m[1]!) : null;
-  const port = m ? Number(m[2]) : -1;
-  if (!addr || port > 65535) throw new RangeError(`not an address:port: ${JSON.stringify(text)}`);
-  return { addr, port };
+  const r = parseHostPort(text);
+  if (!r || r.port === null) throw new RangeError(`not an address:port: ${JSON.stringify(text)}`);
+  return { addr: r.addr, port: r.port };
 }
 
 /** The key of a (protocol, address, port) service: `serviceKey("tcp", "10.0.0.1:80")`. */

@@ -1,7 +1,13 @@
-/** Scheduler flags (-b): generic bits 0x08/0x10/0x20, named after the scheduler for sh and mh. */
-export const SCHED_FLAG_1 = 0x08;
-export const SCHED_FLAG_2 = 0x10;
-export const SCHED_FLAG_3 = 0x20;
+/**
+ * Scheduler flags (-b) on the command line: ipvsadm's parsing and messages over the one table of
+ * flag names (core/sched-flags.ts).
+ */
+import { schedFlagNames as flagNames, schedFlagBit } from "../../core/sched-flags.js";
+import { SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from "../../core/service.js";
+
+export const SCHED_FLAG_1 = SVC_F_SCHED1;
+export const SCHED_FLAG_2 = SVC_F_SCHED2;
+export const SCHED_FLAG_3 = SVC_F_SCHED3;
 export const SCHED_FLAGS_MASK = SCHED_FLAG_1 | SCHED_FLAG_2 | SCHED_FLAG_3;
 
 /**
@@ -15,24 +21,15 @@ export function parseSchedFlags(
   let flags = 0;
   for (const item of list.split(",")) {
     if (item === "") continue;
-    if (item === "flag-1") flags |= SCHED_FLAG_1;
-    else if (item === "flag-2") flags |= SCHED_FLAG_2;
-    else if (item === "flag-3") flags |= SCHED_FLAG_3;
-    else if (item === "sh-fallback" || item === "sh-port" || item === "mh-fallback" || item === "mh-port") {
-      if (scheduler !== item.slice(0, 2))
-        return { ok: false, message: `incompatible scheduler flag \`${item}'` };
-      flags |= item.endsWith("fallback") ? SCHED_FLAG_1 : SCHED_FLAG_2;
-    } else return { ok: false, message: `invalid scheduler flag \`${item}'` };
+    const bit = schedFlagBit(item, scheduler);
+    if (bit === null) return { ok: false, message: `invalid scheduler flag \`${item}'` };
+    if (bit === 0) return { ok: false, message: `incompatible scheduler flag \`${item}'` };
+    flags |= bit;
   }
   return { ok: true, flags };
 }
 
 /** The flag names as listings print them, comma-joined, in bit order; "" when none. */
 export function schedFlagNames(flags: number, scheduler: string): string {
-  const names: string[] = [];
-  const prefix = scheduler === "sh" || scheduler === "mh" ? scheduler : "";
-  if (flags & SCHED_FLAG_1) names.push(prefix ? `${prefix}-fallback` : "flag-1");
-  if (flags & SCHED_FLAG_2) names.push(prefix ? `${prefix}-port` : "flag-2");
-  if (flags & SCHED_FLAG_3) names.push("flag-3");
-  return names.join(",");
+  return flagNames(flags, scheduler).join(",");
 }
