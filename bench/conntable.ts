@@ -8,7 +8,7 @@
  */
 import { ConnTable } from "../src/core/conn-table.js";
 import { IPPROTO_TCP } from "../src/core/flow.js";
-import { hugePageBuffer, hugePageStats } from "../src/dataplane/sys/huge-pages.js";
+import { hugePageBuffer, hugePageStats } from "../src/platform/huge-pages.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 

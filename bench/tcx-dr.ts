@@ -9,8 +9,8 @@
  */
 import { readFileSync } from "node:fs";
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R6 } from "../src/dataplane/bpf/asm.js";
-import { linkCreateTcx, ProgType, progLoad } from "../src/dataplane/bpf/syscalls.js";
 import { interfaceIndex } from "../src/dataplane/xdp/attach.js";
+import { linkCreateTcx, ProgType, progLoad } from "../src/platform/bpf.js";
 
 const TC_ACT_OK = 0;
 const SKB_DATA = 76;

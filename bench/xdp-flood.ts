@@ -17,6 +17,8 @@
  */
 import { BpfAsm, Helper, R0, R1, R2, R3, R6, R7, R8, R9, R10 } from "../src/dataplane/bpf/asm.js";
 import { XDP_ABI } from "../src/dataplane/bpf/hook-abi.js";
+import { interfaceIndex } from "../src/dataplane/xdp/attach.js";
+import { finishSum, pseudoSumV4, sumRange } from "../src/net/checksum.js";
 import {
   MapType,
   mapCreate,
@@ -25,10 +27,8 @@ import {
   ProgType,
   progLoad,
   progRunLive,
-} from "../src/dataplane/bpf/syscalls.js";
-import { NativeMemory } from "../src/dataplane/sys/native-memory.js";
-import { interfaceIndex } from "../src/dataplane/xdp/attach.js";
-import { finishSum, pseudoSumV4, sumRange } from "../src/net/checksum.js";
+} from "../src/platform/bpf.js";
+import { NativeMemory } from "../src/platform/native-memory.js";
 
 const FRAME = 60;
 /** Frames per page-pool batch, flushed to the interface together (a veth ring holds 256). */

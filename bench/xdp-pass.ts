@@ -7,8 +7,8 @@
  *   node dist/bench/xdp-pass.js IFNAME...
  */
 import { BpfAsm, R0 } from "../src/dataplane/bpf/asm.js";
-import { ProgType, progLoad } from "../src/dataplane/bpf/syscalls.js";
 import { attachXdp } from "../src/dataplane/xdp/attach.js";
+import { ProgType, progLoad } from "../src/platform/bpf.js";
 
 const XDP_PASS = 2;
 const names = process.argv.slice(2);

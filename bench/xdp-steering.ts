@@ -7,9 +7,9 @@
  */
 
 import { IpAddr } from "../src/core/address.js";
-import { closeFd, progTestRun } from "../src/dataplane/bpf/syscalls.js";
 import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
 import { buildSteeringProgram, loadSteeringProgram } from "../src/dataplane/xdp/steering-program.js";
+import { closeFd, progTestRun } from "../src/platform/bpf.js";
 import { ethernet, ip4, ip6, ipv4, ipv6, ports } from "../test/support/frames.js";
 
 const repeat = Number(process.argv[2] ?? 1_000_000);

@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_FIN, TCP_SYN } from "../src/core/flow.js";
 import { Verdict } from "../src/core/verdict.js";
-import { closeFd, mapLookup, progTestRun } from "../src/dataplane/bpf/syscalls.js";
 import { FastPath } from "../src/dataplane/fastpath/fast-path.js";
 import { encodeFlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE } from "../src/dataplane/fastpath/flow-layout.js";
 import { FastPathMaps } from "../src/dataplane/fastpath/flow-maps.js";
 import { FlowOffload } from "../src/dataplane/fastpath/flow-offload.js";
 import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../src/dataplane/xdp/steering-program.js";
+import { closeFd, mapLookup, progTestRun } from "../src/platform/bpf.js";
 import {
   destSpec,
   FlowPacket,

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ConnTable } from "../src/core/conn-table.js";
 import { IPPROTO_TCP } from "../src/core/flow.js";
-import { hugePageBuffer, hugePageMapping } from "../src/dataplane/sys/huge-pages.js";
+import { hugePageBuffer, hugePageMapping } from "../src/platform/huge-pages.js";
 
 const HUGE = 2 * 1024 * 1024;
 

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
 import { IpAddr } from "../src/core/address.js";
-import { closeFd, MapType, mapCreate, progTestRun } from "../src/dataplane/bpf/syscalls.js";
 import { IpipSteeringMaps, type IpipXdpCounts } from "../src/dataplane/realserver/ipip-steering-maps.js";
 import { loadIpipSteeringProgram } from "../src/dataplane/realserver/ipip-steering-program.js";
 import { ip6TunnelDecapsulate } from "../src/net/ip6-tunnel.js";
 import { ipipDecapsulate } from "../src/net/ipip.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
+import { closeFd, MapType, mapCreate, progTestRun } from "../src/platform/bpf.js";
 import { buildFrame, type FrameSpec, refChecksum, V4 } from "./net-frames.js";
 import { haveRoot, PRIVILEGED } from "./support/privileged.js";
 

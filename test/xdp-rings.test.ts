@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { NativeMemory } from "../src/dataplane/sys/native-memory.js";
 import { ConsumerRing, ProducerRing, type RingOffsets } from "../src/dataplane/xdp/rings.js";
+import { NativeMemory } from "../src/platform/native-memory.js";
 
 // The rings over plain memory, with this test playing the kernel's side: the same index arithmetic
 // the kernel uses (free-running u32 counters, entry = counter & mask).

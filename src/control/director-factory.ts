@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Director } from "../core/director.js";
 import type { LocalPortRange } from "../core/laddr-pool.js";
-import { hugePageBuffer } from "../dataplane/sys/huge-pages.js";
+import { hugePageBuffer } from "../platform/huge-pages.js";
 import { CoreDirectorPort } from "./core-director-port.js";
 
 export interface DirectorFactoryOptions {

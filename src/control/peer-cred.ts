@@ -1,4 +1,5 @@
 import type { Socket } from "node:net";
+import { type Libc, libc } from "../platform/libc.js";
 
 /** The credentials of the process at the other end of a Unix socket (SO_PEERCRED). */
 export interface PeerCred {
@@ -12,18 +13,14 @@ const SO_PEERCRED = 17;
 /** struct ucred { pid_t pid; uid_t uid; gid_t gid; } */
 const UCRED_SIZE = 12;
 
-type GetSockOpt = (fd: number, level: number, name: number, val: Buffer, len: number[]) => number;
+type GetSockOpt = Libc["getsockopt"];
 let getsockopt: GetSockOpt | null | undefined;
 
-/** Binds getsockopt(2) from libc through koffi on first use; null when that is not possible. */
+/** getsockopt(2) from the platform's libc bindings, on first use; null when that is not possible. */
 async function binding(): Promise<GetSockOpt | null> {
   if (getsockopt !== undefined) return getsockopt;
   try {
-    const koffi = (await import("koffi")).default;
-    const libc = koffi.load("libc.so.6");
-    getsockopt = libc.func(
-      "int getsockopt(int fd, int level, int optname, _Out_ uint8_t *optval, _Inout_ uint32_t *optlen)",
-    ) as GetSockOpt;
+    getsockopt = libc().getsockopt;
   } catch {
     getsockopt = null;
   }
@@ -43,8 +40,9 @@ export function peerCred(socket: Socket): PeerCred | null {
   const fn = getsockopt;
   const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   if (!fn || typeof fd !== "number" || fd < 0) return null;
-  const buf = Buffer.alloc(UCRED_SIZE);
-  const len = [UCRED_SIZE];
+  const buf = new Uint8Array(UCRED_SIZE);
+  const len = new Uint32Array([UCRED_SIZE]);
   if (fn(fd, SOL_SOCKET, SO_PEERCRED, buf, len) !== 0 || len[0] !== UCRED_SIZE) return null;
-  return { pid: buf.readInt32LE(0), uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
+  const v = new DataView(buf.buffer);
+  return { pid: v.getInt32(0, true), uid: v.getUint32(4, true), gid: v.getUint32(8, true) };
 }

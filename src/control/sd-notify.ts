@@ -3,7 +3,7 @@
  * $NOTIFY_SOCKET (a path, or an abstract name written with a leading "@"). Node has no AF_UNIX
  * datagram sockets, so the socket is made through libc.
  */
-import { errno, errnoName, libc } from "../dataplane/sys/libc.js";
+import { errno, errnoName, libc } from "../platform/libc.js";
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;

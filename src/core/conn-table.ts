@@ -64,7 +64,7 @@ export interface ConnTableOptions {
   /**
    * Where the table's arrays live: one call, for all of them, at construction. Default: an
    * ordinary ArrayBuffer. A data plane passes memory backed by huge pages (see
-   * src/dataplane/sys/huge-pages.ts): a lookup touches two random cache lines in tens of MB, and
+   * src/platform/huge-pages.ts): a lookup touches two random cache lines in tens of MB, and
    * with 4 KiB pages each of them is also a TLB miss and a page walk.
    */
   allocate?: (bytes: number) => ArrayBuffer;

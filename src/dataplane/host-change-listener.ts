@@ -5,9 +5,10 @@
  * of about a microsecond, so checking every 100 ms is free next to the packet loop, and the
  * listener needs no part of the loop's poll() set (which is rebuilt whenever ports come or go).
  */
+
+import { RECEIVE_OVERRUN, RtnetlinkSocket } from "../platform/rtnetlink-socket.js";
 import { HostChange, readHostChanges } from "./host-changes.js";
 import { NeighbourLladdrs } from "./neighbour-lladdrs.js";
-import { RECEIVE_OVERRUN, RtnetlinkSocket } from "./sys/rtnetlink-socket.js";
 
 export interface HostChangeListenerOptions {
   /** How often the socket is drained (default 100 ms). */

@@ -1,12 +1,12 @@
 import type { IpAddr } from "../core/address.js";
-import { libc } from "./sys/libc.js";
-import { closeHostRtnetlink, hostRtnetlink as rtnetlink } from "./sys/rtnetlink-client.js";
-import { dumpNeighbours, solicitNeighbour } from "./sys/rtnetlink-neighbours.js";
-import { dumpAddresses, dumpLinks, dumpRoutes } from "./sys/rtnetlink-tables.js";
+import { libc } from "../platform/libc.js";
+import { closeHostRtnetlink, hostRtnetlink as rtnetlink } from "../platform/rtnetlink-client.js";
+import { dumpNeighbours, solicitNeighbour } from "../platform/rtnetlink-neighbours.js";
+import { dumpAddresses, dumpLinks, dumpRoutes } from "../platform/rtnetlink-tables.js";
 
 /**
  * What the host kernel knows and tslvs reuses: interfaces with their addresses, the routing table and
- * the neighbour (ARP / ND) table, read as rtnetlink dumps (sys/rtnetlink-tables.ts): no process is
+ * the neighbour (ARP / ND) table, read as rtnetlink dumps (platform/rtnetlink-tables.ts): no process is
  * spawned, so a read can happen while the slow path forwards (at start, when the kernel reports a
  * change, on a next-hop miss), never per packet.
  */

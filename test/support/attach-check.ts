@@ -4,8 +4,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { BpfAsm, R0 } from "../../src/dataplane/bpf/asm.js";
-import { closeFd, ProgType, progLoad } from "../../src/dataplane/bpf/syscalls.js";
 import { attachXdp } from "../../src/dataplane/xdp/attach.js";
+import { closeFd, ProgType, progLoad } from "../../src/platform/bpf.js";
 import { scriptArgs } from "./script-args.js";
 
 const [ifname] = scriptArgs("attach-check.js IF");

@@ -4,7 +4,7 @@
  * {sent, failed}. For hostile-input tests: frames the host's stack would never build.
  */
 import { readFileSync } from "node:fs";
-import { errno, libc } from "../../src/dataplane/sys/libc.js";
+import { errno, libc } from "../../src/platform/libc.js";
 import { scriptArgs } from "./script-args.js";
 
 const AF_PACKET = 17;

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import fc from "fast-check";
-import { mapLookup } from "../../src/dataplane/bpf/syscalls.js";
 import {
   encodeFlowKey,
   FLOW_DIR_IN,
@@ -14,6 +13,7 @@ import { writeMac } from "../../src/net/ethernet.js";
 import { ParsedFrame, parseFrame } from "../../src/net/parse.js";
 import { PARSE_OK } from "../../src/net/reason.js";
 import { drRewrite, natInbound, natOutbound, RW_OK } from "../../src/net/rewrite.js";
+import { mapLookup } from "../../src/platform/bpf.js";
 import { buildFrame, ipv4ChecksumsValid, pseudoHeader, refSum } from "../net-frames.js";
 import type { ProgramHook } from "./fastpath-rig.js";
 import {

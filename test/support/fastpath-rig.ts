@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { IpAddr } from "../../src/core/address.js";
 import { SKB_GSO_SEGS, SKB_GSO_SIZE, TC_ABI, TC_ACT_REDIRECT } from "../../src/dataplane/bpf/hook-abi.js";
-import { closeFd, mapDelete, mapUpdate, progTestRun } from "../../src/dataplane/bpf/syscalls.js";
 import {
   encodeFlow,
   encodeFlowKey,
@@ -12,6 +11,7 @@ import {
 import { FastPathMaps } from "../../src/dataplane/fastpath/flow-maps.js";
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
+import { closeFd, mapDelete, mapUpdate, progTestRun } from "../../src/platform/bpf.js";
 import { PRIVILEGED } from "./privileged.js";
 
 /**

@@ -12,9 +12,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { IpAddr } from "../../src/core/address.js";
-import { bpffsMounted, closeFd, ensureBpffs, progTestRun } from "../../src/dataplane/bpf/syscalls.js";
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
+import { bpffsMounted, closeFd, ensureBpffs, progTestRun } from "../../src/platform/bpf.js";
 import { ethernet, ip4, ipv4, ports } from "./frames.js";
 import { scriptArgs } from "./script-args.js";
 

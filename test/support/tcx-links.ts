@@ -1,5 +1,5 @@
 import type { NetLab } from "../../src/cli/lab/netns.js";
-import { closeFd, LinkType, linkGetFdById, linkInfo, linkNextId } from "../../src/dataplane/bpf/syscalls.js";
+import { closeFd, LinkType, linkGetFdById, linkInfo, linkNextId } from "../../src/platform/bpf.js";
 
 /**
  * True when some tcx link is attached to interface `ifname` of `host`. Link ids are global and

@@ -14,13 +14,13 @@
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { IpAddr } from "../../src/core/address.js";
-import { closeFd } from "../../src/dataplane/bpf/syscalls.js";
 import { attachXdp, interfaceIndex, type XdpAttachMode } from "../../src/dataplane/xdp/attach.js";
 import { PacketLoop } from "../../src/dataplane/xdp/packet-loop.js";
 import { SteeringMaps } from "../../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../../src/dataplane/xdp/steering-program.js";
 import { Umem } from "../../src/dataplane/xdp/umem.js";
 import { FrameBatch, rxQueueCount, XskSocket } from "../../src/dataplane/xdp/xsk-socket.js";
+import { closeFd } from "../../src/platform/bpf.js";
 import { scriptArgs } from "./script-args.js";
 
 interface Args {

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import { IpAddr } from "../../core/address.js";
-import { ip } from "../../dataplane/sys/ip-command.js";
+import { ip } from "../../platform/ip-command.js";
 import { parseOptions, UsageError } from "../cli-args.js";
 import { UndoableHostChanges } from "./undoable-host-changes.js";
 import { putVipsOnLoopback } from "./vip-on-loopback.js";
@@ -100,7 +100,7 @@ async function startTunReceiver(
   tunName: string,
   xdpMode: "auto" | "native" | "generic",
 ): Promise<() => Promise<string>> {
-  const { TunDevice } = await import("../../dataplane/sys/tun-device.js");
+  const { TunDevice } = await import("../../platform/tun-device.js");
   const { IpipReceiver } = await import("../../dataplane/realserver/ipip-receiver.js");
   const { readInterfaces } = await import("../../dataplane/host-net.js");
   const tun = TunDevice.open(tunName);

@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { ip } from "../../dataplane/sys/ip-command.js";
+import { ip } from "../../platform/ip-command.js";
 
 /**
  * Changes made to the host by a real-server helper, each recorded with how to undo it, and undone

@@ -5,8 +5,8 @@
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { closeFd, ensureBpffs, MapType, mapCreate, mapLookup, objGet, objPin } from "../../platform/bpf.js";
 import { possibleCpus } from "../bpf/possible-cpus.js";
-import { closeFd, ensureBpffs, MapType, mapCreate, mapLookup, objGet, objPin } from "../bpf/syscalls.js";
 import type { FastPathMapFds } from "./fast-path-program.js";
 import {
   FAST_PATH_COUNTER_NAMES,

@@ -34,7 +34,7 @@ import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "../../core/flow.js";
 import { TCP_S_ESTABLISHED } from "../../core/tcp-state.js";
 import type { Verdict } from "../../core/verdict.js";
 import { IPIP_OVERHEAD } from "../../net/ipip.js";
-import { MapBatch, mapLookupAll, mapLookupAndDelete, mapUpdate, mapUpdateBatch } from "../bpf/syscalls.js";
+import { MapBatch, mapLookupAll, mapLookupAndDelete, mapUpdate, mapUpdateBatch } from "../../platform/bpf.js";
 import type { NextHop } from "../next-hops.js";
 import {
   encodeFlow,

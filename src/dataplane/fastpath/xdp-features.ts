@@ -8,8 +8,8 @@
  * NETDEV_XDP_ACT_NDO_XMIT bit of its XDP features (netdev generic-netlink family, kernel 6.3+,
  * updated live for veth), which is what is read here: one request per interface, no per-packet cost.
  */
-import { errno, libc, SysError } from "../sys/libc.js";
-import { NativeMemory } from "../sys/native-memory.js";
+import { errno, libc, SysError } from "../../platform/libc.js";
+import { NativeMemory } from "../../platform/native-memory.js";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;

@@ -4,8 +4,8 @@
  * One set serves every interface the program is attached to.
  */
 import type { IpAddr } from "../../core/address.js";
+import { closeFd, MapType, mapCreate, mapLookup, mapUpdate } from "../../platform/bpf.js";
 import { possibleCpus } from "../bpf/possible-cpus.js";
-import { closeFd, MapType, mapCreate, mapLookup, mapUpdate } from "../bpf/syscalls.js";
 import { IPIP_XDP_COUNTERS, type IpipSteeringFds, IpipXdpCounter } from "./ipip-steering-program.js";
 
 /** What the XDP program did with tunnel packets without user space, summed over CPUs. */

@@ -29,10 +29,10 @@
  * only (no VLAN tag).
  */
 
+import { ProgType, progLoad } from "../../platform/bpf.js";
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10 } from "../bpf/asm.js";
 import { emitIncrement } from "../bpf/emit-increment.js";
 import { XDP_ABI, XDP_RX_QUEUE_INDEX } from "../bpf/hook-abi.js";
-import { ProgType, progLoad } from "../bpf/syscalls.js";
 
 /** Indexes of the program's per-CPU counters. */
 export const IpipXdpCounter = {

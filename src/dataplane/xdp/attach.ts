@@ -4,8 +4,8 @@
  * the process closes it — or exits, or is killed — the kernel detaches the program, so a crashed
  * daemon leaves nothing on the interface (unlike a netlink attach, which stays until removed).
  */
-import { closeFd, linkCreateTcx, linkCreateXdp, linkUpdate, XdpFlags } from "../bpf/syscalls.js";
-import { libc, SysError } from "../sys/libc.js";
+import { closeFd, linkCreateTcx, linkCreateXdp, linkUpdate, XdpFlags } from "../../platform/bpf.js";
+import { libc, SysError } from "../../platform/libc.js";
 
 /**
  * "generic": XDP on the skb path (any interface, after the driver built an skb);

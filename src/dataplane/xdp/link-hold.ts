@@ -12,7 +12,7 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { closeFd, LinkType, linkGetFdById, linkInfo } from "../bpf/syscalls.js";
+import { closeFd, LinkType, linkGetFdById, linkInfo } from "../../platform/bpf.js";
 import type { AttachedMode } from "./attach.js";
 
 /** A link handed over to the next daemon, as written in the handover file. */

@@ -6,8 +6,8 @@
  * finds nothing, the loop blocks in poll() on the RX sockets for a short timeout — cheaper than
  * spinning, and the only syscall an idle data plane makes — then yields as well.
  */
-import { errno, libc, SysError } from "../sys/libc.js";
-import { NativeMemory } from "../sys/native-memory.js";
+import { errno, libc, SysError } from "../../platform/libc.js";
+import { NativeMemory } from "../../platform/native-memory.js";
 import type { XskSocket } from "./xsk-socket.js";
 
 const POLLIN = 0x1;

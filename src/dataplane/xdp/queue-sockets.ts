@@ -1,4 +1,4 @@
-import { MapType, mapCreate, mapUpdate } from "../bpf/syscalls.js";
+import { MapType, mapCreate, mapUpdate } from "../../platform/bpf.js";
 import type { Umem } from "./umem.js";
 import { rxQueueCount, XskSocket } from "./xsk-socket.js";
 

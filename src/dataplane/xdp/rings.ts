@@ -9,7 +9,7 @@
  * { u64 addr; u32 len; u32 options }. UMEMs here are smaller than 4 GiB, so addresses are read and
  * written as their low u32 word (the high word is always 0) — no BigInt on the hot path.
  */
-import type { NativeMemory } from "../sys/native-memory.js";
+import type { NativeMemory } from "../../platform/native-memory.js";
 
 /** One ring's offsets inside its mapping (struct xdp_ring_offset). */
 export interface RingOffsets {

@@ -18,8 +18,8 @@
  * interface it finds before making its own, and a stop removes its own.
  */
 import { readdirSync, writeFileSync } from "node:fs";
-import { hostRtnetlink, RtnetlinkError } from "../sys/rtnetlink-client.js";
-import { createVethPair, deleteLink, setLinkUp } from "../sys/rtnetlink-links.js";
+import { hostRtnetlink, RtnetlinkError } from "../../platform/rtnetlink-client.js";
+import { createVethPair, deleteLink, setLinkUp } from "../../platform/rtnetlink-links.js";
 import { interfaceIndex } from "./attach.js";
 
 /** Names of slow-path veths start with this; they are never served themselves. */

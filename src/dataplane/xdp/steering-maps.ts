@@ -8,7 +8,6 @@
 import { existsSync, mkdirSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { IpAddr } from "../../core/address.js";
-import { possibleCpus } from "../bpf/possible-cpus.js";
 import {
   closeFd,
   ensureBpffs,
@@ -19,7 +18,8 @@ import {
   mapUpdate,
   objGet,
   objPin,
-} from "../bpf/syscalls.js";
+} from "../../platform/bpf.js";
+import { possibleCpus } from "../bpf/possible-cpus.js";
 import {
   encodeLocalKey,
   encodeLocalKey6,

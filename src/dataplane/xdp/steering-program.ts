@@ -30,6 +30,7 @@
  *
  */
 
+import { AttachType, ProgType, progLoad } from "../../platform/bpf.js";
 import { BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, type Reg } from "../bpf/asm.js";
 import { emitIncrement } from "../bpf/emit-increment.js";
 import {
@@ -40,7 +41,6 @@ import {
   XDP_ABI,
   XDP_RX_QUEUE_INDEX,
 } from "../bpf/hook-abi.js";
-import { AttachType, ProgType, progLoad } from "../bpf/syscalls.js";
 import { emitFastPath, type FastPathMapFds } from "../fastpath/fast-path-program.js";
 import {
   STEER_KEY_PORT,

@@ -7,8 +7,8 @@
  * Sockets that share a UMEM (XDP_SHARED_UMEM) share this free list: a frame received on one socket
  * can be transmitted on another in place, and returns here when its transmission completes.
  */
-import { check, libc } from "../sys/libc.js";
-import { NativeMemory } from "../sys/native-memory.js";
+import { check, libc } from "../../platform/libc.js";
+import { NativeMemory } from "../../platform/native-memory.js";
 
 export const SOL_XDP = 283;
 export const XDP_UMEM_REG = 4;

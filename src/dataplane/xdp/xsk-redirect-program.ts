@@ -4,9 +4,10 @@
  * socket of its RX queue, or is dropped when none is bound (never to the host: the frame was
  * addressed to another interface).
  */
+
+import { ProgType, progLoad } from "../../platform/bpf.js";
 import { BpfAsm, Helper, R1, R2, R3 } from "../bpf/asm.js";
 import { XDP_ABI, XDP_RX_QUEUE_INDEX } from "../bpf/hook-abi.js";
-import { ProgType, progLoad } from "../bpf/syscalls.js";
 
 export function buildXskRedirectProgram(xsksMap: number): Uint8Array {
   return new BpfAsm()

@@ -15,8 +15,8 @@
  * the rest).
  */
 import { readdirSync } from "node:fs";
-import { check, errno, libc, SysError } from "../sys/libc.js";
-import { NativeMemory } from "../sys/native-memory.js";
+import { check, errno, libc, SysError } from "../../platform/libc.js";
+import { NativeMemory } from "../../platform/native-memory.js";
 import { interfaceIndex } from "./attach.js";
 import { ConsumerRing, ProducerRing, type RingOffsets } from "./rings.js";
 import { SOL_XDP, type Umem } from "./umem.js";

@@ -66,12 +66,37 @@ export interface Libc {
   ) => number;
   readonly strerror: (errnum: number) => string;
   readonly getpid: () => number;
+  readonly open: (path: string, flags: number) => number;
+  readonly ioctl: (fd: number, request: number, arg: Uint8Array | NativePtr) => number;
+  /** write(2) with the buffer as an address (an integer): frames in native memory, no allocation. */
+  readonly writeAt: (fd: number, buf: number | bigint, len: number) => number;
+  /** mmap/munmap/madvise with integer addresses, for aligning a mapping by arithmetic. */
+  readonly mmapReserve: (
+    addr: bigint,
+    len: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    off: number,
+  ) => bigint;
+  readonly mmapAt: (
+    addr: bigint,
+    len: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    off: number,
+  ) => NativePtr | null;
+  readonly munmapAt: (addr: bigint, len: number) => number;
+  readonly madviseAt: (addr: bigint, len: number, advice: number) => number;
 }
 
 let cached: Libc | null = null;
 let errnoNames: Map<number, string> | null = null;
 
-/** The libc bindings, loaded on first call. Throws a clear error on platforms koffi cannot serve. */
+/**
+ * The libc bindings — the one place native functions are bound (the data plane's sockets, maps and
+ * memory, the control socket's peer credentials) — loaded on first call. Throws a clear error on platforms koffi cannot serve. */
 export function libc(): Libc {
   if (cached) return cached;
   if (process.platform !== "linux" || process.arch !== "x64") {
@@ -105,6 +130,15 @@ export function libc(): Libc {
     ),
     strerror: lib.func("const char *strerror(int errnum)"),
     getpid: lib.func("int getpid()"),
+    open: lib.func("int open(const char *path, int flags)"),
+    ioctl: lib.func("int ioctl(int fd, unsigned long req, void *arg)"),
+    writeAt: lib.func("intptr_t write(int fd, uint64_t buf, size_t len)"),
+    mmapReserve: lib.func(
+      "intptr_t mmap(intptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)",
+    ),
+    mmapAt: lib.func("void *mmap(intptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)"),
+    munmapAt: lib.func("int munmap(intptr_t addr, size_t len)"),
+    madviseAt: lib.func("int madvise(intptr_t addr, size_t len, int advice)"),
   };
   return cached;
 }

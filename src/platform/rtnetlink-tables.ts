@@ -4,7 +4,7 @@
  * main` print, without a process. Layouts: <linux/rtnetlink.h>, <linux/if_link.h>,
  * <linux/if_addr.h>.
  */
-import { IpAddr } from "../../core/address.js";
+import { IpAddr } from "../core/address.js";
 import { forEachAttr, NlMessageBuilder, type RtnetlinkClient } from "./rtnetlink-client.js";
 
 const AF_UNSPEC = 0;

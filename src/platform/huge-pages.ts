@@ -36,14 +36,14 @@ const mappings = new FinalizationRegistry<{ address: bigint; length: number }>((
 
 function hugeCalls(): HugeCalls {
   if (calls) return calls;
-  const lib = libc().koffi.load("libc.so.6");
-  // The same libc functions, declared with integer addresses so the aligned address can be
-  // computed and passed back (mapAt returns a pointer object for the ArrayBuffer view).
+  // libc's functions declared with integer addresses, so the aligned address can be computed and
+  // passed back (mapAt returns a pointer object for the ArrayBuffer view).
+  const c = libc();
   calls = {
-    reserve: lib.func("intptr_t mmap(intptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)"),
-    mapAt: lib.func("void *mmap(intptr_t addr, size_t len, int prot, int flags, int fd, int64_t off)"),
-    unmap: lib.func("int munmap(intptr_t addr, size_t len)"),
-    madvise: lib.func("int madvise(intptr_t addr, size_t len, int advice)"),
+    reserve: c.mmapReserve,
+    mapAt: c.mmapAt as HugeCalls["mapAt"],
+    unmap: c.munmapAt,
+    madvise: c.madviseAt,
   };
   return calls;
 }

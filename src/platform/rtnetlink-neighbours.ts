@@ -4,7 +4,7 @@
  * sends: the kernel sends the ARP request or neighbour solicitation, and the answer lands in its
  * table and comes as a notification).
  */
-import { IpAddr } from "../../core/address.js";
+import { IpAddr } from "../core/address.js";
 import {
   forEachAttr,
   NLM_F_CREATE,

@@ -15,24 +15,6 @@ const IFF_NO_PI = 0x1000;
 const IFNAMSIZ = 16;
 const EAGAIN = 11;
 
-// biome-ignore lint/suspicious/noExplicitAny: bound foreign functions take and return FFI values
-type Fn = (...args: any[]) => any;
-let fns: { open: Fn; ioctl: Fn; write: Fn } | null = null;
-
-function bind(): { open: Fn; ioctl: Fn; write: Fn } {
-  if (fns) return fns;
-  const koffi = libc().koffi;
-  const lib = koffi.load("libc.so.6");
-  fns = {
-    open: lib.func("int open(const char *path, int flags)"),
-    ioctl: lib.func("int ioctl(int fd, unsigned long req, void *arg)"),
-    // The buffer is passed as its address (an integer): frames live in native memory (a UMEM), and
-    // an address plus offset costs no allocation per packet.
-    write: lib.func("intptr_t write(int fd, uint64_t buf, size_t len)"),
-  };
-  return fns;
-}
-
 export class TunDevice {
   /** Packets that could not be written because the device's queue was full. */
   dropped = 0;
@@ -48,7 +30,7 @@ export class TunDevice {
   /** Creates the device `name` (at most 15 bytes); it is down until brought up (ip link set NAME up). */
   static open(name: string): TunDevice {
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new RangeError(`bad TUN device name "${name}"`);
-    const f = bind();
+    const f = libc();
     const fd = check(f.open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC), "open(/dev/net/tun)");
     const ifr = new Uint8Array(40); // struct ifreq: char name[16]; short flags; ...
     ifr.set(Buffer.from(name, "ascii"), 0);
@@ -66,7 +48,7 @@ export class TunDevice {
    * false, and counts why, when the kernel did not take it (queue full, or a packet it refuses).
    */
   writeAt(address: number, len: number): boolean {
-    const n = Number(bind().write(this.fd, address, len));
+    const n = Number(libc().writeAt(this.fd, address, len));
     if (n >= 0) return true;
     const e = errno();
     if (e === EAGAIN) this.dropped++;

@@ -7,8 +7,8 @@
  * (the kernel requires unused attr bytes to be zero).
  */
 import { readFileSync } from "node:fs";
-import { check, errno, libc, SysError } from "../sys/libc.js";
-import { NativeMemory } from "../sys/native-memory.js";
+import { check, errno, libc, SysError } from "./libc.js";
+import { NativeMemory } from "./native-memory.js";
 
 export const BpfCmd = {
   MAP_CREATE: 0,
