@@ -5,7 +5,6 @@
  * Run: node dist/bench/listing.js [services] [dests]
  */
 
-import type { IpvsClient } from "../src/cli/ipvsadm/client.js";
 import { formatServices } from "../src/cli/ipvsadm/list-services.js";
 import { NUMERIC } from "../src/cli/ipvsadm/names.js";
 import { TableResolver } from "../src/cli/ipvsadm/resolver.js";
@@ -13,6 +12,7 @@ import { runIpvsadm } from "../src/cli/ipvsadm/run.js";
 import { ServicesDb } from "../src/cli/ipvsadm/services-db.js";
 import { sortServices } from "../src/cli/ipvsadm/sort.js";
 import type { DestEntry, InfoEntry, Request, ServiceEntry } from "../src/control/api.js";
+import type { IpvsClient } from "../src/control/client.js";
 
 const nServices = Number(process.argv[2] ?? 10000);
 const nDests = Number(process.argv[3] ?? 10);

@@ -1,9 +1,9 @@
 /** Runs tslvsadm command lines against the daemon's real request handler and IPVS core, in process. */
 
-import type { IpvsClient } from "../../src/cli/ipvsadm/client.js";
 import { type NameResolver, TableResolver } from "../../src/cli/ipvsadm/resolver.js";
 import { type RunResult, runIpvsadm } from "../../src/cli/ipvsadm/run.js";
 import { ServicesDb } from "../../src/cli/ipvsadm/services-db.js";
+import type { IpvsClient } from "../../src/control/client.js";
 import { realDaemonClient } from "../support/real-director.js";
 
 /** The services entries the goldens need (a fixed table, independent of the host's /etc/services). */

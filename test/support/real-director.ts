@@ -4,12 +4,14 @@
  * tests then fail when the Director diverges from what they expect, not a stand-in for it.
  * `ticks` records the times the daemon's timer handed to it.
  */
-import { type IpvsClient, IpvsError } from "../../src/cli/ipvsadm/client.js";
+
 import type { Request } from "../../src/control/api.js";
 import { ApiHandler } from "../../src/control/api-handler.js";
+import type { IpvsClient } from "../../src/control/client.js";
 import { CoreDirectorPort } from "../../src/control/core-director-port.js";
 import { SyncDaemons } from "../../src/control/sync-daemons.js";
 import { Director } from "../../src/core/director.js";
+import { IpvsError } from "../../src/core/errors.js";
 
 /** The interfaces of the host the CLI spec's transcripts were taken on. */
 const SPEC_HOST_INTERFACES = ["lo", "eth0", "eth1"];

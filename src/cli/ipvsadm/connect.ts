@@ -1,6 +1,6 @@
+import type { IpvsClient } from "../../control/client.js";
 import { connect } from "../../control/client.js";
 import { DEFAULT_SOCKET_PATH } from "../../control/socket-path.js";
-import type { IpvsClient } from "./client.js";
 
 /** Where the daemon listens unless TSLVS_SOCKET says otherwise. */
 export const DEFAULT_SOCKET = DEFAULT_SOCKET_PATH;

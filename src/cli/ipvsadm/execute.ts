@@ -11,10 +11,11 @@ import type {
   TimeoutValues,
 } from "../../control/api.js";
 import { MAX_CONN_PAGE, pickDestConfig } from "../../control/api.js";
+import type { IpvsClient } from "../../control/client.js";
 import type { LookupEnv } from "./address-parse.js";
-import { errnoOf, type IpvsClient } from "./client.js";
 import { type ParsedCommand, parseCommand } from "./command.js";
 import type { IpvsOperation } from "./errno-messages.js";
+import { errnoOf } from "./errno-of.js";
 import { CliExit, type Output, tryHelp } from "./exit.js";
 import type { Namer } from "./names.js";
 

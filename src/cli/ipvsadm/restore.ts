@@ -1,6 +1,7 @@
 import type { DestConfig, ServiceConfig } from "../../control/api.js";
-import { errnoOf, type IpvsClient } from "./client.js";
+import type { IpvsClient } from "../../control/client.js";
 import { ipvsStrerror } from "./errno-messages.js";
+import { errnoOf } from "./errno-of.js";
 import { fail, type Output } from "./exit.js";
 
 /**

@@ -1,5 +1,6 @@
+import type { IpvsClient } from "../../control/client.js";
 import type { LookupEnv } from "./address-parse.js";
-import { errnoOf, type IpvsClient } from "./client.js";
+import { errnoOf } from "./errno-of.js";
 import { type ExecEnv, listAll, processOptions } from "./execute.js";
 import { CliExit, Output, type OutputSink } from "./exit.js";
 

@@ -1,11 +1,9 @@
-/** What tslvsadm needs from the daemon: the control plane's one client interface. */
-export type { IpvsClient } from "../../control/client.js";
-
-/** A refusal from the daemon (or the connection), named by its errno: the one errno error class. */
-export { IpvsError } from "../../core/errors.js";
-
 import { IpvsError } from "../../core/errors.js";
 
+/**
+ * The errno name of whatever a request to the daemon failed with (an IpvsError's, a socket error's
+ * code), which tslvsadm turns into ipvsadm's message; EIO when there is none.
+ */
 export function errnoOf(e: unknown): string {
   if (e instanceof IpvsError) return e.errno;
   if (e && typeof e === "object" && "errno" in e && typeof (e as { errno: unknown }).errno === "string")
