@@ -5,7 +5,7 @@ import { checkMatrix, checkTunnelMatrix } from "./matrix.js";
 import { atoi, stringToNumber } from "./numbers.js";
 import { type CommandKey, lookupLong, lookupShort, type OptDef } from "./option-table.js";
 import { PoptScanner } from "./popt.js";
-import { parseSchedFlags } from "./sched-flags.js";
+import { parseSchedFlags } from "./sched-flags-option.js";
 
 /** Seconds: ipvsadm's default persistence timeout (IPVS_SVC_PERSISTENT_TIMEOUT) and --set limit. */
 export const DEFAULT_PERSISTENT_TIMEOUT = 360;

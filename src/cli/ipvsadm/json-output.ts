@@ -10,7 +10,7 @@ import type {
   TimeoutValues,
 } from "../../control/api.js";
 import { pickDestConfig } from "../../control/api.js";
-import { schedFlagNames } from "./sched-flags.js";
+import { schedFlagNames } from "./sched-flags-option.js";
 
 /**
  * `--json` output: one JSON document per invocation, always numeric (no name lookups), counters

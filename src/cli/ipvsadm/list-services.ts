@@ -2,7 +2,7 @@ import type { DestEntry, InfoEntry, ServiceEntry } from "../../control/api.js";
 import type { ListFormat } from "./command.js";
 import { addrPort, type Namer } from "./names.js";
 import { largeNum, low32 } from "./printf.js";
-import { schedFlagNames } from "./sched-flags.js";
+import { schedFlagNames } from "./sched-flags-option.js";
 import { sortDests } from "./sort.js";
 
 /**

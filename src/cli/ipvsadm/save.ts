@@ -1,7 +1,7 @@
 import type { DestEntry, ServiceEntry } from "../../control/api.js";
 import { serviceProto } from "./list-services.js";
 import { addrPort, type Namer } from "./names.js";
-import { schedFlagNames } from "./sched-flags.js";
+import { schedFlagNames } from "./sched-flags-option.js";
 import { sortDests } from "./sort.js";
 
 /**
