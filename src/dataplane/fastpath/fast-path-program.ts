@@ -63,6 +63,8 @@ import {
 export interface FastPathMapFds {
   /** HASH: flow key -> flow value (flow-layout.ts). */
   flows: number;
+  /** HASH: IPv6 flow key -> IPv6 flow value (flow-layout-ipv6.ts). */
+  flows6: number;
   /** PERCPU_ARRAY of u64, indexed by FastPathCounter. */
   stats: number;
 }
@@ -83,23 +85,23 @@ export interface FastPathContext {
 }
 
 const ETH_P_IP_LE = 0x0008;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const TCP_FIN_SYN_RST = 0x07;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const TCP_FIN_SYN_RST = 0x07;
 
 // Stack slots below those the steering program uses (it uses -80 .. -1).
 const FKEY = -96;
-const SPILL_VALUE = -104;
+export const SPILL_VALUE = -104;
 const STAT_KEY = -108;
-const SPILL_LEN = -120;
+export const SPILL_LEN = -120;
 /** TC only: the one's-complement negation of the L4 words a NAT rewrite changes (ports, checksum). */
-const OLD_L4_SUM = -128;
+export const OLD_L4_SUM = -128;
 /** TC only: the same for the IP addresses (a GSO packet's partial checksum covers only those). */
-const OLD_ADDR_SUM = -132;
+export const OLD_ADDR_SUM = -132;
 /** TC only: 1 when the packet is a GSO/GRO aggregate (its L4 checksum is CHECKSUM_PARTIAL). */
-const GSO_FLAG = -136;
+export const GSO_FLAG = -136;
 
-const ETH_HLEN = 14;
+export const ETH_HLEN = 14;
 const IPIP_HLEN = 20;
 const IPPROTO_IPIP = 4;
 /** The DF bit in the first byte of the flags/fragment-offset field. */
@@ -108,13 +110,13 @@ const IP_DF_BYTE = 0x40;
 const BPF_ADJ_ROOM_MAC = 1;
 
 /** Emits `counter += 1` in the per-CPU stats map. Clobbers r0-r5. */
-function count(a: BpfAsm, fds: FastPathMapFds, id: number, skip: string): void {
+export function count(a: BpfAsm, fds: FastPathMapFds, id: number, skip: string): void {
   a.st("u32", R10, STAT_KEY, id);
   emitIncrement(a, fds.stats, STAT_KEY, skip);
 }
 
 /** reg = one's-complement fold of reg (a sum below 2^32) to 16 bits. Uses `tmp`. */
-function fold(a: BpfAsm, reg: Reg, tmp: Reg): void {
+export function fold(a: BpfAsm, reg: Reg, tmp: Reg): void {
   for (let i = 0; i < 2; i++) {
     a.mov64Reg(tmp, reg).alu64Imm("rsh", tmp, 16).alu64Imm("and", reg, 0xffff).alu64Reg("add", reg, tmp);
   }
@@ -125,7 +127,7 @@ function fold(a: BpfAsm, reg: Reg, tmp: Reg): void {
  * HC' = ~(~HC + delta)). `udp`: a 0 field (no checksum) stays 0 and a result of 0 is sent as 0xFFFF.
  * Uses r1 and r2.
  */
-function patchChecksum(a: BpfAsm, base: Reg, off: number, delta: Reg, udp: boolean, label: string): void {
+export function patchChecksum(a: BpfAsm, base: Reg, off: number, delta: Reg, udp: boolean, label: string): void {
   a.ldx("u16", R1, base, off);
   if (udp) a.jmpImm("jeq", R1, 0, `${label}_done`);
   a.be(R1, 16).alu64Imm("xor", R1, 0xffff).alu64Reg("add", R1, delta);
@@ -137,7 +139,7 @@ function patchChecksum(a: BpfAsm, base: Reg, off: number, delta: Reg, udp: boole
 }
 
 /** Copies a 6-byte MAC from the value (r0 + from) to the frame (base + to) with u16 moves. Uses r1. */
-function copyMac(a: BpfAsm, base: Reg, to: number, from: number): void {
+export function copyMac(a: BpfAsm, base: Reg, to: number, from: number): void {
   for (let i = 0; i < 6; i += 2) a.ldx("u16", R1, R0, from + i).stx("u16", base, to + i, R1);
 }
 

@@ -149,7 +149,10 @@ export class FastPath {
       this.xmit.set(ifindex, now);
     }
     if (lost) this.offload.withdrawAll();
-    this.offload.nextHopsChanged((a) => nextHops.get(a));
+    this.offload.nextHopsChanged(
+      (a) => nextHops.get(a),
+      (w, at) => nextHops.get6(w, at),
+    );
   }
 
   stop(log: Log): void {

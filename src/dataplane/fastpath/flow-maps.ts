@@ -1,6 +1,6 @@
 /**
- * The fast path's BPF maps: `tslvs_flows` (flow key -> rewrite, next hop, counters; layout in
- * flow-layout.ts) and `tslvs_fp_stats` (per-CPU counters of the program's decisions). Pinnable below
+ * The fast path's BPF maps: `tslvs_flows` and `tslvs_flows6` (flow key -> rewrite, next hop,
+ * counters; layouts in flow-layout.ts and flow-layout-ipv6.ts) and `tslvs_fp_stats` (per-CPU counters of the program's decisions). Pinnable below
  * bpffs like the steering maps, so that a restarted daemon can find the established flows again.
  */
 import { existsSync, mkdirSync, rmSync } from "node:fs";
@@ -15,8 +15,10 @@ import {
   FLOW_KEY_SIZE,
   FLOW_VALUE_SIZE,
 } from "./flow-layout.js";
+import { FLOW6_KEY_SIZE, FLOW6_VALUE_SIZE } from "./flow-layout-ipv6.js";
 
 const FLOWS_NAME = "tslvs_flows";
+const FLOWS6_NAME = "tslvs_flows6";
 const STATS_NAME = "tslvs_fp_stats";
 /** BPF_F_NO_PREALLOC: entries are allocated on insert, so a large limit costs nothing up front. */
 const BPF_F_NO_PREALLOC = 1;
@@ -49,7 +51,16 @@ export class FastPathMaps {
       flags: BPF_F_NO_PREALLOC,
       name: FLOWS_NAME,
     });
+    let flows6 = -1;
     try {
+      flows6 = mapCreate({
+        type: MapType.HASH,
+        keySize: FLOW6_KEY_SIZE,
+        valueSize: FLOW6_VALUE_SIZE,
+        maxEntries: maxFlows,
+        flags: BPF_F_NO_PREALLOC,
+        name: FLOWS6_NAME,
+      });
       const stats = mapCreate({
         type: MapType.PERCPU_ARRAY,
         keySize: 4,
@@ -57,26 +68,28 @@ export class FastPathMaps {
         maxEntries: FAST_PATH_COUNTERS,
         name: STATS_NAME,
       });
-      return new FastPathMaps({ flows, stats }, maxFlows);
+      return new FastPathMaps({ flows, flows6, stats }, maxFlows);
     } catch (e) {
       closeFd(flows);
+      if (flows6 >= 0) closeFd(flows6);
       throw e;
     }
   }
 
   /** Opens maps pinned by `pin(dir)`; null when they are not there. */
   static openPinned(dir: string, maxFlows = DEFAULT_MAX_FLOWS): FastPathMaps | null {
-    const fp = join(dir, FLOWS_NAME);
-    const sp = join(dir, STATS_NAME);
-    if (!existsSync(fp) || !existsSync(sp)) return null;
-    const flows = objGet(fp);
-    if (flows === null) return null;
-    const stats = objGet(sp);
-    if (stats === null) {
-      closeFd(flows);
-      return null;
+    const paths = [FLOWS_NAME, FLOWS6_NAME, STATS_NAME].map((n) => join(dir, n));
+    if (!paths.every((p) => existsSync(p))) return null;
+    const fds: number[] = [];
+    for (const p of paths) {
+      const fd = objGet(p);
+      if (fd === null) {
+        for (const f of fds) closeFd(f);
+        return null;
+      }
+      fds.push(fd);
     }
-    return new FastPathMaps({ flows, stats }, maxFlows);
+    return new FastPathMaps({ flows: fds[0]!, flows6: fds[1]!, stats: fds[2]! }, maxFlows);
   }
 
   pin(dir: string): void {
@@ -84,6 +97,7 @@ export class FastPathMaps {
     mkdirSync(dir, { recursive: true });
     for (const [name, fd] of [
       [FLOWS_NAME, this.fds.flows],
+      [FLOWS6_NAME, this.fds.flows6],
       [STATS_NAME, this.fds.stats],
     ] as const) {
       const path = join(dir, name);
@@ -94,6 +108,7 @@ export class FastPathMaps {
 
   static unpin(dir: string): void {
     rmSync(join(dir, FLOWS_NAME), { force: true });
+    rmSync(join(dir, FLOWS6_NAME), { force: true });
     rmSync(join(dir, STATS_NAME), { force: true });
   }
 
@@ -116,6 +131,7 @@ export class FastPathMaps {
     if (this.closed) return;
     this.closed = true;
     closeFd(this.fds.flows);
+    closeFd(this.fds.flows6);
     closeFd(this.fds.stats);
   }
 }

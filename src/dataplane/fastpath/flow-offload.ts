@@ -17,7 +17,8 @@
  *   last-seen time — so `-ln --stats`, `--rate` and the timeouts stay what the kernel would show.
  *
  * IPv4 NAT (masq), DR, FULLNAT (both directions) and TUN (inbound: its replies do not pass the
- * director) conns are offloaded; IPv6 and everything else stay on the slow path. FULLNAT's packet
+ * director) conns are offloaded, and IPv6 NAT, DR and FULLNAT ones (tslvs_flows6); LVS-TUN over
+ * IPv6 and everything else stay on the slow path. FULLNAT's packet
  * that carries the TOA option is the slow path's: the slow path offers a FULLNAT conn only once
  * the option is in (docs/decisions/0750-xdp-fullnat-tun.md).
  */
@@ -52,6 +53,13 @@ import {
   readCounter,
   readU32le,
 } from "./flow-layout.js";
+import {
+  encodeFlow6,
+  encodeFlow6Key,
+  FLOW6_KEY_SIZE,
+  FLOW6_VALUE_SIZE,
+  type Flow6Spec,
+} from "./flow-layout-ipv6.js";
 import type { FastPathMaps } from "./flow-maps.js";
 
 /** Per-conn state bits: installed in the map / staged for the next flush, per direction. */
@@ -68,6 +76,8 @@ const OUT_BITS = OUT_INSTALLED | OUT_STAGED | OUT_NOT_REDIRECTABLE;
 const STAGE_CAPACITY = 256;
 /** The smallest IPv4 MTU: a tunnel whose inner MTU is below it sends nothing (xmit-tunnel.ts). */
 const IPV4_MIN_MTU = 68;
+/** The smallest IPv6 link MTU (RFC 8200). */
+const IPV6_MIN_MTU = 1280;
 const READ_BATCH = 1024;
 
 export interface FlowOffloadOptions {
@@ -117,6 +127,36 @@ export class FlowOffload implements ConnEvents {
   private readonly stageDir = new Uint8Array(STAGE_CAPACITY);
   private staged = 0;
   private readonly reader = new MapBatch(FLOW_KEY_SIZE, FLOW_VALUE_SIZE, READ_BATCH);
+  /** The same for IPv6 flows (tslvs_flows6). */
+  private readonly stage6 = new MapBatch(FLOW6_KEY_SIZE, FLOW6_VALUE_SIZE, STAGE_CAPACITY);
+  private readonly stageConn6 = new Int32Array(STAGE_CAPACITY);
+  private readonly stageDir6 = new Uint8Array(STAGE_CAPACITY);
+  private staged6 = 0;
+  private readonly reader6 = new MapBatch(FLOW6_KEY_SIZE, FLOW6_VALUE_SIZE, READ_BATCH);
+  private readonly key6 = new Uint8Array(FLOW6_KEY_SIZE);
+  private readonly value6 = new Uint8Array(FLOW6_VALUE_SIZE);
+  /** The next hop address of each installed IPv6 direction (4 words a slot), made on first use. */
+  private hopAddr6: Uint32Array | null = null;
+  private readonly spec6: Flow6Spec = {
+    conn: 0,
+    direction: 0,
+    protocol: 0,
+    saddr: new Uint32Array(4),
+    daddr: new Uint32Array(4),
+    sport: 0,
+    dport: 0,
+    newSaddr: new Uint32Array(4),
+    newDaddr: new Uint32Array(4),
+    newSport: 0,
+    newDport: 0,
+    rewrite: false,
+    inIfindex: 0,
+    outIfindex: 0,
+    inMac: 0,
+    dstMac: 0,
+    srcMac: 0,
+    maxLen: 0,
+  };
   private readonly key = new Uint8Array(FLOW_KEY_SIZE);
   private readonly value = new Uint8Array(FLOW_VALUE_SIZE);
   private readonly spec: FlowSpec = {
@@ -176,7 +216,12 @@ export class FlowOffload implements ConnEvents {
     maxLen: number,
   ): void {
     const i = v.conn;
-    if (i < 0 || pkt.family !== 4 || v.family !== 4) return;
+    if (i < 0) return;
+    if (pkt.family === 6 && v.family === 6) {
+      this.offer6(pkt, v, inbound, hop, inIfindex, inMac, maxLen);
+      return;
+    }
+    if (pkt.family !== 4 || v.family !== 4) return;
     const bits = this.state[i]!;
     if (bits & (inbound ? IN_BITS : OUT_BITS)) return;
     const t = this.conns;
@@ -242,8 +287,78 @@ export class FlowOffload implements ConnEvents {
     this.hopSrc[slot] = hop.srcV4;
   }
 
-  /** Writes the staged entries (one syscall); the engine calls it once per round. */
+  /**
+   * IPv6 NAT, FULLNAT and DR conns, as `offer` does for IPv4 (LVS-TUN over IPv6 stays on the slow
+   * path: its encapsulation is not in the program).
+   */
+  private offer6(
+    pkt: FlowPacket,
+    v: Verdict,
+    inbound: boolean,
+    hop: NextHop,
+    inIfindex: number,
+    inMac: number,
+    maxLen: number,
+  ): void {
+    const i = v.conn;
+    const bits = this.state[i]!;
+    if (bits & (inbound ? IN_BITS : OUT_BITS)) return;
+    const t = this.conns;
+    const fwd = t.flags[i]! & CONN_F_FWD_MASK;
+    if (fwd !== CONN_F_MASQ && fwd !== CONN_F_DROUTE && fwd !== CONN_F_FULLNAT) return;
+    if (t.flags[i]! & CONN_F_TEMPLATE) return;
+    const proto = pkt.protocol;
+    if (proto === IPPROTO_TCP) {
+      if (t.state[i] !== TCP_S_ESTABLISHED) return;
+    } else if (proto !== IPPROTO_UDP) {
+      return;
+    }
+    if (!this.opts.canRedirect(inIfindex, hop.ifindex)) {
+      this.counters.notRedirectable++;
+      this.state[i] = bits | (inbound ? IN_NOT_REDIRECTABLE : OUT_NOT_REDIRECTABLE);
+      return;
+    }
+    const mtu = Math.min(maxLen, hop.mtu, 0xffff);
+    if (mtu < IPV6_MIN_MTU) return;
+    if (this.staged6 === STAGE_CAPACITY) this.flush();
+    const s = this.spec6;
+    s.conn = i;
+    s.direction = inbound ? FLOW_DIR_IN : FLOW_DIR_OUT;
+    s.protocol = proto;
+    (s.saddr as Uint32Array).set(pkt.saddr);
+    (s.daddr as Uint32Array).set(pkt.daddr);
+    s.sport = pkt.sport;
+    s.dport = pkt.dport;
+    (s.newSaddr as Uint32Array).set(v.srcAddr);
+    (s.newDaddr as Uint32Array).set(v.dstAddr);
+    s.newSport = v.srcPort;
+    s.newDport = v.dstPort;
+    s.rewrite = fwd !== CONN_F_DROUTE;
+    s.inIfindex = inIfindex;
+    s.outIfindex = hop.ifindex;
+    s.inMac = inMac;
+    s.dstMac = hop.dstMac;
+    s.srcMac = hop.srcMac;
+    s.maxLen = mtu;
+    const n = this.staged6++;
+    encodeFlow6(this.stage6.keys, n * FLOW6_KEY_SIZE, this.stage6.values, n * FLOW6_VALUE_SIZE, s);
+    this.stageConn6[n] = i;
+    this.stageDir6[n] = s.direction;
+    this.state[i] = bits | (inbound ? IN_STAGED : OUT_STAGED);
+    const slot = 2 * i + s.direction;
+    this.seenPackets[slot] = 0;
+    this.seenBytes[slot] = 0;
+    // DR's next hop is the real server itself; NAT's and FULLNAT's wherever the destination routes.
+    this.hopAddr6 ??= new Uint32Array(8 * this.conns.capacity);
+    this.hopAddr6.set(fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.words : v.dstAddr, 4 * slot);
+    this.hopMac[slot] = hop.dstMac;
+    this.hopIfindex[slot] = hop.ifindex;
+    this.hopSrc[slot] = 0;
+  }
+
+  /** Writes the staged entries (one syscall per family); the engine calls it once per round. */
   flush(): void {
+    this.flush6();
     const n = this.staged;
     if (n === 0) return;
     this.staged = 0;
@@ -267,8 +382,10 @@ export class FlowOffload implements ConnEvents {
   }
 
   private markInstalled(k: number, ok: boolean): void {
-    const i = this.stageConn[k]!;
-    const dir = this.stageDir[k]!;
+    this.markInstalledAs(this.stageConn[k]!, this.stageDir[k]!, ok);
+  }
+
+  private markInstalledAs(i: number, dir: number, ok: boolean): void {
     const staged = dir === FLOW_DIR_IN ? IN_STAGED : OUT_STAGED;
     const installed = dir === FLOW_DIR_IN ? IN_INSTALLED : OUT_INSTALLED;
     // A refused entry stays marked staged, so the conn is not offered again on every packet.
@@ -277,6 +394,33 @@ export class FlowOffload implements ConnEvents {
       this.counters.installed++;
     } else {
       this.counters.refused++;
+    }
+  }
+
+  private flush6(): void {
+    const n = this.staged6;
+    if (n === 0) return;
+    this.staged6 = 0;
+    const fd = this.maps.fds.flows6;
+    let batchOk = true;
+    try {
+      mapUpdateBatch(fd, this.stage6, n);
+    } catch {
+      batchOk = false;
+    }
+    for (let k = 0; k < n; k++) {
+      let ok = batchOk;
+      if (!batchOk) {
+        try {
+          this.key6.set(this.stage6.keys.subarray(k * FLOW6_KEY_SIZE, (k + 1) * FLOW6_KEY_SIZE));
+          this.value6.set(this.stage6.values.subarray(k * FLOW6_VALUE_SIZE, (k + 1) * FLOW6_VALUE_SIZE));
+          mapUpdate(fd, this.key6, this.value6);
+          ok = true;
+        } catch {
+          ok = false;
+        }
+      }
+      this.markInstalledAs(this.stageConn6[k]!, this.stageDir6[k]!, ok);
     }
   }
 
@@ -293,6 +437,21 @@ export class FlowOffload implements ConnEvents {
     if (bits & (IN_STAGED | OUT_STAGED)) this.unstage(i);
     const t = this.conns;
     const proto = t.protoOf(i);
+    if (t.afOf(i) === 6) {
+      if (bits & IN_INSTALLED) {
+        t.readCaddr(i, scratchC);
+        t.readVaddr(i, scratchV);
+        encodeFlow6Key(this.key6, 0, proto, scratchC, scratchV, t.cportOf(i), t.vportOf(i));
+        this.take6(i, FLOW_DIR_IN, freeing);
+      }
+      if (bits & OUT_INSTALLED) {
+        t.readDaddr(i, scratchC);
+        t.readLaddr(i, scratchV);
+        encodeFlow6Key(this.key6, 0, proto, scratchC, scratchV, t.dportOf(i), t.lportOf(i));
+        this.take6(i, FLOW_DIR_OUT, freeing);
+      }
+      return;
+    }
     const w = t.readCaddr(i, scratchC)[0]!;
     const cport = t.cportOf(i);
     if (bits & IN_INSTALLED) {
@@ -314,7 +473,28 @@ export class FlowOffload implements ConnEvents {
     this.credit(i, dir, this.value, 0, !freeing);
   }
 
+  /** take() for the IPv6 map, the key in this.key6. */
+  private take6(i: number, dir: number, freeing: boolean): void {
+    if (!mapLookupAndDelete(this.maps.fds.flows6, this.key6, this.value6)) return;
+    this.counters.removed++;
+    this.credit(i, dir, this.value6, 0, !freeing);
+  }
+
   private unstage(i: number): void {
+    let k6 = 0;
+    while (k6 < this.staged6) {
+      if (this.stageConn6[k6] !== i) {
+        k6++;
+        continue;
+      }
+      const last = --this.staged6;
+      if (k6 !== last) {
+        this.stage6.keys.copyWithin(k6 * FLOW6_KEY_SIZE, last * FLOW6_KEY_SIZE, (last + 1) * FLOW6_KEY_SIZE);
+        this.stage6.values.copyWithin(k6 * FLOW6_VALUE_SIZE, last * FLOW6_VALUE_SIZE, (last + 1) * FLOW6_VALUE_SIZE);
+        this.stageConn6[k6] = this.stageConn6[last]!;
+        this.stageDir6[k6] = this.stageDir6[last]!;
+      }
+    }
     let k = 0;
     while (k < this.staged) {
       if (this.stageConn[k] !== i) {
@@ -365,18 +545,22 @@ export class FlowOffload implements ConnEvents {
   collect(): void {
     if (this.closed) return;
     this.counters.reads++;
-    const r = this.reader;
-    mapLookupAll(this.maps.fds.flows, r, (n) => {
-      for (let k = 0; k < n; k++) {
-        const at = k * FLOW_VALUE_SIZE;
-        const i = readU32le(r.values, at + FV_CONN);
-        const dir = r.values[at + FV_DIR]!;
-        if (i >= this.conns.capacity) continue;
-        const bit = dir === FLOW_DIR_IN ? IN_INSTALLED : OUT_INSTALLED;
-        if (!(this.state[i]! & bit)) continue;
-        this.credit(i, dir, r.values, at, true);
-      }
-    });
+    for (const [fd, r, size] of [
+      [this.maps.fds.flows, this.reader, FLOW_VALUE_SIZE],
+      [this.maps.fds.flows6, this.reader6, FLOW6_VALUE_SIZE],
+    ] as const) {
+      mapLookupAll(fd, r, (n) => {
+        for (let k = 0; k < n; k++) {
+          const at = k * size;
+          const i = readU32le(r.values, at + FV_CONN);
+          const dir = r.values[at + FV_DIR]!;
+          if (i >= this.conns.capacity) continue;
+          const bit = dir === FLOW_DIR_IN ? IN_INSTALLED : OUT_INSTALLED;
+          if (!(this.state[i]! & bit)) continue;
+          this.credit(i, dir, r.values, at, true);
+        }
+      });
+    }
   }
 
   /** After a rule change: conns whose real server is no longer available go back to the slow path. */
@@ -391,16 +575,20 @@ export class FlowOffload implements ConnEvents {
   }
 
   /** After the host's routes/neighbours were re-read: flows whose next hop changed are withdrawn. */
-  nextHopsChanged(current: (addrV4: number) => NextHop | null): void {
+  nextHopsChanged(
+    current: (addrV4: number) => NextHop | null,
+    current6: (words: Uint32Array, at: number) => NextHop | null = () => null,
+  ): void {
     const t = this.conns;
     for (let i = 0; i < t.highWater; i++) {
       const bits = this.state[i]!;
       if (bits === 0) continue;
+      const v6 = t.afOf(i) === 6;
       for (const dir of [FLOW_DIR_IN, FLOW_DIR_OUT]) {
         const offloaded = dir === FLOW_DIR_IN ? IN_INSTALLED | IN_STAGED : OUT_INSTALLED | OUT_STAGED;
         if (!(bits & offloaded)) continue;
         const slot = 2 * i + dir;
-        const hop = current(this.hopAddr[slot]!);
+        const hop = v6 ? (this.hopAddr6 ? current6(this.hopAddr6, 4 * slot) : null) : current(this.hopAddr[slot]!);
         if (
           !hop ||
           hop.dstMac !== this.hopMac[slot] ||
@@ -430,6 +618,8 @@ export class FlowOffload implements ConnEvents {
     this.closed = true;
     this.stage.free();
     this.reader.free();
+    this.stage6.free();
+    this.reader6.free();
   }
 }
 

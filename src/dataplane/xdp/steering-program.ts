@@ -42,6 +42,7 @@ import {
   XDP_RX_QUEUE_INDEX,
 } from "../bpf/hook-abi.js";
 import { emitFastPath, type FastPathMapFds } from "../fastpath/fast-path-program.js";
+import { emitFastPath6 } from "../fastpath/fast-path-program-ipv6.js";
 import {
   STEER_KEY_PORT,
   STEER_KEY_PROTO,
@@ -430,6 +431,17 @@ class Generator {
 
     a.label("ports6");
     this.need(L4, 4);
+    if (this.fastPath) {
+      emitFastPath6(a, this.fastPath, {
+        ctx: CTX,
+        iph: IPH,
+        l4: L4,
+        proto: PROTO,
+        fallThrough: "steer6",
+        abi: this.abi,
+      });
+      a.label("steer6");
+    }
     this.lookup(6, services6, IPH, IP6_DADDR, L4, 2, true, "hit_service");
     this.lookup(6, services6, IPH, IP6_DADDR, null, 0, true, "hit_service_any");
     this.lookup(6, replies6, IPH, IP6_SADDR, L4, 0, true, "hit_reply");
