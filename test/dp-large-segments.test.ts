@@ -4,7 +4,8 @@
  * 64 KiB, the director's interfaces merge with GRO), in the tc mode (what `auto` picks on veth) and
  * native XDP. A frame the slow path cannot take whole used to be dropped by the
  * kernel without a counter (IPv6 downloads crawled at ~35 KB/s, IPv4 ones stalled at their FIN);
- * the slow-path veth now segments it (decision 0850, "Large segments").
+ * the slow-path veth now segments it (decision 0850, "Large segments"), and established IPv6 flows
+ * ride the fast path as IPv4 ones do (decision 0980).
  *
  * Each download is byte-compared with the real server's pattern. Its rate is compared with the
  * same download in native XDP (taken first, in the same run): the bound is loose, a fourth, which
@@ -74,6 +75,13 @@ async function downloads(family: 4 | 6, mode: Mode, diag: (m: string) => void): 
     }
     await director.stop();
     diag(`engine counters: ${JSON.stringify(director.engineCounters())}`);
+    // The downloads ride the fast path, IPv6 as IPv4 (decision 0980): what it forwarded is counted.
+    const line = director.log.split("\n").find((l) => l.includes('"fast path stopped"'));
+    const forwarded = line
+      ? (JSON.parse(line) as { fastPath: { program: { FORWARDED: number } } }).fastPath.program.FORWARDED
+      : 0;
+    diag(`IPv${family} ${mode}: the fast path forwarded ${forwarded} packets (aggregates count once)`);
+    assert.ok(forwarded >= 100, `IPv${family} ${mode}: the fast path forwarded only ${forwarded} packets`);
   } finally {
     await director?.stop();
     await lab.destroy();
