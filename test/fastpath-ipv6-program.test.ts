@@ -175,6 +175,53 @@ function fastPathIpv6Tests(hook: ProgramHook): void {
     }
   });
 
+  test(`${hook}: LVS-TUN to an IPv6 real server: the packet, hop limit one lower, inside an outer IPv6 header (RFC 2473)`, (t) => {
+    if (!haveRoot(t)) return;
+    const src6 = w("2001:2:0:2::1");
+    const tun = spec({
+      sport: 40003,
+      newSaddr: src6,
+      newDaddr: RIP6,
+      newSport: 40003,
+      newDport: 80,
+      tunnel: true,
+    });
+    withFlow(tun, () => {
+      for (const tc of [0x00, 0xb8, 0x03]) {
+        // Traffic class in the inner header: version 6, tc, flow label 0x12345.
+        const frame = frameOf(tun);
+        frame[14] = 0x60 | (tc >> 4);
+        frame[15] = ((tc & 0x0f) << 4) | 0x1;
+        frame[16] = 0x23;
+        frame[17] = 0x45;
+        const r = rig.run(frame);
+        assert.equal(r.verdict, XDP_REDIRECT);
+        assert.equal(r.counter, "FORWARDED");
+        const inner = frame.slice(14);
+        inner[7] = inner[7]! - 1;
+        const outerTc = (tc & 3) === 3 ? tc ^ 1 : tc;
+        const outer = [
+          0x60 | (outerTc >> 4),
+          (outerTc & 0x0f) << 4,
+          0,
+          0,
+          inner.length >> 8,
+          inner.length & 0xff,
+          41,
+          inner[7]!,
+        ];
+        for (const a of [src6, RIP6])
+          for (const x of a) outer.push(x >>> 24, (x >>> 16) & 0xff, (x >>> 8) & 0xff, x & 0xff);
+        const eth = new Uint8Array(14);
+        writeMac(eth, 0, RS_MAC);
+        writeMac(eth, 6, OUT_MAC);
+        eth[12] = 0x86;
+        eth[13] = 0xdd;
+        assert.deepEqual(r.data, Uint8Array.from([...eth, ...outer, ...inner]), `traffic class ${tc}`);
+      }
+    });
+  });
+
   test(`${hook}: IPv6 UDP`, (t) => {
     if (!haveRoot(t)) return;
     const s = spec({ protocol: UDP, dport: 53, newDport: 5353 });

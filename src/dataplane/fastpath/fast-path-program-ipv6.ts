@@ -5,6 +5,9 @@
  * redirect) it shares:
  *
  *   extension headers, TCP with SYN, FIN or RST -> steering continues (slow path)
+ *   tunnel hit (LVS-TUN to an IPv6 real server) -> the packet, its hop limit decremented, goes
+ *     inside an outer IPv6 header (RFC 2473: next header 41, hop limit and traffic class from the
+ *     inner packet with ECN encapsulation, flow label 0), as xmit-tunnel.ts sends it
  *   lookup (saddr, daddr, ports, proto) in tslvs_flows6
  *     miss, other interface or MAC, VLAN, hop limit <= 1, longer than the egress MTU, a partial
  *     checksum on a single packet                 -> steering continues
@@ -39,6 +42,7 @@ import {
   FastPathCounter,
   FLOW_REWRITE_DST,
   FLOW_REWRITE_SRC,
+  FLOW_TUNNEL,
   FV_DPORT,
   FV_DST_MAC,
   FV_IN_IFINDEX,
@@ -59,6 +63,9 @@ const IP6_NEXT = 6;
 const IP6_HOP_LIMIT = 7;
 const IP6_SADDR = 8;
 const IP6_DADDR = 24;
+const IPPROTO_IPV6 = 41;
+/** bpf_skb_adjust_room mode: the room goes between the Ethernet and the IP header. */
+const BPF_ADJ_ROOM_MAC = 1;
 
 // Stack slots below the IPv4 fast path's (which end at -136); those it shares are not live at once.
 const FKEY6 = -176;
@@ -241,6 +248,8 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
       .label("fp6_ck_ok");
   }
 
+  a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jset", R2, FLOW_TUNNEL, "fp6_tunnel");
+
   // ---- from here on the packet is the fast path's: rewrite ----
   a.ldx("u32", R2, ctx, abi.data)
     .ldx("u32", R3, ctx, abi.dataEnd)
@@ -271,9 +280,7 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
     emitCsumComplete6(a, c, true, "fp6_cc");
     a.ja("fp_count");
     // An aggregate's partial checksum: the addresses' change only, no inversion (as for IPv4).
-    a.label("fp6_l4_gso")
-      .jmpImm("jne", proto, IPPROTO_TCP, "fp_count")
-      .ldx("u32", R3, R10, OLD_ADDR_SUM);
+    a.label("fp6_l4_gso").jmpImm("jne", proto, IPPROTO_TCP, "fp_count").ldx("u32", R3, R10, OLD_ADDR_SUM);
     for (let w = 0; w < 16; w++) a.ldx("u16", R1, iph, IP6_SADDR + 2 * w).alu64Reg("add", R3, R1);
     a.ldx("u16", R1, l4, 16).alu64Reg("add", R3, R1);
     fold(a, R3, R1);
@@ -292,8 +299,11 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
   for (let k = 0; k < 4; k++) a.ldx("u32", R1, R0, FV6_DADDR + 4 * k).stx("u32", iph, IP6_DADDR + 4 * k, R1);
   a.ldx("u16", R1, R0, FV_DPORT).stx("u16", l4, 2, R1).ja("fp6_after_dst");
 
+  emitTunnel6(a, c);
+
   // Not taken: count why, then the slow path.
   const outcomes: [string, number][] = [
+    ["fp6_no_headroom", FastPathCounter.SLOW_NO_HEADROOM],
     ["fp6_control", FastPathCounter.SLOW_CONTROL],
     ["fp6_miss", FastPathCounter.MISS],
     ["fp6_other_host", FastPathCounter.SLOW_OTHER_HOST],
@@ -306,4 +316,125 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
     count(a, fds, id, `${label}_counted`);
     a.ja(slow);
   }
+}
+
+/**
+ * LVS-TUN to an IPv6 real server, entered at "fp6_tunnel" with r0 = the flow value and r5 = the
+ * inner packet's length, every common check passed. The frame grows by 40 bytes; the helpers that
+ * do it invalidate every packet pointer, so `iph` and `l4` serve as scratch and are rebuilt
+ * ("fp6_reparse") when the frame has to go on into the steering code after all.
+ */
+function emitTunnel6(a: BpfAsm, c: FastPathContext): void {
+  const { ctx, abi } = c;
+  const outer = c.iph;
+  const inner = c.l4;
+  a.label("fp6_tunnel");
+  // An aggregate would need a GSO-aware encapsulation: the slow path (which segments it).
+  if (abi.hook === "tc") a.ldx("u32", R1, R10, GSO_FLAG).jmpImm("jne", R1, 0, "fp6_too_long");
+  a.stx("u64", R10, SPILL_VALUE, R0).stx("u64", R10, SPILL_LEN, R5);
+  if (abi.hook === "xdp") {
+    // Link padding after the IP packet is not carried.
+    a.mov64Reg(R1, ctx)
+      .call(Helper.xdpGetBuffLen)
+      .ldx("u64", R2, R10, SPILL_LEN)
+      .add64Imm(R2, ETH_HLEN)
+      .alu64Reg("sub", R2, R0)
+      .jmpImm("jeq", R2, 0, "fp6_tun_head")
+      .mov64Reg(R1, ctx)
+      .call(Helper.xdpAdjustTail)
+      .jmpImm("jne", R0, 0, "fp6_reparse")
+      .label("fp6_tun_head")
+      .mov64Reg(R1, ctx)
+      .mov64Imm(R2, -IP6_HLEN)
+      .call(Helper.xdpAdjustHead)
+      .jmpImm("jne", R0, 0, "fp6_reparse");
+  } else {
+    a.ldx("u32", R1, ctx, SKB_LEN)
+      .ldx("u64", R2, R10, SPILL_LEN)
+      .add64Imm(R2, ETH_HLEN)
+      .jmpReg("jeq", R1, R2, "fp6_tun_head")
+      .mov64Reg(R1, ctx)
+      .mov64Imm(R3, 0)
+      .call(Helper.skbChangeTail)
+      .jmpImm("jne", R0, 0, "fp6_reparse")
+      .label("fp6_tun_head")
+      .mov64Reg(R1, ctx)
+      .mov64Imm(R2, IP6_HLEN)
+      .mov64Imm(R3, BPF_ADJ_ROOM_MAC)
+      .mov64Imm(R4, 0)
+      .call(Helper.skbAdjustRoom)
+      .jmpImm("jne", R0, 0, "fp6_reparse");
+  }
+  a.ldx("u32", R2, ctx, abi.data)
+    .ldx("u32", R3, ctx, abi.dataEnd)
+    .mov64Reg(R4, R2)
+    .add64Imm(R4, ETH_HLEN + IP6_HLEN + IP6_HLEN)
+    .jmpReg("jgt", R4, R3, "fp6_tun_undo")
+    .mov64Reg(outer, R2)
+    .add64Imm(outer, ETH_HLEN)
+    .mov64Reg(inner, outer)
+    .add64Imm(inner, IP6_HLEN)
+    .ldx("u64", R0, R10, SPILL_VALUE);
+  // Ethernet: the new MACs, EtherType IPv6 (the old header's bytes now lie under the outer header).
+  copyMac(a, R2, 0, FV_DST_MAC);
+  copyMac(a, R2, 6, FV_SRC_MAC);
+  a.st("u16", R2, 12, ETH_P_IPV6_LE)
+    // Inner hop limit - 1 (checked > 1); no checksum covers it.
+    .ldx("u8", R1, inner, IP6_HOP_LIMIT)
+    .add64Imm(R1, -1)
+    .stx("u8", inner, IP6_HOP_LIMIT, R1)
+    .stx("u8", outer, IP6_HOP_LIMIT, R1)
+    // Traffic class: the inner one's, CE (3) becoming ECT(0) (2) (RFC 6040 normal mode).
+    .ldx("u8", R1, inner, 0)
+    .alu64Imm("and", R1, 0x0f)
+    .alu64Imm("lsh", R1, 4)
+    .ldx("u8", R3, inner, 1)
+    .alu64Imm("rsh", R3, 4)
+    .alu64Reg("or", R1, R3)
+    .mov64Reg(R3, R1)
+    .alu64Imm("and", R3, 3)
+    .jmpImm("jne", R3, 3, "fp6_tun_tc")
+    .alu64Imm("xor", R1, 1)
+    .label("fp6_tun_tc")
+    .mov64Reg(R3, R1)
+    .alu64Imm("rsh", R3, 4)
+    .alu64Imm("or", R3, 0x60)
+    .stx("u8", outer, 0, R3)
+    .alu64Imm("and", R1, 0x0f)
+    .alu64Imm("lsh", R1, 4)
+    .stx("u8", outer, 1, R1)
+    .st("u16", outer, 2, 0)
+    // Payload length: the inner packet; next header: IPv6.
+    .ldx("u64", R1, R10, SPILL_LEN)
+    .be(R1, 16)
+    .stx("u16", outer, IP6_PAYLOAD_LEN, R1)
+    .st("u8", outer, IP6_NEXT, IPPROTO_IPV6);
+  for (let k = 0; k < 4; k++)
+    a.ldx("u32", R1, R0, FV6_SADDR + 4 * k)
+      .stx("u32", outer, IP6_SADDR + 4 * k, R1)
+      .ldx("u32", R1, R0, FV6_DADDR + 4 * k)
+      .stx("u32", outer, IP6_DADDR + 4 * k, R1);
+  // The director counts the inner packet, as the slow path does.
+  a.ldx("u64", R5, R10, SPILL_LEN).ja("fp_count");
+
+  // Grown but too short to hold what was there (cannot happen: the frame only grew): undo.
+  a.label("fp6_tun_undo").mov64Reg(R1, ctx);
+  if (abi.hook === "xdp") a.mov64Imm(R2, IP6_HLEN).call(Helper.xdpAdjustHead);
+  else a.mov64Imm(R2, -IP6_HLEN).mov64Imm(R3, BPF_ADJ_ROOM_MAC).mov64Imm(R4, 0).call(Helper.skbAdjustRoom);
+  // The frame is as it arrived (less any link padding): find the IPv6 and L4 headers again.
+  a.label("fp6_reparse")
+    .ldx("u32", R2, ctx, abi.data)
+    .ldx("u32", R3, ctx, abi.dataEnd)
+    .mov64Reg(c.iph, R2)
+    .add64Imm(c.iph, ETH_HLEN)
+    .mov64Reg(c.l4, c.iph)
+    .add64Imm(c.l4, IP6_HLEN)
+    .mov64Reg(R4, c.l4)
+    .add64Imm(R4, 4)
+    .jmpReg("jgt", R4, R3, "fp6_lost")
+    .ja("fp6_no_headroom")
+    // Unreachable (the frame's length did not change): hand it to the host rather than guess.
+    .label("fp6_lost")
+    .mov64Imm(R0, c.abi.pass)
+    .exit();
 }

@@ -127,7 +127,14 @@ export function fold(a: BpfAsm, reg: Reg, tmp: Reg): void {
  * HC' = ~(~HC + delta)). `udp`: a 0 field (no checksum) stays 0 and a result of 0 is sent as 0xFFFF.
  * Uses r1 and r2.
  */
-export function patchChecksum(a: BpfAsm, base: Reg, off: number, delta: Reg, udp: boolean, label: string): void {
+export function patchChecksum(
+  a: BpfAsm,
+  base: Reg,
+  off: number,
+  delta: Reg,
+  udp: boolean,
+  label: string,
+): void {
   a.ldx("u16", R1, base, off);
   if (udp) a.jmpImm("jeq", R1, 0, `${label}_done`);
   a.be(R1, 16).alu64Imm("xor", R1, 0xffff).alu64Reg("add", R1, delta);

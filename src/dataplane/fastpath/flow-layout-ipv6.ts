@@ -1,7 +1,8 @@
 /**
  * Byte layout of the fast path's IPv6 flow map (`tslvs_flows6`), beside flow-layout.ts's IPv4 one.
- * One entry per direction of an offloaded IPv6 NAT, FULLNAT or DR connection (LVS-TUN over IPv6
- * stays on the slow path), keyed by the packet as it arrives:
+ * One entry per direction of an offloaded IPv6 NAT, FULLNAT or DR connection, or the inbound
+ * direction of an LVS-TUN one toward an IPv6 real server (new addresses: the outer header's),
+ * keyed by the packet as it arrives:
  *
  * key (40 bytes)
  *   0  16 bytes source address        network order
@@ -20,6 +21,7 @@ import { delta16, delta32 } from "../../net/checksum.js";
 import {
   FLOW_REWRITE_DST,
   FLOW_REWRITE_SRC,
+  FLOW_TUNNEL,
   FLOW_VALUE_SIZE,
   FV_CONN,
   FV_DIR,
@@ -61,6 +63,12 @@ export interface Flow6Spec {
   newDport: number;
   /** False for DR: only the MACs and the hop limit change. */
   rewrite: boolean;
+  /**
+   * LVS-TUN to an IPv6 real server: the packet goes inside an outer IPv6 header from newSaddr to
+   * newDaddr, its own addresses and ports unchanged; `rewrite` is ignored, maxLen is the largest
+   * inner packet.
+   */
+  tunnel?: boolean;
   inIfindex: number;
   outIfindex: number;
   inMac: number;
@@ -97,7 +105,12 @@ function putAddr(b: Uint8Array, at: number, w: ArrayLike<number>): void {
   for (let k = 0; k < 4; k++) put32be(b, at + 4 * k, w[k]! >>> 0);
 }
 function sameAddr(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  return a[0]! >>> 0 === b[0]! >>> 0 && a[1]! >>> 0 === b[1]! >>> 0 && a[2]! >>> 0 === b[2]! >>> 0 && a[3]! >>> 0 === b[3]! >>> 0;
+  return (
+    a[0]! >>> 0 === b[0]! >>> 0 &&
+    a[1]! >>> 0 === b[1]! >>> 0 &&
+    a[2]! >>> 0 === b[2]! >>> 0 &&
+    a[3]! >>> 0 === b[3]! >>> 0
+  );
 }
 
 /** Writes an IPv6 flow key at `at`. */
@@ -122,6 +135,7 @@ export function encodeFlow6Key(
 
 /** Which ends of the packet an IPv6 flow rewrites (FLOW_REWRITE_*; 0 for DR). */
 export function rewriteFlags6(s: Flow6Spec): number {
+  if (s.tunnel) return FLOW_TUNNEL;
   if (!s.rewrite) return 0;
   let rw = 0;
   if (!sameAddr(s.saddr, s.newSaddr) || s.sport !== s.newSport) rw |= FLOW_REWRITE_SRC;

@@ -76,8 +76,9 @@ const OUT_BITS = OUT_INSTALLED | OUT_STAGED | OUT_NOT_REDIRECTABLE;
 const STAGE_CAPACITY = 256;
 /** The smallest IPv4 MTU: a tunnel whose inner MTU is below it sends nothing (xmit-tunnel.ts). */
 const IPV4_MIN_MTU = 68;
-/** The smallest IPv6 link MTU (RFC 8200). */
+/** The smallest IPv6 link MTU (RFC 8200), and the IPv6 header (an IPv6 tunnel's outer header). */
 const IPV6_MIN_MTU = 1280;
+const IPV6_HLEN = 40;
 const READ_BATCH = 1024;
 
 export interface FlowOffloadOptions {
@@ -150,6 +151,7 @@ export class FlowOffload implements ConnEvents {
     newSport: 0,
     newDport: 0,
     rewrite: false,
+    tunnel: false,
     inIfindex: 0,
     outIfindex: 0,
     inMac: 0,
@@ -305,8 +307,12 @@ export class FlowOffload implements ConnEvents {
     if (bits & (inbound ? IN_BITS : OUT_BITS)) return;
     const t = this.conns;
     const fwd = t.flags[i]! & CONN_F_FWD_MASK;
-    if (fwd !== CONN_F_MASQ && fwd !== CONN_F_DROUTE && fwd !== CONN_F_FULLNAT) return;
+    const tunnel = fwd === CONN_F_TUNNEL;
+    if (fwd !== CONN_F_MASQ && fwd !== CONN_F_DROUTE && fwd !== CONN_F_FULLNAT && !tunnel) return;
     if (t.flags[i]! & CONN_F_TEMPLATE) return;
+    // A tunnel's replies bypass the director; its outer header (IPv6-in-IPv6 only here) needs the
+    // real server's IPv6 address and the route's IPv6 source.
+    if (tunnel && (!inbound || v.dest === null || v.dest.addr.family !== 6 || !hop.src6)) return;
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
@@ -318,7 +324,8 @@ export class FlowOffload implements ConnEvents {
       this.state[i] = bits | (inbound ? IN_NOT_REDIRECTABLE : OUT_NOT_REDIRECTABLE);
       return;
     }
-    const mtu = Math.min(maxLen, hop.mtu, 0xffff);
+    // A tunnel's limit is the largest inner packet: the route's MTU less the outer header.
+    const mtu = tunnel ? Math.min(maxLen, hop.mtu) - IPV6_HLEN : Math.min(maxLen, hop.mtu, 0xffff);
     if (mtu < IPV6_MIN_MTU) return;
     if (this.staged6 === STAGE_CAPACITY) this.flush();
     const s = this.spec6;
@@ -329,11 +336,12 @@ export class FlowOffload implements ConnEvents {
     (s.daddr as Uint32Array).set(pkt.daddr);
     s.sport = pkt.sport;
     s.dport = pkt.dport;
-    (s.newSaddr as Uint32Array).set(v.srcAddr);
-    (s.newDaddr as Uint32Array).set(v.dstAddr);
+    (s.newSaddr as Uint32Array).set(tunnel ? hop.src6! : v.srcAddr);
+    (s.newDaddr as Uint32Array).set(tunnel ? v.dest!.addr.words : v.dstAddr);
     s.newSport = v.srcPort;
     s.newDport = v.dstPort;
     s.rewrite = fwd !== CONN_F_DROUTE;
+    s.tunnel = tunnel;
     s.inIfindex = inIfindex;
     s.outIfindex = hop.ifindex;
     s.inMac = inMac;
@@ -350,7 +358,7 @@ export class FlowOffload implements ConnEvents {
     this.seenBytes[slot] = 0;
     // DR's next hop is the real server itself; NAT's and FULLNAT's wherever the destination routes.
     this.hopAddr6 ??= new Uint32Array(8 * this.conns.capacity);
-    this.hopAddr6.set(fwd === CONN_F_DROUTE && v.dest ? v.dest.addr.words : v.dstAddr, 4 * slot);
+    this.hopAddr6.set((fwd === CONN_F_DROUTE || tunnel) && v.dest ? v.dest.addr.words : v.dstAddr, 4 * slot);
     this.hopMac[slot] = hop.dstMac;
     this.hopIfindex[slot] = hop.ifindex;
     this.hopSrc[slot] = 0;
@@ -490,7 +498,11 @@ export class FlowOffload implements ConnEvents {
       const last = --this.staged6;
       if (k6 !== last) {
         this.stage6.keys.copyWithin(k6 * FLOW6_KEY_SIZE, last * FLOW6_KEY_SIZE, (last + 1) * FLOW6_KEY_SIZE);
-        this.stage6.values.copyWithin(k6 * FLOW6_VALUE_SIZE, last * FLOW6_VALUE_SIZE, (last + 1) * FLOW6_VALUE_SIZE);
+        this.stage6.values.copyWithin(
+          k6 * FLOW6_VALUE_SIZE,
+          last * FLOW6_VALUE_SIZE,
+          (last + 1) * FLOW6_VALUE_SIZE,
+        );
         this.stageConn6[k6] = this.stageConn6[last]!;
         this.stageDir6[k6] = this.stageDir6[last]!;
       }
@@ -588,7 +600,11 @@ export class FlowOffload implements ConnEvents {
         const offloaded = dir === FLOW_DIR_IN ? IN_INSTALLED | IN_STAGED : OUT_INSTALLED | OUT_STAGED;
         if (!(bits & offloaded)) continue;
         const slot = 2 * i + dir;
-        const hop = v6 ? (this.hopAddr6 ? current6(this.hopAddr6, 4 * slot) : null) : current(this.hopAddr[slot]!);
+        const hop = v6
+          ? this.hopAddr6
+            ? current6(this.hopAddr6, 4 * slot)
+            : null
+          : current(this.hopAddr[slot]!);
         if (
           !hop ||
           hop.dstMac !== this.hopMac[slot] ||
