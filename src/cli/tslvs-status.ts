@@ -1,7 +1,6 @@
-import { connect } from "../control/client.js";
 import { socketPath } from "../control/socket-path.js";
-import type { IpvsError } from "../core/errors.js";
 import { parseOptions, UsageError } from "./cli-args.js";
+import { connectDaemon } from "./connect-daemon.js";
 
 /**
  * `tslvs status [--json]`: whether the daemon forwards, and how full its connection table is,
@@ -20,15 +19,8 @@ export async function statusCommand(args: string[]): Promise<number> {
     process.stderr.write(`tslvs status: ${e.message}\nusage: tslvs status [--json] [--socket PATH]\n`);
     return 2;
   }
-  let client: Awaited<ReturnType<typeof connect>>;
-  try {
-    client = await connect(path);
-  } catch (e) {
-    process.stderr.write(
-      `tslvs status: cannot reach the tslvs daemon at ${path} (${(e as IpvsError).errno})\n`,
-    );
-    return 1;
-  }
+  const client = await connectDaemon("status", path);
+  if (!client) return 1;
   try {
     const i = await client.call({ op: "getInfo" });
     if (json) {

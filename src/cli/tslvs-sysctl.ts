@@ -1,7 +1,7 @@
-import { connect } from "../control/client.js";
 import { socketPath } from "../control/socket-path.js";
 import type { IpvsError } from "../core/errors.js";
 import { parseOptions, UsageError } from "./cli-args.js";
+import { connectDaemon } from "./connect-daemon.js";
 
 /**
  * `tslvs sysctl [NAME[=VALUE]]`: reads or sets the director's IPVS sysctls (the kernel's names
@@ -32,15 +32,8 @@ export async function sysctlCommand(args: string[]): Promise<number> {
     process.stderr.write(`tslvs sysctl: ${e.message}\nusage: tslvs sysctl [NAME[=VALUE]] [--socket PATH]\n`);
     return 2;
   }
-  let client: Awaited<ReturnType<typeof connect>>;
-  try {
-    client = await connect(path);
-  } catch (e) {
-    process.stderr.write(
-      `tslvs sysctl: cannot reach the tslvs daemon at ${path} (${(e as IpvsError).errno})\n`,
-    );
-    return 1;
-  }
+  const client = await connectDaemon("sysctl", path);
+  if (!client) return 1;
   try {
     if (name !== undefined && value !== undefined) await client.call({ op: "setSysctl", name, value });
     const all = await client.call({ op: "getSysctl", name });

@@ -23,8 +23,8 @@ import { type BpfAsm, Helper, R0, R1, R2, R3, R4, R5, R10 } from "../bpf/asm.js"
 import { SKB_GSO_SIZE, SKB_LEN } from "../bpf/hook-abi.js";
 import {
   copyMac,
-  count,
   ETH_HLEN,
+  emitSlowOutcomes,
   type FastPathContext,
   type FastPathMapFds,
   fold,
@@ -311,11 +311,7 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
     ["fp6_too_long", FastPathCounter.SLOW_TOO_LONG],
     ["fp6_partial", FastPathCounter.SLOW_PARTIAL_CHECKSUM],
   ];
-  for (const [label, id] of outcomes) {
-    a.label(label);
-    count(a, fds, id, `${label}_counted`);
-    a.ja(slow);
-  }
+  emitSlowOutcomes(a, fds, outcomes, slow);
 }
 
 /**

@@ -437,6 +437,16 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     ["fp_too_long", FastPathCounter.SLOW_TOO_LONG],
     ["fp_partial", FastPathCounter.SLOW_PARTIAL_CHECKSUM],
   ];
+  emitSlowOutcomes(a, fds, outcomes, slow);
+}
+
+/** For each (label, counter): at the label, count it, then continue at `slow` (the slow path). */
+export function emitSlowOutcomes(
+  a: BpfAsm,
+  fds: FastPathMapFds,
+  outcomes: [string, number][],
+  slow: string,
+): void {
   for (const [label, id] of outcomes) {
     a.label(label);
     count(a, fds, id, `${label}_counted`);

@@ -35,6 +35,10 @@ import {
   FV_REWRITE,
   FV_SPORT,
   FV_SRC_MAC,
+  put16be,
+  put32be,
+  put32le,
+  putMac,
 } from "./flow-layout.js";
 
 export const FLOW6_KEY_SIZE = 40;
@@ -78,29 +82,6 @@ export interface Flow6Spec {
   maxLen: number;
 }
 
-function put32be(b: Uint8Array, at: number, v: number): void {
-  b[at] = v >>> 24;
-  b[at + 1] = (v >>> 16) & 0xff;
-  b[at + 2] = (v >>> 8) & 0xff;
-  b[at + 3] = v & 0xff;
-}
-function put16be(b: Uint8Array, at: number, v: number): void {
-  b[at] = (v >>> 8) & 0xff;
-  b[at + 1] = v & 0xff;
-}
-function put32le(b: Uint8Array, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = v >>> 24;
-}
-function putMac(b: Uint8Array, at: number, mac: number): void {
-  let m = mac;
-  for (let i = 5; i >= 0; i--) {
-    b[at + i] = m % 256;
-    m = Math.floor(m / 256);
-  }
-}
 function putAddr(b: Uint8Array, at: number, w: ArrayLike<number>): void {
   for (let k = 0; k < 4; k++) put32be(b, at + 4 * k, w[k]! >>> 0);
 }

@@ -141,23 +141,23 @@ export interface FlowSpec {
   maxLen: number;
 }
 
-function put32be(b: Uint8Array, at: number, v: number): void {
+export function put32be(b: Uint8Array, at: number, v: number): void {
   b[at] = v >>> 24;
   b[at + 1] = (v >>> 16) & 0xff;
   b[at + 2] = (v >>> 8) & 0xff;
   b[at + 3] = v & 0xff;
 }
-function put16be(b: Uint8Array, at: number, v: number): void {
+export function put16be(b: Uint8Array, at: number, v: number): void {
   b[at] = (v >>> 8) & 0xff;
   b[at + 1] = v & 0xff;
 }
-function put32le(b: Uint8Array, at: number, v: number): void {
+export function put32le(b: Uint8Array, at: number, v: number): void {
   b[at] = v & 0xff;
   b[at + 1] = (v >>> 8) & 0xff;
   b[at + 2] = (v >>> 16) & 0xff;
   b[at + 3] = v >>> 24;
 }
-function putMac(b: Uint8Array, at: number, mac: number): void {
+export function putMac(b: Uint8Array, at: number, mac: number): void {
   let m = mac;
   for (let i = 5; i >= 0; i--) {
     b[at + i] = m % 256;

@@ -489,42 +489,8 @@ export class FlowOffload implements ConnEvents {
   }
 
   private unstage(i: number): void {
-    let k6 = 0;
-    while (k6 < this.staged6) {
-      if (this.stageConn6[k6] !== i) {
-        k6++;
-        continue;
-      }
-      const last = --this.staged6;
-      if (k6 !== last) {
-        this.stage6.keys.copyWithin(k6 * FLOW6_KEY_SIZE, last * FLOW6_KEY_SIZE, (last + 1) * FLOW6_KEY_SIZE);
-        this.stage6.values.copyWithin(
-          k6 * FLOW6_VALUE_SIZE,
-          last * FLOW6_VALUE_SIZE,
-          (last + 1) * FLOW6_VALUE_SIZE,
-        );
-        this.stageConn6[k6] = this.stageConn6[last]!;
-        this.stageDir6[k6] = this.stageDir6[last]!;
-      }
-    }
-    let k = 0;
-    while (k < this.staged) {
-      if (this.stageConn[k] !== i) {
-        k++;
-        continue;
-      }
-      const last = --this.staged;
-      if (k !== last) {
-        this.stage.keys.copyWithin(k * FLOW_KEY_SIZE, last * FLOW_KEY_SIZE, (last + 1) * FLOW_KEY_SIZE);
-        this.stage.values.copyWithin(
-          k * FLOW_VALUE_SIZE,
-          last * FLOW_VALUE_SIZE,
-          (last + 1) * FLOW_VALUE_SIZE,
-        );
-        this.stageConn[k] = this.stageConn[last]!;
-        this.stageDir[k] = this.stageDir[last]!;
-      }
-    }
+    this.staged6 = removeStaged(this.stage6, this.stageConn6, this.stageDir6, this.staged6, i);
+    this.staged = removeStaged(this.stage, this.stageConn, this.stageDir, this.staged, i);
   }
 
   /** Credits the packets/bytes of a flow value (at `at` in `v`) counted since the last read. */
@@ -637,6 +603,36 @@ export class FlowOffload implements ConnEvents {
     this.stage6.free();
     this.reader6.free();
   }
+}
+
+/**
+ * Drops conn i's entries from a staging batch of `count` entries (the last entry fills each hole);
+ * returns the new count.
+ */
+function removeStaged(
+  batch: MapBatch,
+  conns: Int32Array,
+  dirs: Uint8Array,
+  count: number,
+  i: number,
+): number {
+  const ks = batch.keySize;
+  const vs = batch.valueSize;
+  let k = 0;
+  while (k < count) {
+    if (conns[k] !== i) {
+      k++;
+      continue;
+    }
+    const last = --count;
+    if (k !== last) {
+      batch.keys.copyWithin(k * ks, last * ks, (last + 1) * ks);
+      batch.values.copyWithin(k * vs, last * vs, (last + 1) * vs);
+      conns[k] = conns[last]!;
+      dirs[k] = dirs[last]!;
+    }
+  }
+  return count;
 }
 
 const scratchC = new Uint32Array(4);
