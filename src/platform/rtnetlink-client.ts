@@ -7,7 +7,7 @@
  *
  * The notifications the kernel multicasts about changes are read elsewhere (rtnetlink-socket.ts).
  */
-import { check, errno, errnoName, libc } from "./libc.js";
+import { check, errno, errnoName, libc, SysError } from "./libc.js";
 import { NativeMemory } from "./native-memory.js";
 
 const AF_NETLINK = 16;
@@ -172,7 +172,7 @@ export class RtnetlinkClient {
       const v = new DataView(this.buffer.bytes.buffer, this.buffer.bytes.byteOffset, n);
       if (v.getUint32(8, true) !== seq || v.getUint16(4, true) !== NLMSG_ERROR) continue;
       const err = -v.getInt32(NLMSG_HDRLEN, true);
-      if (err !== 0) throw new RtnetlinkError(type, err);
+      if (err !== 0) throw new SysError(`rtnetlink request ${type}`, err);
       return;
     }
   }
@@ -206,16 +206,6 @@ export class RtnetlinkClient {
     if (n < 0) throw new Error(`rtnetlink: recvfrom: ${errnoName(errno())}`);
     if (n === 0) throw new Error("rtnetlink: no answer");
     return n;
-  }
-}
-
-/** A change the kernel refused, with its errno. */
-export class RtnetlinkError extends Error {
-  constructor(
-    readonly messageType: number,
-    readonly errno: number,
-  ) {
-    super(`rtnetlink request ${messageType}: ${errnoName(errno)}`);
   }
 }
 

@@ -18,7 +18,8 @@
  * interface it finds before making its own, and a stop removes its own.
  */
 import { readdirSync, writeFileSync } from "node:fs";
-import { hostRtnetlink, RtnetlinkError } from "../../platform/rtnetlink-client.js";
+import { SysError } from "../../platform/libc.js";
+import { hostRtnetlink } from "../../platform/rtnetlink-client.js";
 import { createVethPair, deleteLink, setLinkUp } from "../../platform/rtnetlink-links.js";
 import { interfaceIndex } from "./attach.js";
 
@@ -105,7 +106,7 @@ export class SlowPathVeth {
         deleteLink(hostRtnetlink(), n);
         gone.push(n);
       } catch (e) {
-        if (!(e instanceof RtnetlinkError)) throw e; // ENODEV: raced with its removal
+        if (!(e instanceof SysError)) throw e; // ENODEV: raced with its removal
       }
     }
     return gone;
