@@ -113,7 +113,7 @@ interface SlowPathVethPort {
 /** One interface tslvs serves: its AF_XDP socket(s), program and attachment. */
 interface Port extends IngressPort {
   iface: HostInterface;
-  /** Where its steered frames arrive: the interface's RX queues, or (tc) its slow-path veth's. */
+  /** Where its steered frames arrive: the interface's RX queues, and/or its slow-path veth's. */
   rxSockets: XskSocket[];
   /** Where frames leave on the interface (in XDP modes, the socket of RX queue 0). */
   txSocket: XskSocket;
@@ -123,7 +123,15 @@ interface Port extends IngressPort {
   prog: number;
   attachment: ProgramAttachment;
   slowPath: SlowPathVethPort | null;
+  /**
+   * Generic XDP only: the TC ingress program that takes the aggregates generic XDP passes (it runs
+   * after GRO; an aggregate fits no AF_XDP frame), with its own XSKMAP of the slow-path veth.
+   */
+  aggregates: { prog: number; xsksMap: number; attachment: ProgramAttachment } | null;
 }
+
+/** The longest frame an AF_XDP socket takes: a UMEM frame less the XDP headroom the kernel keeps. */
+const XSK_MAX_FRAME = 2048 - 256;
 
 const BATCH = 64;
 
@@ -398,6 +406,15 @@ export class PacketEngine {
     } catch {
       /* the interface is gone, and its program with it */
     }
+    if (p.aggregates) {
+      try {
+        p.aggregates.attachment.detach();
+      } catch {
+        /* gone with the interface */
+      }
+      closeFd(p.aggregates.prog);
+      closeFd(p.aggregates.xsksMap);
+    }
     for (const s of p.sockets) s.close();
     closeFd(p.prog);
     closeFd(p.xsksMap);
@@ -427,9 +444,13 @@ export class PacketEngine {
     );
     // The steering maps are shared by every interface's copy of the program.
     this.maps.setInterfaceMac(iface.ifindex, iface.mac);
+    // Generic XDP is handed GRO's aggregates: it passes those on to the TC program beside it.
     const prog = loadSteeringProgram(
       { ...this.maps.fds, xsks: xsksMap },
-      this.fastPath ? { fastPath: this.fastPath.maps.fds } : {},
+      {
+        ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}),
+        ...(mode === "generic" ? { passLongerThan: XSK_MAX_FRAME } : {}),
+      },
     );
     for (const s of sockets) s.refill();
     let attachment: ProgramAttachment;
@@ -445,7 +466,7 @@ export class PacketEngine {
       this.addTcPort(iface, `no native XDP: ${e.message}`);
       return;
     }
-    this.addedPort({
+    const port: Port = {
       iface,
       ifindex: iface.ifindex,
       mac: macToNumber(iface.mac),
@@ -456,7 +477,61 @@ export class PacketEngine {
       prog,
       attachment,
       slowPath: null,
-    });
+      aggregates: null,
+    };
+    if (attachment.mode === "generic") {
+      try {
+        this.addAggregatePath(port);
+      } catch (e) {
+        this.releasePort(port);
+        throw e;
+      }
+    }
+    this.addedPort(port);
+  }
+
+  /**
+   * Generic XDP runs after GRO, so it is handed aggregates no AF_XDP frame holds (the program
+   * passes them, `passLongerThan`). The tc mode's machinery takes them at TC ingress: the fast
+   * path for established flows, else a slow-path veth that segments them on their way to AF_XDP
+   * sockets of this port (frames leave through the port's own socket).
+   */
+  private addAggregatePath(port: Port): void {
+    const iface = port.iface;
+    const veth = SlowPathVeth.create(iface.ifindex, iface.mtu);
+    let xsksMap = -1;
+    let toXsk = -1;
+    let prog = -1;
+    let link: ProgramAttachment | null = null;
+    const opened: XskSocket[] = [];
+    try {
+      const rx = openQueueSockets(
+        veth.name,
+        this.umem,
+        this.ports[0]?.sockets[0] ?? port.sockets[0],
+        "tslvs_xsks",
+      );
+      opened.push(...rx.sockets);
+      xsksMap = rx.xsksMap;
+      for (const s of rx.sockets) s.refill();
+      toXsk = loadXskRedirectProgram(xsksMap);
+      link = attachXdp(toXsk, veth.name, "native");
+      prog = loadSteeringProgram(
+        { ...this.maps.fds, xsks: xsksMap },
+        { hook: { tc: veth.peerIfindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
+      );
+      const attachment = attachTcIngress(prog, iface.name, "generic XDP's aggregates");
+      port.rxSockets = [...port.rxSockets, ...rx.sockets];
+      port.sockets = [...port.sockets, ...rx.sockets];
+      port.slowPath = { veth, prog: toXsk, link };
+      port.aggregates = { prog, xsksMap, attachment };
+    } catch (e) {
+      for (const s of opened) s.close();
+      link?.detach();
+      for (const fd of [prog, toXsk, xsksMap]) if (fd >= 0) closeFd(fd);
+      veth.remove();
+      throw e;
+    }
   }
 
   /**
@@ -502,6 +577,7 @@ export class PacketEngine {
         prog,
         attachment,
         slowPath: { veth, prog: toXsk, link },
+        aggregates: null,
       });
     } catch (e) {
       for (const s of opened) s.close();
@@ -523,11 +599,10 @@ export class PacketEngine {
       "serving interface",
     );
     if (attachment.mode === "generic") {
-      // Generic XDP sees super-frames whole (a veth peer's TSO/GSO, GRO): one larger than a UMEM frame
-      // cannot enter the AF_XDP socket and the kernel drops it (docs/decisions/0400-veth-offloads.md).
-      this.opts.log.warn(
+      // Generic XDP costs a copy of every frame; its aggregates take the TC path beside it.
+      this.opts.log.info(
         { interface: iface.name },
-        "generic XDP: frames larger than 2 KiB (GSO/TSO from a veth peer, GRO) are dropped by the kernel; turn those offloads off on the sending side or use native XDP",
+        "generic XDP: GRO/TSO aggregates are passed to TC ingress, where the fast path or the slow-path veth takes them",
       );
     }
     // The tc mode takes aggregates whole: the fast path rewrites TCP ones of established flows, and

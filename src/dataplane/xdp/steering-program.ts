@@ -87,6 +87,12 @@ export interface SteeringProgramOptions {
    * missAction "drop" they are dropped there instead. `xsks` is not used then.
    */
   hook?: "xdp" | { tc: number };
+  /**
+   * XDP only: frames longer than this many bytes are passed at once, before any lookup. Generic
+   * XDP runs after GRO and gets aggregates no AF_XDP frame can hold; passed, they go on to the TC
+   * ingress program, which takes them whole or segments them (engine.ts, generic mode).
+   */
+  passLongerThan?: number;
 }
 
 const ETH_HLEN = 14;
@@ -153,6 +159,7 @@ class Generator {
     private readonly fastPath: FastPathMapFds | null,
     /** TC: the slow-path veth's end steered frames are transmitted on; null for XDP. */
     private readonly slowIfindex: number | null,
+    private readonly passLongerThan: number | null = null,
   ) {
     this.abi = slowIfindex === null ? XDP_ABI : TC_ABI;
   }
@@ -301,6 +308,16 @@ class Generator {
         .mov64Reg(R1, CTX)
         .call(Helper.skbPullData)
         .label("linear");
+    }
+    if (this.passLongerThan !== null && this.abi.hook === "xdp") {
+      a.ldx("u32", R2, CTX, this.abi.data)
+        .ldx("u32", R3, CTX, this.abi.dataEnd)
+        .mov64Reg(R4, R2)
+        .add64Imm(R4, this.passLongerThan)
+        .jmpReg("jle", R3, R4, "not_oversize")
+        .mov64Imm(R0, this.abi.pass)
+        .exit()
+        .label("not_oversize");
     }
     a.ldx("u32", R2, CTX, this.abi.data)
       .ldx("u32", R3, CTX, this.abi.dataEnd)
@@ -536,6 +553,7 @@ export function buildSteeringProgram(fds: SteeringMapFds, options: SteeringProgr
     options.missAction === "drop",
     options.fastPath ?? null,
     hook === "xdp" ? null : hook.tc,
+    options.passLongerThan ?? null,
   ).build();
 }
 
