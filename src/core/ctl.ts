@@ -186,6 +186,9 @@ export function updateDest(
   add: boolean,
 ): void {
   dest.weight = spec.weight;
+  // Kernel __ip_vs_update_dest: every add sets last_weight, 0 included (mh builds its table from it);
+  // an edit to 0 keeps the previous one, so quiescing does not reshuffle mh's table.
+  if (add) dest.lastWeight = spec.weight;
   dest.method = spec.method;
   dest.tunType = spec.tunType;
   dest.tunPort = spec.tunPort;

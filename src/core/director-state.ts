@@ -234,6 +234,9 @@ export class DirectorState {
     this.ctx = {
       now: () => this.nowValue,
       randomBelow: (n: number) => Math.floor(random() * n),
+      // Read at each use, as the kernel reads its sysctls.
+      lblcExpiration: () => this.sysctls.lblc_expiration,
+      lblcrExpiration: () => this.sysctls.lblcr_expiration,
     };
     this.hooks.added?.(this.totals);
   }
