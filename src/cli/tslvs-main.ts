@@ -16,7 +16,8 @@ Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
         [--xdp-mode auto|native|generic|tc] [--no-dataplane] [--no-fast-path] [--restart-grace S]
         [--local-ports MIN-MAX] [--scheduler-plugin PATH|PACKAGE]...
-        [--conn-tab-bits N] [--conn-capacity N]
+        [--conn-tab-bits N] [--conn-capacity N] [--http [ADDR:]PORT]
+        [--metrics-ipvs-backend-labels LIST]
         Run the director in the foreground, logging JSON lines to stdout.
         --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
                        (rules the file lacks are removed); nothing is saved to --state.
@@ -46,6 +47,13 @@ Commands:
                        reset by the host) and the connections written down for a daemon
                        started within S seconds, which takes them over (default 10; 0: a
                        stop detaches at once). Without a start, nothing is left after S.
+        --http [ADDR:]PORT  serve GET /metrics there (default address 127.0.0.1): the
+                       node_ipvs_* families of node_exporter's ipvs collector, same names,
+                       labels and values, refreshed every second.
+        --metrics-ipvs-backend-labels LIST  the node_ipvs_backend_* labels kept, comma-
+                       separated (node_exporter's --collector.ipvs.backend-labels; default all
+                       six: local_address,local_port,remote_address,remote_port,proto,
+                       local_mark); series left equal are summed.
         SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly: the XDP programs are detached
         and the socket removed.
         systemd (Type=notify) is told READY=1 once packets are forwarded, not when the
@@ -53,6 +61,10 @@ Commands:
   status [--json] [--socket PATH]
         Whether the daemon forwards, its connection table's fill, and the new connections
         refused because the table was full (also logged as "connection table full").
+  proc [--dir DIR] [--socket PATH]
+        The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats in its own formats; with
+        --dir, written (atomically) as DIR/net/ip_vs and DIR/net/ip_vs_stats, for tools that
+        read procfs (node_exporter --path.procfs=DIR).
   wait-ready [--timeout S] [--socket PATH]
         Wait until the daemon forwards (its data plane attached on every served interface);
         exit 1 if that takes longer than S seconds (default 30).
@@ -95,6 +107,11 @@ export async function main(args: string[]): Promise<void> {
       case "status": {
         const { statusCommand } = await import("./tslvs-status.js");
         process.exitCode = await statusCommand(args.slice(1));
+        return;
+      }
+      case "proc": {
+        const { procCommand } = await import("./tslvs-proc.js");
+        process.exitCode = await procCommand(args.slice(1));
         return;
       }
       case "wait-ready": {

@@ -1,5 +1,7 @@
 import { Daemon } from "../control/daemon.js";
 import { createDirector, parseLocalPortRange } from "../control/director-factory.js";
+import { type HttpAddress, parseHttpAddress } from "../control/http-endpoint.js";
+import { type BackendLabel, parseBackendLabels } from "../control/ipvs-metrics.js";
 import { agedSnapshot, handoverPath, takeHandover, writeHandover } from "../control/restart-handover.js";
 import { socketPath } from "../control/socket-path.js";
 import { DEFAULT_STATE_PATH } from "../control/state-file.js";
@@ -14,6 +16,8 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 /** `tslvs start`: runs the daemon until SIGTERM/SIGINT. Returns the exit status. */
 export async function startCommand(args: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseOptions>;
+  let http: HttpAddress | undefined;
+  let backendLabels: BackendLabel[] | undefined;
   try {
     parsed = parseOptions(args, {
       socket: "value",
@@ -29,6 +33,8 @@ export async function startCommand(args: string[]): Promise<number> {
       "local-ports": "value",
       "conn-tab-bits": "value",
       "conn-capacity": "value",
+      http: "value",
+      "metrics-ipvs-backend-labels": "value",
     });
     const bits = parsed.opts.get("conn-tab-bits")?.[0];
     if (bits !== undefined && !/^(?:[89]|1\d|2[0-7])$/.test(bits))
@@ -50,6 +56,20 @@ export async function startCommand(args: string[]): Promise<number> {
         throw new UsageError(`--local-ports: ${(e as Error).message}`);
       }
     }
+    const httpText = parsed.opts.get("http")?.[0];
+    const labelsText = parsed.opts.get("metrics-ipvs-backend-labels")?.[0];
+    try {
+      if (httpText !== undefined) http = parseHttpAddress(httpText);
+    } catch (e) {
+      throw new UsageError(`--http: ${(e as Error).message}`);
+    }
+    try {
+      if (labelsText !== undefined) backendLabels = parseBackendLabels(labelsText);
+    } catch (e) {
+      throw new UsageError(`--metrics-ipvs-backend-labels: ${(e as Error).message}`);
+    }
+    if (backendLabels && !http)
+      throw new UsageError("--metrics-ipvs-backend-labels needs --http (where /metrics is served)");
     if (parsed.words.length) throw new UsageError(`unexpected argument ${parsed.words[0]}`);
     const level = parsed.opts.get("log-level")?.[0] ?? "info";
     if (!LOG_LEVELS.includes(level))
@@ -89,6 +109,8 @@ export async function startCommand(args: string[]): Promise<number> {
         statePath: o.get("state")?.[0] ?? DEFAULT_STATE_PATH,
         logLevel: o.get("log-level")?.[0] ?? "info",
         interfaces: o.get("interface") ?? [],
+        ...(http ? { http } : {}),
+        ...(backendLabels ? { backendLabels } : {}),
       },
       { director, clock, rates: director.rates },
     );

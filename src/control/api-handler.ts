@@ -7,6 +7,7 @@ import {
   type InfoEntry,
   type LaddrEntry,
   MAX_CONN_PAGE,
+  type ProcEntry,
   type RequestOp,
   type ServiceEntry,
   type TimeoutValues,
@@ -24,6 +25,7 @@ import {
   ZERO_RATES,
 } from "./api-mapping.js";
 import type { ConnInfo, DirectorPort } from "./director-port.js";
+import { renderIpVs, renderIpVsStats } from "./ipvs-proc.js";
 import { SyncDaemons } from "./sync-daemons.js";
 
 /** IP_VS_VERSION_CODE of the kernel IPVS this director behaves like (1.2.1). */
@@ -51,6 +53,7 @@ export const MUTATING_OPS: ReadonlySet<RequestOp> = new Set<RequestOp>([
 export const KNOWN_OPS: ReadonlySet<string> = new Set<string>([
   ...MUTATING_OPS,
   "getInfo",
+  "getProc",
   "getServices",
   "getService",
   "zero",
@@ -107,6 +110,16 @@ export class ApiHandler {
           ...this.readiness(),
           ...fillOf(d.tableFill()),
         } satisfies InfoEntry;
+      case "getProc": {
+        const t = d.totals();
+        return {
+          ipVs: renderIpVs(
+            d.services().map((s) => serviceToEntry(s, this.rates, true)),
+            d.bucketCount,
+          ),
+          ipVsStats: renderIpVsStats(t.stats, t.rates),
+        } satisfies ProcEntry;
+      }
       case "getServices":
         return d.services().map((s) => serviceToEntry(s, this.rates, req.counters !== false));
       case "getService":

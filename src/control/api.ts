@@ -117,6 +117,12 @@ export interface InfoEntry {
   connRefusedFull: number;
 }
 
+/** The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats texts, rendered from the running state. */
+export interface ProcEntry {
+  ipVs: string;
+  ipVsStats: string;
+}
+
 export interface TimeoutValues {
   tcp: number;
   tcpfin: number;
@@ -190,6 +196,7 @@ export interface LaddrEntry {
 /** Requests, one JSON object per line: {v, id, op, ...args}. */
 export type Request =
   | { op: "getInfo" }
+  | { op: "getProc" }
   /**
    * `counters: false` leaves out each entry's `stats` and `rates` (the plain listing does not show
    * them; a table of 100,000 real servers then travels in half the bytes).
@@ -232,6 +239,7 @@ export type Reply =
 /** What each request's `result` holds on success. */
 export interface ResultMap {
   getInfo: InfoEntry;
+  getProc: ProcEntry;
   getServices: ServiceEntry[];
   getService: ServiceEntry;
   addService: null;

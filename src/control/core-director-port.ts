@@ -7,8 +7,10 @@ import { Sysctls } from "../core/sysctls.js";
 import type { RateSource } from "./api-mapping.js";
 import type {
   ConnInfo,
+  CounterValuesLike,
   DirectorPort,
   LaddrInfo,
+  RateValuesLike,
   SysctlPort,
   TableFill,
   TimeoutSet,
@@ -120,6 +122,9 @@ export class CoreDirectorPort implements DirectorPort {
   }
   tableFill(): TableFill {
     return this.core.tableFill();
+  }
+  totals(): { stats: CounterValuesLike; rates: RateValuesLike } {
+    return { stats: this.core.displayed(this.core.totals), rates: this.core.rates(this.core.totals) };
   }
   tick(now: number): void {
     this.core.tick(now);

@@ -2,11 +2,13 @@ import { existsSync } from "node:fs";
 import { type Logger, pino } from "pino";
 import type { DestConfig, RequestOp, ServiceConfig } from "./api.js";
 import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
-import { destToConfig, type RateSource, serviceToConfig } from "./api-mapping.js";
+import { destToConfig, type RateSource, serviceToConfig, serviceToEntry, ZERO_RATES } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
 import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
+import { type HttpAddress, HttpEndpoint } from "./http-endpoint.js";
+import { type BackendLabel, renderIpvsMetrics } from "./ipvs-metrics.js";
 import { destNotActedOn, serviceNotActedOn } from "./not-acted-on.js";
 import { reconcile } from "./reconcile.js";
 import { notifySystemd } from "./sd-notify.js";
@@ -23,6 +25,10 @@ export interface DaemonOptions {
   logLevel: string;
   /** Interfaces handed to the packet data plane once it is attached. */
   interfaces: string[];
+  /** `--http`: serve /metrics there; absent: no HTTP server. */
+  http?: HttpAddress;
+  /** `--metrics-ipvs-backend-labels`: the node_ipvs_backend_* labels kept (default all six). */
+  backendLabels?: readonly BackendLabel[];
 }
 
 export interface DaemonDeps {
@@ -120,6 +126,17 @@ export class Daemon {
       log: d.log,
     });
     if (initial) d.apply(initial.state, initial.source);
+    if (options.http) {
+      try {
+        d.http = await HttpEndpoint.listen(options.http);
+      } catch (e) {
+        await d.server.close();
+        throw new Error(`--http ${options.http.host}:${options.http.port}: ${(e as Error).message}`);
+      }
+      d.renderMetrics();
+      const a = d.http.address;
+      d.log.info({ http: `${a.host}:${a.port}`, paths: ["/metrics"] }, "serving HTTP");
+    }
     d.ticker = setInterval(() => d.tick(), deps.tickMs ?? 1000);
     d.log.info(
       {
@@ -260,9 +277,25 @@ export class Daemon {
     try {
       this.director.tick(this.clock());
       this.watchTableFill();
+      if (this.http) this.renderMetrics();
     } catch (e) {
       this.log.error({ err: e }, "director tick failed");
     }
+  }
+
+  /** The HTTP endpoint, when `--http` asked for one. */
+  private http: HttpEndpoint | null = null;
+
+  /** Where the HTTP endpoint listens (null without `--http`). */
+  get httpAddress(): HttpAddress | null {
+    return this.http?.address ?? null;
+  }
+
+  /** Renders /metrics from the current state (once a second, never per scrape). */
+  private renderMetrics(): void {
+    const d = this.director;
+    const services = d.services().map((s) => serviceToEntry(s, this.deps.rates ?? ZERO_RATES, true));
+    this.http!.metrics = renderIpvsMetrics(services, d.totals().stats, this.options.backendLabels);
   }
 
   /** refusedFull when the table was last seen refusing; null while it has room. */
@@ -306,6 +339,7 @@ export class Daemon {
   private async doStop(reason: string): Promise<void> {
     this.log.info({ reason }, "tslvs stopping");
     if (this.ticker) clearInterval(this.ticker);
+    await this.http?.close();
     for (const hook of this.onStop) {
       try {
         await hook();

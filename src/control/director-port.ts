@@ -51,8 +51,26 @@ export interface DirectorPort {
   readonly bucketCount: number;
   /** How full the connection table is, and how many new entries it refused for want of room. */
   tableFill(): TableFill;
+  /** The director's totals (/proc/net/ip_vs_stats: what `-Z` last left) and their rates. */
+  totals(): { stats: CounterValuesLike; rates: RateValuesLike };
   /** Timers: expire connections, run the estimator. Called about once a second. */
   tick(now: number): void;
+}
+
+export interface CounterValuesLike {
+  conns: number;
+  inPkts: number;
+  outPkts: number;
+  inBytes: number;
+  outBytes: number;
+}
+
+export interface RateValuesLike {
+  cps: number;
+  inPps: number;
+  outPps: number;
+  inBps: number;
+  outBps: number;
 }
 
 export interface TableFill {

@@ -1,0 +1,73 @@
+/**
+ * The daemon's HTTP endpoint (`tslvs start --http ADDR:PORT`): `GET /metrics` in the Prometheus text
+ * format. Read-only; loopback unless an address says otherwise. The body is rendered once a second
+ * by the daemon's timer and served as it is, so a scrape (or a storm of them) costs the event loop,
+ * which the slow path shares, no rendering at all.
+ */
+import { createServer, type Server } from "node:http";
+import { parseHostPort } from "../core/address.js";
+
+export interface HttpAddress {
+  host: string;
+  port: number;
+}
+
+/** "PORT", "ADDR:PORT" or "[V6]:PORT"; a bare port means loopback. */
+export function parseHttpAddress(text: string): HttpAddress {
+  // A port alone, or ":PORT": loopback (the endpoint is never exposed unless an address says so).
+  const bare = /^:?(\d{1,5})$/.exec(text);
+  if (bare && Number(bare[1]) <= 65535) return { host: "127.0.0.1", port: Number(bare[1]) };
+  const hp = parseHostPort(text);
+  if (!hp || hp.port === null) throw new Error(`not an address:port or a port: ${JSON.stringify(text)}`);
+  return { host: hp.addr.toString(), port: hp.port };
+}
+
+export class HttpEndpoint {
+  /** The latest /metrics body. */
+  metrics = "";
+
+  private constructor(private readonly server: Server) {}
+
+  static listen(at: HttpAddress): Promise<HttpEndpoint> {
+    let endpoint: HttpEndpoint | null = null;
+    const server = createServer((req, res) => {
+      // A request that never completes its headers is cut (slowloris): it must not hold a socket.
+      const path = (req.url ?? "").split("?")[0];
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("read-only: GET only\n");
+        return;
+      }
+      if (path === "/metrics") {
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+        res.end(req.method === "HEAD" ? undefined : endpoint!.metrics);
+        return;
+      }
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found: this endpoint serves /metrics\n");
+    });
+    server.headersTimeout = 5000;
+    server.requestTimeout = 10000;
+    server.maxHeadersCount = 64;
+    endpoint = new HttpEndpoint(server);
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(at.port, at.host, () => {
+        server.off("error", reject);
+        resolve(endpoint!);
+      });
+    });
+  }
+
+  /** Where it listens (the port chosen when 0 was asked for). */
+  get address(): HttpAddress {
+    const a = this.server.address();
+    if (a === null || typeof a === "string") throw new Error("not listening");
+    return { host: a.address, port: a.port };
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * node_exporter's `ipvs` collector, served by tslvs: the eight `node_ipvs_*` families with the same
+ * names, types, HELP texts, labels and label values (spec B.1-B.2), so that queries and dashboards
+ * written for node_exporter work unchanged. The backend labels can be narrowed as node_exporter's
+ * `--collector.ipvs.backend-labels` narrows them: series whose kept labels are equal are summed.
+ */
+import { IpAddr } from "../core/address.js";
+import type { CounterValues, ServiceEntry } from "./api.js";
+
+/** The backend labels in node_exporter's canonical order. */
+export const BACKEND_LABELS = [
+  "local_address",
+  "local_port",
+  "remote_address",
+  "remote_port",
+  "proto",
+  "local_mark",
+] as const;
+export type BackendLabel = (typeof BACKEND_LABELS)[number];
+
+/**
+ * Parses a `--metrics-ipvs-backend-labels` list as node_exporter does: comma-separated, reordered
+ * to the canonical order, an unknown name refused, an empty list meaning no labels.
+ */
+export function parseBackendLabels(list: string): BackendLabel[] {
+  const names = list
+    .split(",")
+    .map((n) => n.trim())
+    .filter(Boolean);
+  for (const n of names)
+    if (!(BACKEND_LABELS as readonly string[]).includes(n))
+      throw new Error(`unknown IPVS backend label ${JSON.stringify(n)} (known: ${BACKEND_LABELS.join(",")})`);
+  return BACKEND_LABELS.filter((l) => names.includes(l));
+}
+
+const TOTALS: [string, string, keyof CounterValues][] = [
+  ["node_ipvs_connections_total", "The total number of connections made.", "conns"],
+  ["node_ipvs_incoming_packets_total", "The total number of incoming packets.", "inPkts"],
+  ["node_ipvs_outgoing_packets_total", "The total number of outgoing packets.", "outPkts"],
+  ["node_ipvs_incoming_bytes_total", "The total amount of incoming data.", "inBytes"],
+  ["node_ipvs_outgoing_bytes_total", "The total amount of outgoing data.", "outBytes"],
+];
+
+const BACKEND: [string, string, "activeConns" | "inactConns" | "weight"][] = [
+  [
+    "node_ipvs_backend_connections_active",
+    "The current active connections by local and remote address.",
+    "activeConns",
+  ],
+  [
+    "node_ipvs_backend_connections_inactive",
+    "The current inactive connections by local and remote address.",
+    "inactConns",
+  ],
+  ["node_ipvs_backend_weight", "The current backend weight by local and remote address.", "weight"],
+];
+
+/** An address as node_exporter prints it: IPv4 dotted, IPv6 compressed lower case. */
+function addrLabel(text: string): string {
+  return IpAddr.mustParse(text).toString();
+}
+
+/** The six label values of one real server of a service, as procfs reads them from /proc/net/ip_vs. */
+function backendLabels(s: ServiceEntry, d: ServiceEntry["dests"][number]): Record<BackendLabel, string> {
+  const fwmark = s.id.fwmark !== undefined;
+  return {
+    local_address: fwmark ? "" : addrLabel(s.id.addr!),
+    local_port: fwmark ? "0" : String(s.id.port),
+    remote_address: addrLabel(d.addr),
+    remote_port: String(d.port),
+    proto: fwmark ? "FWM" : s.id.protocol!.toUpperCase(),
+    local_mark: fwmark ? (s.id.fwmark! >>> 0).toString(16).toUpperCase().padStart(8, "0") : "",
+  };
+}
+
+const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+/** The Prometheus text of the eight families for `services` and the director's `totals`. */
+export function renderIpvsMetrics(
+  services: readonly ServiceEntry[],
+  totals: CounterValues,
+  labels: readonly BackendLabel[] = BACKEND_LABELS,
+): string {
+  const out: string[] = [];
+  for (const [name, help, field] of TOTALS)
+    out.push(`# HELP ${name} ${help}\n`, `# TYPE ${name} counter\n`, `${name} ${totals[field]}\n`);
+  // Sum the rows whose kept labels are equal, in first-seen order.
+  const rows = new Map<string, { labels: string; values: [number, number, number] }>();
+  for (const s of services)
+    for (const d of s.dests) {
+      const all = backendLabels(s, d);
+      const text = labels.map((l) => `${l}="${escapeLabel(all[l])}"`).join(",");
+      const row = rows.get(text) ?? { labels: text, values: [0, 0, 0] };
+      row.values[0] += d.activeConns;
+      row.values[1] += d.inactConns;
+      row.values[2] += d.weight;
+      rows.set(text, row);
+    }
+  BACKEND.forEach(([name, help], k) => {
+    out.push(`# HELP ${name} ${help}\n`, `# TYPE ${name} gauge\n`);
+    for (const r of rows.values()) out.push(`${name}${r.labels ? `{${r.labels}}` : ""} ${r.values[k]}\n`);
+  });
+  return out.join("");
+}
