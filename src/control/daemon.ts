@@ -8,7 +8,7 @@ import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
 import { type HttpAddress, HttpEndpoint } from "./http-endpoint.js";
-import { type BackendLabel, renderIpvsMetrics } from "./ipvs-metrics.js";
+import { type BackendLabel, ipvsMetricsSlices, renderIpvsMetricsInSlices } from "./ipvs-metrics.js";
 import { destNotActedOn, serviceNotActedOn } from "./not-acted-on.js";
 import { reconcile } from "./reconcile.js";
 import { notifySystemd } from "./sd-notify.js";
@@ -133,7 +133,7 @@ export class Daemon {
         await d.server.close();
         throw new Error(`--http ${options.http.host}:${options.http.port}: ${(e as Error).message}`);
       }
-      d.renderMetrics();
+      d.http.metrics = () => d.metricsBody();
       const a = d.http.address;
       d.log.info({ http: `${a.host}:${a.port}`, paths: ["/metrics"] }, "serving HTTP");
     }
@@ -277,7 +277,6 @@ export class Daemon {
     try {
       this.director.tick(this.clock());
       this.watchTableFill();
-      if (this.http) this.renderMetrics();
     } catch (e) {
       this.log.error({ err: e }, "director tick failed");
     }
@@ -291,11 +290,28 @@ export class Daemon {
     return this.http?.address ?? null;
   }
 
-  /** Renders /metrics from the current state (once a second, never per scrape). */
-  private renderMetrics(): void {
+  private metricsCache: { at: number; body: Promise<readonly string[]> } | null = null;
+
+  /**
+   * The /metrics body: rendered when scraped, not on a timer (nobody scraping costs nothing), in
+   * slices with a turn of the event loop between them (the packet loop shares this thread), and
+   * kept for a second, so that concurrent scrapes share one render and a storm renders once a
+   * second at most.
+   */
+  private metricsBody(): Promise<readonly string[]> {
+    const now = Date.now();
+    if (this.metricsCache && now - this.metricsCache.at < 1000) return this.metricsCache.body;
     const d = this.director;
-    const services = d.services().map((s) => serviceToEntry(s, this.deps.rates ?? ZERO_RATES, true));
-    this.http!.metrics = renderIpvsMetrics(services, d.totals().stats, this.options.backendLabels);
+    const services = d.services();
+    function* chunks() {
+      for (let i = 0; i < services.length; i += 100)
+        yield services.slice(i, i + 100).map((s) => serviceToEntry(s, ZERO_RATES, false));
+    }
+    const body = renderIpvsMetricsInSlices(
+      ipvsMetricsSlices(chunks(), () => d.totals().stats, this.options.backendLabels),
+    );
+    this.metricsCache = { at: now, body };
+    return body;
   }
 
   /** refusedFull when the table was last seen refusing; null while it has room. */

@@ -1,8 +1,8 @@
 /**
  * The daemon's HTTP endpoint (`tslvs start --http ADDR:PORT`): `GET /metrics` in the Prometheus text
- * format. Read-only; loopback unless an address says otherwise. The body is rendered once a second
- * by the daemon's timer and served as it is, so a scrape (or a storm of them) costs the event loop,
- * which the slow path shares, no rendering at all.
+ * format. Read-only; loopback unless an address says otherwise. The body comes from the daemon
+ * (`metrics`): rendered in slices between packet-loop turns, at most once a second, scrapes in
+ * between (a storm of them) sharing the same body.
  */
 import { createServer, type Server } from "node:http";
 import { parseHostPort } from "../core/address.js";
@@ -23,8 +23,8 @@ export function parseHttpAddress(text: string): HttpAddress {
 }
 
 export class HttpEndpoint {
-  /** The latest /metrics body. */
-  metrics = "";
+  /** The /metrics body, in parts (set by the daemon before the first request can arrive). */
+  metrics: () => Promise<readonly string[]> = async () => [];
 
   private constructor(private readonly server: Server) {}
 
@@ -38,8 +38,18 @@ export class HttpEndpoint {
         return;
       }
       if (path === "/metrics") {
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-        res.end(req.method === "HEAD" ? undefined : endpoint!.metrics);
+        endpoint!.metrics().then(
+          (parts) => {
+            if (res.destroyed) return;
+            res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+            if (req.method !== "HEAD") for (const part of parts) res.write(part);
+            res.end();
+          },
+          (e: unknown) => {
+            if (res.destroyed) return;
+            res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(e)}\n`);
+          },
+        );
         return;
       }
       res.writeHead(404, { "content-type": "text/plain" }).end("not found: this endpoint serves /metrics\n");

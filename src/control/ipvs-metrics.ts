@@ -75,30 +75,86 @@ function backendLabels(s: ServiceEntry, d: ServiceEntry["dests"][number]): Recor
 
 const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 
-/** The Prometheus text of the eight families for `services` and the director's `totals`. */
+/** Backend rows per slice: a slice is a few milliseconds of work, so the packet loop waits no longer. */
+export const ROWS_PER_SLICE = 2000;
+
+/**
+ * The Prometheus text of the eight families as a generator that yields (undefined) between
+ * slices: the services arrive in chunks (`chunks`, read as it goes), the equal series are summed,
+ * and the lines are produced `ROWS_PER_SLICE` at a time. Returns the body's parts. The driver
+ * decides what happens between slices: nothing (renderIpvsMetrics) or a turn of the event loop
+ * (renderIpvsMetricsInSlices).
+ */
+export function* ipvsMetricsSlices(
+  chunks: Iterable<readonly ServiceEntry[]>,
+  totals: () => CounterValues,
+  labels: readonly BackendLabel[] = BACKEND_LABELS,
+): Generator<undefined, string[], undefined> {
+  // Sum the rows whose kept labels are equal, in first-seen order.
+  const rows = new Map<string, [number, number, number]>();
+  let sinceYield = 0;
+  for (const chunk of chunks) {
+    for (const s of chunk)
+      for (const d of s.dests) {
+        const all = backendLabels(s, d);
+        const text = labels.map((l) => `${l}="${escapeLabel(all[l])}"`).join(",");
+        const row = rows.get(text);
+        if (row) {
+          row[0] += d.activeConns;
+          row[1] += d.inactConns;
+          row[2] += d.weight;
+        } else rows.set(text, [d.activeConns, d.inactConns, d.weight]);
+        sinceYield++;
+      }
+    if (sinceYield >= ROWS_PER_SLICE) {
+      sinceYield = 0;
+      yield;
+    }
+  }
+  const t = totals();
+  const parts: string[] = [];
+  for (const [name, help, field] of TOTALS)
+    parts.push(`# HELP ${name} ${help}\n# TYPE ${name} counter\n${name} ${t[field]}\n`);
+  for (const [k, [name, help]] of BACKEND.entries()) {
+    parts.push(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
+    let lines: string[] = [];
+    for (const [text, values] of rows) {
+      lines.push(`${name}${text ? `{${text}}` : ""} ${values[k]}\n`);
+      if (lines.length === ROWS_PER_SLICE) {
+        parts.push(lines.join(""));
+        lines = [];
+        yield;
+      }
+    }
+    parts.push(lines.join(""));
+  }
+  return parts;
+}
+
+/** The Prometheus text of the eight families for `services` and the director's `totals`, at once. */
 export function renderIpvsMetrics(
   services: readonly ServiceEntry[],
   totals: CounterValues,
   labels: readonly BackendLabel[] = BACKEND_LABELS,
 ): string {
-  const out: string[] = [];
-  for (const [name, help, field] of TOTALS)
-    out.push(`# HELP ${name} ${help}\n`, `# TYPE ${name} counter\n`, `${name} ${totals[field]}\n`);
-  // Sum the rows whose kept labels are equal, in first-seen order.
-  const rows = new Map<string, { labels: string; values: [number, number, number] }>();
-  for (const s of services)
-    for (const d of s.dests) {
-      const all = backendLabels(s, d);
-      const text = labels.map((l) => `${l}="${escapeLabel(all[l])}"`).join(",");
-      const row = rows.get(text) ?? { labels: text, values: [0, 0, 0] };
-      row.values[0] += d.activeConns;
-      row.values[1] += d.inactConns;
-      row.values[2] += d.weight;
-      rows.set(text, row);
-    }
-  BACKEND.forEach(([name, help], k) => {
-    out.push(`# HELP ${name} ${help}\n`, `# TYPE ${name} gauge\n`);
-    for (const r of rows.values()) out.push(`${name}${r.labels ? `{${r.labels}}` : ""} ${r.values[k]}\n`);
-  });
-  return out.join("");
+  const slices = ipvsMetricsSlices([services], () => totals, labels);
+  for (;;) {
+    const step = slices.next();
+    if (step.done) return step.value.join("");
+  }
+}
+
+/**
+ * Drives ipvsMetricsSlices with a turn of the event loop between slices (setImmediate: the packet
+ * loop's pending I/O runs first), so a large table's render never holds the slow path for longer
+ * than one slice.
+ */
+export async function renderIpvsMetricsInSlices(
+  slices: Generator<undefined, string[], undefined>,
+): Promise<string[]> {
+  for (;;) {
+    const step = slices.next();
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
