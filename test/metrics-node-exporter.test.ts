@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { buildNatLab } from "../src/cli/lab/topologies.js";
-import type { ProcEntry, ServiceEntry } from "../src/control/api.js";
+import type { ProcEntry, ServiceEntry, StatsEntry } from "../src/control/api.js";
 import { parseBackendLabels, renderIpvsMetrics } from "../src/control/ipvs-metrics.js";
 import { renderIpVs, renderIpVsStats } from "../src/control/ipvs-proc.js";
 import { writeFileAtomic } from "../src/control/state-file.js";
@@ -181,6 +181,30 @@ describe("metrics: node_ipvs_* as node_exporter serves them", () => {
       assert.equal(conns, 10, stats);
       assert.ok(inPkts! >= 30 && outPkts! >= 30, stats);
       assert.ok(inBytes! >= 40 * inPkts! && outBytes! >= 40 * outPkts!, stats);
+
+      // `tslvs stats` reads the engine's counters live: every packet the director counted went
+      // through the slow path (a received frame) or the fast path (credited), nothing erred, and
+      // the stop line later shows at least as much.
+      const live = JSON.parse(
+        execFileSync(process.execPath, [TSLVS_BIN, "stats", "--json", "--socket", director.socket], {
+          encoding: "utf8",
+        }),
+      ) as StatsEntry;
+      assert.equal(live.dataPlane, "af_xdp");
+      assert.ok(live.engine && live.fastPath, JSON.stringify(live));
+      assert.ok(
+        live.engine.rxFrames! + live.fastPath.creditedPackets! >= inPkts! + outPkts!,
+        JSON.stringify(live),
+      );
+      assert.equal(live.engine.errors, 0);
+      assert.equal(live.engine.noRoute, 0);
+      const text = execFileSync(process.execPath, [TSLVS_BIN, "stats", "--socket", director.socket], {
+        encoding: "utf8",
+      });
+      assert.match(text, /^packet engine \(af_xdp\):\n {2}malformed +\d+\n/);
+      assert.match(text, /\nfast path \(in-kernel\):\n {2}installed +\d+\n/);
+      await director.stop();
+      assert.ok((director.engineCounters()?.rxFrames ?? -1) >= live.engine.rxFrames!);
     } finally {
       await director?.stop();
       await lab.destroy();

@@ -61,6 +61,10 @@ Commands:
   status [--json] [--socket PATH]
         Whether the daemon forwards, its connection table's fill, and the new connections
         refused because the table was full (also logged as "connection table full").
+  stats [--json] [--socket PATH]
+        The packet engine's counters now (slow-path frames, drops by reason, transmits, the
+        kernel's drops) and the fast path's (flows installed, packets and bytes it forwarded),
+        without stopping anything.
   proc [--dir DIR] [--socket PATH]
         The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats in its own formats; with
         --dir, written (atomically) as DIR/net/ip_vs and DIR/net/ip_vs_stats, for tools that
@@ -107,6 +111,11 @@ export async function main(args: string[]): Promise<void> {
       case "status": {
         const { statusCommand } = await import("./tslvs-status.js");
         process.exitCode = await statusCommand(args.slice(1));
+        return;
+      }
+      case "stats": {
+        const { statsCommand } = await import("./tslvs-stats.js");
+        process.exitCode = await statsCommand(args.slice(1));
         return;
       }
       case "proc": {

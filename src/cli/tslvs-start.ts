@@ -151,6 +151,7 @@ export async function startCommand(args: string[]): Promise<number> {
       // Links it did not take detach now, as its holder ends.
       if (taken.handover?.holderPid) stopLinkHolder(taken.handover.holderPid);
       daemon.dataPlane = "af_xdp";
+      daemon.engineStats = () => engine.liveCounters();
       daemon.onRulesChanged.push(() => engine.syncSteering());
       // Every served interface has its program attached and its sockets bound: frames flow.
       daemon.markReady();

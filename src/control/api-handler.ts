@@ -10,6 +10,7 @@ import {
   type ProcEntry,
   type RequestOp,
   type ServiceEntry,
+  type StatsEntry,
   type TimeoutValues,
 } from "./api.js";
 import {
@@ -54,6 +55,7 @@ export const KNOWN_OPS: ReadonlySet<string> = new Set<string>([
   ...MUTATING_OPS,
   "getInfo",
   "getProc",
+  "getStats",
   "getServices",
   "getService",
   "zero",
@@ -72,6 +74,8 @@ export interface ApiHandlerOptions {
   syncDaemons?: SyncDaemons;
   /** Whether the daemon forwards yet, and with what (getInfo); not ready when absent. */
   readiness?: () => { ready: boolean; dataPlane: string | null };
+  /** The packet engine's live counters; absent or null without a data plane. */
+  engineStats?: () => Omit<StatsEntry, "dataPlane"> | null;
 }
 
 function fillOf(f: { entries: number; capacity: number; refusedFull: number }) {
@@ -88,6 +92,7 @@ export class ApiHandler {
   private readonly rates: RateSource;
   private readonly now: () => number;
   private readonly readiness: () => { ready: boolean; dataPlane: string | null };
+  private readonly engineStats: () => Omit<StatsEntry, "dataPlane"> | null;
 
   constructor(
     readonly director: DirectorPort,
@@ -96,6 +101,7 @@ export class ApiHandler {
     this.rates = options.rates ?? ZERO_RATES;
     this.now = options.now;
     this.readiness = options.readiness ?? (() => ({ ready: false, dataPlane: null }));
+    this.engineStats = options.engineStats ?? (() => null);
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
   }
 
@@ -110,6 +116,14 @@ export class ApiHandler {
           ...this.readiness(),
           ...fillOf(d.tableFill()),
         } satisfies InfoEntry;
+      case "getStats": {
+        const live = this.engineStats();
+        return {
+          dataPlane: this.readiness().dataPlane,
+          engine: live?.engine ?? null,
+          fastPath: live?.fastPath ?? null,
+        } satisfies StatsEntry;
+      }
       case "getProc": {
         const t = d.totals();
         return {

@@ -118,6 +118,15 @@ export interface InfoEntry {
 }
 
 /** The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats texts, rendered from the running state. */
+/** `getStats`: the packet engine's counters live (null without a data plane). */
+export interface StatsEntry {
+  dataPlane: string | null;
+  /** Slow-path frames, drops by reason, transmits, kernel drops (the engine's stop line). */
+  engine: Record<string, number> | null;
+  /** Flows installed in the in-kernel fast path, and the packets and bytes it forwarded. */
+  fastPath: Record<string, number> | null;
+}
+
 export interface ProcEntry {
   ipVs: string;
   ipVsStats: string;
@@ -197,6 +206,7 @@ export interface LaddrEntry {
 export type Request =
   | { op: "getInfo" }
   | { op: "getProc" }
+  | { op: "getStats" }
   /**
    * `counters: false` leaves out each entry's `stats` and `rates` (the plain listing does not show
    * them; a table of 100,000 real servers then travels in half the bytes).
@@ -240,6 +250,7 @@ export type Reply =
 export interface ResultMap {
   getInfo: InfoEntry;
   getProc: ProcEntry;
+  getStats: StatsEntry;
   getServices: ServiceEntry[];
   getService: ServiceEntry;
   addService: null;

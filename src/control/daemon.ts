@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { type Logger, pino } from "pino";
-import type { DestConfig, RequestOp, ServiceConfig } from "./api.js";
+import type { DestConfig, RequestOp, ServiceConfig, StatsEntry } from "./api.js";
 import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
 import { destToConfig, type RateSource, serviceToConfig, serviceToEntry, ZERO_RATES } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
@@ -56,6 +56,8 @@ export class Daemon {
   readonly onRulesChanged: (() => void)[] = [];
   /** Set once a packet data plane serves the rules (changes what the daemon says at start). */
   dataPlane: string | null = null;
+  /** The packet engine's live counters (`tslvs stats`), set when the data plane starts. */
+  engineStats: (() => Omit<StatsEntry, "dataPlane">) | null = null;
   /** True once markReady() ran: the daemon forwards (or holds its rules with --no-dataplane). */
   ready = false;
   readonly log: Logger;
@@ -84,6 +86,7 @@ export class Daemon {
     this.handler = new ApiHandler(director, {
       now: this.clock,
       readiness: () => ({ ready: this.ready, dataPlane: this.dataPlane }),
+      engineStats: () => this.engineStats?.() ?? null,
       syncDaemons: new SyncDaemons(),
       ...(deps.rates ? { rates: deps.rates } : {}),
     });

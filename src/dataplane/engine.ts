@@ -373,6 +373,18 @@ export class PacketEngine {
   }
 
   /** Detaches a port's programs and closes its sockets, maps and slow-path veth. */
+  /**
+   * The engine's counters now (what the stop line logs), and the fast path's: for `tslvs stats`
+   * and the metrics, without stopping anything. Reads the sockets' kernel drop counters first.
+   */
+  liveCounters(): { engine: Record<string, number>; fastPath: Record<string, number> | null } {
+    this.collectOutsideCounters();
+    return {
+      engine: { ...this.counters },
+      fastPath: this.fastPath ? { ...this.fastPath.offload.counters } : null,
+    };
+  }
+
   /** Kernel drop counters of sockets already closed (released ports). */
   private closedDrops = { rxDropped: 0, rxRingFull: 0 };
 
