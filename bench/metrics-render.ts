@@ -9,6 +9,36 @@
 import { Counter, Gauge, Registry } from "prom-client";
 import type { ServiceEntry } from "../src/control/api.js";
 import { BACKEND_LABELS, ipvsMetricsSlices, renderIpvsMetrics } from "../src/control/ipvs-metrics.js";
+import { type DirectorSample, tslvsMetricsSlices } from "../src/control/tslvs-metrics.js";
+
+const sample = (): DirectorSample => ({
+  version: "bench",
+  routerId: "bench",
+  fill: { entries: 1, capacity: 2, refusedFull: 0 },
+  live: null,
+  eventLoop: { p50: 0, p99: 0, max: 0 },
+});
+
+/** node_ipvs_* and tslvs_* together, as the daemon serves them; the longest slice. */
+function wholeBody(services: ServiceEntry[]): { ms: number; longest: number } {
+  const chunks: ServiceEntry[][] = [];
+  for (let i = 0; i < services.length; i += 100) chunks.push(services.slice(i, i + 100));
+  function* render(): Generator<undefined, string[], undefined> {
+    const a = yield* ipvsMetricsSlices(chunks, () => totals);
+    const b = yield* tslvsMetricsSlices(chunks, sample);
+    return [...a, ...b];
+  }
+  const g = render();
+  let longest = 0;
+  const t0 = performance.now();
+  for (;;) {
+    const t = performance.now();
+    const step = g.next();
+    longest = Math.max(longest, performance.now() - t);
+    if (step.done) break;
+  }
+  return { ms: performance.now() - t0, longest };
+}
 
 function table(n: number): ServiceEntry[] {
   const services: ServiceEntry[] = [];
@@ -22,11 +52,14 @@ function table(n: number): ServiceEntry[] {
         weight: 1 + (k % 5),
         activeConns: k % 7,
         inactConns: k % 11,
+        persistConns: k % 3,
+        stats: { conns: k * 3, inPkts: k * 30, outPkts: k * 20, inBytes: k * 3000, outBytes: k * 90000 },
       });
     }
     services.push({
       id: { protocol: "tcp", addr: `198.18.${i >> 8}.${i & 255}`, port: 80 },
       af: 4,
+      stats: { conns: i * 30, inPkts: i * 300, outPkts: i * 200, inBytes: i * 30000, outBytes: i * 900000 },
       dests,
     } as unknown as ServiceEntry);
   }
@@ -79,7 +112,9 @@ async function promClientMs(services: ServiceEntry[]): Promise<number> {
 }
 
 const sizes = process.argv.slice(2).map(Number);
-console.log("services x10  tslvs ms  longest slice ms  prom-client ms  prom-client/tslvs");
+console.log(
+  "services x10  tslvs ms  longest slice ms  prom-client ms  prom-client/tslvs  with tslvs_* ms  its longest slice ms",
+);
 for (const n of sizes.length ? sizes : [1000, 10000]) {
   const services = table(n);
   const ours = timeIt(() => renderIpvsMetrics(services, totals));
@@ -95,7 +130,9 @@ for (const n of sizes.length ? sizes : [1000, 10000]) {
     if (step.done) break;
   }
   const theirs = await promClientMs(services);
+  wholeBody(services);
+  const whole = wholeBody(services);
   console.log(
-    `${String(n).padStart(12)}  ${ours.toFixed(0).padStart(8)}  ${longest.toFixed(1).padStart(16)}  ${theirs.toFixed(0).padStart(14)}  ${(theirs / ours).toFixed(2).padStart(17)}`,
+    `${String(n).padStart(12)}  ${ours.toFixed(0).padStart(8)}  ${longest.toFixed(1).padStart(16)}  ${theirs.toFixed(0).padStart(14)}  ${(theirs / ours).toFixed(2).padStart(17)}  ${whole.ms.toFixed(0).padStart(15)}  ${whole.longest.toFixed(1).padStart(20)}`,
   );
 }

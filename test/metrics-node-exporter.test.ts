@@ -24,6 +24,8 @@ import { haveRoot } from "./support/privileged.js";
 import { realDaemonClient } from "./support/real-director.js";
 
 const NODE_EXPORTER = "/usr/bin/prometheus-node-exporter";
+/** Prometheus's own tool (Debian's prometheus package): its exposition-format linter. */
+const PROMTOOL = "/usr/bin/promtool";
 
 function haveNodeExporter(t: TestContext): boolean {
   if (existsSync(NODE_EXPORTER)) return true;
@@ -33,14 +35,14 @@ function haveNodeExporter(t: TestContext): boolean {
   return false;
 }
 
-/** The node_ipvs_* lines of a Prometheus text: samples (labels sorted, value as a number) and HELP/TYPE. */
-function ipvsFamilies(text: string): { meta: string[]; samples: Map<string, number> } {
+/** The `prefix`* lines of a Prometheus text: samples (labels sorted, value as a number) and HELP/TYPE. */
+function ipvsFamilies(text: string, prefix = "node_ipvs_"): { meta: string[]; samples: Map<string, number> } {
   const meta: string[] = [];
   const samples = new Map<string, number>();
   for (const line of text.split("\n")) {
-    if (/^# (HELP|TYPE) node_ipvs_/.test(line)) meta.push(line);
-    const m = /^(node_ipvs_\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
+    if (line.startsWith(`# HELP ${prefix}`) || line.startsWith(`# TYPE ${prefix}`)) meta.push(line);
+    const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m?.[1]?.startsWith(prefix)) continue;
     const labels = (m[2] ?? "").match(/\w+="(?:[^"\\]|\\.)*"/g) ?? [];
     samples.set(`${m[1]}{${labels.sort().join(",")}}`, Number(m[3]));
   }
@@ -203,6 +205,29 @@ describe("metrics: node_ipvs_* as node_exporter serves them", () => {
       });
       assert.match(text, /^packet engine \(af_xdp\):\n {2}malformed +\d+\n/);
       assert.match(text, /\nfast path \(in-kernel\):\n {2}installed +\d+\n/);
+      // tslvs's own families: -Ln --stats per service and per real server as counters, the
+      // engine's frames and drops, the table's fill.
+      const own = ipvsFamilies(ours, "tslvs_").samples;
+      const svc = `local_address="${topo.vip}",local_mark="",local_port="80",proto="TCP"`;
+      assert.equal(own.get(`tslvs_service_connections_total{${svc}}`), conns);
+      assert.equal(own.get(`tslvs_service_packets_total{direction="in",${svc}}`), inPkts);
+      assert.equal(own.get(`tslvs_service_bytes_total{direction="out",${svc}}`), outBytes);
+      for (const rs of topo.servers)
+        assert.equal(
+          own.get(`tslvs_backend_connections_total{${svc},remote_address="${rs.rip}",remote_port="80"}`),
+          5,
+          rs.rip,
+        );
+      assert.equal(own.get('tslvs_drops_total{reason="error"}'), 0);
+      assert.equal(own.get('tslvs_drops_total{reason="no_route"}'), 0);
+      const rx = own.get('tslvs_slowpath_frames_total{direction="rx"}') ?? -1;
+      assert.ok(rx > 0 && rx <= live.engine.rxFrames!, `${rx} vs ${live.engine.rxFrames}`);
+      assert.ok((own.get("tslvs_conn_table_capacity{}") ?? 0) >= 4096);
+      assert.ok([...own.keys()].some((k) => k.startsWith("tslvs_info{router_id=")));
+      // The whole body passes Prometheus's own linter (names, types, HELP, _total on counters).
+      const lint = spawnSync(PROMTOOL, ["check", "metrics"], { input: ours, encoding: "utf8" });
+      assert.equal(lint.status, 0, `${lint.stdout}${lint.stderr}`);
+
       await director.stop();
       assert.ok((director.engineCounters()?.rxFrames ?? -1) >= live.engine.rxFrames!);
     } finally {

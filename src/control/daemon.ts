@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
-import type { DestConfig, RequestOp, ServiceConfig, StatsEntry } from "./api.js";
+import type { DestConfig, RequestOp, ServiceConfig, ServiceEntry, StatsEntry } from "./api.js";
 import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
 import { destToConfig, type RateSource, serviceToConfig, serviceToEntry, ZERO_RATES } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
@@ -15,6 +17,8 @@ import { notifySystemd } from "./sd-notify.js";
 import { ControlServer } from "./server.js";
 import { StateWriter, writeFileAtomic } from "./state-file.js";
 import { SyncDaemons } from "./sync-daemons.js";
+import { type DirectorSample, tslvsMetricsSlices } from "./tslvs-metrics.js";
+import { TSLVS_VERSION } from "./version.js";
 
 export interface DaemonOptions {
   socketPath: string;
@@ -137,6 +141,7 @@ export class Daemon {
         throw new Error(`--http ${options.http.host}:${options.http.port}: ${(e as Error).message}`);
       }
       d.http.metrics = () => d.metricsBody();
+      d.loopDelay.enable();
       const a = d.http.address;
       d.log.info({ http: `${a.host}:${a.port}`, paths: ["/metrics"] }, "serving HTTP");
     }
@@ -294,6 +299,22 @@ export class Daemon {
   }
 
   private metricsCache: { at: number; body: Promise<readonly string[]> } | null = null;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  /** The director-wide values of tslvs's own families, read at the end of a render. */
+  private directorSample(): DirectorSample {
+    const h = this.loopDelay;
+    const s = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
+    const eventLoop = { p50: s(h.percentile(50)), p99: s(h.percentile(99)), max: s(h.max) };
+    h.reset();
+    return {
+      version: TSLVS_VERSION,
+      routerId: hostname(),
+      fill: this.director.tableFill(),
+      live: this.engineStats?.() ?? null,
+      eventLoop,
+    };
+  }
 
   /**
    * The /metrics body: rendered when scraped, not on a timer (nobody scraping costs nothing), in
@@ -306,13 +327,19 @@ export class Daemon {
     if (this.metricsCache && now - this.metricsCache.at < 1000) return this.metricsCache.body;
     const d = this.director;
     const services = d.services();
-    function* chunks() {
-      for (let i = 0; i < services.length; i += 100)
-        yield services.slice(i, i + 100).map((s) => serviceToEntry(s, ZERO_RATES, false));
+    const labels = this.options.backendLabels;
+    const sample = () => this.directorSample();
+    function* render(): Generator<undefined, string[], undefined> {
+      const chunks: ServiceEntry[][] = [];
+      for (let i = 0; i < services.length; i += 100) {
+        chunks.push(services.slice(i, i + 100).map((s) => serviceToEntry(s, ZERO_RATES, true)));
+        yield;
+      }
+      const ipvs = yield* ipvsMetricsSlices(chunks, () => d.totals().stats, labels);
+      const own = yield* tslvsMetricsSlices(chunks, sample);
+      return [...ipvs, ...own];
     }
-    const body = renderIpvsMetricsInSlices(
-      ipvsMetricsSlices(chunks(), () => d.totals().stats, this.options.backendLabels),
-    );
+    const body = renderIpvsMetricsInSlices(render());
     this.metricsCache = { at: now, body };
     return body;
   }
@@ -359,6 +386,7 @@ export class Daemon {
     this.log.info({ reason }, "tslvs stopping");
     if (this.ticker) clearInterval(this.ticker);
     await this.http?.close();
+    this.loopDelay.disable();
     for (const hook of this.onStop) {
       try {
         await hook();

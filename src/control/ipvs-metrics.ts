@@ -61,7 +61,10 @@ function addrLabel(text: string): string {
 }
 
 /** The six label values of one real server of a service, as procfs reads them from /proc/net/ip_vs. */
-function backendLabels(s: ServiceEntry, d: ServiceEntry["dests"][number]): Record<BackendLabel, string> {
+export function backendLabels(
+  s: ServiceEntry,
+  d: ServiceEntry["dests"][number],
+): Record<BackendLabel, string> {
   const fwmark = s.id.fwmark !== undefined;
   return {
     local_address: fwmark ? "" : addrLabel(s.id.addr!),
@@ -73,7 +76,7 @@ function backendLabels(s: ServiceEntry, d: ServiceEntry["dests"][number]): Recor
   };
 }
 
-const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+export const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 
 /** Backend rows per slice: a slice is a few milliseconds of work, so the packet loop waits no longer. */
 export const ROWS_PER_SLICE = 2000;

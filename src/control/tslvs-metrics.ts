@@ -1,0 +1,208 @@
+/**
+ * tslvs's own `tslvs_*` families (spec B.6), served on /metrics after node_exporter's: what
+ * `ipvsadm --stats` shows per service and per real server as counters (node_exporter has only the
+ * totals), the packet engine's frames and drops by reason, the fast path's flows and packets, the
+ * connection table's fill, and the event loop's delay (the slow path, the control socket and the
+ * scrapes share one thread). Labels of services and real servers are node_exporter's backend labels.
+ */
+import type { ServiceEntry, StatsEntry } from "./api.js";
+import type { TableFill } from "./director-port.js";
+import { backendLabels, escapeLabel, ROWS_PER_SLICE } from "./ipvs-metrics.js";
+
+/** What the director's one-off families are rendered from, read when the render ends. */
+export interface DirectorSample {
+  version: string;
+  routerId: string;
+  fill: TableFill;
+  live: Omit<StatsEntry, "dataPlane"> | null;
+  /** Event-loop delay percentiles in seconds (perf_hooks.monitorEventLoopDelay). */
+  eventLoop: { p50: number; p99: number; max: number };
+}
+
+type Family = { name: string; help: string; type: "counter" | "gauge"; lines: string[] };
+
+const family = (name: string, type: Family["type"], help: string): Family => ({
+  name,
+  help,
+  type,
+  lines: [],
+});
+
+/** The engine's drop counters by the reason label they are exported under. */
+const DROP_REASONS: [string, string][] = [
+  ["malformed", "malformed"],
+  ["no_route", "noRoute"],
+  ["ttl_expired", "ttlExpired"],
+  ["rewrite_failed", "rewriteFailed"],
+  ["fragment", "fragmentsDropped"],
+  ["icmp_unrelated", "icmpUnrelated"],
+  ["no_local_port", "noLocalPort"],
+  ["tx_full", "txFull"],
+  ["passed_dropped", "passedAndDropped"],
+  ["dropped", "dropped"],
+  ["error", "errors"],
+  ["kernel_rx_dropped", "kernelRxDropped"],
+  ["kernel_rx_ring_full", "kernelRxRingFull"],
+  ["next_hop_refused", "nextHopRefused"],
+];
+
+const SERVICE_LABELS = ["local_address", "local_port", "proto", "local_mark"] as const;
+
+/**
+ * The families as a generator that yields between slices (see ipvsMetricsSlices), returning the
+ * body's parts. Per-service and per-real-server counters come from `chunks`; the rest from
+ * `sample()`, read once the table has been walked.
+ */
+export function* tslvsMetricsSlices(
+  chunks: Iterable<readonly ServiceEntry[]>,
+  sample: () => DirectorSample,
+): Generator<undefined, string[], undefined> {
+  const svcConns = family(
+    "tslvs_service_connections_total",
+    "counter",
+    "Connections scheduled by the service.",
+  );
+  const svcPkts = family("tslvs_service_packets_total", "counter", "Packets of the service's connections.");
+  const svcBytes = family("tslvs_service_bytes_total", "counter", "Bytes of the service's connections.");
+  const rsConns = family(
+    "tslvs_backend_connections_total",
+    "counter",
+    "Connections scheduled to the real server.",
+  );
+  const rsPkts = family(
+    "tslvs_backend_packets_total",
+    "counter",
+    "Packets of the real server's connections.",
+  );
+  const rsBytes = family("tslvs_backend_bytes_total", "counter", "Bytes of the real server's connections.");
+  const rsTemplates = family(
+    "tslvs_backend_persistent_connections",
+    "gauge",
+    "Persistence templates pointing at the real server.",
+  );
+  let rows = 0;
+  for (const chunk of chunks) {
+    for (const s of chunk) {
+      let labels = "";
+      for (const d of s.dests) {
+        const all = backendLabels(s, d);
+        if (!labels) labels = SERVICE_LABELS.map((l) => `${l}="${escapeLabel(all[l])}"`).join(",");
+        const rs = `${labels},remote_address="${all.remote_address}",remote_port="${all.remote_port}"`;
+        rsConns.lines.push(`tslvs_backend_connections_total{${rs}} ${d.stats.conns}\n`);
+        rsPkts.lines.push(
+          `tslvs_backend_packets_total{${rs},direction="in"} ${d.stats.inPkts}\n`,
+          `tslvs_backend_packets_total{${rs},direction="out"} ${d.stats.outPkts}\n`,
+        );
+        rsBytes.lines.push(
+          `tslvs_backend_bytes_total{${rs},direction="in"} ${d.stats.inBytes}\n`,
+          `tslvs_backend_bytes_total{${rs},direction="out"} ${d.stats.outBytes}\n`,
+        );
+        rsTemplates.lines.push(`tslvs_backend_persistent_connections{${rs}} ${d.persistConns}\n`);
+      }
+      if (!labels) {
+        // A service without real servers: its labels from a placeholder real server.
+        const all = backendLabels(s, { addr: "0.0.0.0", port: 0 } as ServiceEntry["dests"][number]);
+        labels = SERVICE_LABELS.map((l) => `${l}="${escapeLabel(all[l])}"`).join(",");
+      }
+      svcConns.lines.push(`tslvs_service_connections_total{${labels}} ${s.stats.conns}\n`);
+      svcPkts.lines.push(
+        `tslvs_service_packets_total{${labels},direction="in"} ${s.stats.inPkts}\n`,
+        `tslvs_service_packets_total{${labels},direction="out"} ${s.stats.outPkts}\n`,
+      );
+      svcBytes.lines.push(
+        `tslvs_service_bytes_total{${labels},direction="in"} ${s.stats.inBytes}\n`,
+        `tslvs_service_bytes_total{${labels},direction="out"} ${s.stats.outBytes}\n`,
+      );
+      rows += 1 + s.dests.length;
+    }
+    if (rows >= ROWS_PER_SLICE / 4) {
+      // Each row makes several lines: a quarter of the node_ipvs slice is about as long.
+      rows = 0;
+      yield;
+    }
+  }
+  const x = sample();
+  const one = (f: Family, labels: string, value: number) =>
+    f.lines.push(`${f.name}${labels ? `{${labels}}` : ""} ${value}\n`);
+  const info = family("tslvs_info", "gauge", "The director's version and router id (always 1).");
+  one(info, `version="${escapeLabel(x.version)}",router_id="${escapeLabel(x.routerId)}"`, 1);
+  const entries = family("tslvs_conn_table_entries", "gauge", "Connections and templates in the table.");
+  one(entries, "", x.fill.entries);
+  const capacity = family(
+    "tslvs_conn_table_capacity",
+    "gauge",
+    "Entries the connection table holds at most.",
+  );
+  one(capacity, "", x.fill.capacity);
+  const refused = family(
+    "tslvs_conn_table_refused_total",
+    "counter",
+    "New connections refused because the connection table was full.",
+  );
+  one(refused, "", x.fill.refusedFull);
+  const loop = family(
+    "tslvs_event_loop_delay_seconds",
+    "gauge",
+    "Event-loop delay since the previous render (the slow path, control socket and scrapes share the loop).",
+  );
+  one(loop, 'stat="p50"', x.eventLoop.p50);
+  one(loop, 'stat="p99"', x.eventLoop.p99);
+  one(loop, 'stat="max"', x.eventLoop.max);
+  const out = [
+    svcConns,
+    svcPkts,
+    svcBytes,
+    rsConns,
+    rsPkts,
+    rsBytes,
+    rsTemplates,
+    info,
+    entries,
+    capacity,
+    refused,
+  ];
+  const e = x.live?.engine;
+  if (e) {
+    const frames = family("tslvs_slowpath_frames_total", "counter", "Frames through the slow path (AF_XDP).");
+    one(frames, 'direction="rx"', e.rxFrames ?? 0);
+    one(frames, 'direction="tx"', e.txFrames ?? 0);
+    const drops = family("tslvs_drops_total", "counter", "Frames the packet engine dropped, by reason.");
+    for (const [reason, key] of DROP_REASONS) one(drops, `reason="${reason}"`, e[key] ?? 0);
+    out.push(frames, drops);
+  }
+  const f = x.live?.fastPath;
+  if (f) {
+    const pkts = family(
+      "tslvs_fastpath_packets_total",
+      "counter",
+      "Packets forwarded by the in-kernel fast path.",
+    );
+    one(pkts, 'decision="forwarded"', f.creditedPackets ?? 0);
+    const bytes = family(
+      "tslvs_fastpath_bytes_total",
+      "counter",
+      "Bytes forwarded by the in-kernel fast path.",
+    );
+    one(bytes, 'decision="forwarded"', f.creditedBytes ?? 0);
+    const flows = family(
+      "tslvs_fastpath_flow_events_total",
+      "counter",
+      "Fast-path flow entries installed, removed, refused (map full), or not installed (egress cannot redirect).",
+    );
+    one(flows, 'event="installed"', f.installed ?? 0);
+    one(flows, 'event="removed"', f.removed ?? 0);
+    one(flows, 'event="refused"', f.refused ?? 0);
+    one(flows, 'event="not_redirectable"', f.notRedirectable ?? 0);
+    out.push(pkts, bytes, flows);
+  }
+  out.push(loop);
+  const parts: string[] = [];
+  for (const fam of out) {
+    parts.push(`# HELP ${fam.name} ${fam.help}\n# TYPE ${fam.name} ${fam.type}\n`);
+    for (let i = 0; i < fam.lines.length; i += ROWS_PER_SLICE) {
+      parts.push(fam.lines.slice(i, i + ROWS_PER_SLICE).join(""));
+      if (fam.lines.length > ROWS_PER_SLICE) yield;
+    }
+  }
+  return parts;
+}
