@@ -49,7 +49,9 @@ Commands:
                        stop detaches at once). Without a start, nothing is left after S.
         --http [ADDR:]PORT  serve GET /metrics there (default address 127.0.0.1): the
                        node_ipvs_* families of node_exporter's ipvs collector, same names,
-                       labels and values, refreshed every second.
+                       labels and values; then tslvs's own tslvs_* families (per-service
+                       and per-real-server traffic counters, drops by reason, fast path, table
+                       fill, event-loop delay). Rendered on scrape, at most once a second.
         --metrics-ipvs-backend-labels LIST  the node_ipvs_backend_* labels kept, comma-
                        separated (node_exporter's --collector.ipvs.backend-labels; default all
                        six: local_address,local_port,remote_address,remote_port,proto,
