@@ -3,9 +3,11 @@
  * the socket (what `tslvsadm -Ln` waits for), the state file dump and parse, and a reconcile from
  * nothing and of an unchanged state. Prints milliseconds; run with `node dist/bench/control-scale.js`.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { SysctlValue } from "../src/control/api.js";
 import { ApiHandler } from "../src/control/api-handler.js";
 import { connect } from "../src/control/client.js";
 import { dumpConfig, parseConfig } from "../src/control/config.js";
@@ -36,7 +38,7 @@ async function timeAsync<T>(label: string, fn: () => Promise<T>): Promise<T> {
 
 const director = new RealDirector();
 const sync = new SyncDaemons(() => 1500);
-const defaults: Record<string, number> = {};
+const defaults: Record<string, SysctlValue> = {};
 for (const n of director.sysctls.names()) defaults[n] = director.sysctls.get(n);
 time(`build ${SERVICES} services x ${DESTS} dests`, () => {
   for (let s = 0; s < SERVICES; s++) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
@@ -326,6 +326,18 @@ describe("tslvs sysctl and help", () => {
       assert.equal(range.code, 1);
       const notInt = await runTslvs(["sysctl", "--socket", socket, "pmtu_disc=abc"]);
       assert.equal(notInt.code, 2);
+      // sync_threshold is a pair, printed tab-separated as /proc/sys prints it, kept in the state.
+      assert.match(all.stdout, /^sync_threshold = 3\t50$/m);
+      const pair = await runTslvs(["sysctl", "--socket", socket, "sync_threshold=10 100"]);
+      assert.deepEqual([pair.code, pair.stdout], [0, "sync_threshold = 10\t100\n"]);
+      assert.match(readFileSync(join(tmp.dir, "s.yaml"), "utf8"), /^ {2}sync_threshold: \[10, 100\]$/m);
+      const badPair = await runTslvs(["sysctl", "--socket", socket, "sync_threshold=100,10"]);
+      assert.equal(badPair.code, 1);
+      assert.match(badPair.stderr, /threshold must be below the period/);
+      assert.equal(
+        (await runTslvs(["sysctl", "--socket", socket, "sync_threshold"])).stdout,
+        "sync_threshold = 10\t100\n",
+      );
       assert.equal(await d.stop(), 0);
       const noDaemon = await runTslvs(["sysctl", "--socket", socket]);
       assert.equal(noDaemon.code, 1);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseConfig } from "../src/control/config.js";
+import type { SysctlValue } from "../src/control/api.js";
+import { dumpConfig, parseConfig } from "../src/control/config.js";
 import { snapshot } from "../src/control/desired-state.js";
 import { reconcile } from "../src/control/reconcile.js";
 import { SyncDaemons } from "../src/control/sync-daemons.js";
@@ -22,7 +23,7 @@ services:
 function setup() {
   const director = new RealDirector();
   const sync = new SyncDaemons(() => 1500);
-  const defaults: Record<string, number> = {};
+  const defaults: Record<string, SysctlValue> = {};
   for (const n of director.sysctls.names()) defaults[n] = director.sysctls.get(n);
   const apply = (text: string) => reconcile(director, sync, parseConfig(text, "t.yaml"), defaults);
   return { director, sync, defaults, apply };
@@ -175,6 +176,23 @@ services:
       "delete service tcp 198.18.0.1:80",
       "delete sync-daemon master",
     ]);
+  });
+
+  it("sets sync_threshold, a pair, from the file; back to its default when the file drops it", () => {
+    const { director, sync, defaults, apply } = setup();
+    const r = apply(`sysctls: { sync_threshold: [5, 60] }\n${BASE}`);
+    assert.ok(summary(r).includes("set sysctl sync_threshold"));
+    assert.deepEqual(director.sysctls.get("sync_threshold"), [5, 60]);
+    // The running state written out and read back is the same state: nothing to apply.
+    const dumped = dumpConfig(snapshot(director, sync, defaults));
+    assert.match(dumped, /^ {2}sync_threshold: \[5, 60\]$/m);
+    assert.deepEqual(reconcile(director, sync, parseConfig(dumped, "s.yaml"), defaults).changes, []);
+    apply(BASE);
+    assert.deepEqual(director.sysctls.get("sync_threshold"), [3, 50]);
+    assert.throws(
+      () => parseConfig("sysctls: { sync_threshold: [5] }\n", "t.yaml"),
+      /t\.yaml:1: .*two integers/,
+    );
   });
 
   it("a snapshot of the running state reconciles to no change", () => {

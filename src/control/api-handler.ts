@@ -11,6 +11,7 @@ import {
   type RequestOp,
   type ServiceEntry,
   type StatsEntry,
+  type SysctlValue,
   type TimeoutValues,
 } from "./api.js";
 import {
@@ -189,7 +190,12 @@ export class ApiHandler {
         return this.getSysctl(req.name);
       case "setSysctl":
         if (typeof req.name !== "string") throw new IpvsError("EINVAL", "name must be a string");
-        d.sysctls.set(req.name, intIn(req.value, -2147483648, 2147483647, "value"));
+        d.sysctls.set(
+          req.name,
+          Array.isArray(req.value)
+            ? [intIn(req.value[0], 0, 2147483647, "value"), intIn(req.value[1], 0, 2147483647, "value")]
+            : intIn(req.value, -2147483648, 2147483647, "value"),
+        );
         return null;
       case "addLaddr":
         if (typeof req.ifname !== "string" || req.ifname.length > 15)
@@ -219,10 +225,10 @@ export class ApiHandler {
     return serviceToEntry(svc, this.rates);
   }
 
-  private getSysctl(name: unknown): Record<string, number> {
+  private getSysctl(name: unknown): Record<string, SysctlValue> {
     const s = this.director.sysctls;
     if (name === undefined || name === null) {
-      const out: Record<string, number> = {};
+      const out: Record<string, SysctlValue> = {};
       for (const n of s.names()) out[n] = s.get(n);
       return out;
     }

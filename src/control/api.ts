@@ -127,6 +127,20 @@ export interface StatsEntry {
   fastPath: Record<string, number> | null;
 }
 
+/** A sysctl's value: an integer, or a pair (sync_threshold: threshold and period). */
+export type SysctlValue = number | readonly [number, number];
+
+/** Equal sysctl values (pairs compared by their members). */
+export function sameSysctlValue(a: SysctlValue | undefined, b: SysctlValue | undefined): boolean {
+  if (typeof a === "number" || typeof b === "number" || a === undefined || b === undefined) return a === b;
+  return a[0] === b[0] && a[1] === b[1];
+}
+
+/** A sysctl value as the kernel prints it under /proc/sys (a pair tab-separated). */
+export function sysctlValueText(v: SysctlValue): string {
+  return typeof v === "number" ? String(v) : `${v[0]}\t${v[1]}`;
+}
+
 export interface ProcEntry {
   ipVs: string;
   ipVsStats: string;
@@ -233,7 +247,7 @@ export type Request =
    */
   | { op: "getConns"; after?: ConnCursor | null; limit?: number }
   | { op: "getSysctl"; name?: string }
-  | { op: "setSysctl"; name: string; value: number }
+  | { op: "setSysctl"; name: string; value: SysctlValue }
   | { op: "addLaddr"; service: ServiceId; addr: string; ifname: string }
   | { op: "delLaddr"; service: ServiceId; addr: string }
   | { op: "getLaddrs"; service: ServiceId };
@@ -269,7 +283,7 @@ export interface ResultMap {
   /** `ConnEntry[]` when neither `after` nor `limit` was given, else a `ConnPage`. */
   getConns: ConnEntry[] | ConnPage;
   /** Every sysctl, or only the one named, as {name: value}. */
-  getSysctl: Record<string, number>;
+  getSysctl: Record<string, SysctlValue>;
   setSysctl: null;
   addLaddr: null;
   delLaddr: null;

@@ -108,6 +108,17 @@ class Reader {
     return v;
   }
 
+  /** A list of two non-negative integers. */
+  pair(f: { node: Node | null; keyLine: number }, what: string): readonly [number, number] {
+    const items = this.list(f, what);
+    if (items.length !== 2) this.fail(this.line(f.node) || f.keyLine, `${what} must be two integers [a, b]`);
+    const line = this.line(f.node) || f.keyLine;
+    return [
+      this.int({ node: items[0]!, keyLine: line }, 0, INT_MAX, what),
+      this.int({ node: items[1]!, keyLine: line }, 0, INT_MAX, what),
+    ];
+  }
+
   str(f: { node: Node | null; keyLine: number }, what: string): string {
     const v = this.scalar(f, what);
     if (typeof v !== "string" || v === "")
@@ -161,7 +172,10 @@ class Reader {
       // Names are checked against the director's sysctls when the state is applied.
       for (const [name, v] of this.fields(s.node, s.keyLine, "sysctls", null)) {
         if (!/^[a-z_0-9]+$/.test(name)) this.fail(v.keyLine, `not a sysctl name: ${JSON.stringify(name)}`);
-        state.sysctls[name] = this.int(v, -INT_MAX - 1, INT_MAX, `sysctl ${name}`);
+        // A pair (sync_threshold) is a two-item list: [threshold, period].
+        state.sysctls[name] = isSeq(v.node)
+          ? this.pair(v, `sysctl ${name}`)
+          : this.int(v, -INT_MAX - 1, INT_MAX, `sysctl ${name}`);
         state.sysctlLines![name] = v.keyLine;
       }
     }
@@ -458,7 +472,8 @@ export function dumpConfig(state: DesiredState, header = ""): string {
   const sysctls = Object.entries(state.sysctls);
   if (sysctls.length) {
     out.push("sysctls:\n");
-    for (const [name, v] of sysctls) out.push(`  ${scalar(name)}: ${v}\n`);
+    for (const [name, v] of sysctls)
+      out.push(`  ${scalar(name)}: ${typeof v === "number" ? v : `[${v[0]}, ${v[1]}]`}\n`);
   }
   if (state.syncDaemons.length) {
     out.push("sync-daemons:\n");

@@ -21,20 +21,16 @@ const PROTO_BY_NAME: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132, IP: 
 /**
  * The core Director seen through the control plane's port. Management calls pass straight through;
  * the few shapes that differ (sysctl values, connection entries) are converted here.
- * `sync_threshold` (a pair of numbers in the kernel) is the one sysctl the port does not carry yet.
  */
 export class CoreDirectorPort implements DirectorPort {
   readonly sysctls: SysctlPort;
 
   constructor(readonly core: Director) {
     const s = core.sysctls;
-    const scalar = Sysctls.names().filter((n) => typeof s.get(n) === "number");
+    const names = Sysctls.names();
     this.sysctls = {
-      names: () => scalar,
-      get: (name) => {
-        const v = s.get(name);
-        return typeof v === "number" ? v : v[0];
-      },
+      names: () => names,
+      get: (name) => s.get(name),
       set: (name, value) => s.set(name, value),
     };
   }

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
-import type { DestConfig, RequestOp, ServiceConfig, ServiceEntry, StatsEntry } from "./api.js";
+import type { DestConfig, RequestOp, ServiceConfig, ServiceEntry, StatsEntry, SysctlValue } from "./api.js";
 import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
 import { destToConfig, type RateSource, serviceToConfig, serviceToEntry, ZERO_RATES } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
@@ -69,7 +69,7 @@ export class Daemon {
   private server: ControlServer | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private readonly stateWriter: StateWriter | null;
-  private readonly sysctlDefaults: Record<string, number> = {};
+  private readonly sysctlDefaults: Record<string, SysctlValue> = {};
   private readonly reportedNotActedOn = new Set<string>();
   private stopping: Promise<void> | null = null;
   private readonly clock: () => number;

@@ -1,7 +1,7 @@
 import type { IpAddr } from "../core/address.js";
 import type { DestSpec } from "../core/dest.js";
 import type { ServiceSpec } from "../core/service.js";
-import type { DaemonConfig, TimeoutValues } from "./api.js";
+import { type DaemonConfig, type SysctlValue, sameSysctlValue, type TimeoutValues } from "./api.js";
 import type { DirectorPort } from "./director-port.js";
 import type { SyncDaemons } from "./sync-daemons.js";
 
@@ -15,7 +15,7 @@ export interface DesiredState {
   /** null: the kernel defaults (900 120 300). */
   timeouts: TimeoutValues | null;
   /** Only the sysctls that are set; the others take their defaults. */
-  sysctls: Record<string, number>;
+  sysctls: Record<string, SysctlValue>;
   syncDaemons: DaemonConfig[];
   services: DesiredService[];
   /** Source lines (config files only), for errors found after parsing. */
@@ -35,12 +35,12 @@ export const DEFAULT_TIMEOUTS: TimeoutValues = { tcp: 900, tcpfin: 120, udp: 300
 export function snapshot(
   director: DirectorPort,
   syncDaemons: SyncDaemons,
-  sysctlDefaults: Record<string, number>,
+  sysctlDefaults: Record<string, SysctlValue>,
 ): DesiredState {
-  const sysctls: Record<string, number> = {};
+  const sysctls: Record<string, SysctlValue> = {};
   for (const name of director.sysctls.names()) {
     const v = director.sysctls.get(name);
-    if (sysctlDefaults[name] !== v) sysctls[name] = v;
+    if (!sameSysctlValue(sysctlDefaults[name], v)) sysctls[name] = v;
   }
   const services = director.services().map(
     (svc): DesiredService => ({

@@ -1,6 +1,7 @@
 import type { IpAddr } from "../core/address.js";
 import type { Dest, DestSpec } from "../core/dest.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
+import type { SysctlValue } from "./api.js";
 
 /**
  * What the control plane needs from the core Director. The daemon is written against this port so
@@ -92,9 +93,9 @@ export interface SysctlPort {
   /** Every sysctl name, in a stable order. */
   names(): readonly string[];
   /** Throws errno ENOENT for an unknown name. */
-  get(name: string): number;
+  get(name: string): SysctlValue;
   /** Throws errno ENOENT for an unknown name, EINVAL for a value out of the sysctl's range. */
-  set(name: string, value: number): void;
+  set(name: string, value: SysctlValue): void;
 }
 
 export interface LaddrInfo {

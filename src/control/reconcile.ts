@@ -1,7 +1,13 @@
 import type { Dest, DestSpec } from "../core/dest.js";
 import type { ServiceSpec, VirtualService } from "../core/service.js";
 import { SVC_F_PERSISTENT } from "../core/service.js";
-import type { DaemonConfig, DaemonEntry } from "./api.js";
+import {
+  type DaemonConfig,
+  type DaemonEntry,
+  type SysctlValue,
+  sameSysctlValue,
+  sysctlValueText,
+} from "./api.js";
 import { hostPort, keyText, SVC_USER_FLAGS } from "./api-mapping.js";
 import { DEFAULT_TIMEOUTS, type DesiredService, type DesiredState } from "./desired-state.js";
 import { type DirectorPort, errnoOf } from "./director-port.js";
@@ -37,7 +43,7 @@ export function reconcile(
   director: DirectorPort,
   syncDaemons: SyncDaemons,
   desired: DesiredState,
-  sysctlDefaults: Record<string, number>,
+  sysctlDefaults: Record<string, SysctlValue>,
 ): ReconcileResult {
   const result: ReconcileResult = { changes: [], failed: [] };
   const apply = (change: Change, fn: () => void): boolean => {
@@ -54,9 +60,15 @@ export function reconcile(
   for (const name of director.sysctls.names()) {
     const want = desired.sysctls[name] ?? sysctlDefaults[name];
     const have = director.sysctls.get(name);
-    if (want !== undefined && want !== have)
-      apply({ action: "set", kind: "sysctl", target: name, detail: `${have} -> ${want}` }, () =>
-        director.sysctls.set(name, want),
+    if (want !== undefined && !sameSysctlValue(want, have))
+      apply(
+        {
+          action: "set",
+          kind: "sysctl",
+          target: name,
+          detail: `${sysctlValueText(have)} -> ${sysctlValueText(want)}`,
+        },
+        () => director.sysctls.set(name, want),
       );
   }
 
