@@ -298,7 +298,7 @@ export class Daemon {
     return this.http?.address ?? null;
   }
 
-  private metricsCache: { at: number; body: Promise<readonly string[]> } | null = null;
+  private metricsCache: { at: number; body: Promise<readonly Buffer[]> } | null = null;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   /** The director-wide values of tslvs's own families, read at the end of a render. */
@@ -322,14 +322,14 @@ export class Daemon {
    * kept for a second, so that concurrent scrapes share one render and a storm renders once a
    * second at most.
    */
-  private metricsBody(): Promise<readonly string[]> {
+  private metricsBody(): Promise<readonly Buffer[]> {
     const now = Date.now();
     if (this.metricsCache && now - this.metricsCache.at < 1000) return this.metricsCache.body;
     const d = this.director;
     const services = d.services();
     const labels = this.options.backendLabels;
     const sample = () => this.directorSample();
-    function* render(): Generator<undefined, string[], undefined> {
+    function* render(): Generator<undefined, Buffer[], undefined> {
       const chunks: ServiceEntry[][] = [];
       for (let i = 0; i < services.length; i += 100) {
         chunks.push(services.slice(i, i + 100).map((s) => serviceToEntry(s, ZERO_RATES, true)));
@@ -337,10 +337,23 @@ export class Daemon {
       }
       const ipvs = yield* ipvsMetricsSlices(chunks, () => d.totals().stats, labels);
       const own = yield* tslvsMetricsSlices(chunks, sample);
-      return [...ipvs, ...own];
+      // Encoded once here, not once per scrape: a storm of scrapes then writes the same bytes.
+      const bytes: Buffer[] = [];
+      for (const part of [...ipvs, ...own]) {
+        bytes.push(Buffer.from(part, "utf8"));
+        if (part.length > 65536) yield;
+      }
+      return bytes;
     }
     const body = renderIpvsMetricsInSlices(render());
-    this.metricsCache = { at: now, body };
+    const cache = { at: now, body };
+    this.metricsCache = cache;
+    // The second of freshness counts from when the body is done: a render longer than a second
+    // under a storm is not followed at once by the next.
+    body.then(
+      () => (cache.at = Date.now()),
+      () => (this.metricsCache = null),
+    );
     return body;
   }
 

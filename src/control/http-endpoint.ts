@@ -24,7 +24,7 @@ export function parseHttpAddress(text: string): HttpAddress {
 
 export class HttpEndpoint {
   /** The /metrics body, in parts (set by the daemon before the first request can arrive). */
-  metrics: () => Promise<readonly string[]> = async () => [];
+  metrics: () => Promise<readonly Buffer[]> = async () => [];
 
   private constructor(private readonly server: Server) {}
 

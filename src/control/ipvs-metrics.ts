@@ -152,9 +152,7 @@ export function renderIpvsMetrics(
  * loop's pending I/O runs first), so a large table's render never holds the slow path for longer
  * than one slice.
  */
-export async function renderIpvsMetricsInSlices(
-  slices: Generator<undefined, string[], undefined>,
-): Promise<string[]> {
+export async function renderIpvsMetricsInSlices<T>(slices: Generator<undefined, T, undefined>): Promise<T> {
   for (;;) {
     const step = slices.next();
     if (step.done) return step.value;
