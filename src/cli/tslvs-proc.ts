@@ -1,9 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { socketPath } from "../control/socket-path.js";
 import { writeFileAtomic } from "../control/state-file.js";
-import { parseOptions, UsageError } from "./cli-args.js";
-import { connectDaemon } from "./connect-daemon.js";
+import { connectDaemon, parseQueryArgs } from "./connect-daemon.js";
 
 const USAGE = "usage: tslvs proc [--dir DIR] [--socket PATH]";
 
@@ -14,18 +12,10 @@ const USAGE = "usage: tslvs proc [--dir DIR] [--socket PATH]";
  * scripts that grep /proc/net/ip_vs) work on a host without the ip_vs module.
  */
 export async function procCommand(args: string[]): Promise<number> {
-  let path: string;
-  let dir: string | undefined;
-  try {
-    const { opts, words } = parseOptions(args, { socket: "value", dir: "value" });
-    if (words.length > 0) throw new UsageError(`unexpected argument ${words[0]}`);
-    path = socketPath(opts.get("socket")?.[0]);
-    dir = opts.get("dir")?.[0];
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`tslvs proc: ${e.message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseQueryArgs("proc", args, USAGE, { dir: "value" });
+  if (!parsed) return 2;
+  const { path } = parsed;
+  const dir = parsed.opts.get("dir")?.[0];
   const client = await connectDaemon("proc", path);
   if (!client) return 1;
   try {

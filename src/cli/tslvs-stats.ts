@@ -1,6 +1,4 @@
-import { socketPath } from "../control/socket-path.js";
-import { parseOptions, UsageError } from "./cli-args.js";
-import { connectDaemon } from "./connect-daemon.js";
+import { connectDaemon, parseQueryArgs } from "./connect-daemon.js";
 
 const USAGE = "usage: tslvs stats [--json] [--socket PATH]";
 
@@ -17,18 +15,10 @@ function block(title: string, counters: Record<string, number>): string {
  * bytes forwarded), read from the running daemon without stopping anything.
  */
 export async function statsCommand(args: string[]): Promise<number> {
-  let path: string;
-  let json: boolean;
-  try {
-    const { opts, words } = parseOptions(args, { socket: "value", json: "flag" });
-    if (words.length > 0) throw new UsageError(`unexpected argument ${words[0]}`);
-    path = socketPath(opts.get("socket")?.[0]);
-    json = opts.has("json");
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`tslvs stats: ${e.message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseQueryArgs("stats", args, USAGE, { json: "flag" });
+  if (!parsed) return 2;
+  const { path } = parsed;
+  const json = parsed.opts.has("json");
   const client = await connectDaemon("stats", path);
   if (!client) return 1;
   try {

@@ -1,24 +1,16 @@
-import { socketPath } from "../control/socket-path.js";
-import { parseOptions, UsageError } from "./cli-args.js";
-import { connectDaemon } from "./connect-daemon.js";
+import { connectDaemon, parseQueryArgs } from "./connect-daemon.js";
 
 /**
  * `tslvs status [--json]`: whether the daemon forwards, and how full its connection table is,
  * with the new connections it refused because the table was full.
  */
 export async function statusCommand(args: string[]): Promise<number> {
-  let path: string;
-  let json: boolean;
-  try {
-    const { opts, words } = parseOptions(args, { socket: "value", json: "flag" });
-    if (words.length > 0) throw new UsageError(`unexpected argument ${words[0]}`);
-    path = socketPath(opts.get("socket")?.[0]);
-    json = opts.has("json");
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`tslvs status: ${e.message}\nusage: tslvs status [--json] [--socket PATH]\n`);
-    return 2;
-  }
+  const parsed = parseQueryArgs("status", args, "usage: tslvs status [--json] [--socket PATH]", {
+    json: "flag",
+  });
+  if (!parsed) return 2;
+  const { path } = parsed;
+  const json = parsed.opts.has("json");
   const client = await connectDaemon("status", path);
   if (!client) return 1;
   try {
