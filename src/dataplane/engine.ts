@@ -657,10 +657,15 @@ export class PacketEngine {
     }
     this.steering.sync(this.director, lips);
     this.fastPath?.offload.revalidate();
-    // Real servers' MACs are resolved ahead of their first packet.
+    // Real servers' MACs are resolved ahead of their first packet: those not cached yet, each
+    // once (a rule change must not cost a resolution per real server of every service).
+    const asked = new Set<number | string>();
     for (const svc of this.director.services()) {
       for (const d of svc.dests) {
-        void this.nextHops.resolveAddr(d.addr);
+        const key = d.addr.family === 4 ? d.addr.v4Value : d.addr.toString();
+        if (asked.has(key)) continue;
+        asked.add(key);
+        if (!this.nextHops.has(d.addr)) void this.nextHops.resolveAddr(d.addr);
       }
     }
   }

@@ -240,6 +240,11 @@ export class NextHopCache {
     return hop;
   }
 
+  /** Whether a next hop toward `addr` is cached (resolved, not merely pending). */
+  has(addr: IpAddr): boolean {
+    return addr.family === 4 ? this.v4.has(addr.v4Value) : (this.v6.get(addr.words, 0)?.hop ?? null) !== null;
+  }
+
   /** resolve() or resolve6() by the address's family. */
   resolveAddr(addr: IpAddr): Promise<NextHop | null> {
     return addr.family === 4 ? this.resolve(addr.v4Value) : this.resolve6(addr);
