@@ -56,24 +56,29 @@ const BACKEND: [string, string, "activeConns" | "inactConns" | "weight"][] = [
 ];
 
 /** An address as node_exporter prints it: IPv4 dotted, IPv6 compressed lower case. */
-function addrLabel(text: string): string {
+export function addrLabel(text: string): string {
   return IpAddr.mustParse(text).toString();
 }
 
-/** The six label values of one real server of a service, as procfs reads them from /proc/net/ip_vs. */
-export function backendLabels(
+/** The four label values of a service, as procfs reads them from /proc/net/ip_vs. */
+export function serviceLabels(
   s: ServiceEntry,
-  d: ServiceEntry["dests"][number],
-): Record<BackendLabel, string> {
+): Record<Exclude<BackendLabel, "remote_address" | "remote_port">, string> {
   const fwmark = s.id.fwmark !== undefined;
   return {
     local_address: fwmark ? "" : addrLabel(s.id.addr!),
     local_port: fwmark ? "0" : String(s.id.port),
-    remote_address: addrLabel(d.addr),
-    remote_port: String(d.port),
     proto: fwmark ? "FWM" : s.id.protocol!.toUpperCase(),
     local_mark: fwmark ? (s.id.fwmark! >>> 0).toString(16).toUpperCase().padStart(8, "0") : "",
   };
+}
+
+/** The six label values of one real server of a service. */
+export function backendLabels(
+  s: ServiceEntry,
+  d: ServiceEntry["dests"][number],
+): Record<BackendLabel, string> {
+  return { ...serviceLabels(s), remote_address: addrLabel(d.addr), remote_port: String(d.port) };
 }
 
 export const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");

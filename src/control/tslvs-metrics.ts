@@ -7,7 +7,7 @@
  */
 import type { ServiceEntry, StatsEntry } from "./api.js";
 import type { TableFill } from "./director-port.js";
-import { backendLabels, escapeLabel, ROWS_PER_SLICE } from "./ipvs-metrics.js";
+import { addrLabel, escapeLabel, ROWS_PER_SLICE, serviceLabels } from "./ipvs-metrics.js";
 
 /** What the director's one-off families are rendered from, read when the render ends. */
 export interface DirectorSample {
@@ -46,8 +46,6 @@ const DROP_REASONS: [string, string][] = [
   ["next_hop_refused", "nextHopRefused"],
 ];
 
-const SERVICE_LABELS = ["local_address", "local_port", "proto", "local_mark"] as const;
-
 /**
  * The families as a generator that yields between slices (see ipvsMetricsSlices), returning the
  * body's parts. Per-service and per-real-server counters come from `chunks`; the rest from
@@ -83,11 +81,11 @@ export function* tslvsMetricsSlices(
   let rows = 0;
   for (const chunk of chunks) {
     for (const s of chunk) {
-      let labels = "";
+      const labels = Object.entries(serviceLabels(s))
+        .map(([l, v]) => `${l}="${escapeLabel(v)}"`)
+        .join(",");
       for (const d of s.dests) {
-        const all = backendLabels(s, d);
-        if (!labels) labels = SERVICE_LABELS.map((l) => `${l}="${escapeLabel(all[l])}"`).join(",");
-        const rs = `${labels},remote_address="${all.remote_address}",remote_port="${all.remote_port}"`;
+        const rs = `${labels},remote_address="${addrLabel(d.addr)}",remote_port="${d.port}"`;
         rsConns.lines.push(`tslvs_backend_connections_total{${rs}} ${d.stats.conns}\n`);
         rsPkts.lines.push(
           `tslvs_backend_packets_total{${rs},direction="in"} ${d.stats.inPkts}\n`,
@@ -98,11 +96,6 @@ export function* tslvsMetricsSlices(
           `tslvs_backend_bytes_total{${rs},direction="out"} ${d.stats.outBytes}\n`,
         );
         rsTemplates.lines.push(`tslvs_backend_persistent_connections{${rs}} ${d.persistConns}\n`);
-      }
-      if (!labels) {
-        // A service without real servers: its labels from a placeholder real server.
-        const all = backendLabels(s, { addr: "0.0.0.0", port: 0 } as ServiceEntry["dests"][number]);
-        labels = SERVICE_LABELS.map((l) => `${l}="${escapeLabel(all[l])}"`).join(",");
       }
       svcConns.lines.push(`tslvs_service_connections_total{${labels}} ${s.stats.conns}\n`);
       svcPkts.lines.push(

@@ -232,12 +232,12 @@ export function schedule(
     pkt.fwmark,
     now,
   );
-  if (i < 0) return refused(ds, i, out);
+  if (i < 0) return refused(i, out);
   connStats(ds, dest, svc);
   return i;
 }
 
-export function refused(_ds: DirectorState, code: number, out: Verdict): number {
+export function refused(code: number, out: Verdict): number {
   result(out, ACTION_DROP, code === -2 ? "no-local-port" : "table-full");
   return -1;
 }
@@ -276,7 +276,7 @@ export function schedulePersistent(
       pkt.fwmark,
       now,
     );
-    if (ct < 0) return refused(ds, ct, out);
+    if (ct < 0) return refused(ct, out);
     t.timeout[ct] = svc.timeout;
   } else {
     dest = ds.destById[t.destId[ct]!]!;
@@ -302,7 +302,7 @@ export function schedulePersistent(
   );
   if (i < 0) {
     t.wheel.arm(ct, now + t.timeout[ct]!);
-    return refused(ds, i, out);
+    return refused(i, out);
   }
   controlAdd(ds, i, ct);
   // Each new conn through the template restarts the template's timer (not each packet).
@@ -338,7 +338,7 @@ export function leave(
       pkt.fwmark,
       now,
     );
-    if (i < 0) return refused(ds, i, out);
+    if (i < 0) return refused(i, out);
     return i;
   }
   if (svc.port === FTP_PORT && pkt.dport !== FTP_PORT) {
