@@ -94,35 +94,7 @@ test("a spoofed SYN flood with an unresolvable return next hop: no process spawn
     for (const rs of topo.servers) director.adm(["-a", "-t", `${topo.vip}:80`, "-r", `${rs.rip}:80`, "-m"]);
     assert.equal(curl(lab, topo.client, `http://${topo.vip}/`).status, 200);
 
-    const dstMac = lab
-      .mac(topo.director, topo.outsideIf)
-      .split(":")
-      .map((h) => Number.parseInt(h, 16));
-    const srcMac = lab
-      .mac(topo.client, "eth0")
-      .split(":")
-      .map((h) => Number.parseInt(h, 16));
-    const vip = topo.vip.split(".").map(Number) as [number, number, number, number];
-    const lines: string[] = [];
-    for (let i = 0; i < FRAMES; i++) {
-      const frame = buildFrame({
-        family: 4,
-        protocol: 6,
-        src: V4(198, 18, 128 + ((i >>> 16) & 127), (i >>> 8) & 255).map((w, k) =>
-          k === 0 ? (w | (i & 255)) >>> 0 : w,
-        ),
-        dst: V4(...vip),
-        sport: 1024 + (i % 60000),
-        dport: 80,
-        tcpFlags: SYN,
-        seq: i * 7919,
-        dstMac,
-        srcMac,
-      });
-      lines.push(Buffer.from(frame).toString("hex"));
-    }
-    const file = join(dir, "syns.hex");
-    writeFileSync(file, `${lines.join("\n")}\n`);
+    const file = writeSpoofedSyns(lab, topo, join(dir, "syns.hex"), FRAMES);
 
     const pid = director.child.pid!;
     const spawned = new Set<number>();
