@@ -23,6 +23,17 @@ const w = (s: string) => {
   const a = IpAddr.mustParse(s).v4Value;
   return [a, 0, 0, 0];
 };
+/** An IPv4 TCP frame between two of the rig's addresses. */
+const tcp4 = (src: string, dst: string, sport: number, dport: number, tcpFlags?: number) =>
+  buildFrame({
+    family: 4,
+    protocol: 6,
+    src: w(src),
+    dst: w(dst),
+    sport,
+    dport,
+    ...(tcpFlags === undefined ? {} : { tcpFlags }),
+  });
 const SLOT = 2048;
 const OFF = 256;
 const ingressOut = { ifindex: IF_OUT, mac: MAC_DIRECTOR_OUT };
@@ -39,15 +50,7 @@ function parsed(buf: Uint8Array, d: TxDecision): ParsedFrame {
 
 test("NAT: a SYN to the VIP leaves toward the real server rewritten; its reply leaves toward the client as the VIP", () => {
   const { path, director } = makeRig();
-  const syn = buildFrame({
-    family: 4,
-    protocol: 6,
-    src: w(CLIENT),
-    dst: w(VIP),
-    sport: 40000,
-    dport: 80,
-    tcpFlags: 0x02,
-  });
+  const syn = tcp4(CLIENT, VIP, 40000, 80, 0x02);
   const buf = slotWith(syn);
   const d = new TxDecision();
   assert.equal(path.process(buf, OFF, syn.length, SLOT - OFF, ingressOut, 100, d), true);
@@ -59,15 +62,7 @@ test("NAT: a SYN to the VIP leaves toward the real server rewritten; its reply l
   assert.equal(director.connections(100).length, 1);
   assert.ok(guardIntact(buf, OFF, syn.length));
 
-  const synack = buildFrame({
-    family: 4,
-    protocol: 6,
-    src: w(RS),
-    dst: w(CLIENT),
-    sport: 8080,
-    dport: 40000,
-    tcpFlags: 0x12,
-  });
+  const synack = tcp4(RS, CLIENT, 8080, 40000, 0x12);
   const buf2 = slotWith(synack);
   assert.equal(path.process(buf2, OFF, synack.length, SLOT - OFF, { ifindex: IF_IN, mac: 1 }, 100, d), true);
   assert.equal(d.ifindex, IF_OUT);
@@ -79,15 +74,7 @@ test("NAT: a SYN to the VIP leaves toward the real server rewritten; its reply l
 
 test("DR: the frame keeps its addresses and goes to the real server's MAC", () => {
   const { path } = makeRig();
-  const syn = buildFrame({
-    family: 4,
-    protocol: 6,
-    src: w(CLIENT),
-    dst: w(VIP2),
-    sport: 1,
-    dport: 80,
-    tcpFlags: 2,
-  });
+  const syn = tcp4(CLIENT, VIP2, 1, 80, 2);
   const buf = slotWith(syn);
   const d = new TxDecision();
   assert.equal(path.process(buf, OFF, syn.length, SLOT - OFF, ingressOut, 1, d), true);
@@ -213,26 +200,10 @@ test("NAT: an ICMP error from the real server about a conn reaches the client as
 test("NAT: an ICMP error from the client side about VIP:vport -> client reaches the real server about RS:rport", () => {
   const { path } = makeRig();
   const d = new TxDecision();
-  const syn = buildFrame({
-    family: 4,
-    protocol: 6,
-    src: w(CLIENT),
-    dst: w(VIP),
-    sport: 40000,
-    dport: 80,
-    tcpFlags: 2,
-  });
+  const syn = tcp4(CLIENT, VIP, 40000, 80, 2);
   assert.equal(path.process(slotWith(syn), OFF, syn.length, SLOT - OFF, ingressOut, 1, d), true);
   // A packet the client received from the VIP, and an error about it (e.g. from a router).
-  const fromVip = buildFrame({
-    family: 4,
-    protocol: 6,
-    src: w(VIP),
-    dst: w(CLIENT),
-    sport: 80,
-    dport: 40000,
-    tcpFlags: 0x12,
-  });
+  const fromVip = tcp4(VIP, CLIENT, 80, 40000, 0x12);
   const err = icmpErrorFrame(CLIENT, VIP, 3, 4, fromVip);
   const buf = slotWith(err);
   assert.equal(path.process(buf, OFF, err.length, SLOT - OFF, ingressOut, 2, d), true);
@@ -247,24 +218,9 @@ test("NAT: an ICMP error from the client side about VIP:vport -> client reaches 
 test("DR: an ICMP error to the VIP about a conn goes to its real server's MAC unchanged; unrelated errors are dropped", () => {
   const { path } = makeRig();
   const d = new TxDecision();
-  const syn = buildFrame({
-    family: 4,
-    protocol: 6,
-    src: w(CLIENT),
-    dst: w(VIP2),
-    sport: 40001,
-    dport: 80,
-    tcpFlags: 2,
-  });
+  const syn = tcp4(CLIENT, VIP2, 40001, 80, 2);
   assert.equal(path.process(slotWith(syn), OFF, syn.length, SLOT - OFF, ingressOut, 1, d), true);
-  const fromVip = buildFrame({
-    family: 4,
-    protocol: 6,
-    src: w(VIP2),
-    dst: w(CLIENT),
-    sport: 80,
-    dport: 40001,
-  });
+  const fromVip = tcp4(VIP2, CLIENT, 80, 40001);
   const err = icmpErrorFrame(CLIENT, VIP2, 11, 0, fromVip);
   const buf = slotWith(err);
   assert.equal(path.process(buf, OFF, err.length, SLOT - OFF, ingressOut, 2, d), true);
