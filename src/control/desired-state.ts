@@ -3,6 +3,7 @@ import type { DestSpec } from "../core/dest.js";
 import type { ServiceSpec } from "../core/service.js";
 import { type DaemonConfig, type SysctlValue, sameSysctlValue, type TimeoutValues } from "./api.js";
 import type { DirectorPort } from "./director-port.js";
+import type { DestHealth, ServiceHealth } from "./health/check-spec.js";
 import type { SyncDaemons } from "./sync-daemons.js";
 
 /**
@@ -24,9 +25,16 @@ export interface DesiredState {
 
 export interface DesiredService {
   spec: ServiceSpec;
-  dests: DestSpec[];
+  dests: DesiredDest[];
   laddrs: { addr: IpAddr; ifname: string }[];
   line?: number;
+  /** Health checking (quorum, sorry server); absent: no checks, every real server serves. */
+  health?: ServiceHealth;
+}
+
+/** A real server as a config declares it: its settings, and its checkers when it has any. */
+export interface DesiredDest extends DestSpec {
+  health?: DestHealth;
 }
 
 export const DEFAULT_TIMEOUTS: TimeoutValues = { tcp: 900, tcpfin: 120, udp: 300 };

@@ -1,0 +1,52 @@
+import type { DesiredState } from "../desired-state.js";
+import type { ScriptSpec } from "../health/check-spec.js";
+
+/**
+ * What reading a keepalived.conf gives: the services it declares as a DesiredState (with their
+ * checkers, quorum and sorry servers in the `health` fields), the global settings the checker side
+ * acts on, the blocks and options accepted but not acted on, and every diagnostic with its file
+ * and line. See docs/keepalived.md.
+ */
+export interface KeepalivedConfig {
+  state: DesiredState;
+  globals: KeepalivedGlobals;
+  /** Kinds accepted but not acted on ("vrrp_instance", "lvs_sync_daemon", "smtp_alert"...), once each. */
+  notActedOn: string[];
+  diagnostics: KeepalivedDiagnostic[];
+}
+
+export interface KeepalivedGlobals {
+  routerId?: string;
+  /** Remove services not declared by the file at start (lvs_flush). */
+  lvsFlush: boolean;
+  /** Who runs scripts without a user of their own (script_user; default root). */
+  scriptUser?: { user: string; group?: string };
+  enableScriptSecurity: boolean;
+  /** One line per event (spec A.11). */
+  lvsNotifyFifo?: string;
+  notifyFifo?: string;
+  checkerLogAllFailures: boolean;
+  rsInitNotifies: boolean;
+}
+
+export type DiagnosticSeverity = "warning" | "error" | "fatal";
+
+/**
+ * One problem found in the file. `warning`: repaired or ignored as keepalived does (keepalived -t
+ * exits 5); `error`: the line was ignored (also 5); `fatal`: the file cannot be run (4).
+ */
+export interface KeepalivedDiagnostic {
+  file: string;
+  /** 0 when the problem belongs to no line (a missing file). */
+  line: number;
+  severity: DiagnosticSeverity;
+  message: string;
+}
+
+/** keepalived -t's exit code for a set of diagnostics: 0 clean, 5 repaired or ignored, 4 fatal. */
+export function checkExitCode(diagnostics: readonly KeepalivedDiagnostic[]): 0 | 4 | 5 {
+  if (diagnostics.some((d) => d.severity === "fatal")) return 4;
+  return diagnostics.length > 0 ? 5 : 0;
+}
+
+export type { ScriptSpec };
