@@ -102,6 +102,11 @@ function openReleasedQueue(open: () => XskSocket): XskSocket {
 }
 const RETRY_WAIT = new Int32Array(new SharedArrayBuffer(4));
 
+/** Every address of the host's interfaces. */
+function* hostAddresses(interfaces: readonly HostInterface[]): Iterable<IpAddr> {
+  for (const i of interfaces) for (const a of i.addrs) yield a.addr;
+}
+
 /** The tc mode's way from the TC steering program to the AF_XDP sockets (xdp/slow-path-veth.ts). */
 interface SlowPathVethPort {
   veth: SlowPathVeth;
@@ -228,6 +233,7 @@ export class PacketEngine {
     const umem = new Umem({ frames: 8192, frameSize: 2048 });
     const engine = new PacketEngine(director, opts, umem, maps, new SteeringSync(maps), nextHops, neighbours);
     engine.served = served;
+    engine.steering.setHostAddresses(hostAddresses(interfaces));
     // The maps are filled before any program runs over them: a link taken over from a previous
     // daemon steers with them from its first frame.
     engine.syncSteering();
@@ -681,6 +687,8 @@ export class PacketEngine {
       this.counters.hostRefreshes++;
       this.collectOutsideCounters();
       this.reconcilePorts(interfaces);
+      // Replies to the host's own sockets (health checks) pass: follow its addresses as they change.
+      this.steering.setHostAddresses(hostAddresses(interfaces));
       await this.nextHops.refresh(routes, interfaces);
       this.fastPath?.hostStateChanged(this.nextHops);
     } catch (e) {
@@ -800,6 +808,12 @@ export class PacketEngine {
     this.collectOutsideCounters();
     for (const p of this.ports) this.releasePort(p);
     this.ports.length = 0;
+    try {
+      const steered = Object.entries(this.maps.counters()).map(([k, v]) => [k, Number(v)]);
+      this.opts.log.info({ counters: Object.fromEntries(steered) }, "steering program counters");
+    } catch {
+      // a second stop(): the maps are closed already
+    }
     this.maps.close();
     this.fastPath?.stop(this.opts.log);
     this.neighbours.close();

@@ -1,12 +1,20 @@
 import type { IpAddr } from "../core/address.js";
 import type { Director } from "../core/director.js";
 import { Ipv6Map } from "./ipv6-map.js";
+import { HOST_ONLY_MAX, HOST_ONLY_MIN } from "./xdp/steering-layout.js";
 import type { SteeringMaps } from "./xdp/steering-maps.js";
 
 const PROTO_NUM: Record<number, number> = { 6: 6, 17: 17, 132: 132 };
 
 /** A steered (protocol, address, port). */
 type Steered = readonly [protocol: number, addr: IpAddr, port: number];
+
+/** A local_ports entry: a LIP with the director's range, or a host address (min > max: no range). */
+interface LocalEntry {
+  addr: IpAddr;
+  min: number;
+  max: number;
+}
 
 function steeredKey(protocol: number, addr: IpAddr, port: number): string {
   return `${protocol}/${addr.toString()}/${port}`;
@@ -18,13 +26,21 @@ function steeredKey(protocol: number, addr: IpAddr, port: number): string {
  * replies, and every FULLNAT local address with the director's local port range. FULLNAT replies are
  * steered by their destination (LIP, port in the range) only: the LIPs are host addresses, and the
  * host's own connections to a real server (from ports outside the range) must keep reaching the host.
+ * For those, every other address of the host is in the local maps too, with an empty range
+ * (setHostAddresses): a reply from a real server to it is the host's, not a client's.
  * Applies only the difference, so existing entries never flicker.
  * Firewall-mark services cannot be steered in XDP (marks are set by netfilter, which runs later).
  */
 export class SteeringSync {
   private services = new Map<string, Steered>();
   private replies = new Map<string, Steered>();
-  private locals = new Map<string, IpAddr>();
+  /** LIPs, from the rules (sync). */
+  private lips = new Map<string, IpAddr>();
+  private range = { min: HOST_ONLY_MIN, max: HOST_ONLY_MAX };
+  /** The host's own addresses (setHostAddresses). */
+  private hostAddrs = new Map<string, IpAddr>();
+  /** What local_ports(6) hold, by address text. */
+  private locals = new Map<string, LocalEntry>();
   private vips = new Set<number>();
   private vips6 = new Ipv6Map<true>();
 
@@ -62,7 +78,6 @@ export class SteeringSync {
     }
     for (const a of director.localAddresses()) addLocal(a);
     for (const a of extraLocals) addLocal(a);
-    const range = director.localPortRange;
     const vipTexts = new Set([...services.values()].map((s) => s[1].toString()));
     for (const [k, [p, a, port]] of this.services) {
       if (!services.has(k)) this.maps.removeService(p, a, port, !vipTexts.has(a.toString()));
@@ -73,11 +88,11 @@ export class SteeringSync {
       if (!replies.has(k)) this.maps.removeReplySource(p, a, port, !ripTexts.has(a.toString()));
     }
     for (const [k, [p, a, port]] of replies) if (!this.replies.has(k)) this.maps.addReplySource(p, a, port);
-    for (const [k, a] of this.locals) if (!locals.has(k)) this.maps.removeLocalAddress(a);
-    for (const [k, a] of locals) if (!this.locals.has(k)) this.maps.addLocalAddress(a, range.min, range.max);
     this.services = services;
     this.replies = replies;
-    this.locals = locals;
+    this.lips = locals;
+    this.range = { ...director.localPortRange };
+    this.applyLocals();
     const vips = new Set<number>();
     const vips6 = new Ipv6Map<true>();
     for (const [, a] of services.values()) {
@@ -86,5 +101,34 @@ export class SteeringSync {
     }
     this.vips = vips;
     this.vips6 = vips6;
+  }
+
+  /**
+   * The host's own addresses, after every change of them (the rules are not walked again): those
+   * that are no LIP are kept in the local maps with an empty range, so that replies from real
+   * servers to the host's own sockets (health checkers) pass to the host.
+   */
+  setHostAddresses(addrs: Iterable<IpAddr>): void {
+    const hostAddrs = new Map<string, IpAddr>();
+    for (const a of addrs) hostAddrs.set(a.toString(), a);
+    this.hostAddrs = hostAddrs;
+    this.applyLocals();
+  }
+
+  /** Makes local_ports(6) hold the LIPs with the range, then every other host address without one. */
+  private applyLocals(): void {
+    const want = new Map<string, LocalEntry>();
+    for (const [k, addr] of this.lips) want.set(k, { addr, min: this.range.min, max: this.range.max });
+    for (const [k, addr] of this.hostAddrs)
+      if (!want.has(k)) want.set(k, { addr, min: HOST_ONLY_MIN, max: HOST_ONLY_MAX });
+    for (const [k, e] of this.locals) if (!want.has(k)) this.maps.removeLocalAddress(e.addr);
+    for (const [k, e] of want) {
+      const had = this.locals.get(k);
+      if (had && had.min === e.min && had.max === e.max) continue;
+      // An update in place: an address turning from host-only into a LIP never leaves the map.
+      if (e.min <= e.max) this.maps.addLocalAddress(e.addr, e.min, e.max);
+      else this.maps.addHostAddress(e.addr);
+    }
+    this.locals = want;
   }
 }

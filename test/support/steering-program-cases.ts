@@ -25,12 +25,15 @@ const RIP = ip4("198.18.1.10");
 const LIP = ip4("198.18.1.1");
 const CLIENT = ip4("198.18.0.1");
 const OTHER = ip4("198.18.0.2");
+/** One of the director's own addresses that is no LIP (a health checker's source). */
+const HOST = ip4("198.18.1.2");
 const OUR_MAC = Uint8Array.from([0x02, 0, 0, 0, 0, 1]);
 const ETH_IP6 = 0x86dd;
 const VIP6 = ip6("2001:db8::100");
 const RIP6 = ip6("2001:db8:1::10");
 const LIP6 = ip6("2001:db8:1::1");
 const CLIENT6 = ip6("2001:db8::1");
+const HOST6 = ip6("2001:db8:1::2");
 const addr6 = (b: Uint8Array) => IpAddr.fromBytes(b);
 
 /** The cases, for the program generated for `hook` (test/xdp-steering-program.test.ts runs both). */
@@ -49,6 +52,7 @@ export function steeringProgramTests(hook: ProgramHook): void {
     maps.addService(SCTP, IpAddr.v4(VIP), 0); // port-0 service
     maps.addReplySource(TCP, IpAddr.v4(RIP), 8080);
     maps.addLocalAddress(IpAddr.v4(LIP), 40000, 49999);
+    maps.addHostAddress(IpAddr.v4(HOST));
     // BPF_PROG_TEST_RUN runs the program as if the frame came in on loopback (ifindex 1); the test
     // frames are addressed to 02:00:00:00:00:01.
     maps.setInterfaceMac(1, OUR_MAC);
@@ -56,6 +60,7 @@ export function steeringProgramTests(hook: ProgramHook): void {
     maps.addService(TCP, addr6(VIP6), 0); // port-0 service
     maps.addReplySource(TCP, addr6(RIP6), 8080);
     maps.addLocalAddress(addr6(LIP6), 40000, 49999);
+    maps.addHostAddress(addr6(HOST6));
   });
 
   after(() => {
@@ -142,6 +147,96 @@ export function steeringProgramTests(hook: ProgramHook): void {
     assert.deepEqual(run(tcp(RIP, 9, LIP, 49999)), { verdict: XDP_DROP, counter: "LOCAL_PORT" });
     assert.deepEqual(run(tcp(OTHER, 5000, LIP, 22)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
     assert.deepEqual(run(tcp(OTHER, 5000, LIP, 50000)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+  });
+
+  test("a real server's reply to the director's own socket passes to the host; to clients and LIP ports it is steered", (t) => {
+    if (!haveRoot(t)) return;
+    // A health checker on the director connected from HOST:33000 (an ephemeral port) to RIP:8080.
+    assert.deepEqual(run(tcp(RIP, 8080, HOST, 33000)), { verdict: XDP_PASS, counter: "PASS_TO_HOST" });
+    assert.deepEqual(run(tcp(RIP, 8080, HOST, 45000)), { verdict: XDP_PASS, counter: "PASS_TO_HOST" });
+    // From a LIP: outside the range it is the host's socket; inside, a FULLNAT reply.
+    assert.deepEqual(run(tcp(RIP, 8080, LIP, 33000)), { verdict: XDP_PASS, counter: "PASS_TO_HOST" });
+    assert.deepEqual(run(tcp(RIP, 8080, LIP, 40000)), { verdict: XDP_DROP, counter: "REPLY" });
+    assert.deepEqual(run(tcp(RIP, 8080, LIP, 49999)), { verdict: XDP_DROP, counter: "REPLY" });
+    assert.deepEqual(run(tcp(RIP, 8080, LIP, 50000)), { verdict: XDP_PASS, counter: "PASS_TO_HOST" });
+    // To a client: a NAT reply, whatever the port.
+    assert.deepEqual(run(tcp(RIP, 8080, CLIENT, 33000)), { verdict: XDP_DROP, counter: "REPLY" });
+    // A host address alone steers nothing (its range is empty), not even port 0.
+    assert.deepEqual(run(tcp(OTHER, 5000, HOST, 0)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+    assert.deepEqual(run(tcp(OTHER, 5000, HOST, 1)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+    assert.deepEqual(run(tcp(RIP, 22, HOST, 33000)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+    // Removed, the address is a client again as far as the program can tell.
+    maps!.removeLocalAddress(IpAddr.v4(HOST));
+    try {
+      assert.deepEqual(run(tcp(RIP, 8080, HOST, 33000)), { verdict: XDP_DROP, counter: "REPLY" });
+    } finally {
+      maps!.addHostAddress(IpAddr.v4(HOST));
+    }
+
+    // Fragments from a real server: to a host address that is no LIP they pass, to a LIP (ports
+    // unknown) and to clients they are steered; a host address alone makes no fragment ours.
+    const frag = (src: number, dst: number) =>
+      ethernet(ETH_IP, ipv4({ src, dst, protocol: TCP, payload: new Uint8Array(16), fragField: 0x0010 }));
+    assert.deepEqual(run(frag(RIP, HOST)), { verdict: XDP_PASS, counter: "PASS_TO_HOST" });
+    assert.deepEqual(run(frag(RIP, LIP)), { verdict: XDP_DROP, counter: "FRAGMENT" });
+    assert.deepEqual(run(frag(OTHER, HOST)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+
+    // ICMP errors about a packet to RIP:8080: the host's own probe (host address, port outside the
+    // range) gets its error; a client's (NAT) or a LIP port's (FULLNAT) is relayed by the director.
+    const toRs = (src: number, sport: number) =>
+      ipv4({ src, dst: RIP, protocol: TCP, payload: ports(sport, 8080, 8) });
+    const unreachable = (q: Uint8Array, dst: number) =>
+      ethernet(ETH_IP, ipv4({ src: RIP, dst, protocol: 1, payload: icmp(3, 3, q) }));
+    assert.deepEqual(run(unreachable(toRs(HOST, 33000), HOST)), {
+      verdict: XDP_PASS,
+      counter: "PASS_TO_HOST",
+    });
+    assert.deepEqual(run(unreachable(toRs(LIP, 33000), LIP)), { verdict: XDP_PASS, counter: "PASS_TO_HOST" });
+    assert.deepEqual(run(unreachable(toRs(LIP, 40001), LIP)), { verdict: XDP_DROP, counter: "ICMP_ERROR" });
+    assert.deepEqual(run(unreachable(toRs(CLIENT, 33000), CLIENT)), {
+      verdict: XDP_DROP,
+      counter: "ICMP_ERROR",
+    });
+  });
+
+  test("IPv6: a real server's reply to the director's own socket passes; to clients and LIP ports it is steered", (t) => {
+    if (!haveRoot(t)) return;
+    const v6 = (
+      src: Uint8Array,
+      sport: number,
+      dst: Uint8Array,
+      dport: number,
+      ext?: { type: number; length: number }[],
+    ) => ethernet(ETH_IP6, ipv6({ src, dst, protocol: TCP, payload: ports(sport, dport, 8), ext }));
+    assert.deepEqual(run(v6(RIP6, 8080, HOST6, 33000)), { verdict: XDP_PASS, counter: "PASS_TO_HOST" });
+    assert.deepEqual(run(v6(RIP6, 8080, LIP6, 33000)), { verdict: XDP_PASS, counter: "PASS_TO_HOST" });
+    assert.deepEqual(run(v6(RIP6, 8080, LIP6, 45000)), { verdict: XDP_DROP, counter: "REPLY" });
+    assert.deepEqual(run(v6(RIP6, 8080, CLIENT6, 33000)), { verdict: XDP_DROP, counter: "REPLY" });
+    assert.deepEqual(run(v6(CLIENT6, 5000, HOST6, 0)), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+    // The IPv4 entry of an address says nothing about IPv6 and the other way round.
+    assert.deepEqual(run(tcp(RIP, 8080, ip4("198.18.1.3"), 33000)), { verdict: XDP_DROP, counter: "REPLY" });
+
+    const frag = { type: 44, length: 8 };
+    assert.deepEqual(run(v6(RIP6, 8080, HOST6, 33000, [frag])), {
+      verdict: XDP_PASS,
+      counter: "PASS_TO_HOST",
+    });
+    assert.deepEqual(run(v6(RIP6, 8080, LIP6, 33000, [frag])), { verdict: XDP_DROP, counter: "FRAGMENT" });
+    assert.deepEqual(run(v6(CLIENT6, 1, HOST6, 2, [frag])), { verdict: XDP_PASS, counter: "PASS_NO_MATCH" });
+
+    const toRs = (src: Uint8Array, sport: number) =>
+      ipv6({ src, dst: RIP6, protocol: TCP, payload: ports(sport, 8080, 8) });
+    const unreachable = (q: Uint8Array, dst: Uint8Array) =>
+      ethernet(ETH_IP6, ipv6({ src: RIP6, dst, protocol: 58, payload: icmp(1, 4, q) }));
+    assert.deepEqual(run(unreachable(toRs(HOST6, 33000), HOST6)), {
+      verdict: XDP_PASS,
+      counter: "PASS_TO_HOST",
+    });
+    assert.deepEqual(run(unreachable(toRs(LIP6, 45000), LIP6)), { verdict: XDP_DROP, counter: "ICMP_ERROR" });
+    assert.deepEqual(run(unreachable(toRs(CLIENT6, 33000), CLIENT6)), {
+      verdict: XDP_DROP,
+      counter: "ICMP_ERROR",
+    });
   });
 
   test("VLAN tags and IPv4 options are parsed", (t) => {
@@ -308,13 +403,13 @@ export function steeringProgramTests(hook: ProgramHook): void {
 
   test("the kernel's verdict matches a model of the steering rules on random packets", (t) => {
     if (!haveRoot(t)) return;
-    const addrs = [VIP, RIP, LIP, CLIENT, OTHER];
+    const addrs = [VIP, RIP, LIP, CLIENT, OTHER, HOST];
     const portsPool = [53, 80, 8080, 22, 40000, 49999, 50000, 0, 1];
     const model = (proto: number, src: number, sport: number, dst: number, dport: number): boolean =>
       (proto === UDP && dst === VIP && dport === 53) ||
       (proto === TCP && dst === VIP && dport === 80) ||
       (proto === SCTP && dst === VIP) ||
-      (proto === TCP && src === RIP && sport === 8080) ||
+      (proto === TCP && src === RIP && sport === 8080 && dst !== HOST && dst !== LIP) ||
       ([TCP, UDP, SCTP].includes(proto) && dst === LIP && dport >= 40000 && dport <= 49999);
     fc.assert(
       fc.property(

@@ -45,6 +45,11 @@ export const STEER_VALUE_SIZE = 4;
  * port range the director allocates on them. A TCP/UDP/SCTP packet to LIP with a destination port
  * in [min, max] is steered; other traffic to that address (ssh to the director) passes.
  *
+ * Every other address of the host is there too, with an empty range (min 1, max 0: no port is in
+ * it, so it steers nothing by itself). A reply from a real server (a `replies` hit) to a host
+ * address on a port outside the range answers one of the host's own sockets — a health checker —
+ * and passes: NAT replies go to clients and FULLNAT replies to a LIP port in the range, never there.
+ *
  *   key   (4 bytes)  u32 address, network order
  *   value (4 bytes)  offset 0 u16 min port, offset 2 u16 max port — host (little-endian) order
  */
@@ -54,6 +59,9 @@ export const LOCAL6_KEY_SIZE = 16;
 export const LOCAL_VALUE_SIZE = 4;
 export const LOCAL_VALUE_MIN = 0;
 export const LOCAL_VALUE_MAX = 2;
+/** The range of a host address that is not a LIP: empty (min > max). */
+export const HOST_ONLY_MIN = 1;
+export const HOST_ONLY_MAX = 0;
 
 /**
  * `if_macs` hash map: the MAC address of each interface the program is attached to. A frame is
@@ -90,8 +98,14 @@ export const SteerCounter = {
    * (or the interface's MAC is not registered in `if_macs`); the host drops it as PACKET_OTHERHOST.
    */
   PASS_OTHER_HOST: 9,
+  /**
+   * Passed: from a real server's (RIP, port) to a host address, on a port outside the FULLNAT range
+   * (or an ICMP error about such a packet the host sent): a reply to the director's own socket, such
+   * as a health checker's; also a fragment from a real server to a host address that is no LIP.
+   */
+  PASS_TO_HOST: 10,
 } as const;
-export const STEER_COUNTERS = 10;
+export const STEER_COUNTERS = 11;
 export const STEER_COUNTER_NAMES = Object.keys(SteerCounter) as (keyof typeof SteerCounter)[];
 
 /** Writes a services/replies key for an IPv4 address given as an unsigned 32-bit number. */
@@ -158,6 +172,14 @@ export function encodeLocalValue(out: Uint8Array, minPort: number, maxPort: numb
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   v.setUint16(LOCAL_VALUE_MIN, minPort, true);
   v.setUint16(LOCAL_VALUE_MAX, maxPort, true);
+  return out;
+}
+
+/** The value of a host address that is no LIP: an empty range, so no port is steered by it. */
+export function encodeHostOnlyValue(out: Uint8Array): Uint8Array {
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  v.setUint16(LOCAL_VALUE_MIN, HOST_ONLY_MIN, true);
+  v.setUint16(LOCAL_VALUE_MAX, HOST_ONLY_MAX, true);
   return out;
 }
 

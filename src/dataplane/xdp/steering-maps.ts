@@ -1,8 +1,8 @@
 /**
  * The BPF maps the steering program reads, and the operations the control plane performs on them:
- * add/remove virtual services, real servers and FULLNAT local addresses, bind AF_XDP sockets to RX
- * queues, read the counters. Maps can be pinned below bpffs so that a restarted daemon finds them
- * again (objGet) instead of starting empty.
+ * add/remove virtual services, real servers, FULLNAT local addresses and the host's own addresses,
+ * bind AF_XDP sockets to RX queues, read the counters. Maps can be pinned below bpffs so that a
+ * restarted daemon finds them again (objGet) instead of starting empty.
  */
 
 import { existsSync, mkdirSync, rmdirSync, rmSync } from "node:fs";
@@ -21,6 +21,7 @@ import {
 } from "../../platform/bpf.js";
 import { possibleCpus } from "../bpf/possible-cpus.js";
 import {
+  encodeHostOnlyValue,
   encodeLocalKey,
   encodeLocalKey6,
   encodeLocalValue,
@@ -214,6 +215,17 @@ export class SteeringMaps {
     mapUpdate(map, this.localKeyOf(addr), encodeLocalValue(this.localValue, minPort, maxPort));
   }
 
+  /**
+   * Registers one of the host's own addresses that is not a LIP (an empty port range): replies from
+   * real servers to it on any port then pass to the host (its health checkers' connections).
+   * addLocalAddress on the same address replaces it, and the other way round.
+   */
+  addHostAddress(addr: IpAddr): void {
+    const map = addr.family === 4 ? this.fds.localPorts : this.fds.localPorts6;
+    mapUpdate(map, this.localKeyOf(addr), encodeHostOnlyValue(this.localValue));
+  }
+
+  /** Removes a LIP or a host address (they share the local_ports maps). */
   removeLocalAddress(addr: IpAddr): boolean {
     return mapDelete(addr.family === 4 ? this.fds.localPorts : this.fds.localPorts6, this.localKeyOf(addr));
   }

@@ -7,15 +7,22 @@
  *
  * Steered (map layouts in steering-layout.ts):
  *  - TCP/UDP/SCTP to (VIP, port) in `services`, or to (VIP, 0) — a port-0 service;
- *  - TCP/UDP/SCTP from (RIP, port) in `replies` — NAT and FULLNAT replies from real servers;
+ *  - TCP/UDP/SCTP from (RIP, port) in `replies` — NAT and FULLNAT replies from real servers —
+ *    unless addressed to one of the host's own addresses (in `local_ports`) on a port outside its
+ *    FULLNAT range: that answers a socket of the host (a health checker's connection to RIP:port),
+ *    since NAT replies go to clients and FULLNAT replies to a LIP port in the range;
  *  - TCP/UDP/SCTP to a LIP in `local_ports` with the destination port in its range (FULLNAT replies);
  *  - IPv4 fragments to a VIP / from a real server / to a LIP (the address-only `(0, addr, 0)` entries),
- *    since later fragments carry no ports: the slow path reassembles or drops them;
+ *    since later fragments carry no ports: the slow path reassembles or drops them. A fragment from
+ *    a real server to a host address that is no LIP (empty range) passes, as no reply to a client
+ *    goes there; one to a LIP is steered (its ports are unknown);
  *  - ICMP errors (destination unreachable, time exceeded, parameter problem) whose quoted packet
  *    came from a service (quoted source in `services`) or went to a real server (quoted destination
- *    in `replies`), which IPVS relays to the other side of the connection; and those about an IPIP
- *    packet whose inner quoted packet went to a service (a router could not deliver one of the
- *    director's LVS-TUN packets: the director learns the path MTU and tells the client);
+ *    in `replies`, unless its quoted source is a host address and port outside the FULLNAT range:
+ *    an error about the host's own packet), which IPVS relays to the other side of the connection;
+ *    and those about an IPIP packet whose inner quoted packet went to a service (a router could not
+ *    deliver one of the director's LVS-TUN packets: the director learns the path MTU and tells the
+ *    client);
  * IPv6 is steered the same way from the IPv6 twins of those maps (services6, replies6,
  * local_ports6), after skipping up to three hop-by-hop / routing / destination-options headers; a
  * fragment header steers by address; ICMPv6 errors (types 1-4) by the quoted packet.
@@ -224,17 +231,81 @@ class Generator {
       .call(Helper.mapLookupElem);
   }
 
-  /** After lookupLocal: steers as LOCAL_PORT when the destination port is inside the range in r0. */
-  localPortInRange(): void {
+  /**
+   * r0 = a local_ports value (not null): jumps to `outside` unless the port at L4+portOff is inside
+   * its range — always, for a host address that is no LIP (its range is empty). Clobbers r1-r3.
+   */
+  portOutsideRange(portOff: number, outside: string): void {
     this.a
-      .jmpImm("jeq", R0, 0, "no_match")
       .ldx("u16", R1, R0, 0)
       .ldx("u16", R2, R0, 2)
-      .ldx("u16", R3, L4, 2)
+      .ldx("u16", R3, L4, portOff)
       .be(R3, 16)
-      .jmpReg("jlt", R3, R1, "no_match")
-      .jmpReg("jgt", R3, R2, "no_match")
-      .ja("hit_local");
+      .jmpReg("jlt", R3, R1, outside)
+      .jmpReg("jgt", R3, R2, outside);
+  }
+
+  /** r0 = a local_ports value (not null): jumps to `target` when it is a host address, no LIP. */
+  ifHostOnly(target: string): void {
+    this.a.ldx("u16", R1, R0, 0).ldx("u16", R2, R0, 2).jmpReg("jgt", R1, R2, target);
+  }
+
+  /**
+   * TCP/UDP/SCTP that is no service's: a reply from a real server, or a packet to a LIP port. A
+   * reply to a host address on a port outside the FULLNAT range answers a socket of the host (a
+   * health checker's connection to RIP:port) and passes.
+   */
+  repliesAndLocals(family: 4 | 6, replies: number): void {
+    const a = this.a;
+    const [saddr, daddr] = family === 4 ? [IP_SADDR, IP_DADDR] : [IP6_SADDR, IP6_DADDR];
+    const reply = `reply${family}`;
+    this.lookup(family, replies, IPH, saddr, L4, 0, true, reply);
+    this.lookupLocal(family, daddr);
+    a.jmpImm("jeq", R0, 0, "no_match");
+    this.portOutsideRange(2, "no_match");
+    a.ja("hit_local").label(reply);
+    this.lookupLocal(family, daddr);
+    a.jmpImm("jeq", R0, 0, "hit_reply");
+    this.portOutsideRange(2, "pass_to_host");
+    a.ja("hit_reply");
+  }
+
+  /**
+   * Fragments, by address only. One from a real server to a host address that is no LIP passes
+   * (no reply to a client goes there); to a LIP it is steered, its ports unknown. Only LIPs (a
+   * non-empty range) make a fragment ours by its destination.
+   */
+  fragments(family: 4 | 6, services: number, replies: number): void {
+    const a = this.a;
+    const [saddr, daddr] = family === 4 ? [IP_SADDR, IP_DADDR] : [IP6_SADDR, IP6_DADDR];
+    const reply = `fragment_reply${family}`;
+    this.lookup(family, services, IPH, daddr, null, 0, false, "hit_fragment");
+    this.lookup(family, replies, IPH, saddr, null, 0, false, reply);
+    this.lookupLocal(family, daddr);
+    a.jmpImm("jeq", R0, 0, "no_match");
+    this.ifHostOnly("no_match");
+    a.ja("hit_fragment").label(reply);
+    this.lookupLocal(family, daddr);
+    a.jmpImm("jeq", R0, 0, "hit_fragment");
+    this.ifHostOnly("pass_to_host");
+    a.ja("hit_fragment");
+  }
+
+  /**
+   * An ICMP error whose quoted packet (at IPH / L4) went to a real server's port: ours, unless the
+   * host sent it — quoted source a host address, source port outside the FULLNAT range (a health
+   * checker's probe); then the host's socket gets the error.
+   */
+  icmpAboutReply(family: 4 | 6, replies: number): void {
+    const a = this.a;
+    const [saddr, daddr] = family === 4 ? [IP_SADDR, IP_DADDR] : [IP6_SADDR, IP6_DADDR];
+    const toRs = `icmp_to_rs${family}`;
+    this.lookup(family, replies, IPH, daddr, L4, 2, true, toRs);
+    a.ja("no_match").label(toRs);
+    this.lookupLocal(family, saddr);
+    a.jmpImm("jeq", R0, 0, "hit_icmp");
+    this.portOutsideRange(0, "pass_to_host");
+    a.ja("hit_icmp");
   }
 
   /** Jumps to `target` when r9 is TCP, UDP or SCTP (the protocols with ports where IPVS has them). */
@@ -372,16 +443,10 @@ class Generator {
     }
     this.lookup(4, services, IPH, IP_DADDR, L4, 2, true, "hit_service");
     this.lookup(4, services, IPH, IP_DADDR, null, 0, true, "hit_service_any");
-    this.lookup(4, replies, IPH, IP_SADDR, L4, 0, true, "hit_reply");
-    this.lookupLocal(4, IP_DADDR);
-    this.localPortInRange();
+    this.repliesAndLocals(4, replies);
 
-    // Fragments: by address only.
     a.label("fragment");
-    this.lookup(4, services, IPH, IP_DADDR, null, 0, false, "hit_fragment");
-    this.lookup(4, replies, IPH, IP_SADDR, null, 0, false, "hit_fragment");
-    this.lookupLocal(4, IP_DADDR);
-    a.jmpImm("jne", R0, 0, "hit_fragment").ja("no_match");
+    this.fragments(4, services, replies);
 
     // ICMP errors: look at the quoted packet, reversed.
     a.label("icmp");
@@ -401,8 +466,7 @@ class Generator {
     // The quoted packet was sent by the service (source = VIP:port) or to a real server.
     this.lookup(4, services, IPH, IP_SADDR, L4, 0, true, "hit_icmp");
     this.lookup(4, services, IPH, IP_SADDR, null, 0, true, "hit_icmp");
-    this.lookup(4, replies, IPH, IP_DADDR, L4, 2, true, "hit_icmp");
-    a.ja("no_match");
+    this.icmpAboutReply(4, replies);
 
     // An ICMP error about an IPIP packet (a router beyond the director could not deliver one of
     // its LVS-TUN packets): inside the quoted outer header is the client's packet to a service.
@@ -461,15 +525,10 @@ class Generator {
     }
     this.lookup(6, services6, IPH, IP6_DADDR, L4, 2, true, "hit_service");
     this.lookup(6, services6, IPH, IP6_DADDR, null, 0, true, "hit_service_any");
-    this.lookup(6, replies6, IPH, IP6_SADDR, L4, 0, true, "hit_reply");
-    this.lookupLocal(6, IP6_DADDR);
-    this.localPortInRange();
+    this.repliesAndLocals(6, replies6);
 
     a.label("fragment6");
-    this.lookup(6, services6, IPH, IP6_DADDR, null, 0, false, "hit_fragment");
-    this.lookup(6, replies6, IPH, IP6_SADDR, null, 0, false, "hit_fragment");
-    this.lookupLocal(6, IP6_DADDR);
-    a.jmpImm("jne", R0, 0, "hit_fragment").ja("no_match");
+    this.fragments(6, services6, replies6);
 
     // ICMPv6 errors (1 unreachable, 2 packet too big, 3 time exceeded, 4 parameter problem); the
     // quoted packet's own extension headers are not skipped. Neighbour discovery and echo pass.
@@ -487,8 +546,7 @@ class Generator {
     a.ja("no_match").label("icmp6_ports");
     this.lookup(6, services6, IPH, IP6_SADDR, L4, 0, true, "hit_icmp");
     this.lookup(6, services6, IPH, IP6_SADDR, null, 0, true, "hit_icmp");
-    this.lookup(6, replies6, IPH, IP6_DADDR, L4, 2, true, "hit_icmp");
-    a.ja("no_match");
+    this.icmpAboutReply(6, replies6);
 
     // ---- outcomes ----
     this.steer("hit_service", SteerCounter.SERVICE);
@@ -501,6 +559,7 @@ class Generator {
     this.pass("not_ip", SteerCounter.PASS_NOT_IP);
     this.pass("malformed", SteerCounter.PASS_MALFORMED);
     this.pass("other_host", SteerCounter.PASS_OTHER_HOST);
+    this.pass("pass_to_host", SteerCounter.PASS_TO_HOST);
 
     // Steer only frames addressed to the receiving interface's own MAC, as the kernel hands IPVS
     // only PACKET_HOST frames: a copy flooded by a switch to every port (unknown unicast, e.g. a
