@@ -1,0 +1,18 @@
+/**
+ * Runs health probes where it is started (the network tests start it inside a namespace with
+ * `ip netns exec`): argv[2] is a JSON array of `{ spec, timeoutMs }`, run all at once; prints one
+ * JSON array of ProbeResults, in the same order, on one line.
+ */
+import type { ProbeSpec } from "../../src/control/health/check-spec.js";
+import { runProbe } from "../../src/control/health/probes/index.js";
+import { scriptArgs } from "./script-args.js";
+
+export interface ProbeJob {
+  spec: ProbeSpec;
+  timeoutMs: number;
+}
+
+const [json] = scriptArgs("run-probe.js JSON-ARRAY-OF-{spec,timeoutMs}");
+const jobs = JSON.parse(json ?? "[]") as ProbeJob[];
+const results = await Promise.all(jobs.map((j) => runProbe(j.spec, j.timeoutMs, new AbortController().signal)));
+process.stdout.write(`${JSON.stringify(results)}\n`);
