@@ -17,8 +17,16 @@ Commands:
         [--xdp-mode auto|native|generic|tc] [--no-dataplane] [--no-fast-path] [--restart-grace S]
         [--local-ports MIN-MAX] [--scheduler-plugin PATH|PACKAGE]...
         [--conn-tab-bits N] [--conn-capacity N] [--http [ADDR:]PORT]
-        [--metrics-ipvs-backend-labels LIST]
+        [--metrics-ipvs-backend-labels LIST] [--keepalived-conf FILE [--strict] [--config-id ID]]
+        [--drain-timeout S]
         Run the director in the foreground, logging JSON lines to stdout.
+        --keepalived-conf FILE  the virtual_server blocks of a keepalived.conf are the desired
+                       state, with their health checks (docs/keepalived.md); SIGHUP re-reads it
+                       and applies only the difference. Exclusive with --config.
+        --strict       refuse a keepalived.conf with any problem keepalived would repair.
+        --config-id ID keepalived's -i: selects the file's @ID lines.
+        --drain-timeout S  a real server removed from the config by a reload keeps weight 0
+                       until its connections end, at most S seconds (default 60).
         --config FILE  the file is the desired state: applied at start, re-applied on SIGHUP
                        (rules the file lacks are removed); nothing is saved to --state.
         --state PATH   without --config: the rules are saved here after every change and
@@ -56,7 +64,7 @@ Commands:
                        separated (node_exporter's --collector.ipvs.backend-labels; default all
                        six: local_address,local_port,remote_address,remote_port,proto,
                        local_mark); series left equal are summed.
-        SIGHUP reloads --config, SIGTERM/SIGINT stop cleanly: the XDP programs are detached
+        SIGHUP reloads --config or --keepalived-conf, SIGTERM/SIGINT stop cleanly: the XDP programs are detached
         and the socket removed.
         systemd (Type=notify) is told READY=1 once packets are forwarded, not when the
         control socket first answers.
@@ -67,6 +75,9 @@ Commands:
         The packet engine's counters now (slow-path frames, drops by reason, transmits, the
         kernel's drops) and the fast path's (flows installed, packets and bytes it forwarded),
         without stopping anything.
+  health [--json] [--socket PATH]
+        Every health-checked service: its quorum and sorry server, each real server's state
+        (alive, failed, draining) and weight, each checker's last result, latency and reason.
   proc [--dir DIR] [--socket PATH]
         The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats in its own formats; with
         --dir, written (atomically) as DIR/net/ip_vs and DIR/net/ip_vs_stats, for tools that
@@ -76,6 +87,9 @@ Commands:
         exit 1 if that takes longer than S seconds (default 30).
   sysctl [NAME[=VALUE]] [--socket PATH]
         Show all IPVS sysctls, one, or set one (kernel names, e.g. expire_nodest_conn=1).
+  keepalived check FILE [--strict] [-i ID] [--json]
+        Read a keepalived.conf (its LVS part) and report as keepalived -t does: diagnostics
+        on stderr, what it declares on stdout; exit 0 clean, 5 repaired or ignored, 4 fatal.
   lab nat|dr|tun|fullnat [--keep] | lab clean
         Build a classic LVS lab in network namespaces (needs root), balance ten HTTP requests
         and show who answered; everything is removed afterwards unless --keep.
@@ -120,6 +134,11 @@ export async function main(args: string[]): Promise<void> {
         process.exitCode = await statsCommand(args.slice(1));
         return;
       }
+      case "health": {
+        const { healthCommand } = await import("./tslvs-health.js");
+        process.exitCode = await healthCommand(args.slice(1));
+        return;
+      }
       case "proc": {
         const { procCommand } = await import("./tslvs-proc.js");
         process.exitCode = await procCommand(args.slice(1));
@@ -128,6 +147,11 @@ export async function main(args: string[]): Promise<void> {
       case "wait-ready": {
         const { waitReadyCommand } = await import("./tslvs-wait-ready.js");
         process.exitCode = await waitReadyCommand(args.slice(1));
+        return;
+      }
+      case "keepalived": {
+        const { keepalivedCommand } = await import("./tslvs-keepalived.js");
+        process.exitCode = await keepalivedCommand(args.slice(1));
         return;
       }
       case "lab": {

@@ -4,6 +4,7 @@ import {
   type ConnEntry,
   type ConnPage,
   type DaemonConfig,
+  type HealthServiceEntry,
   type InfoEntry,
   type LaddrEntry,
   MAX_CONN_PAGE,
@@ -57,6 +58,7 @@ export const KNOWN_OPS: ReadonlySet<string> = new Set<string>([
   "getInfo",
   "getProc",
   "getStats",
+  "getHealth",
   "getServices",
   "getService",
   "zero",
@@ -77,6 +79,8 @@ export interface ApiHandlerOptions {
   readiness?: () => { ready: boolean; dataPlane: string | null };
   /** The packet engine's live counters; absent or null without a data plane. */
   engineStats?: () => Omit<StatsEntry, "dataPlane"> | null;
+  /** The health checker's view (getHealth); an empty list without checkers. */
+  health?: () => HealthServiceEntry[];
 }
 
 function fillOf(f: { entries: number; capacity: number; refusedFull: number }) {
@@ -94,6 +98,7 @@ export class ApiHandler {
   private readonly now: () => number;
   private readonly readiness: () => { ready: boolean; dataPlane: string | null };
   private readonly engineStats: () => Omit<StatsEntry, "dataPlane"> | null;
+  private readonly health: () => HealthServiceEntry[];
 
   constructor(
     readonly director: DirectorPort,
@@ -103,6 +108,7 @@ export class ApiHandler {
     this.now = options.now;
     this.readiness = options.readiness ?? (() => ({ ready: false, dataPlane: null }));
     this.engineStats = options.engineStats ?? (() => null);
+    this.health = options.health ?? (() => []);
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
   }
 
@@ -125,6 +131,8 @@ export class ApiHandler {
           fastPath: live?.fastPath ?? null,
         } satisfies StatsEntry;
       }
+      case "getHealth":
+        return this.health();
       case "getProc": {
         const t = d.totals();
         return {

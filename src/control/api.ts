@@ -221,6 +221,7 @@ export type Request =
   | { op: "getInfo" }
   | { op: "getProc" }
   | { op: "getStats" }
+  | { op: "getHealth" }
   /**
    * `counters: false` leaves out each entry's `stats` and `rates` (the plain listing does not show
    * them; a table of 100,000 real servers then travels in half the bytes).
@@ -265,6 +266,7 @@ export interface ResultMap {
   getInfo: InfoEntry;
   getProc: ProcEntry;
   getStats: StatsEntry;
+  getHealth: HealthServiceEntry[];
   getServices: ServiceEntry[];
   getService: ServiceEntry;
   addService: null;
@@ -291,3 +293,38 @@ export interface ResultMap {
 }
 
 export type ResultOf<Op extends RequestOp> = ResultMap[Op];
+
+/** `getHealth`: the health of every checked service (an empty list when nothing is checked). */
+export interface HealthServiceEntry {
+  /** "tcp 198.18.0.10:80", or "group NAME" for a virtual_server group. */
+  service: string;
+  /** The services it programs (a group has several). */
+  services: string[];
+  quorum: { quorum: number; hysteresis: number; up: boolean; liveWeight: number };
+  /** "198.18.0.99:443" and whether it serves now; null without a sorry server. */
+  sorryServer: { target: string; active: boolean } | null;
+  realServers: HealthRsEntry[];
+}
+
+export interface HealthRsEntry {
+  target: string;
+  /** alive: every checker passes; failed: one does not; draining: removed from the config, weight 0 until its connections end. */
+  state: "alive" | "failed" | "draining";
+  /** Weight the config gives, and the weight in service now (MISC/FILE contributions, 0 when inhibited). */
+  weight: number;
+  effectiveWeight: number;
+  inService: boolean;
+  /** ISO time of the last up/down change; null before the first. */
+  lastTransition: string | null;
+  checkers: HealthCheckerEntry[];
+}
+
+export interface HealthCheckerEntry {
+  kind: string;
+  /** "198.19.0.1:8080", a script, or a file. */
+  target: string;
+  up: boolean;
+  hasRun: boolean;
+  retries: number;
+  last: { ok: boolean; reason: string; latencyMs: number; at: string } | null;
+}

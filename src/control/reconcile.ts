@@ -1,5 +1,5 @@
 import type { Dest, DestSpec } from "../core/dest.js";
-import type { ServiceSpec, VirtualService } from "../core/service.js";
+import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
 import { SVC_F_PERSISTENT } from "../core/service.js";
 import {
   type DaemonConfig,
@@ -34,6 +34,25 @@ export interface ReconcileResult {
 }
 
 /**
+ * What a reconcile may touch. A YAML config owns everything; a keepalived.conf owns the services
+ * it declares (and those it declared before, so that removing one deletes it), and timeouts only
+ * when it sets them — services added with tslvsadm stay, as keepalived leaves them (spec A.1).
+ */
+export interface ReconcileScope {
+  ownsService(key: ServiceKey): boolean;
+  timeouts: boolean;
+  sysctls: boolean;
+  syncDaemons: boolean;
+}
+
+export const OWN_EVERYTHING: ReconcileScope = {
+  ownsService: () => true,
+  timeouts: true,
+  sysctls: true,
+  syncDaemons: true,
+};
+
+/**
  * Makes the running state equal to `desired`, touching only what differs: a service or real server
  * that is the same in both is left alone (with its connections, counters and scheduler state); one
  * that differs is edited in place; what the running state has beyond `desired` is deleted.
@@ -44,6 +63,7 @@ export function reconcile(
   syncDaemons: SyncDaemons,
   desired: DesiredState,
   sysctlDefaults: Record<string, SysctlValue>,
+  scope: ReconcileScope = OWN_EVERYTHING,
 ): ReconcileResult {
   const result: ReconcileResult = { changes: [], failed: [] };
   const apply = (change: Change, fn: () => void): boolean => {
@@ -57,7 +77,7 @@ export function reconcile(
     }
   };
 
-  for (const name of director.sysctls.names()) {
+  for (const name of scope.sysctls ? director.sysctls.names() : []) {
     const want = desired.sysctls[name] ?? sysctlDefaults[name];
     const have = director.sysctls.get(name);
     if (want !== undefined && !sameSysctlValue(want, have))
@@ -74,7 +94,7 @@ export function reconcile(
 
   const wantT = desired.timeouts ?? DEFAULT_TIMEOUTS;
   const haveT = director.getTimeouts();
-  if (wantT.tcp !== haveT.tcp || wantT.tcpfin !== haveT.tcpfin || wantT.udp !== haveT.udp)
+  if ((scope.timeouts && wantT.tcp !== haveT.tcp) || wantT.tcpfin !== haveT.tcpfin || wantT.udp !== haveT.udp)
     apply(
       {
         action: "set",
@@ -87,7 +107,7 @@ export function reconcile(
 
   const wanted = new Set(desired.services.map((d) => keyText(d.spec.key)));
   for (const svc of [...director.services()]) {
-    if (!wanted.has(keyText(svc.key)))
+    if (!wanted.has(keyText(svc.key)) && scope.ownsService(svc.key))
       apply({ action: "delete", kind: "service", target: keyText(svc.key) }, () =>
         director.delService(svc.key),
       );
@@ -112,7 +132,7 @@ export function reconcile(
     reconcileDests(director, want, target, apply);
   }
 
-  reconcileSyncDaemons(syncDaemons, desired.syncDaemons, apply);
+  if (scope.syncDaemons) reconcileSyncDaemons(syncDaemons, desired.syncDaemons, apply);
   return result;
 }
 
