@@ -41,12 +41,19 @@ export interface KeepalivedDiagnostic {
   line: number;
   severity: DiagnosticSeverity;
   message: string;
+  /** Reported by tslvs only (keepalived is silent): counts toward exit 5 only under --strict. */
+  strictOnly?: boolean;
+  /** Found by a check made after the block was read (keepalived reports it without a line). */
+  afterParse?: boolean;
 }
 
-/** keepalived -t's exit code for a set of diagnostics: 0 clean, 5 repaired or ignored, 4 fatal. */
-export function checkExitCode(diagnostics: readonly KeepalivedDiagnostic[]): 0 | 4 | 5 {
+/**
+ * keepalived -t's exit code for a set of diagnostics: 0 clean, 5 repaired or ignored, 4 fatal.
+ * Diagnostics keepalived does not make (`strictOnly`) count only when `strict`.
+ */
+export function checkExitCode(diagnostics: readonly KeepalivedDiagnostic[], strict = false): 0 | 4 | 5 {
   if (diagnostics.some((d) => d.severity === "fatal")) return 4;
-  return diagnostics.length > 0 ? 5 : 0;
+  return diagnostics.some((d) => strict || !d.strictOnly) ? 5 : 0;
 }
 
 export type { ScriptSpec };

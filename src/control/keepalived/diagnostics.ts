@@ -1,0 +1,39 @@
+import type { DiagnosticSeverity, KeepalivedDiagnostic } from "./keepalived-config.js";
+
+/** Where a statement came from. */
+export interface Pos {
+  file: string;
+  line: number;
+}
+
+/** Collects the diagnostics of one read, in the order they are found. */
+export class Diags {
+  readonly list: KeepalivedDiagnostic[] = [];
+
+  add(
+    pos: Pos,
+    severity: DiagnosticSeverity,
+    message: string,
+    extra: { strictOnly?: boolean; afterParse?: boolean } = {},
+  ): void {
+    this.list.push({ file: pos.file, line: pos.line, severity, message, ...extra });
+  }
+  warn(pos: Pos, message: string): void {
+    this.add(pos, "warning", message);
+  }
+  error(pos: Pos, message: string): void {
+    this.add(pos, "error", message);
+  }
+  fatal(pos: Pos, message: string): void {
+    this.add(pos, "fatal", message);
+  }
+  /** A repair made once the block is read (keepalived reports these without a line). */
+  repair(pos: Pos, message: string): void {
+    this.add(pos, "warning", message, { afterParse: true });
+  }
+}
+
+/** keepalived's own form: `(FILE: Line N) text`. */
+export function formatDiagnostic(d: KeepalivedDiagnostic): string {
+  return d.line > 0 ? `(${d.file}: Line ${d.line}) ${d.message}` : `(${d.file}) ${d.message}`;
+}
