@@ -48,6 +48,14 @@ export class Lexer {
   private line(raw: string, pos: Pos): void {
     let text = stripComment(raw).trim();
     if (text === "") return;
+    if (text.startsWith("@")) {
+      const m = /^@(\^?)(\S+)\s*(.*)$/.exec(text);
+      if (!m) return;
+      const match = m[2] === this.opts.configId;
+      if (match === (m[1] === "^")) return;
+      text = m[3]!;
+      if (text === "") return;
+    }
     if (text.startsWith("$")) {
       const def = /^\$([A-Za-z_][A-Za-z0-9_]*)\s*(\(|=)\s*(.*)$/.exec(text);
       if (def) {
@@ -64,14 +72,6 @@ export class Lexer {
       }
     }
     if (text.includes("$")) text = this.substitute(text);
-    if (text.startsWith("@")) {
-      const m = /^@(\^?)(\S+)\s*(.*)$/.exec(text);
-      if (!m) return;
-      const match = m[2] === this.opts.configId;
-      if (match === (m[1] === "^")) return;
-      text = m[3]!;
-      if (text === "") return;
-    }
     if (/~(SEQ|LST)\(/.test(text)) {
       this.diags.fatal(pos, "~SEQ and ~LST are not supported");
       return;
