@@ -5,10 +5,11 @@
  * real server's answers to the director's own addresses, on ports outside the FULLNAT range, must
  * reach the host's socket; client traffic through the VIP keeps working meanwhile.
  *
- * The classic NAT lab with three services on one VIP: NAT (port 80), FULLNAT without a pool (8080:
- * the director's own inside address, the checks' default source, is then a LIP too) and FULLNAT
- * with a pool address (8081). Checks go from the default source, from the pool LIP, and from an
- * address added while the daemon runs (the steering follows the host's addresses).
+ * The classic NAT lab with three services on one VIP, all to the real servers' port 80: NAT (port
+ * 80, which puts RIP:80 in the steering's `replies`), FULLNAT without a pool (8080: the director's
+ * own inside address, the checks' default source, is then a LIP too) and FULLNAT with a pool address
+ * (8081). Checks go from the default source, from the pool LIP, and from an address added while the
+ * daemon runs (the steering follows the host's addresses).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -104,7 +105,7 @@ test("health checks from the director reach NAT and FULLNAT real servers while c
     assert.equal(counters.errors, 0);
     const line = d.log.split("\n").find((l) => l.includes('"steering program counters"'));
     assert.ok(line, "the engine logged the steering program's counters");
-    const steering = (JSON.parse(line) as { counters: Record<string, number> }).counters;
+    const steering = (JSON.parse(line) as { steering: Record<string, number> }).steering;
     t.diagnostic(`steering counters: ${JSON.stringify(steering)}; engine: ${JSON.stringify(counters)}`);
     // Every check's SYN-ACK (and the rest of its replies) passed to the host; the clients' replies
     // were steered.

@@ -810,7 +810,7 @@ export class PacketEngine {
     this.ports.length = 0;
     try {
       const steered = Object.entries(this.maps.counters()).map(([k, v]) => [k, Number(v)]);
-      this.opts.log.info({ counters: Object.fromEntries(steered) }, "steering program counters");
+      this.opts.log.info({ steering: Object.fromEntries(steered) }, "steering program counters");
     } catch {
       // a second stop(): the maps are closed already
     }
