@@ -27,7 +27,8 @@
  * local_ports6), after skipping up to three hop-by-hop / routing / destination-options headers; a
  * fragment header steers by address; ICMPv6 errors (types 1-4) by the quoted packet.
  *
- * Passed: everything else, including ICMP echo to a VIP (the host answers ping), neighbour
+ * Passed: everything else, including replies from real servers to the host's own sockets (above),
+ * ICMP echo to a VIP (the host answers ping), neighbour
  * discovery, frames with a truncated or invalid IP header (the host's stack drops and counts
  * those), and frames whose
  * destination MAC is not the receiving interface's own (registered in `if_macs`): copies of
