@@ -260,6 +260,10 @@ test("network probes in namespaces: each checker's pass and the failures it dete
     lab.exec("rs", ["nft", "add chain inet probe in { type filter hook input priority 0 ; }"]);
     lab.exec("rs", ["nft", "add rule inet probe in tcp dport 81 drop"]);
     lab.exec("rs", ["nft", "add rule inet probe in udp dport 5353 drop"]);
+    // The checker drops what it sends with mark 9: a probe's fwmark shows in which of its packets leave.
+    lab.exec("checker", ["nft", "add table inet probe"]);
+    lab.exec("checker", ["nft", "add chain inet probe out { type filter hook output priority 0 ; }"]);
+    lab.exec("checker", ["nft", "add rule inet probe out meta mark 9 drop"]);
     const cert = join(dir, "cert.pem");
     const key = join(dir, "key.pem");
     execFileSync(
@@ -383,6 +387,30 @@ function networkCases(): Case[] {
       spec: { kind: "TCP_CHECK", target: rs(80, { bindto: "198.18.0.1", bindPort: 40_001 }) },
       ok: true,
       reason: "ok",
+    },
+    {
+      name: "tcp fwmark 8",
+      spec: { kind: "TCP_CHECK", target: rs(80, { fwmark: 8 }) },
+      ok: true,
+      reason: "ok",
+    },
+    {
+      name: "tcp fwmark 9 (dropped)",
+      spec: { kind: "TCP_CHECK", target: rs(80, { fwmark: 9 }) },
+      ok: false,
+      reason: "timeout",
+    },
+    {
+      name: "tcp bind_if, bindto",
+      spec: { kind: "TCP_CHECK", target: rs(80, { bindIf: "eth0", bindto: "198.18.0.1" }) },
+      ok: true,
+      reason: "ok",
+    },
+    {
+      name: "tcp bind_if lo",
+      spec: { kind: "TCP_CHECK", target: rs(80, { bindIf: "lo" }) },
+      ok: false,
+      reason: "timeout",
     },
     { name: "tcp refused", spec: { kind: "TCP_CHECK", target: rs(8) }, ok: false, reason: "refused" },
     { name: "tcp blackholed", spec: { kind: "TCP_CHECK", target: rs(81) }, ok: false, reason: "timeout" },
@@ -511,6 +539,27 @@ function networkCases(): Case[] {
       ok: true,
       reason: "ok",
     },
+    {
+      name: "ssl fwmark 8, bind_port",
+      spec: ssl({
+        target: rs(443, { fwmark: 8, bindPort: 40_003 }),
+        urls: [url("/peer", { digest: md5("198.18.0.1:40003") })],
+      }),
+      ok: true,
+      reason: "ok",
+    },
+    {
+      name: "ssl fwmark 9 (dropped)",
+      spec: ssl({ target: rs(443, { fwmark: 9 }) }),
+      ok: false,
+      reason: "timeout",
+    },
+    {
+      name: "http fwmark 9 (dropped)",
+      spec: http({ target: rs(80, { fwmark: 9 }) }),
+      ok: false,
+      reason: "timeout",
+    },
     { name: "ssl 500", spec: ssl({ urls: [url("/500")] }), ok: false, reason: "status 500" },
     { name: "ssl on a plain port", spec: ssl({ target: rs(80) }), ok: false, reason: "tls handshake failed" },
     { name: "ssl refused", spec: ssl({ target: rs(8) }), ok: false, reason: "refused" },
@@ -546,6 +595,12 @@ function networkCases(): Case[] {
       spec: { kind: "PING_CHECK", target: rs(0, { bindto: "198.18.0.1", fwmark: 7, bindIf: "eth0" }) },
       ok: true,
       reason: "ok",
+    },
+    {
+      name: "ping fwmark 9 (dropped)",
+      spec: { kind: "PING_CHECK", target: rs(0, { fwmark: 9 }) },
+      ok: false,
+      reason: "EPERM",
     },
     {
       name: "ping no such host",

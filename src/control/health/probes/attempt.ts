@@ -110,8 +110,10 @@ export function hostPort(ip: string, port: number): string {
 }
 
 /**
- * The local end requested by `bindto` / `bind_port`, as node:net and node:dgram take it. SO_MARK
- * (`fwmark`) and SO_BINDTODEVICE (`bind_if`) have no Node API on these sockets and are not applied.
+ * The local end requested by `bindto` / `bind_port`, as node:net takes it. SO_MARK (`fwmark`) and
+ * SO_BINDTODEVICE (`bind_if`) have no Node API: the TCP probes make such sockets through libc
+ * (tcp.ts), PING_CHECK always does; UDP_CHECK and DNS_CHECK do not apply them (node:dgram cannot
+ * adopt a socket made elsewhere).
  */
 export function localEnd(t: ProbeTarget): { localAddress?: string; localPort?: number } {
   const out: { localAddress?: string; localPort?: number } = {};

@@ -14,7 +14,7 @@ import { isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { ProbeResult, ProbeSpec, UrlCheck } from "../check-spec.js";
 import { type Attempt, attempt, errorReason, hostPort, localEnd } from "./attempt.js";
-import { openTcp } from "./tcp.js";
+import { needsNativeSocket, openTcp } from "./tcp.js";
 
 export type HttpSpec = Extract<ProbeSpec, { kind: "HTTP_GET" | "SSL_GET" }>;
 
@@ -106,16 +106,18 @@ export function httpUrlProbe(
 /** A TLS connection without certificate verification; a failure between TCP and TLS is a handshake failure. */
 function openTls(a: Attempt, spec: HttpSpec, url: UrlCheck): Socket {
   const servername = sniName(spec, url);
+  // With fwmark or bind_if the TCP socket is ours (see openTcp), and TLS runs over it.
+  const tcp = needsNativeSocket(spec.target) ? openTcp(a, spec.target) : undefined;
   const sock = tlsConnect({
-    host: spec.target.connectIp,
-    port: spec.target.connectPort,
-    ...localEnd(spec.target),
+    ...(tcp
+      ? { socket: tcp }
+      : { host: spec.target.connectIp, port: spec.target.connectPort, ...localEnd(spec.target) }),
     rejectUnauthorized: false,
     ...(servername ? { servername } : {}),
   });
   let tcpUp = false;
   let secure = false;
-  sock.once("connect", () => {
+  (tcp ?? sock).once("connect", () => {
     tcpUp = true;
   });
   sock.once("secureConnect", () => {

@@ -13,18 +13,14 @@ import { isIPv4, isIPv6 } from "node:net";
 import { errno, errnoName, libc } from "../../../platform/libc.js";
 import type { ProbeResult, ProbeTarget } from "../check-spec.js";
 import { type Attempt, attempt } from "./attempt.js";
+import { AF_INET, AF_INET6, ipv6Bytes, sockaddr, socketOptions } from "./sockaddr.js";
 
-const AF_INET = 2;
-const AF_INET6 = 10;
 const SOCK_DGRAM = 2;
 const SOCK_RAW = 3;
 const SOCK_NONBLOCK = 0x800;
 const SOCK_CLOEXEC = 0x80000;
 const IPPROTO_ICMP = 1;
 const IPPROTO_ICMPV6 = 58;
-const SOL_SOCKET = 1;
-const SO_BINDTODEVICE = 25;
-const SO_MARK = 36;
 const MSG_DONTWAIT = 0x40;
 const EAGAIN = 11;
 const EINTR = 4;
@@ -46,24 +42,9 @@ export function pingProbe(target: ProbeTarget, timeoutMs: number, signal: AbortS
       raw = true;
     }
     a.onEnd(() => c.close(fd));
+    socketOptions(fd, target, v6);
     const scope = target.bindIf ? c.if_nametoindex(target.bindIf) : 0;
-    if (target.bindIf) {
-      const name = Buffer.from(`${target.bindIf}\0`);
-      if (c.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length) < 0)
-        return a.finish(false, `bind_if ${target.bindIf}: ${errnoName(errno())}`);
-    }
-    if (target.fwmark !== undefined) {
-      const mark = Buffer.alloc(4);
-      mark.writeUInt32LE(target.fwmark >>> 0);
-      if (c.setsockopt(fd, SOL_SOCKET, SO_MARK, mark, 4) < 0)
-        return a.finish(false, `fwmark: ${errnoName(errno())}`);
-    }
-    if (target.bindto) {
-      const local = sockaddr(target.bindto, scope);
-      if (!local || c.bind(fd, local, local.length) < 0)
-        return a.finish(false, `cannot bind: ${local ? errnoName(errno()) : target.bindto}`);
-    }
-    const dest = sockaddr(target.connectIp, scope);
+    const dest = sockaddr(target.connectIp, 0, scope);
     if (!dest) return a.finish(false, `bad address ${target.connectIp}`);
     const id = randomInt(0x10000);
     const seq = randomInt(0x10000);
@@ -148,48 +129,11 @@ export function inetChecksum(b: Uint8Array): number {
   return ~sum & 0xffff;
 }
 
-/** struct sockaddr_in / sockaddr_in6 for an address (port 0), or null for a bad address. */
-function sockaddr(ip: string, scope: number): Buffer | null {
-  if (isIPv4(ip)) {
-    const b = Buffer.alloc(16);
-    b.writeUInt16LE(AF_INET, 0);
-    ip.split(".").forEach((o, i) => {
-      b[4 + i] = Number(o);
-    });
-    return b;
-  }
-  if (!isIPv6(ip)) return null;
-  const b = Buffer.alloc(28);
-  b.writeUInt16LE(AF_INET6, 0);
-  ipv6Bytes(ip).copy(b, 8);
-  b.writeUInt32LE(scope, 24);
-  return b;
-}
-
-function ipv6Bytes(ip: string): Buffer {
-  let text = ip.split("%")[0]!;
-  const out = Buffer.alloc(16);
-  // A trailing dotted quad (::ffff:198.18.0.1) is two groups.
-  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (quad) {
-    const n = quad.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, quad.index)}${((n[0] << 8) | n[1]).toString(16)}:${((n[2] << 8) | n[3]).toString(16)}`;
-  }
-  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
-  const h = head ? head.split(":") : [];
-  const t = tail ? tail.split(":") : [];
-  const groups = [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
-  groups.forEach((g, i) => {
-    out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
-  });
-  return out;
-}
-
 /** The source address in a sockaddr, as text comparable with normalize(). */
 function sourceOf(from: Buffer, v6: boolean): string {
   return v6 ? from.subarray(8, 24).toString("hex") : from.subarray(4, 8).toString("hex");
 }
 
 function normalize(ip: string, v6: boolean): string {
-  return v6 ? ipv6Bytes(ip).toString("hex") : (sockaddr(ip, 0)?.subarray(4, 8).toString("hex") ?? "");
+  return v6 ? ipv6Bytes(ip).toString("hex") : (sockaddr(ip, 0, 0)?.subarray(4, 8).toString("hex") ?? "");
 }

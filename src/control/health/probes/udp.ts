@@ -4,7 +4,8 @@
  * when the timeout passes with no error — or at once when anything answers (an answer proves the
  * port open). With it, a reply must come within the timeout, its length within
  * [minReplyLength, maxReplyLength], and its first min(reply, pattern) bytes must match the pattern
- * (`x` a wildcard nibble).
+ * (`x` a wildcard nibble). `bindto`/`bind_port` apply; `fwmark` and `bind_if` do not (node:dgram
+ * has no way to set SO_MARK or SO_BINDTODEVICE).
  */
 import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
