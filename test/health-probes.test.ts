@@ -608,6 +608,31 @@ function networkCases(): Case[] {
       ok: false,
       reason: "timeout",
     },
+    // IPv6, on the checker's own loopback.
+    {
+      name: "ping ::1",
+      spec: { kind: "PING_CHECK", target: { connectIp: "::1", connectPort: 0 } },
+      ok: true,
+      reason: "ok",
+    },
+    {
+      name: "tcp [::1] refused",
+      spec: { kind: "TCP_CHECK", target: { connectIp: "::1", connectPort: 8 } },
+      ok: false,
+      reason: "refused",
+    },
+    {
+      name: "udp [::1] refused",
+      spec: { ...udp(10), target: { connectIp: "::1", connectPort: 10 } } as ProbeSpec,
+      ok: false,
+      reason: "refused",
+    },
+    {
+      name: "tcp [::1] fwmark",
+      spec: { kind: "TCP_CHECK", target: { connectIp: "::1", connectPort: 8, fwmark: 8 } },
+      ok: false,
+      reason: "refused",
+    },
     ...abortable.map(
       (c): Case => ({
         name: `${c.name}, aborted`,
