@@ -35,7 +35,19 @@ export async function startCommand(args: string[]): Promise<number> {
       "conn-capacity": "value",
       http: "value",
       "metrics-ipvs-backend-labels": "value",
+      "keepalived-conf": "value",
+      strict: "flag",
+      "config-id": "value",
+      "drain-timeout": "value",
     });
+    if (parsed.opts.has("keepalived-conf") && parsed.opts.has("config"))
+      throw new UsageError("--keepalived-conf and --config are exclusive (one file is the desired state)");
+    for (const f of ["strict", "config-id"])
+      if (parsed.opts.has(f) && !parsed.opts.has("keepalived-conf"))
+        throw new UsageError(`--${f} applies to --keepalived-conf`);
+    const drain = parsed.opts.get("drain-timeout")?.[0];
+    if (drain !== undefined && !(/^\d+(\.\d+)?$/.test(drain) && Number(drain) <= 86400))
+      throw new UsageError("--drain-timeout must be a number of seconds, 0..86400");
     const bits = parsed.opts.get("conn-tab-bits")?.[0];
     if (bits !== undefined && !/^(?:[89]|1\d|2[0-7])$/.test(bits))
       throw new UsageError("--conn-tab-bits must be an integer 8..27 (buckets = 2^N)");
@@ -106,6 +118,10 @@ export async function startCommand(args: string[]): Promise<number> {
       {
         socketPath: socketPath(o.get("socket")?.[0]),
         configFile: o.get("config")?.[0],
+        keepalivedConf: o.get("keepalived-conf")?.[0],
+        strict: o.has("strict"),
+        configId: o.get("config-id")?.[0],
+        ...(o.has("drain-timeout") ? { drainTimeout: Number(o.get("drain-timeout")?.[0]) } : {}),
         statePath: o.get("state")?.[0] ?? DEFAULT_STATE_PATH,
         logLevel: o.get("log-level")?.[0] ?? "info",
         interfaces: o.get("interface") ?? [],

@@ -4,15 +4,29 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
 import type { DestConfig, RequestOp, ServiceConfig, ServiceEntry, StatsEntry, SysctlValue } from "./api.js";
 import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
-import { destToConfig, type RateSource, serviceToConfig, serviceToEntry, ZERO_RATES } from "./api-mapping.js";
+import {
+  destToConfig,
+  keyText,
+  type RateSource,
+  serviceToConfig,
+  serviceToEntry,
+  ZERO_RATES,
+} from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
 import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
+import { HealthManager } from "./health/health-manager.js";
 import { type HttpAddress, HttpEndpoint } from "./http-endpoint.js";
 import { type BackendLabel, ipvsMetricsSlices, renderIpvsMetricsInSlices } from "./ipvs-metrics.js";
+import {
+  checkExitCode,
+  type KeepalivedConfig,
+  type KeepalivedDiagnostic,
+} from "./keepalived/keepalived-config.js";
+import { readKeepalivedConf } from "./keepalived/read-keepalived-conf.js";
 import { destNotActedOn, serviceNotActedOn } from "./not-acted-on.js";
-import { reconcile } from "./reconcile.js";
+import { OWN_EVERYTHING, type ReconcileScope, reconcile } from "./reconcile.js";
 import { notifySystemd } from "./sd-notify.js";
 import { ControlServer } from "./server.js";
 import { StateWriter, writeFileAtomic } from "./state-file.js";
@@ -24,6 +38,14 @@ export interface DaemonOptions {
   socketPath: string;
   /** The desired state: loaded at start, re-applied on SIGHUP. Without it, the state file is used. */
   configFile?: string;
+  /** `--keepalived-conf`: the desired state and its health checks from a keepalived.conf (exclusive with configFile). */
+  keepalivedConf?: string;
+  /** `--strict`: refuse a keepalived.conf with any diagnostic, not only fatal ones. */
+  strict?: boolean;
+  /** `--config-id`: keepalived's `-i`, for `@ID` lines. */
+  configId?: string;
+  /** Seconds a real server removed from the config drains before it is deleted (default 60). */
+  drainTimeout?: number;
   /** Where the rules are kept across restarts (state mode only). */
   statePath: string;
   logLevel: string;
@@ -73,6 +95,14 @@ export class Daemon {
   private readonly reportedNotActedOn = new Set<string>();
   private stopping: Promise<void> | null = null;
   private readonly clock: () => number;
+  /** Health checks, drains, and the programming of the config's rules. */
+  readonly health: HealthManager;
+  /** The running keepalived.conf's diagnostics ("severity message"): a reload may not add any. */
+  private runningDiagnostics = new Set<string>();
+  /** keyText of the services a keepalived.conf declared (what it owns besides lvs_flush). */
+  private managed = new Set<string>();
+  /** lvs_flush: the first apply owns every service. */
+  private flushUnmanaged = false;
 
   private constructor(
     readonly options: DaemonOptions,
@@ -91,10 +121,19 @@ export class Daemon {
       now: this.clock,
       readiness: () => ({ ready: this.ready, dataPlane: this.dataPlane }),
       engineStats: () => this.engineStats?.() ?? null,
+      health: () => this.health.listing(),
       syncDaemons: new SyncDaemons(),
       ...(deps.rates ? { rates: deps.rates } : {}),
     });
-    this.stateWriter = options.configFile ? null : new StateWriter(() => this.writeState());
+    const fromConfig = options.configFile !== undefined || options.keepalivedConf !== undefined;
+    this.stateWriter = fromConfig ? null : new StateWriter(() => this.writeState());
+    this.health = new HealthManager({
+      director,
+      log: this.log,
+      now: this.clock,
+      program: (state, source) => this.program(state, source),
+      ...(options.drainTimeout !== undefined ? { drainTimeout: options.drainTimeout } : {}),
+    });
   }
 
   /**
@@ -132,7 +171,7 @@ export class Daemon {
       afterRequest: (op, req, peer) => d.afterRequest(op, req, peer),
       log: d.log,
     });
-    if (initial) d.apply(initial.state, initial.source);
+    if (initial) d.apply(initial.state, initial.source, initial.keepalived);
     if (options.http) {
       try {
         d.http = await HttpEndpoint.listen(options.http);
@@ -149,8 +188,9 @@ export class Daemon {
     d.log.info(
       {
         socket: options.socketPath,
-        config: options.configFile ?? null,
-        state: options.configFile ? null : options.statePath,
+        config: options.configFile ?? options.keepalivedConf ?? null,
+        state: options.configFile || options.keepalivedConf ? null : options.statePath,
+        checkers: d.health.checkerCount,
         services: d.director.services().length,
       },
       "tslvs started",
@@ -159,7 +199,22 @@ export class Daemon {
   }
 
   /** Reads the starting rules: the config file, else the state file if there is one. */
-  private initialState(): { state: DesiredState; source: string } | null {
+  private initialState(): { state: DesiredState; source: string; keepalived?: KeepalivedConfig } | null {
+    const ka = this.options.keepalivedConf;
+    if (ka !== undefined) {
+      const conf = this.readKeepalived(ka);
+      const code = checkExitCode(conf.diagnostics);
+      for (const d of conf.diagnostics)
+        this.log.warn({ file: d.file, line: d.line, severity: d.severity }, diagText(d));
+      if (code === 4) throw new Error(`${ka}: cannot run this file (${fatalText(conf.diagnostics)})`);
+      if (this.options.strict && conf.diagnostics.length > 0)
+        throw new Error(
+          `${ka}: --strict: ${conf.diagnostics.length} problem(s), the first: ${diagText(conf.diagnostics[0]!)}`,
+        );
+      this.runningDiagnostics = diagnosticSet(conf.diagnostics);
+      this.flushUnmanaged = conf.globals.lvsFlush;
+      return { state: conf.state, source: ka, keepalived: conf };
+    }
     const file =
       this.options.configFile ?? (existsSync(this.options.statePath) ? this.options.statePath : null);
     if (!file) return null;
@@ -177,8 +232,46 @@ export class Daemon {
     }
   }
 
-  private apply(state: DesiredState, source: string): void {
-    const r = reconcile(this.director, this.handler.syncDaemons, state, this.sysctlDefaults);
+  private readKeepalived(file: string): KeepalivedConfig {
+    return readKeepalivedConf(
+      file,
+      this.options.configId !== undefined ? { configId: this.options.configId } : {},
+    );
+  }
+
+  /** Makes `state` the desired one: health checks planned, then the rules programmed. */
+  private apply(state: DesiredState, source: string, keepalived?: KeepalivedConfig): void {
+    if (keepalived) {
+      this.reportKinds(keepalived.notActedOn);
+      for (const s of state.services) this.managed.add(keyText(s.spec.key));
+    }
+    this.health.setDesired(state, source, keepalived?.globals ?? null);
+    if (keepalived) this.managed = new Set(state.services.map((s) => keyText(s.spec.key)));
+    this.flushUnmanaged = false;
+  }
+
+  /** What a reconcile may touch: everything for YAML, the declared services for a keepalived.conf. */
+  private scope(state: DesiredState): ReconcileScope {
+    if (this.options.keepalivedConf === undefined) return OWN_EVERYTHING;
+    const managed = this.managed;
+    const flush = this.flushUnmanaged;
+    return {
+      ownsService: (key) => flush || managed.has(keyText(key)),
+      timeouts: state.timeouts !== null,
+      sysctls: false,
+      syncDaemons: false,
+    };
+  }
+
+  /** Programs `state` (the config's rules with health applied) into the director. */
+  private program(state: DesiredState, source: string): void {
+    const r = reconcile(
+      this.director,
+      this.handler.syncDaemons,
+      state,
+      this.sysctlDefaults,
+      this.scope(state),
+    );
     for (const c of r.changes) this.log.info({ change: c, source }, `${c.action} ${c.kind} ${c.target}`);
     for (const f of r.failed)
       this.log.error(
@@ -195,6 +288,10 @@ export class Daemon {
 
   /** SIGHUP: make the running state equal to the config file; a malformed file changes nothing. */
   reload(): void {
+    if (this.options.keepalivedConf !== undefined) {
+      this.reloadKeepalived(this.options.keepalivedConf);
+      return;
+    }
     const file = this.options.configFile;
     if (!file) {
       this.log.info({}, "reload: no --config file; the rules are those set with tslvsadm");
@@ -212,6 +309,25 @@ export class Daemon {
       return;
     }
     this.apply(state, file);
+  }
+
+  /**
+   * A keepalived.conf reload: refused (the running state untouched) when the file is fatal or has
+   * a diagnostic the running file did not have — a typo must not drop a live service.
+   */
+  private reloadKeepalived(file: string): void {
+    const conf = this.readKeepalived(file);
+    const fresh = conf.diagnostics.filter((d) => !this.runningDiagnostics.has(diagnosticKey(d)));
+    if (checkExitCode(conf.diagnostics) === 4 || fresh.length > 0) {
+      const first = conf.diagnostics.find((d) => d.severity === "fatal") ?? fresh[0]!;
+      this.log.error(
+        { file, problems: (fresh.length ? fresh : [first]).map(diagText) },
+        `reload refused, running state unchanged: ${diagText(first)}`,
+      );
+      return;
+    }
+    this.log.info({ file, services: conf.state.services.length }, "reloading keepalived.conf");
+    this.apply(conf.state, file, conf);
   }
 
   private afterRequest(
@@ -284,6 +400,7 @@ export class Daemon {
   private tick(): void {
     try {
       this.director.tick(this.clock());
+      this.health.tick();
       this.watchTableFill();
     } catch (e) {
       this.log.error({ err: e }, "director tick failed");
@@ -400,6 +517,8 @@ export class Daemon {
     if (this.ticker) clearInterval(this.ticker);
     await this.http?.close();
     this.loopDelay.disable();
+    this.health.runOmegaScripts();
+    await this.health.stop();
     for (const hook of this.onStop) {
       try {
         await hook();
@@ -411,4 +530,22 @@ export class Daemon {
     this.stateWriter?.flush();
     this.log.info({}, "tslvs stopped");
   }
+}
+
+function diagText(d: KeepalivedDiagnostic): string {
+  return d.line > 0 ? `(${d.file}: Line ${d.line}) ${d.message}` : `(${d.file}) ${d.message}`;
+}
+
+/** A diagnostic's identity across reloads: by what it says, not where (lines move with edits). */
+function diagnosticKey(d: KeepalivedDiagnostic): string {
+  return `${d.severity} ${d.message}`;
+}
+
+function diagnosticSet(ds: readonly KeepalivedDiagnostic[]): Set<string> {
+  return new Set(ds.map(diagnosticKey));
+}
+
+function fatalText(ds: readonly KeepalivedDiagnostic[]): string {
+  const f = ds.find((d) => d.severity === "fatal");
+  return f ? diagText(f) : "fatal";
 }

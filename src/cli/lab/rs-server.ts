@@ -3,14 +3,17 @@
  * the classic guide) and a UDP responder on the same port. Each answer says which client address
  * the server saw, so a lab can show whether NAT kept the client's address or FULLNAT replaced it.
  *
- *   node rs-server.js --name RS2 --port 80 [--addr 0.0.0.0] [--keepalive-ms 1000]
+ *   node rs-server.js --name RS2 --port 80 [--addr 0.0.0.0] [--keepalive-ms 1000] [--health-file F]
  *   GET /            -> "RS2\n", header x-seen-client: <address seen>
+ *   GET /health      -> with --health-file: the file's "STATUS BODY" (e.g. "200 ok"), read per
+ *                       request, so a lab turns a server's health check red without stopping it
  *   GET /bytes/N     -> N bytes of a deterministic pattern (bulk tests); ?rate=R paces them at R B/s
  *   POST /sha256     -> hex SHA-256 of the request body (upload tests)
  *   UDP datagram     -> "RS2 <address seen> " + the datagram
  */
 import { createHash } from "node:crypto";
 import { createSocket } from "node:dgram";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 
 function arg(name: string, fallback?: string): string {
@@ -31,11 +34,22 @@ function main(): void {
   const host = arg("addr", "0.0.0.0");
   // How long an idle keep-alive connection stays open (tests hold one open across commands).
   const keepAliveMs = Number(arg("keepalive-ms", "1000"));
+  const healthFile = process.argv.includes("--health-file") ? arg("health-file") : null;
 
   const http = createServer((req, res) => {
     const seen = req.socket.remoteAddress ?? "?";
     res.setHeader("x-seen-client", seen);
     res.setHeader("x-server", name);
+    if (req.url === "/health" && healthFile) {
+      let text = "500 no health file";
+      try {
+        text = readFileSync(healthFile, "utf8").trim();
+      } catch {}
+      const m = /^(\d{3})\s*(.*)$/s.exec(text);
+      res.statusCode = m ? Number(m[1]) : 500;
+      res.end(`${m ? m[2] : text}\n`);
+      return;
+    }
     const bulk = /^\/bytes\/(\d+)(?:\?rate=(\d+))?$/.exec(req.url ?? "");
     if (bulk) {
       const n = Number(bulk[1]);

@@ -44,7 +44,6 @@ export class HealthManager {
   private readonly book = new HealthBook();
   private readonly thread: CheckerThread;
   private desired: DesiredState | null = null;
-  private source = "config";
   private readonly drains = new Map<string, Drain>();
   private globals: KeepalivedGlobals | null = null;
   private readonly drainTimeout: number;
@@ -69,7 +68,6 @@ export class HealthManager {
   setDesired(state: DesiredState, source: string, globals: KeepalivedGlobals | null = null): void {
     const previous = this.desired;
     this.desired = state;
-    this.source = source;
     this.globals = globals;
     if (previous) this.startDrains(previous, state);
     const planned = this.book.setPlan(planHealth(state));

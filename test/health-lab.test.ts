@@ -1,0 +1,329 @@
+/**
+ * Health checking end to end, from an unchanged keepalived.conf: the classic NAT lab with three
+ * real servers, the director started with --keepalived-conf and its data plane, one service per
+ * way of failing a real server. Each real server is failed the way its checker detects, must leave
+ * within spec A.9's worst case (delay_loop + (retry + 1) x connect_timeout + retry x
+ * delay_before_retry, plus 2 s), must not get any of 200 new requests while out, and must come
+ * back after one success. Then the quorum: two real servers lost puts the sorry server in, and it
+ * goes only when the quorum is regained.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { NetLab } from "../src/cli/lab/netns.js";
+import { RS_SERVER_JS, TSLVS_BIN } from "../src/cli/lab/paths.js";
+import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
+import type { HealthServiceEntry } from "../src/control/api.js";
+import { curl, DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { haveRoot, needsCommand } from "./support/privileged.js";
+
+/** Every checker: delay_loop 1, connect_timeout 1, retry 1, delay_before_retry 1. */
+const WORST_DETECTION_S = 1 + 2 * 1 + 1 * 1 + 2;
+/** Back after one success: the next delay_loop, plus the same 2 s of slack. */
+const WORST_RECOVERY_S = 1 + 1 + 2;
+
+const TIMING = ["delay_loop 1", "connect_timeout 1", "retry 1", "delay_before_retry 1"];
+
+function conf(topo: NatTopology, dir: string): string {
+  const rs = topo.servers.map((s) => s.rip);
+  const vs = (port: number, body: string[], perRs: (ip: string) => string[]) =>
+    [
+      `virtual_server ${topo.vip} ${port} {`,
+      "    lvs_sched rr",
+      "    lvs_method NAT",
+      "    protocol TCP",
+      ...body.map((l) => `    ${l}`),
+      ...rs.flatMap((ip) => [`    real_server ${ip} 80 {`, ...perRs(ip).map((l) => `        ${l}`), "    }"]),
+      "}",
+    ].join("\n");
+  const http = (urlLines: string[]) => [
+    "HTTP_GET {",
+    "    url {",
+    ...urlLines.map((l) => `        ${l}`),
+    "    }",
+    "}",
+  ];
+  return [
+    "global_defs {",
+    "    router_id lab-director",
+    "    enable_script_security",
+    "    script_user root",
+    "}",
+    `track_file health_flag {`,
+    `    file "${dir}/flag"`,
+    "    weight 0",
+    "}",
+    vs(80, TIMING, () => ["TCP_CHECK {", "}"]),
+    vs(81, TIMING, () => http(["path /health", "status_code 200"])),
+    // "ok\n": the body every healthy server's /health gives.
+    vs(82, [...TIMING, "inhibit_on_failure"], () =>
+      http(["path /health", "digest eff5bc1ef8ec9d03e640fc4370f5eacd"]),
+    ),
+    vs(83, TIMING, (ip) => [
+      "weight 1",
+      "MISC_CHECK {",
+      `    misc_path "/bin/sh ${dir}/misc.sh ${ip}"`,
+      "    misc_timeout 2",
+      "    misc_dynamic",
+      "}",
+    ]),
+    vs(84, TIMING, (ip) =>
+      ip === rs[0] ? ["FILE_CHECK {", "    track_file health_flag", "}"] : ["TCP_CHECK {", "}"],
+    ),
+    vs(85, [...TIMING, "quorum 2", "hysteresis 0", `sorry_server ${rs[2]} 8080`], () => [
+      "TCP_CHECK {",
+      "    connect_port 80",
+      "}",
+    ]),
+  ].join("\n");
+}
+
+/** `tslvsadm -Ln` real-server lines of one service: "address:port weight". */
+function members(d: DirectorProcess, vip: string, port: number): string[] {
+  const out = d.adm(["-Ln", "-t", `${vip}:${port}`]);
+  return out
+    .split("\n")
+    .filter((l) => l.includes("->") && !l.includes("RemoteAddress"))
+    .map((l) => l.trim().split(/\s+/))
+    .map((f) => `${f[1]} ${f[3]}`)
+    .sort();
+}
+
+function health(d: DirectorProcess): HealthServiceEntry[] {
+  return JSON.parse(
+    execFileSync("node", [TSLVS_BIN, "health", "--json", "--socket", d.socket], {
+      encoding: "utf8",
+      timeout: 10000,
+    }),
+  ) as HealthServiceEntry[];
+}
+
+/** Waits until `members` equals `want`; returns the seconds it took. */
+async function until(
+  d: DirectorProcess,
+  vip: string,
+  port: number,
+  want: string[],
+  boundS: number,
+  what: string,
+): Promise<number> {
+  const start = Date.now();
+  let have: string[] = [];
+  while (Date.now() - start < (boundS + 10) * 1000) {
+    have = members(d, vip, port);
+    if (JSON.stringify(have) === JSON.stringify([...want].sort())) {
+      const s = (Date.now() - start) / 1000;
+      assert.ok(s <= boundS, `${what}: took ${s} s, more than the bound ${boundS} s`);
+      return s;
+    }
+    await sleep(200);
+  }
+  throw new Error(
+    `${what}: still ${JSON.stringify(have)} after ${boundS + 10} s, want ${JSON.stringify(want)}\n${JSON.stringify(health(d), null, 1)}`,
+  );
+}
+
+/** `n` requests from the client to VIP:port; the servers that answered, counted. */
+function requests(lab: NetLab, topo: NatTopology, port: number, n: number): Map<string, number> {
+  const script = `
+    const http = require("node:http");
+    let left = ${n}; const seen = {}; let failed = 0;
+    const one = () => {
+      if (left-- === 0) { console.log(JSON.stringify({ seen, failed })); return; }
+      const req = http.get({ host: ${JSON.stringify(topo.vip)}, port: ${port}, path: "/", agent: false }, (res) => {
+        res.resume();
+        res.on("end", () => { const s = res.headers["x-server"]; seen[s] = (seen[s] || 0) + 1; one(); });
+      });
+      req.setTimeout(3000, () => req.destroy(new Error("timeout")));
+      req.on("error", () => { failed++; one(); });
+    };
+    one();`;
+  const r = JSON.parse(lab.exec(topo.client, [process.execPath, "-e", script])) as {
+    seen: Record<string, number>;
+    failed: number;
+  };
+  assert.equal(r.failed, 0, `${r.failed} of ${n} requests to port ${port} failed`);
+  return new Map(Object.entries(r.seen));
+}
+
+test("keepalived.conf health checks take failed real servers out and put them back (NAT lab)", {
+  timeout: 240_000,
+}, async (t) => {
+  if (!haveRoot(t)) return;
+  needsCommand("nft");
+  const lab = new NetLab(labPrefix("hlab"));
+  const dir = mkdtempSync(join(tmpdir(), "tslvs-hlab-"));
+  let director: DirectorProcess | undefined;
+  const servers: LineProcess[] = [];
+  try {
+    const topo = buildNatLab(lab, 3);
+    const [rs2, rs3, rs4] = topo.servers.map((s) => s.rip) as [string, string, string];
+    const names = new Map(topo.servers.map((s) => [s.rip, s.name]));
+    const healthFile = (ip: string) => join(dir, `${names.get(ip)}.health`);
+    for (const s of topo.servers) {
+      writeFileSync(healthFile(s.rip), "200 ok");
+      writeFileSync(join(dir, `misc-${s.rip}`), "0");
+      const p = new LineProcess(
+        lab.spawn(s.host, [
+          "node",
+          RS_SERVER_JS,
+          "--name",
+          s.name,
+          "--port",
+          "80",
+          "--health-file",
+          healthFile(s.rip),
+        ]),
+        s.name,
+      );
+      servers.push(p);
+      await p.nextLine(10000);
+    }
+    const sorry = new LineProcess(
+      lab.spawn(topo.servers[2]!.host, ["node", RS_SERVER_JS, "--name", "SORRY", "--port", "8080"]),
+      "sorry",
+    );
+    servers.push(sorry);
+    await sorry.nextLine(10000);
+    writeFileSync(join(dir, "flag"), "0\n");
+    writeFileSync(join(dir, "misc.sh"), 'exit "$(cat "$(dirname "$0")/misc-$1")"\n', { mode: 0o755 });
+    const file = join(dir, "keepalived.conf");
+    writeFileSync(file, conf(topo, dir));
+    director = await DirectorProcess.start(
+      lab,
+      topo.director,
+      [topo.outsideIf, topo.insideIf],
+      ["--keepalived-conf", file],
+    );
+    const d = director;
+    const vip = topo.vip;
+    const all = (w = 1) => [rs2, rs3, rs4].map((ip) => `${ip}:80 ${w}`);
+
+    // -Sn: what the file declares, as keepalived would program it.
+    const saved = d.adm(["-Sn"]);
+    for (const port of [80, 81, 82, 83, 84, 85])
+      assert.match(saved, new RegExp(`-A -t ${vip}:${port} -s rr`));
+    assert.match(saved, new RegExp(`-a -t ${vip}:81 -r ${rs2}:80 -m -w 1`));
+
+    // Every checker passes: everything in service.
+    for (const port of [80, 81, 82, 83, 84, 85]) await until(d, vip, port, all(), 10, `start, port ${port}`);
+
+    // TCP_CHECK: RS2's port 80 blackholed for the director's checks (clients still reach it).
+    const dip = topo.dip;
+    const blackhole = (host: string) =>
+      lab.exec(host, [
+        "nft",
+        `add table inet hc; add chain inet hc in { type filter hook input priority 0; }; add rule inet hc in ip saddr ${dip} tcp dport 80 drop`,
+      ]);
+    blackhole(topo.servers[0]!.host);
+    const out80 = await until(
+      d,
+      vip,
+      80,
+      [`${rs3}:80 1`, `${rs4}:80 1`],
+      WORST_DETECTION_S,
+      "TCP_CHECK blackholed",
+    );
+    const seen80 = requests(lab, topo, 80, 200);
+    assert.equal(seen80.get("RS2"), undefined, "RS2 got requests while out");
+    lab.exec(topo.servers[0]!.host, ["nft", "delete table inet hc"]);
+    const back80 = await until(d, vip, 80, all(), WORST_RECOVERY_S, "TCP_CHECK healed");
+    const rsDown = health(d).find((s) => s.service === `tcp ${vip}:80`)!;
+    assert.equal(rsDown.realServers.find((r) => r.target === `${rs2}:80`)!.state, "alive");
+
+    // HTTP_GET status: RS2's /health answers 500.
+    writeFileSync(healthFile(rs2), "500 broken");
+    const out81 = await until(d, vip, 81, [`${rs3}:80 1`, `${rs4}:80 1`], WORST_DETECTION_S, "HTTP_GET 500");
+    const h81 = health(d).find((s) => s.service === `tcp ${vip}:81`)!;
+    const failed = h81.realServers.find((r) => r.target === `${rs2}:80`)!;
+    assert.equal(failed.state, "failed");
+    assert.match(failed.checkers[0]!.last!.reason, /500/);
+    const seen81 = requests(lab, topo, 81, 200);
+    assert.equal(seen81.get("RS2"), undefined);
+    // Digest and inhibit_on_failure: the 500's body differs too, so 82 keeps RS2 at weight 0.
+    await until(
+      d,
+      vip,
+      82,
+      [`${rs2}:80 0`, `${rs3}:80 1`, `${rs4}:80 1`],
+      WORST_DETECTION_S,
+      "HTTP_GET digest, inhibit",
+    );
+    writeFileSync(healthFile(rs2), "200 ok");
+    const back81 = await until(d, vip, 81, all(), WORST_RECOVERY_S, "HTTP_GET healed");
+    await until(d, vip, 82, all(), WORST_RECOVERY_S, "digest healed");
+    // A 200 with another body: only the digest check fails.
+    writeFileSync(healthFile(rs3), "200 changed");
+    await until(
+      d,
+      vip,
+      82,
+      [`${rs2}:80 1`, `${rs3}:80 0`, `${rs4}:80 1`],
+      WORST_DETECTION_S,
+      "digest mismatch",
+    );
+    assert.deepEqual(members(d, vip, 81), all(), "status-only check unaffected by the body");
+    writeFileSync(healthFile(rs3), "200 ok");
+    await until(d, vip, 82, all(), WORST_RECOVERY_S, "digest healed");
+
+    // MISC_CHECK misc_dynamic: exit 1 = down; exit 7 = up at weight 5.
+    writeFileSync(join(dir, `misc-${rs4}`), "1");
+    const out83 = await until(
+      d,
+      vip,
+      83,
+      [`${rs2}:80 1`, `${rs3}:80 1`],
+      WORST_DETECTION_S + 2,
+      "MISC_CHECK exit 1",
+    );
+    writeFileSync(join(dir, `misc-${rs4}`), "7");
+    await until(
+      d,
+      vip,
+      83,
+      [`${rs2}:80 1`, `${rs3}:80 1`, `${rs4}:80 5`],
+      WORST_RECOVERY_S + 2,
+      "MISC_CHECK dynamic weight",
+    );
+    const seen83 = requests(lab, topo, 83, 70);
+    assert.ok((seen83.get("RS4") ?? 0) > (seen83.get("RS2") ?? 0), "rr over weights 1, 1, 5 favours RS4");
+
+    // FILE_CHECK (weight 0): a non-zero value fails.
+    writeFileSync(join(dir, "flag"), "1\n");
+    await until(d, vip, 84, [`${rs3}:80 1`, `${rs4}:80 1`], WORST_DETECTION_S, "FILE_CHECK value 1");
+    writeFileSync(join(dir, "flag"), "0\n");
+    await until(d, vip, 84, all(), WORST_RECOVERY_S, "FILE_CHECK value 0");
+
+    // Quorum 2 of weights 1+1+1: two servers lost, the sorry server (RS4:8080) serves.
+    writeFileSync(join(dir, "flag"), "0\n");
+    for (const h of [topo.servers[0]!.host, topo.servers[1]!.host]) blackhole(h);
+    await until(d, vip, 85, [`${rs4}:8080 1`], WORST_DETECTION_S, "quorum lost: sorry server");
+    const sorrySeen = requests(lab, topo, 85, 20);
+    assert.deepEqual([...sorrySeen.keys()], ["SORRY"]);
+    lab.exec(topo.servers[0]!.host, ["nft", "delete table inet hc"]);
+    await until(
+      d,
+      vip,
+      85,
+      [`${rs2}:80 1`, `${rs4}:80 1`],
+      WORST_RECOVERY_S,
+      "quorum regained with two of three",
+    );
+    lab.exec(topo.servers[1]!.host, ["nft", "delete table inet hc"]);
+    await until(d, vip, 85, all(), WORST_RECOVERY_S, "all back");
+
+    // The checker thread dies: it is restarted and forwarding is not touched.
+    t.diagnostic(
+      `seconds out/back: tcp ${out80}/${back80}, http ${out81}/${back81}, misc ${out83}; requests ${[...seen81.values()].join("+")}`,
+    );
+    assert.doesNotMatch(d.log, /"level":50.*uncaught/);
+  } finally {
+    for (const s of servers) s.kill();
+    await director?.stop();
+    lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
