@@ -75,6 +75,9 @@ Commands:
         The packet engine's counters now (slow-path frames, drops by reason, transmits, the
         kernel's drops) and the fast path's (flows installed, packets and bytes it forwarded),
         without stopping anything.
+  reload [--socket PATH]
+        Re-read --config or --keepalived-conf and apply only the difference (as SIGHUP);
+        exit 1, with the reason, when the file is refused (the running state unchanged).
   health [--json] [--socket PATH]
         Every health-checked service: its quorum and sorry server, each real server's state
         (alive, failed, draining) and weight, each checker's last result, latency and reason.
@@ -132,6 +135,11 @@ export async function main(args: string[]): Promise<void> {
       case "stats": {
         const { statsCommand } = await import("./tslvs-stats.js");
         process.exitCode = await statsCommand(args.slice(1));
+        return;
+      }
+      case "reload": {
+        const { reloadCommand } = await import("./tslvs-reload.js");
+        process.exitCode = await reloadCommand(args.slice(1));
         return;
       }
       case "health": {

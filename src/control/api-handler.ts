@@ -6,6 +6,7 @@ import {
   type DaemonConfig,
   type HealthServiceEntry,
   type InfoEntry,
+  type ReloadResult,
   type LaddrEntry,
   MAX_CONN_PAGE,
   type ProcEntry,
@@ -59,6 +60,7 @@ export const KNOWN_OPS: ReadonlySet<string> = new Set<string>([
   "getProc",
   "getStats",
   "getHealth",
+  "reload",
   "getServices",
   "getService",
   "zero",
@@ -81,6 +83,8 @@ export interface ApiHandlerOptions {
   engineStats?: () => Omit<StatsEntry, "dataPlane"> | null;
   /** The health checker's view (getHealth); an empty list without checkers. */
   health?: () => HealthServiceEntry[];
+  /** Re-reads the config file (the daemon's reload); absent: nothing to reload. */
+  reload?: () => ReloadResult;
 }
 
 function fillOf(f: { entries: number; capacity: number; refusedFull: number }) {
@@ -99,6 +103,7 @@ export class ApiHandler {
   private readonly readiness: () => { ready: boolean; dataPlane: string | null };
   private readonly engineStats: () => Omit<StatsEntry, "dataPlane"> | null;
   private readonly health: () => HealthServiceEntry[];
+  private readonly reload: () => ReloadResult;
 
   constructor(
     readonly director: DirectorPort,
@@ -109,6 +114,7 @@ export class ApiHandler {
     this.readiness = options.readiness ?? (() => ({ ready: false, dataPlane: null }));
     this.engineStats = options.engineStats ?? (() => null);
     this.health = options.health ?? (() => []);
+    this.reload = options.reload ?? (() => ({ applied: false, message: "no config file to reload" }));
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
   }
 
@@ -133,6 +139,8 @@ export class ApiHandler {
       }
       case "getHealth":
         return this.health();
+      case "reload":
+        return this.reload();
       case "getProc": {
         const t = d.totals();
         return {

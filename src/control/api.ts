@@ -222,6 +222,8 @@ export type Request =
   | { op: "getProc" }
   | { op: "getStats" }
   | { op: "getHealth" }
+  /** Re-read the config file (--config or --keepalived-conf) and apply the difference, as SIGHUP does. */
+  | { op: "reload" }
   /**
    * `counters: false` leaves out each entry's `stats` and `rates` (the plain listing does not show
    * them; a table of 100,000 real servers then travels in half the bytes).
@@ -267,6 +269,7 @@ export interface ResultMap {
   getProc: ProcEntry;
   getStats: StatsEntry;
   getHealth: HealthServiceEntry[];
+  reload: ReloadResult;
   getServices: ServiceEntry[];
   getService: ServiceEntry;
   addService: null;
@@ -327,4 +330,10 @@ export interface HealthCheckerEntry {
   hasRun: boolean;
   retries: number;
   last: { ok: boolean; reason: string; latencyMs: number; at: string } | null;
+}
+
+/** What a reload did: applied, or refused with the running state unchanged (and why). */
+export interface ReloadResult {
+  applied: boolean;
+  message: string;
 }

@@ -2,7 +2,15 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
-import type { DestConfig, RequestOp, ServiceConfig, ServiceEntry, StatsEntry, SysctlValue } from "./api.js";
+import type {
+  DestConfig,
+  ReloadResult,
+  RequestOp,
+  ServiceConfig,
+  ServiceEntry,
+  StatsEntry,
+  SysctlValue,
+} from "./api.js";
 import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
 import {
   destToConfig,
@@ -122,6 +130,7 @@ export class Daemon {
       readiness: () => ({ ready: this.ready, dataPlane: this.dataPlane }),
       engineStats: () => this.engineStats?.() ?? null,
       health: () => this.health.listing(),
+      reload: () => this.reload(),
       syncDaemons: new SyncDaemons(),
       ...(deps.rates ? { rates: deps.rates } : {}),
     });
@@ -287,47 +296,44 @@ export class Daemon {
   }
 
   /** SIGHUP: make the running state equal to the config file; a malformed file changes nothing. */
-  reload(): void {
-    if (this.options.keepalivedConf !== undefined) {
-      this.reloadKeepalived(this.options.keepalivedConf);
-      return;
-    }
+  reload(): ReloadResult {
+    if (this.options.keepalivedConf !== undefined) return this.reloadKeepalived(this.options.keepalivedConf);
     const file = this.options.configFile;
     if (!file) {
-      this.log.info({}, "reload: no --config file; the rules are those set with tslvsadm");
-      return;
+      const message = "no --config or --keepalived-conf file; the rules are those set with tslvsadm";
+      this.log.info({}, `reload: ${message}`);
+      return { applied: false, message };
     }
     let state: DesiredState;
     try {
       state = loadConfig(file);
       this.checkSysctlNames(state, file);
     } catch (e) {
-      this.log.error(
-        { err: (e as Error).message },
-        `reload refused, running state unchanged: ${(e as Error).message}`,
-      );
-      return;
+      const message = `reload refused, running state unchanged: ${(e as Error).message}`;
+      this.log.error({ err: (e as Error).message }, message);
+      return { applied: false, message };
     }
     this.apply(state, file);
+    return { applied: true, message: `${file} applied` };
   }
 
   /**
    * A keepalived.conf reload: refused (the running state untouched) when the file is fatal or has
    * a diagnostic the running file did not have — a typo must not drop a live service.
    */
-  private reloadKeepalived(file: string): void {
+  private reloadKeepalived(file: string): ReloadResult {
     const conf = this.readKeepalived(file);
     const fresh = conf.diagnostics.filter((d) => !this.runningDiagnostics.has(diagnosticKey(d)));
     if (checkExitCode(conf.diagnostics) === 4 || fresh.length > 0) {
       const first = conf.diagnostics.find((d) => d.severity === "fatal") ?? fresh[0]!;
-      this.log.error(
-        { file, problems: (fresh.length ? fresh : [first]).map(diagText) },
-        `reload refused, running state unchanged: ${diagText(first)}`,
-      );
-      return;
+      const message = `reload refused, running state unchanged: ${diagText(first)}`;
+      this.log.error({ file, problems: (fresh.length ? fresh : [first]).map(diagText) }, message);
+      return { applied: false, message };
     }
     this.log.info({ file, services: conf.state.services.length }, "reloading keepalived.conf");
     this.apply(conf.state, file, conf);
+    this.runningDiagnostics = diagnosticSet(conf.diagnostics);
+    return { applied: true, message: `${file} applied (${conf.state.services.length} services)` };
   }
 
   private afterRequest(

@@ -1,0 +1,76 @@
+/**
+ * The checker thread for real (a worker thread running FILE_CHECK on a temporary file): its
+ * reports reach the daemon's side, and when the thread dies it is started again with every
+ * checker's last state, reporting again without anyone's help.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { pino } from "pino";
+import type { CheckerSpec } from "../src/control/health/check-spec.js";
+import type { CheckerReport, PlannedChecker } from "../src/control/health/checker-runner.js";
+import { CheckerThread } from "../src/control/health/checker-thread.js";
+
+async function waitUntil(what: string, ms: number, ok: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test("a checker thread that dies is restarted with the checkers' states, and reports again", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tslvs-hthread-"));
+  const file = join(dir, "flag");
+  writeFileSync(file, "1\n");
+  const spec: CheckerSpec = {
+    probe: { kind: "FILE_CHECK", trackName: "flag", file, weight: 0, reverse: false },
+    timing: {
+      delayLoop: 1,
+      connectTimeout: 1,
+      retry: 0,
+      delayBeforeRetry: 1,
+      warmup: 0,
+      alpha: false,
+      logAllFailures: false,
+    },
+  };
+  const reports: CheckerReport[] = [];
+  let status: PlannedChecker["status"];
+  const plan = (): PlannedChecker[] => [{ id: "f", spec, ...(status ? { status } : {}) }];
+  const thread = new CheckerThread(
+    (r) => {
+      reports.push(r);
+      status = r.status;
+    },
+    plan,
+    pino({ level: "silent" }),
+  );
+  try {
+    thread.setPlan(plan());
+    await waitUntil("no report from the checker thread", 5000, () => reports.length > 0);
+    assert.equal(reports[0]!.ok, false, "a non-zero value fails a weight-0 FILE_CHECK");
+    assert.equal(reports[0]!.status.up, false);
+    const before = thread.threadId;
+    await thread.crashForTest();
+    await waitUntil(
+      "the thread was not restarted",
+      5000,
+      () => thread.restarts === 1 && thread.threadId !== null,
+    );
+    assert.notEqual(thread.threadId, before);
+    writeFileSync(file, "0\n");
+    const seen = reports.length;
+    await waitUntil("no report after the restart", 5000, () => reports.length > seen && reports.at(-1)!.ok);
+    assert.equal(
+      reports.at(-1)!.changed,
+      true,
+      "the restarted thread knew the checker was down: this success brings it up",
+    );
+  } finally {
+    await thread.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
