@@ -17,7 +17,7 @@ import { NetLab } from "../src/cli/lab/netns.js";
 import { RS_SERVER_JS, TSLVS_BIN } from "../src/cli/lab/paths.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
 import type { HealthServiceEntry } from "../src/control/api.js";
-import { curl, DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
 import { haveRoot, needsCommand } from "./support/privileged.js";
 
 /** Every checker: delay_loop 1, connect_timeout 1, retry 1, delay_before_retry 1. */
