@@ -58,6 +58,13 @@ export class Dest {
    */
   lastWeight: number;
   readonly stats = new Counters();
+  /**
+   * Handshake trouble seen on this dest's connections, for the health sensor (never zeroed; read
+   * as deltas): a client SYN again while the conn waits in SYN_RECV (the first went unanswered or
+   * its answer was lost), and a RST from a NAT/FULLNAT real server to a conn not yet ESTABLISHED.
+   */
+  synRetransmits = 0;
+  rstReplies = 0;
   /** Scheduler-private slot (e.g. mh/sh bookkeeping); schedulers may use it freely. */
   schedData: unknown = undefined;
   /** Told about writes to the scheduling inputs; set by the scheduler bound to the dest's service. */

@@ -6,7 +6,7 @@
 import { assureControl, notifyDest } from "./conn.js";
 import { CONN_F_INACTIVE, CONN_F_NOOUTPUT } from "./conn-table.js";
 import { CONN_EVENT_LEFT_ESTABLISHED, type DirectorState } from "./director-state.js";
-import { type FlowPacket, IPPROTO_TCP, TCP_RST, TCP_SYN } from "./flow.js";
+import { type FlowPacket, IPPROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN } from "./flow.js";
 import type { ProtocolOps } from "./proto.js";
 import {
   DIR_INPUT_ONLY,
@@ -14,6 +14,8 @@ import {
   TCP_S_CLOSE,
   TCP_S_ESTABLISHED,
   TCP_S_FIN_WAIT,
+  TCP_S_SYN_RECV,
+  TCP_S_SYNACK,
   TCP_S_TIME_WAIT,
   TCP_STATE_NAMES,
   TCP_STATES,
@@ -21,6 +23,20 @@ import {
   tcpNextState,
   tcpStateActive,
 } from "./tcp-state.js";
+
+/**
+ * The health sensor's counts (docs/decisions/1010-data-path-health-sensor.md): conn i is still in
+ * its handshake. A bare SYN from the client is a retransmission (the director scheduled the first
+ * one); a RST from the real server is a refusal. Two increments on the dest, nothing allocated.
+ */
+function countHandshake(ds: DirectorState, i: number, dir: number, flags: number): void {
+  const id = ds.conns.destId[i]!;
+  if (id < 0) return;
+  const dest = ds.destById[id]!;
+  if (dir === DIR_OUTPUT) {
+    if (flags & TCP_RST) dest.rstReplies++;
+  } else if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) dest.synRetransmits++;
+}
 
 export const TCP_OPS: ProtocolOps = {
   protocol: IPPROTO_TCP,
@@ -56,6 +72,7 @@ export const TCP_OPS: ProtocolOps = {
     const table = ds.sysctls.secure_tcp === 3 ? TCP_STATES_SECURE : TCP_STATES;
     const old = t.state[i]!;
     const next = tcpNextState(table, off, old, pkt.tcpFlags);
+    if (old === TCP_S_SYN_RECV || old === TCP_S_SYNACK) countHandshake(ds, i, dir, pkt.tcpFlags);
     if (next !== old) {
       const id = t.destId[i]!;
       if (id >= 0) {
