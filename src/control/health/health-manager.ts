@@ -1,5 +1,6 @@
 import { constants, promises as fsp } from "node:fs";
 import type { Logger } from "pino";
+import { IPPROTO_TCP } from "../../core/flow.js";
 import type { ServiceKey } from "../../core/service.js";
 import type { HealthServiceEntry } from "../api.js";
 import { hostPort, keyText, protocolName } from "../api-mapping.js";
@@ -10,7 +11,8 @@ import type { ScriptSpec } from "./check-spec.js";
 import type { CheckerReport } from "./checker-runner.js";
 import { CheckerThread } from "./checker-thread.js";
 import { HealthBook, type HealthEvent } from "./health-book.js";
-import { planHealth } from "./health-plan.js";
+import { type HealthPlan, planHealth } from "./health-plan.js";
+import { HealthSensor, sensorMessage } from "./health-sensor.js";
 import { runNotifyScript } from "./notify-script.js";
 
 /** Seconds a real server removed from the config keeps draining before it is deleted anyway. */
@@ -48,6 +50,9 @@ export class HealthManager {
   private globals: KeepalivedGlobals | null = null;
   private readonly drainTimeout: number;
   private started = false;
+  /** The current plan, for the data-path sensor. */
+  private plan: HealthPlan | null = null;
+  readonly sensor = new HealthSensor();
 
   constructor(private readonly opts: HealthManagerOptions) {
     this.drainTimeout = opts.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT;
@@ -70,7 +75,8 @@ export class HealthManager {
     this.desired = state;
     this.globals = globals;
     if (previous) this.startDrains(previous, state);
-    const planned = this.book.setPlan(planHealth(state));
+    this.plan = planHealth(state);
+    const planned = this.book.setPlan(this.plan);
     this.checkerCount = planned.length;
     if (planned.length > 0 || this.started) {
       this.started = true;
@@ -93,15 +99,22 @@ export class HealthManager {
     return this.book.listing(draining);
   }
 
-  /** Every second: a drained real server without connections (or past its timeout) is deleted. */
+  /**
+   * Every second: the sensor's real servers are checked at once; a drained real server without
+   * connections (or past its timeout) is deleted.
+   */
   tick(): void {
+    this.sense();
     if (this.drains.size === 0) return;
     const now = this.opts.now();
     let done = false;
     for (const [id, d] of this.drains) {
       const svc = this.opts.director.findService(d.key);
       const dest = svc?.dests.find((x) => x.addr.equals(d.dest.addr) && x.port === d.dest.port);
-      const conns = dest ? dest.activeConns + dest.inactConns : 0;
+      // TCP: drained once no connection is established (closing ones linger for TIME_WAIT's two
+      // minutes and carry no data); other protocols once no connection is left at all.
+      const tcp = d.key.kind === "addr" && d.key.protocol === IPPROTO_TCP;
+      const conns = dest ? dest.activeConns + (tcp ? 0 : dest.inactConns) : 0;
       if (conns === 0 || now >= d.until) {
         this.drains.delete(id);
         this.opts.log.info(
@@ -114,6 +127,25 @@ export class HealthManager {
       }
     }
     if (done) this.program("drain");
+  }
+
+  /** The data-path sensor: real servers its clients find refusing or silent are checked now. */
+  private sense(): void {
+    if (!this.plan || this.checkerCount === 0) return;
+    const director = this.opts.director;
+    for (const h of this.sensor.sample(this.plan, (k) => director.findService(k), this.opts.now())) {
+      this.opts.log.warn(
+        {
+          service: h.service,
+          rs: h.rs.target,
+          synRetransmits: h.synRetransmits,
+          rstReplies: h.rstReplies,
+          checkers: h.rs.checkerIds.length,
+        },
+        sensorMessage(h),
+      );
+      this.trigger(h.rs.checkerIds);
+    }
   }
 
   async stop(): Promise<void> {
