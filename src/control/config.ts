@@ -13,7 +13,8 @@ import {
 } from "../core/service.js";
 import type { DaemonConfig, TimeoutValues } from "./api.js";
 import { familyOfKey, hostPort, keyText, netmaskText, protocolName } from "./api-mapping.js";
-import type { DesiredService, DesiredState } from "./desired-state.js";
+import { readHealth, SERVER_HEALTH_KEYS, type ServerItem } from "./config-health.js";
+import type { DesiredDest, DesiredService, DesiredState } from "./desired-state.js";
 
 /**
  * The declarative configuration file (YAML): services with their real servers and FULLNAT local
@@ -60,9 +61,15 @@ export function parseConfig(text: string, file: string): DesiredState {
   return new Reader(file, lc).top(doc.contents);
 }
 
-type Fields = Map<string, { node: Node | null; keyLine: number }>;
+/** A key's value and the line of the key. */
+export interface Field {
+  node: Node | null;
+  keyLine: number;
+}
+export type Fields = Map<string, Field>;
 
-class Reader {
+/** Reads values with `file:line` errors; shared with the health-check reader (config-health.ts). */
+export class Reader {
   constructor(
     private readonly file: string,
     private readonly lc: LineCounter,
@@ -268,6 +275,7 @@ class Reader {
       "sched-flags",
       "local-addresses",
       "servers",
+      "health",
     ]);
     const kinds = ["tcp", "udp", "sctp", "fwmark"].filter((k) => f.has(k));
     if (kinds.length !== 1) this.fail(line, "a service needs exactly one of tcp:, udp:, sctp: or fwmark:");
@@ -355,20 +363,24 @@ class Reader {
         laddrs.push({ addr, ifname });
       }
     }
-    const dests: DestSpec[] = [];
+    const dests: DesiredDest[] = [];
+    const items: ServerItem[] = [];
     const servers = f.get("servers");
     if (servers) {
       const seen = new Map<string, number>();
       for (const item of this.list(servers, "servers")) {
         const d = this.dest(item, servers.keyLine, key);
         const id = hostPort(d.addr, d.port);
-        const il = this.line(item);
+        const il = this.line(item) || servers.keyLine;
         if (seen.has(id)) this.fail(il, `real server ${id} is already listed at line ${seen.get(id)}`);
         seen.set(id, il);
         dests.push(d);
+        items.push({ node: item, line: il, dest: d });
       }
     }
-    return { spec, dests, laddrs, line };
+    // Health settings fill in `health` on the dests; absent everywhere: the service is not checked.
+    const health = readHealth(this, f.get("health"), items, key);
+    return { spec, dests, laddrs, line, ...(health ? { health } : {}) };
   }
 
   schedFlags(f: { node: Node | null; keyLine: number }, scheduler: string): number {
@@ -394,6 +406,7 @@ class Reader {
       "u-threshold",
       "l-threshold",
       "tunnel",
+      ...SERVER_HEALTH_KEYS,
     ]);
     const a = f.get("address");
     if (!a) this.fail(line, "a real server needs address:");
@@ -460,7 +473,10 @@ function show(v: unknown): string {
 
 /**
  * The state as a configuration file (the daemon's state file). Parsing it gives the same state
- * back. Emitted by hand rather than through the yaml library: the state file is rewritten after
+ * back, health checks excepted: they are left out on purpose. The state file is written only in
+ * state mode, where nothing is health-checked (checks come from --config or --keepalived-conf,
+ * and a snapshot of the director has none); writing them would make a restored state file start
+ * checkers the operator never asked that mode for. Emitted by hand rather than through the yaml library: the state file is rewritten after
  * changes, and at 100,000 real servers the library's generic stringify takes seconds.
  */
 export function dumpConfig(state: DesiredState, header = ""): string {

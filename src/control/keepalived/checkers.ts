@@ -1,11 +1,5 @@
-import type {
-  CheckerKind,
-  CheckerSpec,
-  CheckTiming,
-  ProbeSpec,
-  ScriptSpec,
-  UrlCheck,
-} from "../health/check-spec.js";
+import { resolveTiming } from "../health/check-defaults.js";
+import type { CheckerKind, CheckerSpec, ProbeSpec, ScriptSpec, UrlCheck } from "../health/check-spec.js";
 import type { Pos } from "./diagnostics.js";
 import type { Stmt } from "./tree.js";
 import type { Values } from "./values.js";
@@ -313,7 +307,13 @@ function kindKeyword(v: Values, s: Stmt, c: CheckerDraft): boolean {
         return true;
       }
       if (key === "user") {
-        if (v.arity(s, 1, 2)) c.script = { argv: c.script?.argv ?? [], user: s.words[1]!, group: s.words[2] };
+        if (v.arity(s, 1, 2))
+          c.script = {
+            argv: c.script?.argv ?? [],
+            user: s.words[1]!,
+            // No `group: undefined` key: specs are compared by content across reloads and readers.
+            ...(s.words[2] !== undefined ? { group: s.words[2] } : {}),
+          };
         return true;
       }
       return false;
@@ -400,7 +400,7 @@ export function looseHex(text: string, wildcard: boolean): string | null {
 export interface Inherited {
   rs: TimingDraft;
   vs: TimingDraft;
-  /** The virtual server's own delay_loop (default 60): misc_timeout's default. */
+  /** The virtual server's own delay_loop (default DEFAULT_DELAY_LOOP): misc_timeout's default. */
   vsDelayLoop: number;
   rsAddr: string;
   rsPort: number;
@@ -411,20 +411,11 @@ export interface Inherited {
 
 /** Resolves a checker: checker, then real server, then virtual server, then the type's default. */
 export function resolveChecker(c: CheckerDraft, inh: Inherited): CheckerSpec | { error: string } {
-  const pick = <K extends keyof TimingDraft>(k: K): TimingDraft[K] => c.timing[k] ?? inh.rs[k] ?? inh.vs[k];
-  const delayLoop = pick("delayLoop") ?? 60;
-  const defaultRetry = c.kind === "DNS_CHECK" ? 3 : c.kind === "MISC_CHECK" ? 0 : 1;
-  const defaultDbr =
-    c.kind === "HTTP_GET" || c.kind === "SSL_GET" ? 3 : c.kind === "DNS_CHECK" ? delayLoop : 1;
-  const timing: CheckTiming = {
-    delayLoop,
-    connectTimeout: pick("connectTimeout") ?? 5,
-    retry: pick("retry") ?? defaultRetry,
-    delayBeforeRetry: pick("delayBeforeRetry") ?? defaultDbr,
-    warmup: pick("warmup") ?? delayLoop,
-    alpha: pick("alpha") ?? false,
-    logAllFailures: c.timing.logAllFailures ?? inh.globalLogAllFailures,
-  };
+  const timing = resolveTiming(
+    c.kind,
+    [c.timing, inh.rs, inh.vs],
+    c.timing.logAllFailures ?? inh.globalLogAllFailures,
+  );
   const target = {
     connectIp: c.connectIp ?? inh.rsAddr,
     connectPort: c.kind === "PING_CHECK" ? 0 : (c.connectPort ?? inh.rsPort),
