@@ -149,6 +149,11 @@ export interface ServiceHealth {
   omega: boolean;
   /** Checks paused while no address of the service is on the host (accepted; needs HA). */
   haSuspend: boolean;
+  /**
+   * The data-path sensor (health-sensor.ts): a real server whose clients retransmit SYNs or whose
+   * SYNs are answered with RST has its checks run at once. Absent: on.
+   */
+  sensor?: boolean;
 }
 
 /** What one attempt of a checker found. */

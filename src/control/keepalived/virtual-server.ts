@@ -80,6 +80,8 @@ export interface VsDraft {
   sorryInhibit: boolean;
   sorryMethod?: Method;
   haSuspend: boolean;
+  /** `tslvs_sensor on|off` (a tslvs extension): the data-path sensor; absent: on. */
+  sensor?: boolean;
   weight: number;
   family?: 4 | 6;
   laddrGroup?: string;
@@ -328,6 +330,12 @@ function vsKeyword(v: Values, s: Stmt, vs: VsDraft, notActedOn: (kind: string) =
     case "ha_suspend":
       if (v.bool(s)) vs.haSuspend = true;
       return;
+    case "tslvs_sensor": {
+      // tslvs's own keyword (keepalived rejects it): the data-path health sensor of this service.
+      const b = v.bool(s);
+      if (b !== null) vs.sensor = b;
+      return;
+    }
     case "weight":
       if (v.arity(s, 1, 1)) {
         const n = v.int(s, 1, 1, INT_MAX);
