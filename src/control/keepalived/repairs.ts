@@ -290,7 +290,6 @@ function serviceHealth(vs: VsDraft, ctx: BuildContext, rs: BuiltRs[]): ServiceHe
     hysteresis,
     omega: vs.omega,
     haSuspend: vs.haSuspend,
-    ...(vs.sensor === false ? { sensor: false } : {}),
     ...(vs.quorumUp ? { quorumUp: withUser(vs.quorumUp, ctx.globals) } : {}),
     ...(vs.quorumDown ? { quorumDown: withUser(vs.quorumDown, ctx.globals) } : {}),
   };
