@@ -1,5 +1,6 @@
 import { constants, promises as fsp } from "node:fs";
 import type { Logger } from "pino";
+import { IPPROTO_TCP } from "../../core/flow.js";
 import type { ServiceKey } from "../../core/service.js";
 import type { HealthServiceEntry } from "../api.js";
 import { hostPort, keyText, protocolName } from "../api-mapping.js";
@@ -110,7 +111,10 @@ export class HealthManager {
     for (const [id, d] of this.drains) {
       const svc = this.opts.director.findService(d.key);
       const dest = svc?.dests.find((x) => x.addr.equals(d.dest.addr) && x.port === d.dest.port);
-      const conns = dest ? dest.activeConns + dest.inactConns : 0;
+      // TCP: drained once no connection is established (closing ones linger for TIME_WAIT's two
+      // minutes and carry no data); other protocols once no connection is left at all.
+      const tcp = d.key.kind === "addr" && d.key.protocol === IPPROTO_TCP;
+      const conns = dest ? dest.activeConns + (tcp ? 0 : dest.inactConns) : 0;
       if (conns === 0 || now >= d.until) {
         this.drains.delete(id);
         this.opts.log.info(

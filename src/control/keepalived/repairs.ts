@@ -3,6 +3,7 @@ import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "../../core/flow.js";
 import { type ServiceKey, type ServiceSpec, SVC_F_ONEPACKET, SVC_F_PERSISTENT } from "../../core/service.js";
 import { keyText } from "../api-mapping.js";
 import type { DesiredDest, DesiredService } from "../desired-state.js";
+import { DEFAULT_DELAY_LOOP } from "../health/check-defaults.js";
 import type { CheckerSpec, ScriptSpec, ServiceHealth } from "../health/check-spec.js";
 import { type Inherited, resolveChecker } from "./checkers.js";
 import type { Diags } from "./diagnostics.js";
@@ -186,7 +187,7 @@ function realServers(vs: VsDraft, ctx: BuildContext, family: 4 | 6, entries: Gro
   const firstEntry = entries[0]!;
   const isMark = firstEntry.kind === "fwmark";
   const vsPort = firstEntry.kind === "addr" ? firstEntry.port : 0;
-  const vsDelayLoop = vs.timing.delayLoop ?? 60;
+  const vsDelayLoop = vs.timing.delayLoop ?? DEFAULT_DELAY_LOOP;
   for (const rs of vs.rs) {
     const addr = IpAddr.parse(rs.addr);
     if (!addr) {
@@ -290,6 +291,7 @@ function serviceHealth(vs: VsDraft, ctx: BuildContext, rs: BuiltRs[]): ServiceHe
     hysteresis,
     omega: vs.omega,
     haSuspend: vs.haSuspend,
+    ...(vs.sensor === false ? { sensor: false } : {}),
     ...(vs.quorumUp ? { quorumUp: withUser(vs.quorumUp, ctx.globals) } : {}),
     ...(vs.quorumDown ? { quorumDown: withUser(vs.quorumDown, ctx.globals) } : {}),
   };
