@@ -513,6 +513,7 @@ virtual_server 198.18.0.10 80 {
   quorum_down "/usr/local/bin/page down" pager
   sorry_server 198.18.0.99 8080
   omega
+  tslvs_sensor off
   real_server 198.19.0.1 8080 {
     weight 3
     inhibit_on_failure off
@@ -595,6 +596,7 @@ virtual_server 198.18.0.10 80 {
       quorum-down: { command: /usr/local/bin/page down, user: pager }
       sorry-server: 198.18.0.99:8080
       omega: true
+      sensor: false
     servers:
       - address: 198.19.0.1:8080
         method: masq

@@ -40,6 +40,7 @@ const SERVICE_KEYS = [
   "sorry-server-inhibit",
   "omega",
   "ha-suspend",
+  "sensor",
   "inhibit-on-failure",
   "virtualhost",
   ...TIMING_KEYS,
@@ -497,6 +498,8 @@ class HealthReader {
       hysteresis,
       omega: this.flag(f, "omega") ?? false,
       haSuspend,
+      // Only `false` is written, as keepalived.conf's tslvs_sensor does: absent means on.
+      ...(this.flag(f, "sensor") === false ? { sensor: false } : {}),
       ...(up ? { quorumUp: this.script(up, "quorum-up") } : {}),
       ...(down ? { quorumDown: this.script(down, "quorum-down") } : {}),
     };

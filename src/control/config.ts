@@ -476,8 +476,9 @@ function show(v: unknown): string {
  * back, health checks excepted: they are left out on purpose. The state file is written only in
  * state mode, where nothing is health-checked (checks come from --config or --keepalived-conf,
  * and a snapshot of the director has none); writing them would make a restored state file start
- * checkers the operator never asked that mode for. Emitted by hand rather than through the yaml library: the state file is rewritten after
- * changes, and at 100,000 real servers the library's generic stringify takes seconds.
+ * checkers the operator never asked that mode for. Emitted by hand rather than through the yaml
+ * library: the state file is rewritten after changes, and at 100,000 real servers the library's
+ * generic stringify takes seconds.
  */
 export function dumpConfig(state: DesiredState, header = ""): string {
   const out: string[] = [header, "version: 1\n"];
