@@ -2,7 +2,8 @@ import { connectDaemon, parseQueryArgs } from "./connect-daemon.js";
 
 /**
  * `tslvs status [--json]`: whether the daemon forwards, and how full its connection table is,
- * with the new connections it refused because the table was full.
+ * with the new connections it refused because the table was full, and what the rules or the config
+ * hold that is accepted but not acted on.
  */
 export async function statusCommand(args: string[]): Promise<number> {
   const parsed = parseQueryArgs("status", args, "usage: tslvs status [--json] [--socket PATH]", {
@@ -25,6 +26,7 @@ export async function statusCommand(args: string[]): Promise<number> {
         `state:       ${i.ready ? (i.dataPlane ? `forwarding (${i.dataPlane})` : "ready, rules held only (no data plane)") : "starting: not forwarding yet"}`,
         `connections: ${i.connections} of ${i.connCapacity} (${pct} %), ${i.connTabSize} hash buckets`,
         `refused because the table was full: ${i.connRefusedFull}`,
+        ...(i.notActedOn?.length ? [`accepted, not acted on: ${i.notActedOn.join(", ")}`] : []),
         "",
       ].join("\n"),
     );

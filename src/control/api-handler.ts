@@ -83,6 +83,8 @@ export interface ApiHandlerOptions {
   engineStats?: () => Omit<StatsEntry, "dataPlane"> | null;
   /** The health checker's view (getHealth); an empty list without checkers. */
   health?: () => HealthServiceEntry[];
+  /** Kinds accepted but not acted on (getInfo). */
+  notActedOn?: () => string[];
   /** Re-reads the config file (the daemon's reload); absent: nothing to reload. */
   reload?: () => ReloadResult;
 }
@@ -104,6 +106,7 @@ export class ApiHandler {
   private readonly engineStats: () => Omit<StatsEntry, "dataPlane"> | null;
   private readonly health: () => HealthServiceEntry[];
   private readonly reload: () => ReloadResult;
+  private readonly notActedOn: () => string[];
 
   constructor(
     readonly director: DirectorPort,
@@ -114,6 +117,7 @@ export class ApiHandler {
     this.readiness = options.readiness ?? (() => ({ ready: false, dataPlane: null }));
     this.engineStats = options.engineStats ?? (() => null);
     this.health = options.health ?? (() => []);
+    this.notActedOn = options.notActedOn ?? (() => []);
     this.reload = options.reload ?? (() => ({ applied: false, message: "no config file to reload" }));
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
   }
@@ -128,6 +132,7 @@ export class ApiHandler {
           connTabSize: d.bucketCount,
           ...this.readiness(),
           ...fillOf(d.tableFill()),
+          notActedOn: this.notActedOn(),
         } satisfies InfoEntry;
       case "getStats": {
         const live = this.engineStats();

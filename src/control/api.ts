@@ -115,6 +115,8 @@ export interface InfoEntry {
   connections: number;
   connCapacity: number;
   connRefusedFull: number;
+  /** What the rules and the config file hold that is accepted but not acted on ("vrrp_instance", "sctp service"...). */
+  notActedOn: string[];
 }
 
 /** The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats texts, rendered from the running state. */

@@ -25,6 +25,7 @@ import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
 import { HealthManager } from "./health/health-manager.js";
+import { renderHealthMetrics } from "./health-metrics.js";
 import { type HttpAddress, HttpEndpoint } from "./http-endpoint.js";
 import { type BackendLabel, ipvsMetricsSlices, renderIpvsMetricsInSlices } from "./ipvs-metrics.js";
 import {
@@ -111,6 +112,8 @@ export class Daemon {
   private managed = new Set<string>();
   /** lvs_flush: the first apply owns every service. */
   private flushUnmanaged = false;
+  private readonly reloads = { applied: 0, refused: 0 };
+  private lastReloadAt = 0;
 
   private constructor(
     readonly options: DaemonOptions,
@@ -131,6 +134,7 @@ export class Daemon {
       engineStats: () => this.engineStats?.() ?? null,
       health: () => this.health.listing(),
       reload: () => this.reload(),
+      notActedOn: () => [...this.reportedNotActedOn],
       syncDaemons: new SyncDaemons(),
       ...(deps.rates ? { rates: deps.rates } : {}),
     });
@@ -297,6 +301,17 @@ export class Daemon {
 
   /** SIGHUP: make the running state equal to the config file; a malformed file changes nothing. */
   reload(): ReloadResult {
+    const r = this.reloadFile();
+    if (r.applied) {
+      this.reloads.applied++;
+      this.lastReloadAt = Date.now() / 1000;
+    } else if (this.options.configFile !== undefined || this.options.keepalivedConf !== undefined) {
+      this.reloads.refused++;
+    }
+    return r;
+  }
+
+  private reloadFile(): ReloadResult {
     if (this.options.keepalivedConf !== undefined) return this.reloadKeepalived(this.options.keepalivedConf);
     const file = this.options.configFile;
     if (!file) {
@@ -452,6 +467,12 @@ export class Daemon {
     const services = d.services();
     const labels = this.options.backendLabels;
     const sample = () => this.directorSample();
+    const healthFamilies = () =>
+      renderHealthMetrics(this.health.metricRows(), {
+        reloads: this.reloads,
+        lastReloadAt: this.lastReloadAt,
+        notActedOn: [...this.reportedNotActedOn],
+      });
     function* render(): Generator<undefined, Buffer[], undefined> {
       const chunks: ServiceEntry[][] = [];
       for (let i = 0; i < services.length; i += 100) {
@@ -460,6 +481,7 @@ export class Daemon {
       }
       const ipvs = yield* ipvsMetricsSlices(chunks, () => d.totals().stats, labels);
       const own = yield* tslvsMetricsSlices(chunks, sample);
+      own.push(...healthFamilies());
       // Encoded once here, not once per scrape: a storm of scrapes then writes the same bytes.
       const bytes: Buffer[] = [];
       for (const part of [...ipvs, ...own]) {

@@ -1,4 +1,5 @@
 import { IpAddr } from "../../core/address.js";
+import type { ServiceKey } from "../../core/service.js";
 import type { HealthCheckerEntry, HealthRsEntry, HealthServiceEntry } from "../api.js";
 import { hostPort, keyText } from "../api-mapping.js";
 import type { DesiredDest, DesiredService, DesiredState } from "../desired-state.js";
@@ -40,6 +41,8 @@ export class HealthBook {
   private readonly alive = new Map<string, boolean>();
   private readonly transitions = new Map<string, number>();
   private readonly quorumUp = new Map<string, boolean>();
+  private readonly rsTransitions = new Map<string, { up: number; down: number }>();
+  private readonly checkerStats = new Map<string, CheckerStats>();
 
   /**
    * Takes a new plan: checkers it keeps carry their status (spec A.12); new ones start as their
@@ -53,6 +56,7 @@ export class HealthBook {
       if (!plan.checkers.has(id)) {
         this.status.delete(id);
         this.last.delete(id);
+        this.checkerStats.delete(id);
       }
     }
     const out: PlannedChecker[] = [];
@@ -88,6 +92,7 @@ export class HealthBook {
     const weightBefore = rs ? this.effectiveWeight(rs) : 0;
     this.status.set(report.id, { ...report.status });
     this.last.set(report.id, report);
+    this.countRun(report);
     if (!rs || !sp) return { events: [], reprogram: false };
     const events: HealthEvent[] = [];
     const was = this.alive.get(rs.key) ?? true;
@@ -95,6 +100,10 @@ export class HealthBook {
     if (was !== now) {
       this.alive.set(rs.key, now);
       this.transitions.set(rs.key, report.at);
+      const t = this.rsTransitions.get(rs.key) ?? { up: 0, down: 0 };
+      if (now) t.up++;
+      else t.down++;
+      this.rsTransitions.set(rs.key, t);
       events.push({
         kind: now ? "rs-up" : "rs-down",
         service: sp.identity,
@@ -107,6 +116,84 @@ export class HealthBook {
     const q = this.updateQuorum(sp);
     if (q) events.push(q);
     return { events, reprogram: events.length > 0 || (now && this.effectiveWeight(rs) !== weightBefore) };
+  }
+
+  private countRun(r: CheckerReport): void {
+    let st = this.checkerStats.get(r.id);
+    if (!st) {
+      st = {
+        ok: 0,
+        fail: 0,
+        timeout: 0,
+        error: 0,
+        consecutiveFailures: 0,
+        lastSuccessAt: 0,
+        lastExitCode: null,
+        buckets: new Array<number>(DURATION_BUCKETS.length).fill(0),
+        durationSum: 0,
+        runs: 0,
+      };
+      this.checkerStats.set(r.id, st);
+    }
+    st[runResult(r)]++;
+    st.runs++;
+    st.consecutiveFailures = r.ok ? 0 : st.consecutiveFailures + 1;
+    if (r.ok) st.lastSuccessAt = r.at;
+    const code = /^exit (\d+)$/.exec(r.reason);
+    if (code) st.lastExitCode = Number(code[1]);
+    else if (r.ok) st.lastExitCode = 0;
+    const seconds = r.latencyMs / 1000;
+    st.durationSum += seconds;
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) if (seconds <= DURATION_BUCKETS[i]!) st.buckets[i]!++;
+  }
+
+  /**
+   * Everything /metrics shows of health (spec B.6), one row per (service, real server) with its
+   * checkers; a group's real servers once per service of the group.
+   */
+  metricRows(): HealthMetricRow[] {
+    const rows: HealthMetricRow[] = [];
+    for (const sp of this.plan.services) {
+      const sorry = this.sorryActive(sp);
+      const live = this.liveWeight(sp);
+      for (const key of sp.keys) {
+        const service: HealthServiceMetric = {
+          key,
+          quorumUp: this.quorumUp.get(sp.identity) ?? true,
+          liveWeight: live,
+          sorryActive: sorry,
+          up: sp.rs.filter((r) => this.isAlive(r)).length,
+          down: sp.rs.filter((r) => !this.isAlive(r)).length,
+        };
+        for (const rs of sp.rs) {
+          rows.push({
+            service,
+            rs: rs.dest,
+            up: this.isAlive(rs),
+            effectiveWeight: this.effectiveWeight(rs),
+            failedCheckers: rs.checkerIds.filter((id) => !this.status.get(id)?.up).length,
+            transitions: this.rsTransitions.get(rs.key) ?? { up: 0, down: 0 },
+            checkers: rs.checkerIds.map((id, index) => ({
+              kind: this.plan.checkers.get(id)!.spec.probe.kind,
+              index,
+              up: this.status.get(id)?.up ?? false,
+              stats: this.checkerStats.get(id) ?? null,
+            })),
+          });
+        }
+        if (sp.rs.length === 0)
+          rows.push({
+            service,
+            rs: null,
+            up: false,
+            effectiveWeight: 0,
+            failedCheckers: 0,
+            transitions: { up: 0, down: 0 },
+            checkers: [],
+          });
+      }
+    }
+    return rows;
   }
 
   /** Re-evaluates a service's quorum (after aliveness or weights changed). */
@@ -266,6 +353,54 @@ export class HealthBook {
         : null,
     };
   }
+}
+
+/** Upper bounds (seconds) of the checker duration histogram: 1 ms to 10 s. */
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Counts of one checker's attempts since it was planned. */
+export interface CheckerStats {
+  ok: number;
+  fail: number;
+  timeout: number;
+  error: number;
+  runs: number;
+  consecutiveFailures: number;
+  /** Wall-clock ms of the last success; 0 before one. */
+  lastSuccessAt: number;
+  /** MISC_CHECK: the script's last exit status. */
+  lastExitCode: number | null;
+  /** Cumulative counts per DURATION_BUCKETS bound, and the sum of durations in seconds. */
+  buckets: number[];
+  durationSum: number;
+}
+
+export interface HealthServiceMetric {
+  key: ServiceKey;
+  quorumUp: boolean;
+  liveWeight: number;
+  sorryActive: boolean;
+  up: number;
+  down: number;
+}
+
+export interface HealthMetricRow {
+  service: HealthServiceMetric;
+  /** null: a service without real servers (its service-level values only). */
+  rs: DesiredDest | null;
+  up: boolean;
+  effectiveWeight: number;
+  failedCheckers: number;
+  transitions: { up: number; down: number };
+  checkers: { kind: string; index: number; up: boolean; stats: CheckerStats | null }[];
+}
+
+/** The result label of an attempt: ok, timeout, error (the checker could not run), or fail. */
+function runResult(r: CheckerReport): "ok" | "fail" | "timeout" | "error" {
+  if (r.ok) return "ok";
+  if (r.reason === "timeout") return "timeout";
+  if (r.reason.startsWith("checker error") || r.reason.startsWith("cannot run")) return "error";
+  return "fail";
 }
 
 /** What a checker looks at, in one short string. */

@@ -10,7 +10,7 @@ import type { KeepalivedGlobals } from "../keepalived/keepalived-config.js";
 import type { ScriptSpec } from "./check-spec.js";
 import type { CheckerReport } from "./checker-runner.js";
 import { CheckerThread } from "./checker-thread.js";
-import { HealthBook, type HealthEvent } from "./health-book.js";
+import { HealthBook, type HealthEvent, type HealthMetricRow } from "./health-book.js";
 import { type HealthPlan, planHealth } from "./health-plan.js";
 import { HealthSensor, sensorMessage } from "./health-sensor.js";
 import { runNotifyScript } from "./notify-script.js";
@@ -97,6 +97,11 @@ export class HealthManager {
       weight: d.dest.weight,
     }));
     return this.book.listing(draining);
+  }
+
+  /** The health families' rows for /metrics. */
+  metricRows(): HealthMetricRow[] {
+    return this.book.metricRows();
   }
 
   /**
