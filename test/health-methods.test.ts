@@ -1,0 +1,201 @@
+/**
+ * Health checks with the other forwarding methods, from an unchanged keepalived.conf: LVS-DR (the
+ * checks go straight to RIP:port on the shared segment) and DPVS's FNAT with a local_address_group
+ * (tslvs's FULLNAT: the real servers' answers to the checks come back to the director's own address
+ * while client replies go to the pool's local addresses). A real server whose /health answers 500
+ * leaves within spec A.9's worst case, gets none of 100 new requests meanwhile, and comes back after
+ * one success.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { NetLab } from "../src/cli/lab/netns.js";
+import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
+import { buildDrLab, buildFullnatLab, type RealServerHost } from "../src/cli/lab/topologies.js";
+import { DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { haveRoot } from "./support/privileged.js";
+
+/** delay_loop 1, connect_timeout 1, retry 1, delay_before_retry 1: 1 + 2 + 1, plus 2 s. */
+const WORST_DETECTION_S = 6;
+const WORST_RECOVERY_S = 4;
+
+interface Lab {
+  client: string;
+  vip: string;
+  director: string;
+  ifaces: string[];
+  servers: RealServerHost[];
+  /** Lines before the virtual_server, and inside it after lvs_method. */
+  top: string[];
+  method: string[];
+}
+
+function members(d: DirectorProcess, vip: string): string[] {
+  return d
+    .adm(["-Ln", "-t", `${vip}:80`])
+    .split("\n")
+    .filter((l) => l.includes("->") && !l.includes("RemoteAddress"))
+    .map((l) => l.trim().split(/\s+/)[1]!)
+    .sort();
+}
+
+async function until(
+  d: DirectorProcess,
+  vip: string,
+  want: string[],
+  boundS: number,
+  what: string,
+): Promise<void> {
+  const start = Date.now();
+  let have: string[] = [];
+  while (Date.now() - start < (boundS + 10) * 1000) {
+    have = members(d, vip);
+    if (JSON.stringify(have) === JSON.stringify([...want].sort())) {
+      const s = (Date.now() - start) / 1000;
+      assert.ok(s <= boundS, `${what}: ${s} s, more than ${boundS} s`);
+      return;
+    }
+    await sleep(200);
+  }
+  throw new Error(`${what}: ${JSON.stringify(have)}, want ${JSON.stringify(want)}\n${d.log.slice(-2000)}`);
+}
+
+function requests(lab: NetLab, l: Lab, n: number): Record<string, number> {
+  const script = `
+    const http = require("node:http");
+    let left = ${n}; const seen = {}; let failed = 0;
+    const one = () => {
+      if (left-- === 0) { console.log(JSON.stringify({ seen, failed })); return; }
+      const req = http.get({ host: ${JSON.stringify(l.vip)}, port: 80, path: "/", agent: false }, (res) => {
+        res.resume();
+        res.on("end", () => { const s = res.headers["x-server"]; seen[s] = (seen[s] || 0) + 1; one(); });
+      });
+      req.setTimeout(3000, () => req.destroy(new Error("timeout")));
+      req.on("error", () => { failed++; one(); });
+    };
+    one();`;
+  const r = JSON.parse(lab.exec(l.client, [process.execPath, "-e", script])) as {
+    seen: Record<string, number>;
+    failed: number;
+  };
+  assert.equal(r.failed, 0, `${r.failed} of ${n} requests failed`);
+  return r.seen;
+}
+
+async function failAndHeal(t: { diagnostic(s: string): void }, lab: NetLab, l: Lab): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "tslvs-hm-"));
+  let director: DirectorProcess | undefined;
+  const procs: LineProcess[] = [];
+  try {
+    const health = (rs: RealServerHost) => join(dir, `${rs.name}.health`);
+    for (const rs of l.servers) {
+      writeFileSync(health(rs), "200 ok");
+      const p = new LineProcess(
+        lab.spawn(rs.host, [
+          "node",
+          RS_SERVER_JS,
+          "--name",
+          rs.name,
+          "--port",
+          "80",
+          "--health-file",
+          health(rs),
+        ]),
+        rs.name,
+      );
+      procs.push(p);
+      await p.nextLine(10000);
+    }
+    const conf = [
+      ...l.top,
+      `virtual_server ${l.vip} 80 {`,
+      "    lvs_sched rr",
+      ...l.method.map((x) => `    ${x}`),
+      "    protocol TCP",
+      "    delay_loop 1",
+      ...l.servers.flatMap((rs) => [
+        `    real_server ${rs.rip} 80 {`,
+        "        HTTP_GET {",
+        "            url {",
+        "                path /health",
+        "                status_code 200",
+        "            }",
+        "            connect_timeout 1",
+        "            retry 1",
+        "            delay_before_retry 1",
+        "        }",
+        "    }",
+      ]),
+      "}",
+    ].join("\n");
+    const file = join(dir, "keepalived.conf");
+    writeFileSync(file, conf);
+    director = await DirectorProcess.start(lab, l.director, l.ifaces, ["--keepalived-conf", file]);
+    const d = director;
+    const all = l.servers.map((rs) => `${rs.rip}:80`);
+    await until(d, l.vip, all, 10, "start");
+    await sleep(2500); // every checker has run once
+    assert.deepEqual(members(d, l.vip), [...all].sort(), "every real server passes its check");
+    const [victim, ...others] = l.servers as [RealServerHost, ...RealServerHost[]];
+    writeFileSync(health(victim), "500 broken");
+    await until(
+      d,
+      l.vip,
+      others.map((rs) => `${rs.rip}:80`),
+      WORST_DETECTION_S,
+      "500: out",
+    );
+    const seen = requests(lab, l, 100);
+    assert.equal(seen[victim.name], undefined, `${victim.name} got requests while out`);
+    for (const rs of others) assert.ok((seen[rs.name] ?? 0) > 0, `${rs.name} served`);
+    writeFileSync(health(victim), "200 ok");
+    await until(d, l.vip, all, WORST_RECOVERY_S, "healed: back");
+    t.diagnostic(`requests while out: ${JSON.stringify(seen)}`);
+  } finally {
+    for (const p of procs) p.kill();
+    await director?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("health checks with LVS-DR (HTTP_GET to RIP:port on the shared segment)", {
+  timeout: 120_000,
+}, async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("hmdr"));
+  try {
+    const topo = buildDrLab(lab, 3);
+    await failAndHeal(t, lab, {
+      client: topo.client,
+      vip: topo.vip,
+      director: topo.director,
+      ifaces: [topo.lanIf],
+      servers: topo.servers,
+      top: [],
+      method: ["lvs_method DR"],
+    });
+  } finally {
+    lab.destroy();
+  }
+});
+
+test("health checks with FNAT and a local_address_group (FULLNAT)", { timeout: 120_000 }, async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("hmfn"));
+  try {
+    const topo = buildFullnatLab(lab, 3);
+    await failAndHeal(t, lab, {
+      client: topo.client,
+      vip: topo.vip,
+      director: topo.director,
+      ifaces: [topo.outsideIf, topo.insideIf],
+      servers: topo.servers,
+      top: ["local_address_group laddr_g1 {", ...topo.poolLips.map((a) => `    ${a} ${topo.insideIf}`), "}"],
+      method: ["lvs_method FNAT", "laddr_group_name laddr_g1"],
+    });
+  } finally {
+    lab.destroy();
+  }
+});
