@@ -181,3 +181,16 @@ test("established traffic and its ordinary RSTs do not feed the sensor", () => {
   }
   assert.deepEqual(s.sample(plan, find, 1), []);
 });
+
+test("counts that triggered are used up: a window still open at the next look does not count them again", () => {
+  const { d, plan, find } = setup(conf());
+  const s = new HealthSensor();
+  s.sample(plan, find, 0);
+  refusals(d, "198.18.0.10", "198.19.0.2", 3);
+  assert.equal(s.sample(plan, find, 0.5).length, 1);
+  assert.deepEqual(s.sample(plan, find, 1.6), [], "past the holdoff, nothing new");
+  // A 1 s timer firing a little early still closes its window.
+  refusals(d, "198.18.0.10", "198.19.0.2", 3);
+  assert.equal(s.sample(plan, find, 2.59).length, 1);
+  assert.deepEqual(s.sample(plan, find, 3.6), []);
+});

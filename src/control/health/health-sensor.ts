@@ -30,6 +30,13 @@ export interface HealthSensorOptions {
   holdoff?: number;
 }
 
+/**
+ * A window of at least this many seconds is closed (its counts become the new baseline): the
+ * daemon's 1 s timer fires a little early as often as late, and a window left open by a tick at
+ * 0.999 s would count the same packets twice.
+ */
+const WINDOW_S = 0.9;
+
 interface Baseline {
   syn: number;
   rst: number;
@@ -68,8 +75,8 @@ export class HealthSensor {
     const first = Number.isNaN(this.windowStart);
     if (first) this.windowStart = now;
     const seconds = now - this.windowStart;
-    const roll = seconds >= 1;
-    const sums = new Map<string, { syn: number; rst: number }>();
+    const roll = seconds >= WINDOW_S;
+    const sums = new Map<string, { syn: number; rst: number; dests: Dest[] }>();
     for (const sp of plan.services) {
       const on = sp.health.sensor !== false;
       for (const key of sp.keys) {
@@ -94,7 +101,8 @@ export class HealthSensor {
           if (s) {
             s.syn += syn;
             s.rst += rst;
-          } else sums.set(rsKey, { syn, rst });
+            s.dests.push(d);
+          } else sums.set(rsKey, { syn, rst, dests: [d] });
         }
       }
     }
@@ -111,6 +119,12 @@ export class HealthSensor {
       const last = this.lastTrigger.get(rsKey);
       if (last !== undefined && now - last < this.holdoff) continue;
       this.lastTrigger.set(rsKey, now);
+      // What triggered is used up: a window still open at the next tick does not count it again.
+      for (const d of s.dests) {
+        const b = this.base.get(d)!;
+        b.syn = d.synRetransmits;
+        b.rst = d.rstReplies;
+      }
       hits.push({ service: sp.identity, rs, synRetransmits: s.syn, rstReplies: s.rst, seconds });
     }
     // Forget real servers that left the plan.
