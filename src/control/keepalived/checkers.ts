@@ -296,8 +296,9 @@ function kindKeyword(v: Values, s: Stmt, c: CheckerDraft): boolean {
       }
       if (key === "misc_timeout") {
         if (v.arity(s, 1, 1)) {
-          const n = v.int(s, 1, 1, U32);
-          if (n !== null) c.miscTimeout = n;
+          // keepalived takes 0 too, and then uses the default.
+          const n = v.int(s, 1, 0, U32);
+          if (n) c.miscTimeout = n;
         }
         return true;
       }

@@ -76,12 +76,14 @@ export class Lexer {
       this.diags.fatal(pos, "~SEQ and ~LST are not supported");
       return;
     }
-    const segments = splitLine(text);
-    const first = segments[0];
-    if (first && first !== "{" && first !== "}" && INCLUDES.has(first[0] ?? "")) {
-      this.include(first, pos);
-      segments.shift();
+    // An include line is one statement: its braces belong to the glob (`inc/{a,b}.conf`).
+    const head = /^(\S+)/.exec(text)?.[1];
+    if (head !== undefined && INCLUDES.has(head)) {
+      const words = splitLine(text, false).flatMap((seg) => (Array.isArray(seg) ? seg : []));
+      this.include(words, pos);
+      return;
     }
+    const segments = splitLine(text);
     for (const seg of segments) {
       if (seg === "{") this.tokens.push({ kind: "open", pos });
       else if (seg === "}") this.tokens.push({ kind: "close", pos });
@@ -110,8 +112,8 @@ export class Lexer {
     if (files.length === 0) {
       if (strictMatch || kind === "includew" || kind === "includeb")
         this.diags.fatal(pos, `${kind} ${pattern}: no file matches`);
-      // keepalived is silent here; tslvs says so, as a warning that counts only under --strict.
-      else this.diags.add(pos, "warning", `include ${pattern}: no file matches`, { strictOnly: true });
+      // keepalived 2.2.7 warns ("Config files missing") and goes on.
+      else this.diags.warn(pos, `Config files missing '${pattern}'`);
       return;
     }
     if ((kind === "includew" || kind === "includea") && unmatchedWildcard)
@@ -159,9 +161,10 @@ export function stripComment(line: string): string {
 
 /**
  * Splits a comment-free line into statements and braces: `["{"]`/`["}"]` stand for a brace
- * outside quotes, any other entry is a statement's words (quotes removed, escapes decoded).
+ * outside quotes, any other entry is a statement's words (quotes removed, escapes decoded). With
+ * `braces` false a brace is an ordinary character (an include's glob).
  */
-export function splitLine(line: string): (string[] | "{" | "}")[] {
+export function splitLine(line: string, braces = true): (string[] | "{" | "}")[] {
   const out: (string[] | "{" | "}")[] = [];
   let words: string[] = [];
   let word = "";
@@ -180,7 +183,7 @@ export function splitLine(line: string): (string[] | "{" | "}")[] {
     const c = line[i]!;
     if (c === " " || c === "\t") {
       endWord();
-    } else if (c === "{" || c === "}") {
+    } else if (braces && (c === "{" || c === "}")) {
       endStatement();
       out.push(c);
     } else if (c === '"' || c === "'") {

@@ -1,17 +1,18 @@
 import { readdirSync, readFileSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import { IpAddr } from "../../core/address.js";
-import type { TimeoutValues } from "../api.js";
+import type { DaemonConfig, TimeoutValues } from "../api.js";
 import { DEFAULT_TIMEOUTS } from "../desired-state.js";
 import { unknown } from "./checkers.js";
 import { Diags } from "./diagnostics.js";
 import type { KeepalivedConfig, KeepalivedGlobals } from "./keepalived-config.js";
 import { Lexer, type LexOptions } from "./lexer.js";
-import { GLOBAL_NOT_ACTED_ON, GLOBAL_NOT_ACTED_ON_PREFIXES, NOT_ACTED_ON_BLOCKS } from "./not-acted-on.js";
+import { GLOBAL_NOT_ACTED_ON, NOT_ACTED_ON_BLOCKS } from "./not-acted-on.js";
 import { buildServices } from "./repairs.js";
 import { buildTree, type Stmt } from "./tree.js";
 import { Values } from "./values.js";
 import { parseVirtualServer, type VsDraft } from "./virtual-server.js";
+import { VRRP_TOP_BLOCKS, VrrpReader } from "./vrrp.js";
 import { type GroupEntry, parseGroup } from "./vs-group.js";
 
 export interface ReadOptions {
@@ -99,9 +100,12 @@ class TopLevel {
   private readonly laddrGroups = new Map<string, { addr: IpAddr; ifname: string }[]>();
   private readonly trackFiles = new Map<string, { file: string; weight: number; reverse: boolean }>();
   private readonly drafts: VsDraft[] = [];
+  private readonly vrrp: VrrpReader;
+  private syncDaemon: SyncDaemonDraft | null = null;
 
   constructor(private readonly diags: Diags) {
     this.v = new Values(diags);
+    this.vrrp = new VrrpReader(this.v);
   }
 
   private nao = (kind: string): void => {
@@ -118,7 +122,7 @@ class TopLevel {
       trackFiles: this.trackFiles,
     });
     return {
-      state: { timeouts: this.timeouts, sysctls: {}, syncDaemons: [], services },
+      state: { timeouts: this.timeouts, sysctls: {}, syncDaemons: this.syncDaemons(), services },
       globals: this.globals,
       notActedOn: this.notActedOn,
       diagnostics: this.diags.list,
@@ -170,6 +174,11 @@ class TopLevel {
         this.diags.fatal(st.pos, `${key} is not supported (tslvs would serve the wrong place)`);
         return;
       default:
+        if (VRRP_TOP_BLOCKS.has(key)) {
+          this.vrrp.read(st);
+          this.nao(key);
+          return;
+        }
         if (NOT_ACTED_ON_BLOCKS.has(key)) {
           this.nao(key);
           return;
@@ -212,6 +221,10 @@ class TopLevel {
         if (b !== null) g.checkerLogAllFailures = b;
         return;
       }
+      case "lvs_sync_daemon":
+        this.lvsSyncDaemon(s);
+        this.nao(key);
+        return;
       case "rs_init_notifies":
         if (s.words.length > 1) this.v.extra(s, 1);
         g.rsInitNotifies = true;
@@ -222,12 +235,98 @@ class TopLevel {
         this.diags.fatal(s.pos, `${key} is not supported (tslvs would serve the wrong place)`);
         return;
       default:
-        if (GLOBAL_NOT_ACTED_ON.has(key) || GLOBAL_NOT_ACTED_ON_PREFIXES.some((p) => key.startsWith(p))) {
+        if (GLOBAL_NOT_ACTED_ON.has(key)) {
           this.nao(key);
           return;
         }
         unknown(this.v, s);
     }
+  }
+
+  /**
+   * `lvs_sync_daemon IF [[inst] VI] [id N] [maxlen N] [port N] [ttl N] [group IP]`, checked as
+   * keepalived checks it (an invalid option is reported and left out).
+   */
+  private lvsSyncDaemon(s: Stmt): void {
+    const w = s.words;
+    if (w.length < 2) {
+      this.diags.error(s.pos, "lvs_sync_daemon requires interface");
+      return;
+    }
+    if (w[1]!.length > 15) {
+      this.diags.error(s.pos, `lvs_sync_daemon interface name '${w[1]}' is too long - ignoring`);
+      return;
+    }
+    const d: SyncDaemonDraft = { ifname: w[1]! };
+    const options = new Set(["inst", "id", "maxlen", "port", "ttl", "group"]);
+    let i = 2;
+    if (w[i] !== undefined && !options.has(w[i]!) && !/^[0-9]+$/.test(w[i]!)) d.instance = w[i++]!;
+    for (; i < w.length; i++) {
+      const k = w[i]!;
+      const arg = w[i + 1];
+      if (options.has(k) && arg === undefined) {
+        this.diags.error(s.pos, `lvs_sync_daemon ${k} needs a value`);
+        break;
+      }
+      switch (k) {
+        case "inst":
+          d.instance = arg!;
+          break;
+        case "id": {
+          const n = this.v.int(s, i + 1, 0, 255);
+          if (n !== null) d.syncId = n;
+          break;
+        }
+        case "maxlen":
+        case "port":
+        case "ttl": {
+          const n = this.v.int(s, i + 1, 1, k === "maxlen" ? 65507 : k === "port" ? 65535 : 255);
+          if (n !== null) d[k] = n;
+          break;
+        }
+        case "group": {
+          const a = IpAddr.parse(arg!);
+          const multicast = a && (a.family === 4 ? a.v4Value >>> 28 === 0xe : a.words[0]! >>> 24 === 0xff);
+          if (!multicast)
+            this.diags.error(s.pos, `lvs_sync_daemon group address ${arg} is not multicast - ignoring`);
+          else d.group = a.toString();
+          break;
+        }
+        default:
+          if (/^[0-9]+$/.test(k))
+            this.diags.error(s.pos, 'Please use keyword "id" before lvs_sync_daemon SYNCID');
+          else this.diags.error(s.pos, `Unknown option ${k} specified for lvs_sync_daemon`);
+          continue;
+      }
+      i++;
+    }
+    this.syncDaemon = d;
+  }
+
+  /**
+   * The sync daemons lvs_sync_daemon asks for. Without a VRRP instance keepalived runs a master and
+   * a backup daemon; with one, the daemon's role follows the instance's state, and tslvs (which
+   * runs no VRRP) takes the instance's configured initial state. The sync id defaults to the
+   * instance's virtual_router_id, else 0.
+   */
+  private syncDaemons(): DaemonConfig[] {
+    const d = this.syncDaemon;
+    if (!d) return [];
+    const inst = d.instance !== undefined ? this.vrrp.instances.get(d.instance) : undefined;
+    const base = {
+      mcastIfn: d.ifname,
+      syncId: d.syncId ?? inst?.virtualRouterId ?? 0,
+      syncMaxLen: d.maxlen ?? 0,
+      mcastGroup: d.group ?? "",
+      mcastPort: d.port ?? 0,
+      mcastTtl: d.ttl ?? 0,
+    };
+    if (d.instance === undefined)
+      return [
+        { state: "master", ...base },
+        { state: "backup", ...base },
+      ];
+    return [{ state: inst?.state === "MASTER" ? "master" : "backup", ...base }];
   }
 
   /** `lvs_timeouts [tcp S] [tcpfin S] [udp S]`: the ones left out keep their defaults. */
@@ -239,8 +338,9 @@ class TopLevel {
         this.diags.error(s.pos, `unknown lvs_timeouts option '${k}'`);
         break;
       }
-      const n = this.v.int(s, i + 1, 1, 2678400);
-      if (n !== null) t[k] = n;
+      // 0 leaves the value as it is, as keepalived does.
+      const n = this.v.int(s, i + 1, 0, 2678400);
+      if (n) t[k] = n;
     }
     this.timeouts = t;
   }
@@ -285,4 +385,15 @@ class TopLevel {
     }
     this.trackFiles.set(st.words[1]!, { file, weight, reverse });
   }
+}
+
+/** `lvs_sync_daemon` as written. */
+interface SyncDaemonDraft {
+  ifname: string;
+  instance?: string;
+  syncId?: number;
+  maxlen?: number;
+  port?: number;
+  ttl?: number;
+  group?: string;
 }

@@ -6,6 +6,8 @@ export interface Stmt {
   words: string[];
   pos: Pos;
   block?: Stmt[];
+  /** Where the block's `}` is (keepalived reports some end-of-block checks there). */
+  end?: Pos;
 }
 
 /**
@@ -34,7 +36,10 @@ export function buildTree(tokens: readonly Token[], diags: Diags, endPos: Pos): 
     } else {
       last = null;
       if (stack.length === 1) diags.error(t.pos, "Unexpected '}' - ignoring");
-      else stack.pop();
+      else {
+        const done = stack.pop()!;
+        if (done.opener) done.opener.end = t.pos;
+      }
     }
   }
   if (stack.length > 1) {

@@ -167,7 +167,8 @@ export function parseVirtualServer(v: Values, st: Stmt, notActedOn: (kind: strin
     if (!v.arity(st, 2, 2)) return null;
     if (w[1] === "group") form = { kind: "group", name: w[2]! };
     else {
-      const m = v.int(st, 2, 1, U32);
+      // keepalived takes mark 0 here (and later drops the service); so does tslvs.
+      const m = v.int(st, 2, 0, U32);
       if (m === null) return null;
       form = { kind: "fwmark", fwmark: m };
     }
