@@ -8,7 +8,7 @@
  * goes only when the quorum is regained.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +32,7 @@ function conf(topo: NatTopology, dir: string): string {
   const vs = (port: number, body: string[], perRs: (ip: string) => string[]) =>
     [
       `virtual_server ${topo.vip} ${port} {`,
-      "    lvs_sched rr",
+      `    lvs_sched ${port === 83 ? "wrr" : "rr"}`,
       "    lvs_method NAT",
       "    protocol TCP",
       ...body.map((l) => `    ${l}`),
@@ -205,7 +205,7 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     // -Sn: what the file declares, as keepalived would program it.
     const saved = d.adm(["-Sn"]);
     for (const port of [80, 81, 82, 83, 84, 85])
-      assert.match(saved, new RegExp(`-A -t ${vip}:${port} -s rr`));
+      assert.match(saved, new RegExp(`-A -t ${vip}:${port} -s ${port === 83 ? "wrr" : "rr"}`));
     assert.match(saved, new RegExp(`-a -t ${vip}:81 -r ${rs2}:80 -m -w 1`));
 
     // Every checker passes: everything in service.
@@ -234,7 +234,10 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     const rsDown = health(d).find((s) => s.service === `tcp ${vip}:80`)!;
     assert.equal(rsDown.realServers.find((r) => r.target === `${rs2}:80`)!.state, "alive");
 
-    // HTTP_GET status: RS2's /health answers 500.
+    // HTTP_GET status: RS2's /health answers 500 (its HTTP checks failed with the blackhole too:
+    // first they come back).
+    for (const port of [81, 82, 85])
+      await until(d, vip, port, all(), WORST_RECOVERY_S, `port ${port} after the blackhole`);
     writeFileSync(healthFile(rs2), "500 broken");
     const out81 = await until(d, vip, 81, [`${rs3}:80 1`, `${rs4}:80 1`], WORST_DETECTION_S, "HTTP_GET 500");
     const h81 = health(d).find((s) => s.service === `tcp ${vip}:81`)!;
@@ -289,7 +292,7 @@ test("keepalived.conf health checks take failed real servers out and put them ba
       "MISC_CHECK dynamic weight",
     );
     const seen83 = requests(lab, topo, 83, 70);
-    assert.ok((seen83.get("RS4") ?? 0) > (seen83.get("RS2") ?? 0), "rr over weights 1, 1, 5 favours RS4");
+    assert.equal(seen83.get("RS4"), 50, "wrr over weights 1, 1, 5: RS4 gets 5 of every 7");
 
     // FILE_CHECK (weight 0): a non-zero value fails.
     writeFileSync(join(dir, "flag"), "1\n");
@@ -315,7 +318,23 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     lab.exec(topo.servers[1]!.host, ["nft", "delete table inet hc"]);
     await until(d, vip, 85, all(), WORST_RECOVERY_S, "all back");
 
-    // The checker thread dies: it is restarted and forwarding is not touched.
+    // A server that flaps every half second: forwarding stays unharmed, the director answers.
+    const flapper = spawn("sh", [
+      "-c",
+      `for i in 1 2 3 4 5 6 7 8; do echo "500 x" > ${healthFile(rs3)}; sleep 0.5; echo "200 ok" > ${healthFile(rs3)}; sleep 0.5; done`,
+    ]);
+    const flapSeen = requests(lab, topo, 81, 200);
+    await new Promise((r) => flapper.once("exit", r));
+    t.diagnostic(`while RS3 flapped: ${JSON.stringify(Object.fromEntries(flapSeen))}`);
+    await until(d, vip, 81, all(), WORST_RECOVERY_S + 1, "after the flapping");
+    assert.ok(d.running, "the director survived the flapping");
+
+    // A real server whose link goes down: unreachable, out; link up: back.
+    lab.exec(topo.servers[2]!.host, ["ip", "link", "set", "eth0", "down"]);
+    await until(d, vip, 80, [`${rs2}:80 1`, `${rs3}:80 1`], WORST_DETECTION_S, "link down: out");
+    lab.exec(topo.servers[2]!.host, ["ip", "link", "set", "eth0", "up"]);
+    await until(d, vip, 80, all(), WORST_RECOVERY_S + 3, "link up: back");
+
     t.diagnostic(
       `seconds out/back: tcp ${out80}/${back80}, http ${out81}/${back81}, misc ${out83}; requests ${[...seen81.values()].join("+")}`,
     );

@@ -272,7 +272,8 @@ export class Daemon {
       ownsService: (key) => flush || managed.has(keyText(key)),
       timeouts: state.timeouts !== null,
       sysctls: false,
-      syncDaemons: false,
+      // lvs_sync_daemon: the file's daemons are kept; without one, those started by hand stay.
+      syncDaemons: state.syncDaemons.length > 0,
     };
   }
 
