@@ -4,7 +4,7 @@
  * (tslvs's FULLNAT: the real servers' answers to the checks come back to the director's own address
  * while client replies go to the pool's local addresses). A real server whose /health answers 500
  * leaves within spec A.9's worst case, gets none of 100 new requests meanwhile, and comes back after
- * one success.
+ * one success. The same with the checks written in a YAML --config.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
-import { buildDrLab, buildFullnatLab, type RealServerHost } from "../src/cli/lab/topologies.js";
+import { buildDrLab, buildFullnatLab, buildNatLab, type RealServerHost } from "../src/cli/lab/topologies.js";
 import { DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
 import { haveRoot } from "./support/privileged.js";
 
@@ -30,6 +30,32 @@ interface Lab {
   /** Lines before the virtual_server, and inside it after lvs_method. */
   top: string[];
   method: string[];
+  /** Start from a YAML --config with the same checks instead of a keepalived.conf. */
+  yaml?: { method: string };
+}
+
+/** The same service and checks as a YAML --config. */
+function yamlConfig(l: Lab): string {
+  return [
+    "services:",
+    `  - tcp: ${l.vip}:80`,
+    "    scheduler: rr",
+    "    health:",
+    "      delay-loop: 1",
+    "    servers:",
+    ...l.servers.flatMap((rs) => [
+      `      - address: ${rs.rip}:80`,
+      `        method: ${l.yaml!.method}`,
+      "        checks:",
+      "          - http:",
+      "              urls:",
+      "                - path: /health",
+      "                  status: 200",
+      "              connect-timeout: 1",
+      "              retry: 1",
+      "              delay-before-retry: 1",
+    ]),
+  ].join("\n");
 }
 
 function members(d: DirectorProcess, vip: string): string[] {
@@ -130,9 +156,12 @@ async function failAndHeal(t: { diagnostic(s: string): void }, lab: NetLab, l: L
       ]),
       "}",
     ].join("\n");
-    const file = join(dir, "keepalived.conf");
-    writeFileSync(file, conf);
-    director = await DirectorProcess.start(lab, l.director, l.ifaces, ["--keepalived-conf", file]);
+    const file = join(dir, l.yaml ? "tslvs.yaml" : "keepalived.conf");
+    writeFileSync(file, l.yaml ? yamlConfig(l) : conf);
+    director = await DirectorProcess.start(lab, l.director, l.ifaces, [
+      l.yaml ? "--config" : "--keepalived-conf",
+      file,
+    ]);
     const d = director;
     const all = l.servers.map((rs) => `${rs.rip}:80`);
     await until(d, l.vip, all, 10, "start");
@@ -194,6 +223,28 @@ test("health checks with FNAT and a local_address_group (FULLNAT)", { timeout: 1
       servers: topo.servers,
       top: ["local_address_group laddr_g1 {", ...topo.poolLips.map((a) => `    ${a} ${topo.insideIf}`), "}"],
       method: ["lvs_method FNAT", "laddr_group_name laddr_g1"],
+    });
+  } finally {
+    lab.destroy();
+  }
+});
+
+test("health checks from a YAML --config (NAT): the same checks, the same outcome", {
+  timeout: 120_000,
+}, async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("hmya"));
+  try {
+    const topo = buildNatLab(lab, 3);
+    await failAndHeal(t, lab, {
+      client: topo.client,
+      vip: topo.vip,
+      director: topo.director,
+      ifaces: [topo.outsideIf, topo.insideIf],
+      servers: topo.servers,
+      top: [],
+      method: [],
+      yaml: { method: "masq" },
     });
   } finally {
     lab.destroy();
