@@ -4,7 +4,7 @@
  * checker's last state, reporting again without anyone's help.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -12,6 +12,7 @@ import { pino } from "pino";
 import type { CheckerSpec } from "../src/control/health/check-spec.js";
 import type { CheckerReport, PlannedChecker } from "../src/control/health/checker-runner.js";
 import { CheckerThread } from "../src/control/health/checker-thread.js";
+import { CHECKER_NICE } from "../src/control/health/health-worker.js";
 
 async function waitUntil(what: string, ms: number, ok: () => boolean): Promise<void> {
   const end = Date.now() + ms;
@@ -53,6 +54,13 @@ test("a checker thread that dies is restarted with the checkers' states, and rep
     await waitUntil("no report from the checker thread", 5000, () => reports.length > 0);
     assert.equal(reports[0]!.ok, false, "a non-zero value fails a weight-0 FILE_CHECK");
     assert.equal(reports[0]!.status.up, false);
+    // The checker thread lowered its own priority, not the process's.
+    const nices = readdirSync("/proc/self/task").map((tid) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    });
+    assert.ok(nices.includes(CHECKER_NICE), `a thread at nice ${CHECKER_NICE}: ${nices.join(" ")}`);
+    assert.equal(nices[0], 0, "the main thread keeps nice 0");
     const before = thread.threadId;
     await thread.crashForTest();
     await waitUntil(

@@ -43,6 +43,10 @@ import { SyncDaemons } from "./sync-daemons.js";
 import { type DirectorSample, tslvsMetricsSlices } from "./tslvs-metrics.js";
 import { TSLVS_VERSION } from "./version.js";
 
+/** An apply with more changes than this logs only the first BULK_SHOWN one by one. */
+const BULK_CHANGES = 50;
+const BULK_SHOWN = 20;
+
 export interface DaemonOptions {
   socketPath: string;
   /** The desired state: loaded at start, re-applied on SIGHUP. Without it, the state file is used. */
@@ -286,7 +290,25 @@ export class Daemon {
       this.sysctlDefaults,
       this.scope(state),
     );
-    for (const c of r.changes) this.log.info({ change: c, source }, `${c.action} ${c.kind} ${c.target}`);
+    // A large apply (a start from 10,000 rules) logs its first changes and a count by kind; the
+    // rest go to debug: a line per rule would hold the loop whenever stdout is a slow pipe.
+    const shown = r.changes.length <= BULK_CHANGES ? r.changes.length : BULK_SHOWN;
+    r.changes.forEach((c, i) =>
+      (i < shown ? this.log.info : this.log.debug).call(
+        this.log,
+        { change: c, source },
+        `${c.action} ${c.kind} ${c.target}`,
+      ),
+    );
+    if (shown < r.changes.length) {
+      const byKind: Record<string, number> = {};
+      for (const c of r.changes.slice(shown))
+        byKind[`${c.action} ${c.kind}`] = (byKind[`${c.action} ${c.kind}`] ?? 0) + 1;
+      this.log.info(
+        { source, more: r.changes.length - shown, byKind },
+        `and ${r.changes.length - shown} more changes (log level debug lists them)`,
+      );
+    }
     for (const f of r.failed)
       this.log.error(
         { change: f, source },

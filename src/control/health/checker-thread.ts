@@ -31,6 +31,8 @@ export class CheckerThread {
     this.worker = w;
     w.on("message", (m: FromChecker) => {
       if (m.type === "report") this.onReport(m.report);
+      else if (m.error)
+        this.log.warn({ nice: m.nice, err: m.error }, "health checker thread keeps the daemon's priority");
     });
     w.on("error", (e) => this.log.error({ err: e.message }, "health checker thread failed"));
     w.on("exit", (code) => {

@@ -3,6 +3,7 @@
  * packet loop), and sends each attempt's report back. Told what to run by CheckerThread.
  */
 import { parentPort } from "node:worker_threads";
+import { niceThisThread } from "../../platform/thread-priority.js";
 import { type CheckerReport, CheckerRunner, type PlannedChecker } from "./checker-runner.js";
 import { runProbe } from "./probes/index.js";
 
@@ -11,10 +12,26 @@ export type ToChecker =
   | { type: "trigger"; ids: string[] }
   | { type: "stop" };
 
-export type FromChecker = { type: "report"; report: CheckerReport };
+export type FromChecker =
+  | { type: "report"; report: CheckerReport }
+  /** Sent once at start: why the thread could not lower its priority, or null. */
+  | { type: "niced"; nice: number; error: string | null };
+
+/**
+ * The checker thread's nice value. The checks share the CPU with the packet loop of the same
+ * process; under contention the scheduler then gives the loop ~90 % (CFS weights 1024 : 110), so
+ * checks slow down before forwarding does. keepalived's checker child runs at nice 0 in a process
+ * of its own.
+ */
+export const CHECKER_NICE = 10;
 
 const port = parentPort;
 if (port) {
+  port.postMessage({
+    type: "niced",
+    nice: CHECKER_NICE,
+    error: niceThisThread(CHECKER_NICE),
+  } satisfies FromChecker);
   const runner = new CheckerRunner(runProbe, (report) =>
     port.postMessage({ type: "report", report } satisfies FromChecker),
   );
