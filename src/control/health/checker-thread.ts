@@ -30,7 +30,7 @@ export class CheckerThread {
     const w = new Worker(new URL("./health-worker.js", import.meta.url));
     this.worker = w;
     w.on("message", (m: FromChecker) => {
-      if (m.type === "report") this.onReport(m.report);
+      if (m.type === "reports") for (const r of m.reports) this.onReport(r);
       else if (m.error)
         this.log.warn({ nice: m.nice, err: m.error }, "health checker thread keeps the daemon's priority");
     });

@@ -13,7 +13,7 @@ export type ToChecker =
   | { type: "stop" };
 
 export type FromChecker =
-  | { type: "report"; report: CheckerReport }
+  | { type: "reports"; reports: CheckerReport[] }
   /** Sent once at start: why the thread could not lower its priority, or null. */
   | { type: "niced"; nice: number; error: string | null };
 
@@ -25,6 +25,9 @@ export type FromChecker =
  */
 export const CHECKER_NICE = 10;
 
+/** Longest a report waits to be sent with others (detection is measured in seconds). */
+const REPORT_BATCH_MS = 50;
+
 const port = parentPort;
 if (port) {
   port.postMessage({
@@ -32,9 +35,21 @@ if (port) {
     nice: CHECKER_NICE,
     error: niceThisThread(CHECKER_NICE),
   } satisfies FromChecker);
-  const runner = new CheckerRunner(runProbe, (report) =>
-    port.postMessage({ type: "report", report } satisfies FromChecker),
-  );
+  // Reports go in batches, one message per REPORT_BATCH_MS at most: a thousand real servers a second
+  // would otherwise be a thousand turns of the daemon's event loop, between its packet batches.
+  let batch: CheckerReport[] = [];
+  let pending = false;
+  const flush = () => {
+    pending = false;
+    port.postMessage({ type: "reports", reports: batch } satisfies FromChecker);
+    batch = [];
+  };
+  const runner = new CheckerRunner(runProbe, (report) => {
+    batch.push(report);
+    if (pending) return;
+    pending = true;
+    setTimeout(flush, REPORT_BATCH_MS);
+  });
   port.on("message", (m: ToChecker) => {
     if (m.type === "plan") runner.setPlan(m.checkers);
     else if (m.type === "trigger") runner.trigger(m.ids);
