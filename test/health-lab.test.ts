@@ -8,16 +8,16 @@
  * goes only when the quorum is regained.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { RS_SERVER_JS, TSLVS_BIN } from "../src/cli/lab/paths.js";
+import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
-import type { HealthServiceEntry } from "../src/control/api.js";
-import { DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { DirectorProcess, LineProcess, labPrefix } from "./support/dp-harness.js";
+import { health, members, requests, waitMembers } from "./support/health-lab.js";
 import { haveRoot, needsCommand } from "./support/privileged.js";
 
 /** Every checker: delay_loop 1, connect_timeout 1, retry 1, delay_before_retry 1. */
@@ -81,74 +81,6 @@ function conf(topo: NatTopology, dir: string): string {
   ].join("\n");
 }
 
-/** `tslvsadm -Ln` real-server lines of one service: "address:port weight". */
-function members(d: DirectorProcess, vip: string, port: number): string[] {
-  const out = d.adm(["-Ln", "-t", `${vip}:${port}`]);
-  return out
-    .split("\n")
-    .filter((l) => l.includes("->") && !l.includes("RemoteAddress"))
-    .map((l) => l.trim().split(/\s+/))
-    .map((f) => `${f[1]} ${f[3]}`)
-    .sort();
-}
-
-function health(d: DirectorProcess): HealthServiceEntry[] {
-  return JSON.parse(
-    execFileSync("node", [TSLVS_BIN, "health", "--json", "--socket", d.socket], {
-      encoding: "utf8",
-      timeout: 10000,
-    }),
-  ) as HealthServiceEntry[];
-}
-
-/** Waits until `members` equals `want`; returns the seconds it took. */
-async function until(
-  d: DirectorProcess,
-  vip: string,
-  port: number,
-  want: string[],
-  boundS: number,
-  what: string,
-): Promise<number> {
-  const start = Date.now();
-  let have: string[] = [];
-  while (Date.now() - start < (boundS + 10) * 1000) {
-    have = members(d, vip, port);
-    if (JSON.stringify(have) === JSON.stringify([...want].sort())) {
-      const s = (Date.now() - start) / 1000;
-      assert.ok(s <= boundS, `${what}: took ${s} s, more than the bound ${boundS} s`);
-      return s;
-    }
-    await sleep(200);
-  }
-  throw new Error(
-    `${what}: still ${JSON.stringify(have)} after ${boundS + 10} s, want ${JSON.stringify(want)}\n${JSON.stringify(health(d), null, 1)}`,
-  );
-}
-
-/** `n` requests from the client to VIP:port; the servers that answered, counted. */
-function requests(lab: NetLab, topo: NatTopology, port: number, n: number): Map<string, number> {
-  const script = `
-    const http = require("node:http");
-    let left = ${n}; const seen = {}; let failed = 0;
-    const one = () => {
-      if (left-- === 0) { console.log(JSON.stringify({ seen, failed })); return; }
-      const req = http.get({ host: ${JSON.stringify(topo.vip)}, port: ${port}, path: "/", agent: false }, (res) => {
-        res.resume();
-        res.on("end", () => { const s = res.headers["x-server"]; seen[s] = (seen[s] || 0) + 1; one(); });
-      });
-      req.setTimeout(3000, () => req.destroy(new Error("timeout")));
-      req.on("error", () => { failed++; one(); });
-    };
-    one();`;
-  const r = JSON.parse(lab.exec(topo.client, [process.execPath, "-e", script])) as {
-    seen: Record<string, number>;
-    failed: number;
-  };
-  assert.equal(r.failed, 0, `${r.failed} of ${n} requests to port ${port} failed`);
-  return new Map(Object.entries(r.seen));
-}
-
 test("keepalived.conf health checks take failed real servers out and put them back (NAT lab)", {
   timeout: 240_000,
 }, async (t) => {
@@ -209,7 +141,8 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     assert.match(saved, new RegExp(`-a -t ${vip}:81 -r ${rs2}:80 -m -w 1`));
 
     // Every checker passes: everything in service.
-    for (const port of [80, 81, 82, 83, 84, 85]) await until(d, vip, port, all(), 10, `start, port ${port}`);
+    for (const port of [80, 81, 82, 83, 84, 85])
+      await waitMembers(d, vip, port, all(), 10, `start, port ${port}`);
 
     // TCP_CHECK: RS2's port 80 blackholed for the director's checks (clients still reach it).
     const dip = topo.dip;
@@ -219,7 +152,7 @@ test("keepalived.conf health checks take failed real servers out and put them ba
         `add table inet hc; add chain inet hc in { type filter hook input priority 0; }; add rule inet hc in ip saddr ${dip} tcp dport 80 drop`,
       ]);
     blackhole(topo.servers[0]!.host);
-    const out80 = await until(
+    const out80 = await waitMembers(
       d,
       vip,
       80,
@@ -227,27 +160,34 @@ test("keepalived.conf health checks take failed real servers out and put them ba
       WORST_DETECTION_S,
       "TCP_CHECK blackholed",
     );
-    const seen80 = requests(lab, topo, 80, 200);
+    const seen80 = requests(lab, topo.client, vip, 80, 200);
     assert.equal(seen80.get("RS2"), undefined, "RS2 got requests while out");
     lab.exec(topo.servers[0]!.host, ["nft", "delete table inet hc"]);
-    const back80 = await until(d, vip, 80, all(), WORST_RECOVERY_S, "TCP_CHECK healed");
+    const back80 = await waitMembers(d, vip, 80, all(), WORST_RECOVERY_S, "TCP_CHECK healed");
     const rsDown = health(d).find((s) => s.service === `tcp ${vip}:80`)!;
     assert.equal(rsDown.realServers.find((r) => r.target === `${rs2}:80`)!.state, "alive");
 
     // HTTP_GET status: RS2's /health answers 500 (its HTTP checks failed with the blackhole too:
     // first they come back).
     for (const port of [81, 82, 85])
-      await until(d, vip, port, all(), WORST_RECOVERY_S, `port ${port} after the blackhole`);
+      await waitMembers(d, vip, port, all(), WORST_RECOVERY_S, `port ${port} after the blackhole`);
     writeFileSync(healthFile(rs2), "500 broken");
-    const out81 = await until(d, vip, 81, [`${rs3}:80 1`, `${rs4}:80 1`], WORST_DETECTION_S, "HTTP_GET 500");
+    const out81 = await waitMembers(
+      d,
+      vip,
+      81,
+      [`${rs3}:80 1`, `${rs4}:80 1`],
+      WORST_DETECTION_S,
+      "HTTP_GET 500",
+    );
     const h81 = health(d).find((s) => s.service === `tcp ${vip}:81`)!;
     const failed = h81.realServers.find((r) => r.target === `${rs2}:80`)!;
     assert.equal(failed.state, "failed");
     assert.match(failed.checkers[0]!.last!.reason, /500/);
-    const seen81 = requests(lab, topo, 81, 200);
+    const seen81 = requests(lab, topo.client, vip, 81, 200);
     assert.equal(seen81.get("RS2"), undefined);
     // Digest and inhibit_on_failure: the 500's body differs too, so 82 keeps RS2 at weight 0.
-    await until(
+    await waitMembers(
       d,
       vip,
       82,
@@ -256,11 +196,11 @@ test("keepalived.conf health checks take failed real servers out and put them ba
       "HTTP_GET digest, inhibit",
     );
     writeFileSync(healthFile(rs2), "200 ok");
-    const back81 = await until(d, vip, 81, all(), WORST_RECOVERY_S, "HTTP_GET healed");
-    await until(d, vip, 82, all(), WORST_RECOVERY_S, "digest healed");
+    const back81 = await waitMembers(d, vip, 81, all(), WORST_RECOVERY_S, "HTTP_GET healed");
+    await waitMembers(d, vip, 82, all(), WORST_RECOVERY_S, "digest healed");
     // A 200 with another body: only the digest check fails.
     writeFileSync(healthFile(rs3), "200 changed");
-    await until(
+    await waitMembers(
       d,
       vip,
       82,
@@ -270,11 +210,11 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     );
     assert.deepEqual(members(d, vip, 81), all(), "status-only check unaffected by the body");
     writeFileSync(healthFile(rs3), "200 ok");
-    await until(d, vip, 82, all(), WORST_RECOVERY_S, "digest healed");
+    await waitMembers(d, vip, 82, all(), WORST_RECOVERY_S, "digest healed");
 
     // MISC_CHECK misc_dynamic: exit 1 = down; exit 7 = up at weight 5.
     writeFileSync(join(dir, `misc-${rs4}`), "1");
-    const out83 = await until(
+    const out83 = await waitMembers(
       d,
       vip,
       83,
@@ -283,7 +223,7 @@ test("keepalived.conf health checks take failed real servers out and put them ba
       "MISC_CHECK exit 1",
     );
     writeFileSync(join(dir, `misc-${rs4}`), "7");
-    await until(
+    await waitMembers(
       d,
       vip,
       83,
@@ -291,23 +231,23 @@ test("keepalived.conf health checks take failed real servers out and put them ba
       WORST_RECOVERY_S + 2,
       "MISC_CHECK dynamic weight",
     );
-    const seen83 = requests(lab, topo, 83, 70);
+    const seen83 = requests(lab, topo.client, vip, 83, 70);
     assert.equal(seen83.get("RS4"), 50, "wrr over weights 1, 1, 5: RS4 gets 5 of every 7");
 
     // FILE_CHECK (weight 0): a non-zero value fails.
     writeFileSync(join(dir, "flag"), "1\n");
-    await until(d, vip, 84, [`${rs3}:80 1`, `${rs4}:80 1`], WORST_DETECTION_S, "FILE_CHECK value 1");
+    await waitMembers(d, vip, 84, [`${rs3}:80 1`, `${rs4}:80 1`], WORST_DETECTION_S, "FILE_CHECK value 1");
     writeFileSync(join(dir, "flag"), "0\n");
-    await until(d, vip, 84, all(), WORST_RECOVERY_S, "FILE_CHECK value 0");
+    await waitMembers(d, vip, 84, all(), WORST_RECOVERY_S, "FILE_CHECK value 0");
 
     // Quorum 2 of weights 1+1+1: two servers lost, the sorry server (RS4:8080) serves.
     writeFileSync(join(dir, "flag"), "0\n");
     for (const h of [topo.servers[0]!.host, topo.servers[1]!.host]) blackhole(h);
-    await until(d, vip, 85, [`${rs4}:8080 1`], WORST_DETECTION_S, "quorum lost: sorry server");
-    const sorrySeen = requests(lab, topo, 85, 20);
+    await waitMembers(d, vip, 85, [`${rs4}:8080 1`], WORST_DETECTION_S, "quorum lost: sorry server");
+    const sorrySeen = requests(lab, topo.client, vip, 85, 20);
     assert.deepEqual([...sorrySeen.keys()], ["SORRY"]);
     lab.exec(topo.servers[0]!.host, ["nft", "delete table inet hc"]);
-    await until(
+    await waitMembers(
       d,
       vip,
       85,
@@ -316,24 +256,24 @@ test("keepalived.conf health checks take failed real servers out and put them ba
       "quorum regained with two of three",
     );
     lab.exec(topo.servers[1]!.host, ["nft", "delete table inet hc"]);
-    await until(d, vip, 85, all(), WORST_RECOVERY_S, "all back");
+    await waitMembers(d, vip, 85, all(), WORST_RECOVERY_S, "all back");
 
     // A server that flaps every half second: forwarding stays unharmed, the director answers.
     const flapper = spawn("sh", [
       "-c",
       `for i in 1 2 3 4 5 6 7 8; do echo "500 x" > ${healthFile(rs3)}; sleep 0.5; echo "200 ok" > ${healthFile(rs3)}; sleep 0.5; done`,
     ]);
-    const flapSeen = requests(lab, topo, 81, 200);
+    const flapSeen = requests(lab, topo.client, vip, 81, 200);
     await new Promise((r) => flapper.once("exit", r));
     t.diagnostic(`while RS3 flapped: ${JSON.stringify(Object.fromEntries(flapSeen))}`);
-    await until(d, vip, 81, all(), WORST_RECOVERY_S + 1, "after the flapping");
+    await waitMembers(d, vip, 81, all(), WORST_RECOVERY_S + 1, "after the flapping");
     assert.ok(d.running, "the director survived the flapping");
 
     // A real server whose link goes down: unreachable, out; link up: back.
     lab.exec(topo.servers[2]!.host, ["ip", "link", "set", "eth0", "down"]);
-    await until(d, vip, 80, [`${rs2}:80 1`, `${rs3}:80 1`], WORST_DETECTION_S, "link down: out");
+    await waitMembers(d, vip, 80, [`${rs2}:80 1`, `${rs3}:80 1`], WORST_DETECTION_S, "link down: out");
     lab.exec(topo.servers[2]!.host, ["ip", "link", "set", "eth0", "up"]);
-    await until(d, vip, 80, all(), WORST_RECOVERY_S + 3, "link up: back");
+    await waitMembers(d, vip, 80, all(), WORST_RECOVERY_S + 3, "link up: back");
 
     t.diagnostic(
       `seconds out/back: tcp ${out80}/${back80}, http ${out81}/${back81}, misc ${out83}; requests ${[...seen81.values()].join("+")}`,

@@ -15,6 +15,7 @@ import { NetLab } from "../src/cli/lab/netns.js";
 import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
 import { buildDrLab, buildFullnatLab, buildNatLab, type RealServerHost } from "../src/cli/lab/topologies.js";
 import { DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { members, requests, waitMembers } from "./support/health-lab.js";
 import { haveRoot } from "./support/privileged.js";
 
 /** delay_loop 1, connect_timeout 1, retry 1, delay_before_retry 1: 1 + 2 + 1, plus 2 s. */
@@ -56,58 +57,6 @@ function yamlConfig(l: Lab): string {
       "              delay-before-retry: 1",
     ]),
   ].join("\n");
-}
-
-function members(d: DirectorProcess, vip: string): string[] {
-  return d
-    .adm(["-Ln", "-t", `${vip}:80`])
-    .split("\n")
-    .filter((l) => l.includes("->") && !l.includes("RemoteAddress"))
-    .map((l) => l.trim().split(/\s+/)[1]!)
-    .sort();
-}
-
-async function until(
-  d: DirectorProcess,
-  vip: string,
-  want: string[],
-  boundS: number,
-  what: string,
-): Promise<void> {
-  const start = Date.now();
-  let have: string[] = [];
-  while (Date.now() - start < (boundS + 10) * 1000) {
-    have = members(d, vip);
-    if (JSON.stringify(have) === JSON.stringify([...want].sort())) {
-      const s = (Date.now() - start) / 1000;
-      assert.ok(s <= boundS, `${what}: ${s} s, more than ${boundS} s`);
-      return;
-    }
-    await sleep(200);
-  }
-  throw new Error(`${what}: ${JSON.stringify(have)}, want ${JSON.stringify(want)}\n${d.log.slice(-2000)}`);
-}
-
-function requests(lab: NetLab, l: Lab, n: number): Record<string, number> {
-  const script = `
-    const http = require("node:http");
-    let left = ${n}; const seen = {}; let failed = 0;
-    const one = () => {
-      if (left-- === 0) { console.log(JSON.stringify({ seen, failed })); return; }
-      const req = http.get({ host: ${JSON.stringify(l.vip)}, port: 80, path: "/", agent: false }, (res) => {
-        res.resume();
-        res.on("end", () => { const s = res.headers["x-server"]; seen[s] = (seen[s] || 0) + 1; one(); });
-      });
-      req.setTimeout(3000, () => req.destroy(new Error("timeout")));
-      req.on("error", () => { failed++; one(); });
-    };
-    one();`;
-  const r = JSON.parse(lab.exec(l.client, [process.execPath, "-e", script])) as {
-    seen: Record<string, number>;
-    failed: number;
-  };
-  assert.equal(r.failed, 0, `${r.failed} of ${n} requests failed`);
-  return r.seen;
 }
 
 async function failAndHeal(t: { diagnostic(s: string): void }, lab: NetLab, l: Lab): Promise<void> {
@@ -164,23 +113,25 @@ async function failAndHeal(t: { diagnostic(s: string): void }, lab: NetLab, l: L
     ]);
     const d = director;
     const all = l.servers.map((rs) => `${rs.rip}:80`);
-    await until(d, l.vip, all, 10, "start");
+    await waitMembers(d, l.vip, 80, all, 10, "start", false);
     await sleep(2500); // every checker has run once
-    assert.deepEqual(members(d, l.vip), [...all].sort(), "every real server passes its check");
+    assert.deepEqual(members(d, l.vip, 80, false), [...all].sort(), "every real server passes its check");
     const [victim, ...others] = l.servers as [RealServerHost, ...RealServerHost[]];
     writeFileSync(health(victim), "500 broken");
-    await until(
+    await waitMembers(
       d,
       l.vip,
+      80,
       others.map((rs) => `${rs.rip}:80`),
       WORST_DETECTION_S,
       "500: out",
+      false,
     );
-    const seen = requests(lab, l, 100);
+    const seen = Object.fromEntries(requests(lab, l.client, l.vip, 80, 100));
     assert.equal(seen[victim.name], undefined, `${victim.name} got requests while out`);
     for (const rs of others) assert.ok((seen[rs.name] ?? 0) > 0, `${rs.name} served`);
     writeFileSync(health(victim), "200 ok");
-    await until(d, l.vip, all, WORST_RECOVERY_S, "healed: back");
+    await waitMembers(d, l.vip, 80, all, WORST_RECOVERY_S, "healed: back", false);
     t.diagnostic(`requests while out: ${JSON.stringify(seen)}`);
   } finally {
     for (const p of procs) p.kill();

@@ -11,15 +11,13 @@
  * new problem in the file changes nothing.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { RS_SERVER_JS, TSLVS_BIN } from "../src/cli/lab/paths.js";
+import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
-import type { HealthServiceEntry } from "../src/control/api.js";
 import {
   DirectorProcess,
   firstPatternMismatch,
@@ -27,6 +25,7 @@ import {
   labPrefix,
   sleep,
 } from "./support/dp-harness.js";
+import { health, members, tslvs, waitMembers } from "./support/health-lab.js";
 import { haveRoot } from "./support/privileged.js";
 
 interface Knobs {
@@ -99,48 +98,6 @@ function conf(topo: NatTopology, dir: string, k: Knobs): string {
     ...rs(rs3, ["weight 2"]),
     "}",
   ].join("\n");
-}
-
-function members(d: DirectorProcess, vip: string, port: number): string[] {
-  return d
-    .adm(["-Ln", "-t", `${vip}:${port}`])
-    .split("\n")
-    .filter((l) => l.includes("->") && !l.includes("RemoteAddress"))
-    .map((l) => l.trim().split(/\s+/))
-    .map((f) => `${f[1]} ${f[3]}`)
-    .sort();
-}
-
-async function waitMembers(
-  d: DirectorProcess,
-  vip: string,
-  port: number,
-  want: string[],
-  s: number,
-  what: string,
-): Promise<number> {
-  const start = Date.now();
-  let have: string[] = [];
-  while (Date.now() - start < s * 1000) {
-    have = members(d, vip, port);
-    if (JSON.stringify(have) === JSON.stringify([...want].sort())) return (Date.now() - start) / 1000;
-    await sleep(150);
-  }
-  throw new Error(
-    `${what}: ${JSON.stringify(have)} after ${s} s, want ${JSON.stringify(want)}\n${d.log.slice(-3000)}`,
-  );
-}
-
-function tslvs(d: DirectorProcess, args: string[]): { status: number; out: string } {
-  const r = spawnSync("node", [TSLVS_BIN, ...args, "--socket", d.socket], {
-    encoding: "utf8",
-    timeout: 10000,
-  });
-  return { status: r.status ?? -1, out: r.stdout + r.stderr };
-}
-
-function health(d: DirectorProcess): HealthServiceEntry[] {
-  return JSON.parse(tslvs(d, ["health", "--json"]).out) as HealthServiceEntry[];
 }
 
 /** Short connections to VIP:port for `seconds`, sequentially, from the client: {ok, failed, resets, seen}. */
