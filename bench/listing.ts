@@ -94,7 +94,8 @@ const info: InfoEntry = {
   dataPlane: null,
   connections: 0,
   connCapacity: 1 << 20,
-  connRefusedFull: 0, notActedOn: [],
+  connRefusedFull: 0,
+  notActedOn: [],
 };
 console.log(
   `table: ${nServices} services x ${nDests} real servers, dump reply ${(payload.length / 1e6).toFixed(1)} MB`,

@@ -69,7 +69,8 @@ describe("a keepalived.conf programs what keepalived would", () => {
         );
         const saved = d.adm(["-Sn"]).trim().split("\n").filter(Boolean);
         assert.deepEqual([...saved].sort(), [...want].sort());
-        if (file === "example1.conf") assert.match(d.adm(["-L", "--timeout"]), /Timeout \(tcp tcpfin udp\): 900 30 300/);
+        if (file === "example1.conf")
+          assert.match(d.adm(["-L", "--timeout"]), /Timeout \(tcp tcpfin udp\): 900 30 300/);
       } finally {
         await d?.stop();
         lab.destroy();

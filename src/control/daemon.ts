@@ -293,13 +293,11 @@ export class Daemon {
     // A large apply (a start from 10,000 rules) logs its first changes and a count by kind; the
     // rest go to debug: a line per rule would hold the loop whenever stdout is a slow pipe.
     const shown = r.changes.length <= BULK_CHANGES ? r.changes.length : BULK_SHOWN;
-    r.changes.forEach((c, i) =>
-      (i < shown ? this.log.info : this.log.debug).call(
-        this.log,
-        { change: c, source },
-        `${c.action} ${c.kind} ${c.target}`,
-      ),
-    );
+    for (let i = 0; i < r.changes.length; i++) {
+      const c = r.changes[i]!;
+      const log = i < shown ? this.log.info : this.log.debug;
+      log.call(this.log, { change: c, source }, `${c.action} ${c.kind} ${c.target}`);
+    }
     if (shown < r.changes.length) {
       const byKind: Record<string, number> = {};
       for (const c of r.changes.slice(shown))

@@ -116,9 +116,10 @@ export function renderHealthMetrics(rows: readonly HealthMetricRow[], config: Co
       ckUp.lines.push(`tslvs_checker_up{${ck}} ${c.up ? 1 : 0}\n`);
       for (const result of ["ok", "fail", "timeout", "error"] as const)
         ckRuns.lines.push(`tslvs_checker_runs_total{${ck},result="${result}"} ${st?.[result] ?? 0}\n`);
-      DURATION_BUCKETS.forEach((le, i) =>
-        ckDur.lines.push(`tslvs_checker_duration_seconds_bucket{${ck},le="${le}"} ${st?.buckets[i] ?? 0}\n`),
-      );
+      for (let i = 0; i < DURATION_BUCKETS.length; i++)
+        ckDur.lines.push(
+          `tslvs_checker_duration_seconds_bucket{${ck},le="${DURATION_BUCKETS[i]}"} ${st?.buckets[i] ?? 0}\n`,
+        );
       ckDur.lines.push(`tslvs_checker_duration_seconds_bucket{${ck},le="+Inf"} ${st?.runs ?? 0}\n`);
       ckDur.lines.push(`tslvs_checker_duration_seconds_sum{${ck}} ${st?.durationSum ?? 0}\n`);
       ckDur.lines.push(`tslvs_checker_duration_seconds_count{${ck}} ${st?.runs ?? 0}\n`);
