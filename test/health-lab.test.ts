@@ -8,8 +8,8 @@
  * goes only when the quorum is regained.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -51,12 +51,18 @@ function conf(topo: NatTopology, dir: string): string {
     "    router_id lab-director",
     "    enable_script_security",
     "    script_user root",
+    `    lvs_notify_fifo ${dir}/fifo`,
     "}",
     `track_file health_flag {`,
     `    file "${dir}/flag"`,
     "    weight 0",
     "}",
-    vs(80, TIMING, () => ["TCP_CHECK {", "}"]),
+    vs(80, TIMING, (ip) => [
+      `notify_up "/bin/sh -c 'echo up ${ip} >> ${dir}/notify'"`,
+      `notify_down "/bin/sh -c 'echo down ${ip} >> ${dir}/notify'"`,
+      "TCP_CHECK {",
+      "}",
+    ]),
     vs(81, TIMING, () => http(["path /health", "status_code 200"])),
     // "ok\n": the body every healthy server's /health gives.
     vs(82, [...TIMING, "inhibit_on_failure"], () =>
@@ -73,11 +79,18 @@ function conf(topo: NatTopology, dir: string): string {
     vs(84, TIMING, (ip) =>
       ip === rs[0] ? ["FILE_CHECK {", "    track_file health_flag", "}"] : ["TCP_CHECK {", "}"],
     ),
-    vs(85, [...TIMING, "quorum 2", "hysteresis 0", `sorry_server ${rs[2]} 8080`], () => [
-      "TCP_CHECK {",
-      "    connect_port 80",
-      "}",
-    ]),
+    vs(
+      85,
+      [
+        ...TIMING,
+        "quorum 2",
+        "hysteresis 0",
+        `sorry_server ${rs[2]} 8080`,
+        `quorum_down "/bin/sh -c 'echo quorum-down >> ${dir}/notify'"`,
+        `quorum_up "/bin/sh -c 'echo quorum-up >> ${dir}/notify'"`,
+      ],
+      () => ["TCP_CHECK {", "    connect_port 80", "}"],
+    ),
   ].join("\n");
 }
 
@@ -90,6 +103,7 @@ test("keepalived.conf health checks take failed real servers out and put them ba
   const dir = mkdtempSync(join(tmpdir(), "tslvs-hlab-"));
   let director: DirectorProcess | undefined;
   const servers: LineProcess[] = [];
+  const cleanups: (() => void)[] = [];
   try {
     const topo = buildNatLab(lab, 3);
     const [rs2, rs3, rs4] = topo.servers.map((s) => s.rip) as [string, string, string];
@@ -124,6 +138,10 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     writeFileSync(join(dir, "misc.sh"), 'exit "$(cat "$(dirname "$0")/misc-$1")"\n', { mode: 0o755 });
     const file = join(dir, "keepalived.conf");
     writeFileSync(file, conf(topo, dir));
+    // keepalived's notify FIFO, held open for reading and writing so its reader never sees an end.
+    execFileSync("mkfifo", [join(dir, "fifo")]);
+    const fifoReader = spawn("sh", ["-c", `exec 3<> ${dir}/fifo; exec cat <&3 > ${dir}/fifo.out`]);
+    cleanups.push(() => fifoReader.kill());
     director = await DirectorProcess.start(
       lab,
       topo.director,
@@ -275,12 +293,26 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     lab.exec(topo.servers[2]!.host, ["ip", "link", "set", "eth0", "up"]);
     await waitMembers(d, vip, 80, all(), WORST_RECOVERY_S + 3, "link up: back");
 
+    // notify_up/notify_down, quorum_down/quorum_up ran; the FIFO got keepalived's lines.
+    const notified = readFileSync(join(dir, "notify"), "utf8");
+    for (const line of [`down ${rs2}`, `up ${rs2}`, `down ${rs4}`, `up ${rs4}`, "quorum-down", "quorum-up"])
+      assert.ok(notified.split("\n").includes(line), `notify scripts: no "${line}" in:\n${notified}`);
+    const fifo = readFileSync(join(dir, "fifo.out"), "utf8");
+    for (const line of [
+      `RS [${rs2}]:tcp:80 [${vip}]:tcp:80 DOWN`,
+      `RS [${rs2}]:tcp:80 [${vip}]:tcp:80 UP`,
+      `VS [${vip}]:tcp:85 DOWN`,
+      `VS [${vip}]:tcp:85 UP`,
+    ])
+      assert.ok(fifo.split("\n").includes(line), `notify FIFO: no "${line}" in:\n${fifo}`);
+
     t.diagnostic(
       `seconds out/back: tcp ${out80}/${back80}, http ${out81}/${back81}, misc ${out83}; requests ${[...seen81.values()].join("+")}`,
     );
     assert.doesNotMatch(d.log, /"level":50.*uncaught/);
   } finally {
     for (const s of servers) s.kill();
+    for (const c of cleanups) c();
     await director?.stop();
     lab.destroy();
     rmSync(dir, { recursive: true, force: true });
