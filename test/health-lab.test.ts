@@ -14,10 +14,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
-import { DirectorProcess, LineProcess, labPrefix } from "./support/dp-harness.js";
-import { health, members, requests, waitMembers } from "./support/health-lab.js";
+import { DirectorProcess, type LineProcess, labPrefix } from "./support/dp-harness.js";
+import { health, members, requests, startWebServer, waitMembers } from "./support/health-lab.js";
 import { haveRoot, needsCommand } from "./support/privileged.js";
 
 /** Every checker: delay_loop 1, connect_timeout 1, retry 1, delay_before_retry 1. */
@@ -112,28 +111,9 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     for (const s of topo.servers) {
       writeFileSync(healthFile(s.rip), "200 ok");
       writeFileSync(join(dir, `misc-${s.rip}`), "0");
-      const p = new LineProcess(
-        lab.spawn(s.host, [
-          "node",
-          RS_SERVER_JS,
-          "--name",
-          s.name,
-          "--port",
-          "80",
-          "--health-file",
-          healthFile(s.rip),
-        ]),
-        s.name,
-      );
-      servers.push(p);
-      await p.nextLine(10000);
+      await startWebServer(lab, servers, s.host, s.name, 80, healthFile(s.rip));
     }
-    const sorry = new LineProcess(
-      lab.spawn(topo.servers[2]!.host, ["node", RS_SERVER_JS, "--name", "SORRY", "--port", "8080"]),
-      "sorry",
-    );
-    servers.push(sorry);
-    await sorry.nextLine(10000);
+    await startWebServer(lab, servers, topo.servers[2]!.host, "SORRY", 8080);
     writeFileSync(join(dir, "flag"), "0\n");
     writeFileSync(join(dir, "misc.sh"), 'exit "$(cat "$(dirname "$0")/misc-$1")"\n', { mode: 0o755 });
     const file = join(dir, "keepalived.conf");

@@ -12,10 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
 import { buildDrLab, buildFullnatLab, buildNatLab, type RealServerHost } from "../src/cli/lab/topologies.js";
-import { DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
-import { members, requests, waitMembers } from "./support/health-lab.js";
+import { DirectorProcess, type LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { members, requests, startWebServer, waitMembers } from "./support/health-lab.js";
 import { haveRoot } from "./support/privileged.js";
 
 /** delay_loop 1, connect_timeout 1, retry 1, delay_before_retry 1: 1 + 2 + 1, plus 2 s. */
@@ -67,21 +66,7 @@ async function failAndHeal(t: { diagnostic(s: string): void }, lab: NetLab, l: L
     const health = (rs: RealServerHost) => join(dir, `${rs.name}.health`);
     for (const rs of l.servers) {
       writeFileSync(health(rs), "200 ok");
-      const p = new LineProcess(
-        lab.spawn(rs.host, [
-          "node",
-          RS_SERVER_JS,
-          "--name",
-          rs.name,
-          "--port",
-          "80",
-          "--health-file",
-          health(rs),
-        ]),
-        rs.name,
-      );
-      procs.push(p);
-      await p.nextLine(10000);
+      await startWebServer(lab, procs, rs.host, rs.name, 80, health(rs));
     }
     const conf = [
       ...l.top,
@@ -140,64 +125,55 @@ async function failAndHeal(t: { diagnostic(s: string): void }, lab: NetLab, l: L
   }
 }
 
-test("health checks with LVS-DR (HTTP_GET to RIP:port on the shared segment)", {
-  timeout: 120_000,
-}, async (t) => {
-  if (!haveRoot(t)) return;
-  const lab = new NetLab(labPrefix("hmdr"));
-  try {
-    const topo = buildDrLab(lab, 3);
-    await failAndHeal(t, lab, {
-      client: topo.client,
-      vip: topo.vip,
-      director: topo.director,
-      ifaces: [topo.lanIf],
-      servers: topo.servers,
-      top: [],
-      method: ["lvs_method DR"],
-    });
-  } finally {
-    lab.destroy();
-  }
+/** One lab test: its namespaces built by `build`, then failAndHeal, then everything removed. */
+function labTest(title: string, prefix: string, build: (lab: NetLab) => Lab): void {
+  test(title, { timeout: 120_000 }, async (t) => {
+    if (!haveRoot(t)) return;
+    const lab = new NetLab(labPrefix(prefix));
+    try {
+      await failAndHeal(t, lab, build(lab));
+    } finally {
+      lab.destroy();
+    }
+  });
+}
+
+labTest("health checks with LVS-DR (HTTP_GET to RIP:port on the shared segment)", "hmdr", (lab) => {
+  const topo = buildDrLab(lab, 3);
+  return {
+    client: topo.client,
+    vip: topo.vip,
+    director: topo.director,
+    ifaces: [topo.lanIf],
+    servers: topo.servers,
+    top: [],
+    method: ["lvs_method DR"],
+  };
 });
 
-test("health checks with FNAT and a local_address_group (FULLNAT)", { timeout: 120_000 }, async (t) => {
-  if (!haveRoot(t)) return;
-  const lab = new NetLab(labPrefix("hmfn"));
-  try {
-    const topo = buildFullnatLab(lab, 3);
-    await failAndHeal(t, lab, {
-      client: topo.client,
-      vip: topo.vip,
-      director: topo.director,
-      ifaces: [topo.outsideIf, topo.insideIf],
-      servers: topo.servers,
-      top: ["local_address_group laddr_g1 {", ...topo.poolLips.map((a) => `    ${a} ${topo.insideIf}`), "}"],
-      method: ["lvs_method FNAT", "laddr_group_name laddr_g1"],
-    });
-  } finally {
-    lab.destroy();
-  }
+labTest("health checks with FNAT and a local_address_group (FULLNAT)", "hmfn", (lab) => {
+  const topo = buildFullnatLab(lab, 3);
+  return {
+    client: topo.client,
+    vip: topo.vip,
+    director: topo.director,
+    ifaces: [topo.outsideIf, topo.insideIf],
+    servers: topo.servers,
+    top: ["local_address_group laddr_g1 {", ...topo.poolLips.map((a) => `    ${a} ${topo.insideIf}`), "}"],
+    method: ["lvs_method FNAT", "laddr_group_name laddr_g1"],
+  };
 });
 
-test("health checks from a YAML --config (NAT): the same checks, the same outcome", {
-  timeout: 120_000,
-}, async (t) => {
-  if (!haveRoot(t)) return;
-  const lab = new NetLab(labPrefix("hmya"));
-  try {
-    const topo = buildNatLab(lab, 3);
-    await failAndHeal(t, lab, {
-      client: topo.client,
-      vip: topo.vip,
-      director: topo.director,
-      ifaces: [topo.outsideIf, topo.insideIf],
-      servers: topo.servers,
-      top: [],
-      method: [],
-      yaml: { method: "masq" },
-    });
-  } finally {
-    lab.destroy();
-  }
+labTest("health checks from a YAML --config (NAT): the same checks, the same outcome", "hmya", (lab) => {
+  const topo = buildNatLab(lab, 3);
+  return {
+    client: topo.client,
+    vip: topo.vip,
+    director: topo.director,
+    ifaces: [topo.outsideIf, topo.insideIf],
+    servers: topo.servers,
+    top: [],
+    method: [],
+    yaml: { method: "masq" },
+  };
 });

@@ -16,7 +16,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
 import {
   DirectorProcess,
@@ -25,7 +24,7 @@ import {
   labPrefix,
   sleep,
 } from "./support/dp-harness.js";
-import { health, members, tslvs, waitMembers } from "./support/health-lab.js";
+import { health, members, startWebServer, tslvs, waitMembers } from "./support/health-lab.js";
 import { haveRoot } from "./support/privileged.js";
 
 interface Knobs {
@@ -155,19 +154,9 @@ test("keepalived.conf reloads lose no connection and no state (NAT lab)", { time
     const topo = buildNatLab(lab, 3);
     const [rs2, rs3, rs4] = topo.servers.map((s) => s.rip) as [string, string, string];
     for (const s of topo.servers) {
-      const p = new LineProcess(
-        lab.spawn(s.host, ["node", RS_SERVER_JS, "--name", s.name, "--port", "80"]),
-        s.name,
-      );
-      procs.push(p);
-      await p.nextLine(10000);
+      await startWebServer(lab, procs, s.host, s.name, 80);
     }
-    const sorry = new LineProcess(
-      lab.spawn(topo.servers[2]!.host, ["node", RS_SERVER_JS, "--name", "SORRY", "--port", "8080"]),
-      "sorry",
-    );
-    procs.push(sorry);
-    await sorry.nextLine(10000);
+    await startWebServer(lab, procs, topo.servers[2]!.host, "SORRY", 8080);
     writeFileSync(join(dir, "broken.sh"), "exit 1\n");
     writeFileSync(join(dir, "fixed.sh"), "exit 0\n");
     const file = join(dir, "keepalived.conf");

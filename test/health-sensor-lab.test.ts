@@ -14,9 +14,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { RS_SERVER_JS } from "../src/cli/lab/paths.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
-import { DirectorProcess, LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { DirectorProcess, type LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { startWebServer } from "./support/health-lab.js";
 import { haveRoot, needsCommand } from "./support/privileged.js";
 
 /** The sensor's tick (1 s), the check (refused at once), one retry after 1 s, and 2 s of slack. */
@@ -93,12 +93,7 @@ test("the data-path sensor runs a real server's checks at once; only the checks 
     const topo = buildNatLab(lab, 2);
     const [rs2, rs3] = topo.servers.map((s) => s.rip) as [string, string];
     for (const s of topo.servers) {
-      const p = new LineProcess(
-        lab.spawn(s.host, ["node", RS_SERVER_JS, "--name", s.name, "--port", "80"]),
-        s.name,
-      );
-      servers.push(p);
-      await p.nextLine(10000);
+      await startWebServer(lab, servers, s.host, s.name, 80);
     }
     const file = join(dir, "keepalived.conf");
     writeFileSync(file, conf(topo));

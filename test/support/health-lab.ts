@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import type { NetLab } from "../../src/cli/lab/netns.js";
-import { TSLVS_BIN } from "../../src/cli/lab/paths.js";
+import { RS_SERVER_JS, TSLVS_BIN } from "../../src/cli/lab/paths.js";
 import type { HealthServiceEntry } from "../../src/control/api.js";
-import { type DirectorProcess, sleep } from "./dp-harness.js";
+import { type DirectorProcess, LineProcess, sleep } from "./dp-harness.js";
 
 /** The real servers of VIP:port, sorted: "address:port weight" (or "address:port" without weights). */
 export function members(d: DirectorProcess, vip: string, port: number, weights = true): string[] {
@@ -92,4 +92,23 @@ export function requests(
   };
   assert.equal(r.failed, 0, `${r.failed} of ${n} requests to ${vip}:${port} failed`);
   return new Map(Object.entries(r.seen));
+}
+
+/**
+ * rs-server (the labs' web service) as `name` on `port` in `host`, ready when it returns; with
+ * `healthFile`, its /health answers what that file says ("200 ok", "500 broken"). Pushed on `procs`.
+ */
+export async function startWebServer(
+  lab: NetLab,
+  procs: LineProcess[],
+  host: string,
+  name: string,
+  port: number,
+  healthFile?: string,
+): Promise<void> {
+  const argv = ["node", RS_SERVER_JS, "--name", name, "--port", String(port)];
+  if (healthFile) argv.push("--health-file", healthFile);
+  const p = new LineProcess(lab.spawn(host, argv), name);
+  procs.push(p);
+  await p.nextLine(10000);
 }
