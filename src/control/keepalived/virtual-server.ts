@@ -329,7 +329,12 @@ function vsKeyword(v: Values, s: Stmt, vs: VsDraft, notActedOn: (kind: string) =
       return;
     }
     case "ha_suspend":
-      if (v.bool(s)) vs.haSuspend = true;
+      // Pausing checks while the VIP is elsewhere needs a second director (VRRP): until then the
+      // checks always run, and the option says so.
+      if (v.bool(s)) {
+        vs.haSuspend = true;
+        notActedOn("ha_suspend");
+      }
       return;
     case "tslvs_sensor": {
       // tslvs's own keyword (keepalived rejects it): the data-path health sensor of this service.
