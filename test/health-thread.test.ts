@@ -82,3 +82,26 @@ test("a checker thread that dies is restarted with the checkers' states, and rep
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("checker_priority and checker_cpu_affinity: the checker thread's nice value and CPUs", async () => {
+  const reports: CheckerReport[] = [];
+  const thread = new CheckerThread((r) => reports.push(r), () => [], pino({ level: "silent" }));
+  thread.tuning = { nice: 5, cpus: [0] };
+  try {
+    thread.setPlan([]);
+    const tasks = () =>
+      readdirSync("/proc/self/task").map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+        const status = readFileSync(`/proc/self/task/${tid}/status`, "utf8");
+        return {
+          nice: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]),
+          cpus: /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1],
+        };
+      });
+    await waitUntil("no thread at nice 5", 5000, () => tasks().some((t) => t.nice === 5));
+    const tuned = tasks().find((t) => t.nice === 5)!;
+    assert.equal(tuned.cpus, "0", "pinned to CPU 0");
+  } finally {
+    await thread.stop();
+  }
+});

@@ -117,3 +117,14 @@ test("include loops are reported, not followed", () => {
   });
   assert.ok(c.diagnostics.some((d) => /include loop/.test(d.message)));
 });
+
+test("checker_priority and checker_cpu_affinity tune the checker thread; bad values are reported", () => {
+  const ok = parse("global_defs {\n    checker_priority -5\n    checker_cpu_affinity 0 1\n}\n");
+  assert.equal(ok.globals.checkerPriority, -5);
+  assert.deepEqual(ok.globals.checkerCpuAffinity, [0, 1]);
+  assert.deepEqual(ok.diagnostics, []);
+  assert.ok(!ok.notActedOn.includes("checker_priority"));
+  const bad = parse("global_defs {\n    checker_priority 25\n}\n");
+  assert.equal(bad.globals.checkerPriority, undefined);
+  assert.equal(bad.diagnostics[0]?.line, 2);
+});

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import type { CheckerReport, PlannedChecker } from "./checker-runner.js";
-import type { FromChecker, ToChecker } from "./health-worker.js";
+import type { CheckerTuning, FromChecker, ToChecker } from "./health-worker.js";
 
 /** Seconds before a checker thread that died is started again. */
 const RESTART_DELAY_MS = 1000;
@@ -15,6 +15,8 @@ export class CheckerThread {
   private worker: Worker | null = null;
   private stopped = false;
   private restartTimer: NodeJS.Timeout | null = null;
+  /** The thread's nice value and CPUs; a change takes effect when the thread (re)starts. */
+  tuning: CheckerTuning = {};
   /** Restarts so far (listed by `tslvs health --json` through the log, and counted in tests). */
   restarts = 0;
 
@@ -27,12 +29,15 @@ export class CheckerThread {
 
   start(): void {
     if (this.stopped || this.worker) return;
-    const w = new Worker(new URL("./health-worker.js", import.meta.url));
+    const w = new Worker(new URL("./health-worker.js", import.meta.url), { workerData: this.tuning });
     this.worker = w;
     w.on("message", (m: FromChecker) => {
       if (m.type === "reports") for (const r of m.reports) this.onReport(r);
       else if (m.error)
-        this.log.warn({ nice: m.nice, err: m.error }, "health checker thread keeps the daemon's priority");
+        this.log.warn(
+          { nice: m.nice, cpus: m.cpus, err: m.error },
+          "health checker thread: priority or CPUs not set",
+        );
     });
     w.on("error", (e) => this.log.error({ err: e.message }, "health checker thread failed"));
     w.on("exit", (code) => {

@@ -74,6 +74,10 @@ export class HealthManager {
     const previous = this.desired;
     this.desired = state;
     this.globals = globals;
+    this.thread.tuning = {
+      ...(globals?.checkerPriority !== undefined ? { nice: globals.checkerPriority } : {}),
+      ...(globals?.checkerCpuAffinity ? { cpus: globals.checkerCpuAffinity } : {}),
+    };
     if (previous) this.startDrains(previous, state);
     this.plan = planHealth(state);
     const planned = this.book.setPlan(this.plan);

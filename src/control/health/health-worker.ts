@@ -2,8 +2,8 @@
  * The checker thread: runs every health check off the daemon's event loop (which also runs the
  * packet loop), and sends each attempt's report back. Told what to run by CheckerThread.
  */
-import { parentPort } from "node:worker_threads";
-import { niceThisThread } from "../../platform/thread-priority.js";
+import { parentPort, workerData } from "node:worker_threads";
+import { niceThisThread, pinThisThread } from "../../platform/thread-priority.js";
 import { type CheckerReport, CheckerRunner, type PlannedChecker } from "./checker-runner.js";
 import { runProbe } from "./probes/index.js";
 
@@ -14,8 +14,14 @@ export type ToChecker =
 
 export type FromChecker =
   | { type: "reports"; reports: CheckerReport[] }
-  /** Sent once at start: why the thread could not lower its priority, or null. */
-  | { type: "niced"; nice: number; error: string | null };
+  /** Sent once at start: why the thread could not take its priority or CPUs, or null. */
+  | { type: "tuned"; nice: number; cpus: number[] | null; error: string | null };
+
+/** What the checker thread is started with (keepalived's checker_priority, checker_cpu_affinity). */
+export interface CheckerTuning {
+  nice?: number;
+  cpus?: number[];
+}
 
 /**
  * The checker thread's nice value. The checks share the CPU with the packet loop of the same
@@ -30,11 +36,10 @@ const REPORT_BATCH_MS = 50;
 
 const port = parentPort;
 if (port) {
-  port.postMessage({
-    type: "niced",
-    nice: CHECKER_NICE,
-    error: niceThisThread(CHECKER_NICE),
-  } satisfies FromChecker);
+  const tuning = (workerData ?? {}) as CheckerTuning;
+  const nice = tuning.nice ?? CHECKER_NICE;
+  const error = niceThisThread(nice) ?? (tuning.cpus ? pinThisThread(tuning.cpus) : null);
+  port.postMessage({ type: "tuned", nice, cpus: tuning.cpus ?? null, error } satisfies FromChecker);
   // Reports go in batches, one message per REPORT_BATCH_MS at most: a thousand real servers a second
   // would otherwise be a thousand turns of the daemon's event loop, between its packet batches.
   let batch: CheckerReport[] = [];

@@ -26,6 +26,10 @@ export interface KeepalivedGlobals {
   lvsNotifyFifo?: string;
   notifyFifo?: string;
   checkerLogAllFailures: boolean;
+  /** checker_priority: the checker thread's nice value, -20..19 (default: CHECKER_NICE). */
+  checkerPriority?: number;
+  /** checker_cpu_affinity: the CPUs the checker thread may run on (default: the daemon's). */
+  checkerCpuAffinity?: number[];
   rsInitNotifies: boolean;
 }
 

@@ -216,6 +216,25 @@ class TopLevel {
           else g.lvsNotifyFifo = s.words[1]!;
         }
         return;
+      case "checker_priority": {
+        // keepalived's checker process priority is its nice value; here, the checker thread's.
+        if (!this.v.arity(s, 1, 1)) return;
+        const w = s.words[1]!;
+        const n = /^-?[0-9]+$/.test(w) ? Number(w) : Number.NaN;
+        if (n >= -20 && n <= 19) g.checkerPriority = n;
+        else this.diags.error(s.pos, `checker_priority value '${w}' is invalid (-20..19) - ignoring`);
+        return;
+      }
+      case "checker_cpu_affinity": {
+        const cpus: number[] = [];
+        for (let i = 1; i < s.words.length; i++) {
+          const n = this.v.int(s, i, 0, 4095);
+          if (n === null) return;
+          cpus.push(n);
+        }
+        if (cpus.length > 0) g.checkerCpuAffinity = cpus;
+        return;
+      }
       case "checker_log_all_failures": {
         const b = this.v.bool(s);
         if (b !== null) g.checkerLogAllFailures = b;
