@@ -51,6 +51,7 @@ function conf(topo: NatTopology, dir: string): string {
     "    enable_script_security",
     "    script_user root",
     `    lvs_notify_fifo ${dir}/fifo`,
+    "    rs_init_notifies",
     "}",
     `track_file health_flag {`,
     `    file "${dir}/flag"`,
@@ -273,7 +274,8 @@ test("keepalived.conf health checks take failed real servers out and put them ba
     lab.exec(topo.servers[2]!.host, ["ip", "link", "set", "eth0", "up"]);
     await waitMembers(d, vip, 80, all(), WORST_RECOVERY_S + 3, "link up: back");
 
-    // notify_up/notify_down, quorum_down/quorum_up ran; the FIFO got keepalived's lines.
+    // notify_up/notify_down, quorum_down/quorum_up ran; the FIFO got keepalived's lines (and, with
+    // rs_init_notifies, a line for each real server at start).
     const notified = readFileSync(join(dir, "notify"), "utf8");
     for (const line of [`down ${rs2}`, `up ${rs2}`, `down ${rs4}`, `up ${rs4}`, "quorum-down", "quorum-up"])
       assert.ok(notified.split("\n").includes(line), `notify scripts: no "${line}" in:\n${notified}`);
@@ -283,6 +285,8 @@ test("keepalived.conf health checks take failed real servers out and put them ba
       `RS [${rs2}]:tcp:80 [${vip}]:tcp:80 UP`,
       `VS [${vip}]:tcp:85 DOWN`,
       `VS [${vip}]:tcp:85 UP`,
+      // rs_init_notifies: the start's states, for a server that never changed.
+      `RS [${rs3}]:tcp:80 [${vip}]:tcp:83 UP`,
     ])
       assert.ok(fifo.split("\n").includes(line), `notify FIFO: no "${line}" in:\n${fifo}`);
 

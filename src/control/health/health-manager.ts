@@ -82,11 +82,29 @@ export class HealthManager {
     this.plan = planHealth(state);
     const planned = this.book.setPlan(this.plan);
     this.checkerCount = planned.length;
+    const first = !previous;
     if (planned.length > 0 || this.started) {
       this.started = true;
       this.thread.setPlan(planned);
     }
     this.program(source);
+    if (first && globals?.rsInitNotifies) this.announceInitialStates();
+  }
+
+  /** rs_init_notifies: every real server's state at start, as the events of a change would say it. */
+  private announceInitialStates(): void {
+    for (const sp of this.plan?.services ?? []) {
+      for (const rs of sp.rs) {
+        const up = this.book.isAlive(rs);
+        this.announce({
+          kind: up ? "rs-up" : "rs-down",
+          service: sp.identity,
+          services: sp.keys,
+          rs,
+          health: sp.health,
+        });
+      }
+    }
   }
 
   /** Checks these real servers' checkers at once (the data-path sensor). */
