@@ -85,7 +85,11 @@ test("a checker thread that dies is restarted with the checkers' states, and rep
 
 test("checker_priority and checker_cpu_affinity: the checker thread's nice value and CPUs", async () => {
   const reports: CheckerReport[] = [];
-  const thread = new CheckerThread((r) => reports.push(r), () => [], pino({ level: "silent" }));
+  const thread = new CheckerThread(
+    (r) => reports.push(r),
+    () => [],
+    pino({ level: "silent" }),
+  );
   thread.tuning = { nice: 5, cpus: [0] };
   try {
     thread.setPlan([]);
