@@ -21,9 +21,11 @@ import {
   ZERO_RATES,
 } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
+import { buildDashboard } from "./dashboard/dashboard-data.js";
 import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
+import { EventLog } from "./event-log.js";
 import { HealthManager } from "./health/health-manager.js";
 import { renderHealthMetrics } from "./health-metrics.js";
 import { type HttpAddress, HttpEndpoint } from "./http-endpoint.js";
@@ -118,6 +120,9 @@ export class Daemon {
   private flushUnmanaged = false;
   private readonly reloads = { applied: 0, refused: 0 };
   private lastReloadAt = 0;
+  /** The recent events the dashboard lists (the last 200). */
+  readonly events = new EventLog();
+  private readonly startedAt = new Date().toISOString();
 
   private constructor(
     readonly options: DaemonOptions,
@@ -149,6 +154,13 @@ export class Daemon {
       log: this.log,
       now: this.clock,
       program: (state, source) => this.program(state, source),
+      onEvent: (e) =>
+        this.events.record(
+          e.kind,
+          e.rs
+            ? `real server ${e.rs.target} of ${e.service} ${e.kind === "rs-up" ? "UP" : "DOWN"}${e.reason ? ` (${e.reason})` : ""}`
+            : `quorum of ${e.service} ${e.kind === "quorum-up" ? "gained" : "lost"}`,
+        ),
       ...(options.drainTimeout !== undefined ? { drainTimeout: options.drainTimeout } : {}),
     });
   }
@@ -197,11 +209,13 @@ export class Daemon {
         throw new Error(`--http ${options.http.host}:${options.http.port}: ${(e as Error).message}`);
       }
       d.http.metrics = () => d.metricsBody();
+      d.http.dashboard = () => d.dashboardBody();
       d.loopDelay.enable();
       const a = d.http.address;
-      d.log.info({ http: `${a.host}:${a.port}`, paths: ["/metrics"] }, "serving HTTP");
+      d.log.info({ http: `${a.host}:${a.port}`, paths: ["/metrics", "/", "/api/dashboard"] }, "serving HTTP");
     }
     d.ticker = setInterval(() => d.tick(), deps.tickMs ?? 1000);
+    d.events.record("start", `tslvs ${TSLVS_VERSION} started with ${d.director.services().length} services`);
     d.log.info(
       {
         socket: options.socketPath,
@@ -326,8 +340,10 @@ export class Daemon {
     if (r.applied) {
       this.reloads.applied++;
       this.lastReloadAt = Date.now() / 1000;
+      this.events.record("reload-applied", r.message);
     } else if (this.options.configFile !== undefined || this.options.keepalivedConf !== undefined) {
       this.reloads.refused++;
+      this.events.record("reload-refused", r.message);
     }
     return r;
   }
@@ -523,6 +539,40 @@ export class Daemon {
     return body;
   }
 
+  private dashboardCache: { at: number; body: Promise<Buffer> } | null = null;
+
+  /**
+   * The /api/dashboard JSON, built when asked and kept for a second (several open pages share one
+   * build). Capped (dashboard-data.ts: 500 services, 5,000 real servers) so that its cost on the
+   * packet loop's thread does not grow with the table: one synchronous build of a bounded size.
+   */
+  private dashboardBody(): Promise<Buffer> {
+    const now = Date.now();
+    if (this.dashboardCache && now - this.dashboardCache.at < 1000) return this.dashboardCache.body;
+    let body: Promise<Buffer>;
+    try {
+      const doc = buildDashboard({
+        version: TSLVS_VERSION,
+        host: hostname(),
+        startedAt: this.startedAt,
+        ready: this.ready,
+        dataPlane: this.dataPlane,
+        services: this.director.services(),
+        rates: this.deps.rates ?? ZERO_RATES,
+        health: this.health.listing(),
+        table: this.director.tableFill(),
+        live: this.engineStats?.() ?? null,
+        reloads: { ...this.reloads },
+        events: this.events.list(),
+      });
+      body = Promise.resolve(Buffer.from(JSON.stringify(doc), "utf8"));
+    } catch (e) {
+      body = Promise.reject(e);
+    }
+    this.dashboardCache = { at: now, body };
+    return body;
+  }
+
   /** refusedFull when the table was last seen refusing; null while it has room. */
   private refusingSince: number | null = null;
   private refusedReported = 0;
@@ -542,6 +592,8 @@ export class Daemon {
           { ...f, refusedSinceLastReport: f.refusedFull - this.refusedReported },
           "connection table full: new connections refused (raise --conn-capacity, or lower the TCP/UDP timeouts)",
         );
+        if (this.refusingSince === null)
+          this.events.record("table-full", `connection table full (${f.capacity}): new connections refused`);
         this.refusingSince ??= now;
         this.refusedReported = f.refusedFull;
         this.lastReport = now;
@@ -551,6 +603,7 @@ export class Daemon {
         { ...f, refusingSeconds: (now - this.refusingSince) / 1000 },
         "connection table has room again",
       );
+      this.events.record("table-room", `connection table has room again (${f.entries} of ${f.capacity})`);
       this.refusingSince = null;
     }
   }

@@ -1,11 +1,13 @@
 /**
  * The daemon's HTTP endpoint (`tslvs start --http ADDR:PORT`): `GET /metrics` in the Prometheus text
- * format. Read-only; loopback unless an address says otherwise. The body comes from the daemon
- * (`metrics`): rendered in slices between packet-loop turns, at most once a second, scrapes in
- * between (a storm of them) sharing the same body.
+ * format, and the dashboard: its page at `/` (docs/metrics.md, "Dashboard") and the JSON it polls
+ * at `/api/dashboard`. Read-only; loopback unless an address says otherwise. The bodies come from
+ * the daemon (`metrics`, `dashboard`): rendered between packet-loop turns, at most once a second,
+ * requests in between (a storm of them) sharing the same body.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { parseHostPort } from "../core/address.js";
+import { DASHBOARD_ASSETS, DASHBOARD_CSP } from "./dashboard/assets.js";
 
 export interface HttpAddress {
   host: string;
@@ -25,6 +27,8 @@ export function parseHttpAddress(text: string): HttpAddress {
 export class HttpEndpoint {
   /** The /metrics body, in parts (set by the daemon before the first request can arrive). */
   metrics: () => Promise<readonly Buffer[]> = async () => [];
+  /** The /api/dashboard JSON (set by the daemon like `metrics`). */
+  dashboard: () => Promise<Buffer> = async () => Buffer.from("{}");
 
   private constructor(private readonly server: Server) {}
 
@@ -52,7 +56,24 @@ export class HttpEndpoint {
         );
         return;
       }
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found: this endpoint serves /metrics\n");
+      if (path === "/api/dashboard") {
+        endpoint!.dashboard().then(
+          (body) => send(res, req.method === "HEAD", "application/json; charset=utf-8", body),
+          (e: unknown) => {
+            if (res.destroyed) return;
+            res.writeHead(500, { "content-type": "text/plain" }).end(`dashboard failed: ${String(e)}\n`);
+          },
+        );
+        return;
+      }
+      const asset = DASHBOARD_ASSETS.get(path ?? "");
+      if (asset) {
+        send(res, req.method === "HEAD", asset.type, asset.body);
+        return;
+      }
+      res
+        .writeHead(404, { "content-type": "text/plain" })
+        .end("not found: this endpoint serves /metrics, / (the dashboard) and /api/dashboard\n");
     });
     server.headersTimeout = 5000;
     server.requestTimeout = 10000;
@@ -80,4 +101,18 @@ export class HttpEndpoint {
       this.server.close(() => resolve());
     });
   }
+}
+
+/** A dashboard response: never cached (it is live), never sniffed as another type, never framed. */
+function send(res: ServerResponse, head: boolean, type: string, body: Buffer): void {
+  if (res.destroyed) return;
+  res.writeHead(200, {
+    "content-type": type,
+    "content-length": body.length,
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "content-security-policy": DASHBOARD_CSP,
+    "referrer-policy": "no-referrer",
+  });
+  res.end(head ? undefined : body);
 }

@@ -33,6 +33,8 @@ export interface HealthManagerOptions {
   /** Seconds, monotonic. */
   now: () => number;
   drainTimeout?: number;
+  /** Told of every real server up/down and quorum change (the daemon's event log). */
+  onEvent?: (e: HealthEvent) => void;
 }
 
 /**
@@ -233,6 +235,7 @@ export class HealthManager {
 
   private announce(e: HealthEvent): void {
     const log = this.opts.log;
+    this.opts.onEvent?.(e);
     if (e.kind === "rs-up" || e.kind === "rs-down") {
       const rs = e.rs!;
       const up = e.kind === "rs-up";
