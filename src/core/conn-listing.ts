@@ -6,6 +6,7 @@
 import { IpAddr } from "./address.js";
 import { bindDest, controlAdd } from "./conn.js";
 import {
+  bytesToLatin1,
   type CheckedConn,
   type ConnRecord,
   type ConnSnapshot,
@@ -13,6 +14,7 @@ import {
   checkConnRecord,
   type ImportResult,
   isInt,
+  latin1ToBytes,
   serviceKeyOf,
   serviceKeyRecord,
 } from "./conn-snapshot.js";
@@ -32,6 +34,8 @@ import type { Dest } from "./dest.js";
 import { type ConnInfo, type DirectorState, FWD_NAMES, type IndexedConnInfo } from "./director-state.js";
 import { IpvsError } from "./errors.js";
 import { IPPROTO_IP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
+import { findPeTemplate } from "./packet-path.js";
+import { PE_SIP } from "./persistence.js";
 import { protocolOps } from "./proto.js";
 import type { VirtualService } from "./service.js";
 import type { Counters } from "./stats.js";
@@ -91,6 +95,12 @@ export function connInfo(ds: DirectorState, i: number, now: number): ConnInfo {
     peName: "",
     peData: "",
   };
+  const pe = tmpl && t.isPeTemplate(i) ? ds.peData.get(i) : undefined;
+  if (pe) {
+    // /proc/net/ip_vs_conn: the engine's name and its data (the Call-ID's bytes).
+    info.peName = PE_SIP;
+    info.peData = bytesToLatin1(pe);
+  }
   if (fwd === CONN_F_FULLNAT && !tmpl) {
     info.laddr = IpAddr.fromWords(daf, t.readLaddr(i, w)).toString();
     info.lport = t.lportOf(i);
@@ -131,6 +141,8 @@ export function exportConnections(ds: DirectorState, now: number): ConnSnapshot 
       inPkts: t.inPkts[i]!,
       control: -1,
     };
+    const pe = t.isPeTemplate(i) ? ds.peData.get(i) : undefined;
+    if (pe) rec.peData = bytesToLatin1(pe);
     if (t.lpool[i]! >= 0) {
       rec.laddr = IpAddr.fromWords(daf, t.readLaddr(i, w)).toString();
       rec.lport = t.lportOf(i);
@@ -225,7 +237,13 @@ export function importOne(ds: DirectorState, c: CheckedConn, now: number): numbe
   }
   const fullnatConn = fwd === CONN_F_FULLNAT && !tmpl;
   if (fullnatConn !== (c.laddr !== null)) return -3;
-  if (t.lookupIn(rec.protocol, rec.af, c.caddr.words, rec.cport, c.vaddr.words, rec.vport, tmpl) >= 0)
+  const pe = rec.peData !== undefined ? latin1ToBytes(rec.peData) : null;
+  if (pe) {
+    const h = t.hashBytes(pe, 0, pe.length);
+    const w = c.caddr.words;
+    if (findPeTemplate(ds, rec.protocol, rec.af, w, c.vaddr.words, rec.vport, pe, 0, pe.length, h) >= 0)
+      return -1;
+  } else if (t.lookupIn(rec.protocol, rec.af, c.caddr.words, rec.cport, c.vaddr.words, rec.vport, tmpl) >= 0)
     return -1;
   const i = t.alloc(
     rec.protocol,
@@ -255,6 +273,10 @@ export function importOne(ds: DirectorState, c: CheckedConn, now: number): numbe
     t.lpool[i] = lip.id;
   }
   if (dest) bindDest(ds, i, dest);
+  if (pe) {
+    ds.peData.set(i, pe);
+    t.setPeKey(i, t.hashBytes(pe, 0, pe.length));
+  }
   t.hashIn(i);
   if ((fwd === CONN_F_MASQ || fwd === CONN_F_FULLNAT) && !tmpl) t.hashOut(i);
   t.wheel.arm(i, now + rec.expiresIn);

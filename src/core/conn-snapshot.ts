@@ -6,6 +6,7 @@
  * ready; `checkConnRecord` validates a record read back from a file before the director trusts it.
  */
 import { IpAddr } from "./address.js";
+import { CONN_F_TEMPLATE } from "./conn-table.js";
 import type { ServiceKey } from "./service.js";
 
 /** A service key as plain data. */
@@ -38,6 +39,8 @@ export interface ConnRecord {
   inPkts: number;
   /** Index in the snapshot's `conns` of the controlling template; -1 for none. */
   control: number;
+  /** A SIP persistence template's Call-ID, one character per byte (absent for other entries). */
+  peData?: string;
   /** The real server the entry is bound to (absent for bypass entries): its service and address. */
   service?: ServiceKeyRecord;
   dest?: { addr: string; port: number };
@@ -129,6 +132,7 @@ export function checkConnRecord(r: unknown, count: number): CheckedConn | null {
     laddr = addr(rec.laddr, rec.daf);
     if (!laddr || !isInt(rec.lport, 1, 65535)) return null;
   }
+  if (rec.peData !== undefined && !isPeData(rec.peData, rec.flags)) return null;
   let service: ServiceKey | null = null;
   let destAddr: IpAddr | null = null;
   if (rec.service !== undefined || rec.dest !== undefined) {
@@ -139,6 +143,26 @@ export function checkConnRecord(r: unknown, count: number): CheckedConn | null {
     if (!destAddr) return null;
   }
   return { rec, caddr, vaddr, daddr, laddr, service, destAddr };
+}
+
+/** A template's Call-ID: 1..255 characters, each a byte. */
+function isPeData(v: unknown, flags: number): boolean {
+  if (typeof v !== "string" || v.length < 1 || v.length > 255 || !(flags & CONN_F_TEMPLATE)) return false;
+  for (let k = 0; k < v.length; k++) if (v.charCodeAt(k) > 0xff) return false;
+  return true;
+}
+
+/** Bytes as a string of one character each (Latin-1), the way /proc prints pe_data's bytes. */
+export function bytesToLatin1(b: Uint8Array): string {
+  let s = "";
+  for (let k = 0; k < b.length; k++) s += String.fromCharCode(b[k]!);
+  return s;
+}
+
+export function latin1ToBytes(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let k = 0; k < s.length; k++) b[k] = s.charCodeAt(k);
+  return b;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

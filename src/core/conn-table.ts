@@ -113,6 +113,8 @@ const R_D = 5;
 const R_L = 6;
 const R_DL = 7;
 const ID_TEMPLATE = 1 << 16;
+/** A persistence-engine template: also keyed by its engine data's hash, kept in the laddr word. */
+const ID_PE = 1 << 17;
 const V6_C = 0;
 const V6_V = 4;
 const V6_D = 8;
@@ -405,7 +407,90 @@ export class ConnTable {
   private inBucket(i: number): number {
     const o = i * REC;
     const r = this.rec;
-    return this.hash(r[o + R_ID]! & 0xff, r[o + R_C]!, r[o + R_CV]!, r[o + R_V]!);
+    const id = r[o + R_ID]!;
+    if (id & ID_PE) return this.peBucket(id & 0xff, r[o + R_C]!, r[o + R_CV]!, r[o + R_V]!, r[o + R_L]!);
+    return this.hash(id & 0xff, r[o + R_C]!, r[o + R_CV]!, r[o + R_V]!);
+  }
+
+  private peBucket(proto: number, a: number, ports: number, b: number, pe: number): number {
+    let h = mix(this.seed ^ proto, a);
+    h = mix(h, b);
+    h = mix(h, ports);
+    h = mix(h, pe);
+    return finish(h) & this.bucketMask;
+  }
+
+  /**
+   * A seeded hash of buf[off .. off+len) (a persistence engine's data, e.g. a SIP Call-ID): the
+   * kernel hashes such templates by their data, so one client's many calls spread over the buckets.
+   */
+  hashBytes(buf: Uint8Array, off: number, len: number): number {
+    let h = this.seed ^ len;
+    let k = 0;
+    for (let j = 0; j < len; j++) {
+      k = (k << 8) | buf[off + j]!;
+      if ((j & 3) === 3) {
+        h = mix(h, k);
+        k = 0;
+      }
+    }
+    if (len & 3) h = mix(h, k);
+    return finish(h) | 0;
+  }
+
+  /**
+   * Make template i a persistence-engine template with data hash `peHash` (rehashed when hashed):
+   * plain template lookups no longer see it, `lookupPeTemplate` does.
+   */
+  setPeKey(i: number, peHash: number): void {
+    const hashed = (this.flags[i]! & CONN_F_HASHED) !== 0;
+    if (hashed) this.unhashIn(i);
+    const o = i * REC;
+    this.rec[o + R_ID] = this.rec[o + R_ID]! | ID_PE;
+    this.rec[o + R_L] = peHash | 0;
+    if (hashed) this.hashIn(i);
+  }
+
+  /** Whether entry i is a persistence-engine template. */
+  isPeTemplate(i: number): boolean {
+    return (this.rec[i * REC + R_ID]! & ID_PE) !== 0;
+  }
+
+  /**
+   * Persistence-engine templates keyed (protocol, family, caddr, 0, vaddr, vport, data hash): the
+   * first after entry `after` in its chain (-1: from the chain's start), or -1. The caller compares
+   * the engine data itself and calls again with the last index to pass a hash collision.
+   */
+  lookupPeTemplate(
+    proto: number,
+    af: number,
+    caddr: ArrayLike<number>,
+    vaddr: ArrayLike<number>,
+    vport: number,
+    peHash: number,
+    after: number,
+  ): number {
+    const ck = af === 4 ? caddr[0]! | 0 : keyWord(af, caddr) | 0;
+    const vk = af === 4 ? vaddr[0]! | 0 : keyWord(af, vaddr) | 0;
+    const ports = vport;
+    const pk = peHash | 0;
+    const ident = proto | (af << 8) | ID_TEMPLATE | ID_PE;
+    const r = this.rec;
+    let i = after >= 0 ? r[after * REC + R_NEXT]! : this.inHeads[this.peBucket(proto, ck, ports, vk, pk)]!;
+    while (i >= 0) {
+      const o = i * REC;
+      if (
+        r[o + R_C] === ck &&
+        r[o + R_CV] === ports &&
+        r[o + R_V] === vk &&
+        r[o + R_L] === pk &&
+        (r[o + R_ID]! & 0x30fff) === ident &&
+        (af === 4 || (this.v6Equal(i, V6_C, caddr) && this.v6Equal(i, V6_V, vaddr)))
+      )
+        return i;
+      i = r[o + R_NEXT]!;
+    }
+    return -1;
   }
 
   private hash(proto: number, a: number, ports: number, b: number): number {
@@ -521,7 +606,7 @@ export class ConnTable {
         r[o + R_C] === ck &&
         r[o + R_CV] === ports &&
         r[o + R_V] === vk &&
-        (r[o + R_ID]! & 0x10fff) === ident &&
+        (r[o + R_ID]! & 0x30fff) === ident &&
         (af === 4 || (this.v6Equal(i, V6_C, caddr) && this.v6Equal(i, V6_V, vaddr)))
       )
         return i;

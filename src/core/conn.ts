@@ -193,6 +193,7 @@ export function expire(ds: DirectorState, i: number, now: number, forced: boolea
   }
   unbindLocal(ds, i);
   unbindDest(ds, i);
+  if (ds.peData.size > 0) ds.peData.delete(i);
   t.free(i);
 }
 

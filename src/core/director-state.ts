@@ -23,6 +23,7 @@ import {
   type ServiceLaddrs,
   validatePortRange,
 } from "./laddr-pool.js";
+import { SipMatch } from "./pe-sip.js";
 import { TemplateKey } from "./persistence.js";
 import { RateBook } from "./rate-book.js";
 import type { SchedulerContext, SchedulerModule } from "./scheduler.js";
@@ -209,6 +210,12 @@ export class DirectorState {
   nowValue = 0;
   readonly ctx: SchedulerContext;
   readonly tkey = new TemplateKey();
+  /**
+   * Persistence-engine data of PE templates, by template index (a SIP Call-ID's bytes): set once
+   * when such a template is made, dropped when it is freed.
+   */
+  readonly peData = new Map<number, Uint8Array>();
+  readonly sipMatch = new SipMatch();
   readonly scratch = new Uint32Array(4);
   readonly scratch2 = new Uint32Array(4);
 

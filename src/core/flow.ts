@@ -33,6 +33,22 @@ export class FlowPacket {
   length = 0;
   /** Firewall mark of the packet (0: none). */
   fwmark = 0;
+  /**
+   * The UDP payload, payload[payloadOff .. payloadOff+payloadLen), when the data plane hands it
+   * over (a reference into its frame, not a copy); null when not given. Only a persistence
+   * engine reads it (`--pe sip`: the Call-ID), and only when a new conn is scheduled.
+   */
+  payload: Uint8Array | null = null;
+  payloadOff = 0;
+  payloadLen = 0;
+
+  /** Hand over a UDP payload (see `payload`); null to clear. */
+  setPayload(payload: Uint8Array | null, off = 0, len = payload ? payload.length - off : 0): this {
+    this.payload = payload;
+    this.payloadOff = off;
+    this.payloadLen = len;
+    return this;
+  }
 
   /** Convenience for tests and the control plane: fill from numbers. */
   setV4(protocol: number, saddr: number, sport: number, daddr: number, dport: number): this {
@@ -44,6 +60,7 @@ export class FlowPacket {
     this.daddr[0] = daddr >>> 0;
     this.sport = sport;
     this.dport = dport;
+    this.payload = null;
     return this;
   }
 }

@@ -9,8 +9,9 @@ import {
 } from "./conn-table.js";
 import type { Dest } from "./dest.js";
 import { addTo, type DirectorState } from "./director-state.js";
-import { type FlowPacket, IPPROTO_TCP } from "./flow.js";
-import { fillTemplateKey } from "./persistence.js";
+import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
+import { sipCallId } from "./pe-sip.js";
+import { fillTemplateKey, PE_SIP } from "./persistence.js";
 import { protocolOps, setState } from "./proto.js";
 import { SVC_F_ONEPACKET, type VirtualService } from "./service.js";
 import { FTP_DATA_PORT, FTP_PORT } from "./service-table.js";
@@ -252,7 +253,24 @@ export function schedulePersistent(
   const t = ds.conns;
   const key = ds.tkey;
   fillTemplateKey(svc, pkt.protocol, pkt.family, pkt.saddr, pkt.daddr, pkt.dport, key);
-  let ct = t.lookupIn(key.proto, pkt.family, key.caddr, 0, key.vaddr, key.vport, true);
+  // The SIP engine (kernel ip_vs_pe_sip): the template is also keyed by the Call-ID; a packet
+  // without one (or not UDP) cannot be placed and is dropped, with no ICMP (kernel: ignored = -1).
+  const sip = svc.pe === PE_SIP;
+  const m = ds.sipMatch;
+  let peHash = 0;
+  let ct: number;
+  if (sip) {
+    const b = pkt.payload;
+    if (pkt.protocol !== IPPROTO_UDP || !b || !sipCallId(b, pkt.payloadOff, pkt.payloadLen, m)) {
+      result(out, ACTION_DROP, "no-pe-data");
+      return -1;
+    }
+    peHash = t.hashBytes(b, pkt.payloadOff + m.off, m.len);
+    const at = pkt.payloadOff + m.off;
+    ct = findPeTemplate(ds, key.proto, pkt.family, key.caddr, key.vaddr, key.vport, b, at, m.len, peHash);
+  } else {
+    ct = t.lookupIn(key.proto, pkt.family, key.caddr, 0, key.vaddr, key.vport, true);
+  }
   let dest: Dest;
   if (ct < 0 || !templateValid(ds, ct)) {
     const picked = svc.scheduler ? svc.scheduler.schedule(svc, pkt) : null;
@@ -278,6 +296,12 @@ export function schedulePersistent(
     );
     if (ct < 0) return refused(ct, out);
     t.timeout[ct] = svc.timeout;
+    if (sip) {
+      // One copy of the Call-ID per new template (listed as its pe_data); none per packet.
+      const at = pkt.payloadOff + m.off;
+      ds.peData.set(ct, pkt.payload!.slice(at, at + m.len));
+      t.setPeKey(ct, peHash);
+    }
   } else {
     dest = ds.destById[t.destId[ct]!]!;
   }
@@ -309,6 +333,37 @@ export function schedulePersistent(
   t.wheel.arm(ct, now + t.timeout[ct]!);
   connStats(ds, dest, svc);
   return i;
+}
+
+/**
+ * The SIP template keyed (proto, family, caddr, vaddr, vport) with the Call-ID buf[off .. off+len)
+ * (kernel ip_vs_sip_ct_match), or -1.
+ */
+export function findPeTemplate(
+  ds: DirectorState,
+  proto: number,
+  family: number,
+  caddr: ArrayLike<number>,
+  vaddr: ArrayLike<number>,
+  vport: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  peHash: number,
+): number {
+  const t = ds.conns;
+  let ct = -1;
+  for (;;) {
+    ct = t.lookupPeTemplate(proto, family, caddr, vaddr, vport, peHash, ct);
+    if (ct < 0) return -1;
+    const data = ds.peData.get(ct);
+    if (data && data.length === len && sameBytes(data, buf, off, len)) return ct;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, off: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (a[k] !== b[off + k]) return false;
+  return true;
 }
 
 /** Kernel ip_vs_leave: no real server for a new conn. */

@@ -6,6 +6,9 @@ import { IPPROTO_IP } from "./flow.js";
 import type { VirtualService } from "./service.js";
 import { FTP_PORT } from "./service-table.js";
 
+/** The persistence engine the director acts on (kernel ip_vs_pe_sip); others are only stored. */
+export const PE_SIP = "sip";
+
 /** out = client address masked: IPv4 by the 32-bit netmask, IPv6 by the prefix length. */
 export function maskClient(
   family: number,

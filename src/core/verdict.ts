@@ -30,7 +30,9 @@ export type VerdictReason =
   | "table-full"
   | "no-local-port"
   | "unsupported-protocol"
-  | "nat-icmp";
+  | "nat-icmp"
+  /** A persistence engine found no data in the packet (`--pe sip`: no Call-ID; non-UDP). */
+  | "no-pe-data";
 
 export class Verdict {
   action: VerdictAction = ACTION_PASS;

@@ -23,7 +23,7 @@ import {
   ICMPV6_TIME_EXCEEDED,
   icmpv6ErrorAllowed,
 } from "../net/icmpv6.js";
-import { FRAG_NONE, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP } from "../net/ip.js";
+import { FRAG_NONE, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_UDP } from "../net/ip.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
 import {
@@ -210,6 +210,9 @@ export class SlowPath {
     pkt.tcpFlags = f.tcpFlags;
     pkt.length = f.ipLen;
     pkt.fwmark = 0;
+    // A persistence engine (--pe sip) reads a UDP datagram's payload in place: a reference, no copy.
+    if (f.protocol === PROTO_UDP) pkt.setPayload(bytes, f.payloadOff, f.payloadLen);
+    else pkt.payload = null;
     const v = this.verdict.reset();
     const inbound = this.isVirtual(f);
     if (inbound) this.director.inbound(pkt, now, v);
@@ -433,6 +436,7 @@ export class SlowPath {
     pkt.tcpFlags = 0;
     pkt.length = length;
     pkt.fwmark = 0;
+    pkt.payload = null;
     return pkt;
   }
 
