@@ -7,7 +7,6 @@ import type { DestConfig, ServiceConfig } from "./api.js";
  */
 export const NOT_ACTED_ON = {
   sctp: "sctp service",
-  peSip: "persistence engine sip",
   gue: "gue tunnel",
   gre: "gre tunnel",
   syncDaemon: "sync daemon",
@@ -16,7 +15,6 @@ export const NOT_ACTED_ON = {
 export function serviceNotActedOn(svc: ServiceConfig): string[] {
   const out: string[] = [];
   if (svc.id.protocol === "sctp") out.push(NOT_ACTED_ON.sctp);
-  if (svc.pe !== "") out.push(NOT_ACTED_ON.peSip);
   return out;
 }
 
