@@ -215,7 +215,8 @@ export class Daemon {
       d.log.info({ http: `${a.host}:${a.port}`, paths: ["/metrics", "/", "/api/dashboard"] }, "serving HTTP");
     }
     d.ticker = setInterval(() => d.tick(), deps.tickMs ?? 1000);
-    d.events.record("start", `tslvs ${TSLVS_VERSION} started with ${d.director.services().length} services`);
+    const n = d.director.services().length;
+    d.events.record("start", `tslvs ${TSLVS_VERSION} started with ${n} service${n === 1 ? "" : "s"}`);
     d.log.info(
       {
         socket: options.socketPath,

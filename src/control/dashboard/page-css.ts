@@ -45,6 +45,7 @@ main { padding: 8px 20px 40px; max-width: 1400px; margin: 0 auto; }
 .spark svg { display: block; margin-top: 2px; }
 .spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
 .spark path { fill: var(--fill); stroke: none; }
+.spark rect { fill: #f1f3f6; rx: 3px; }
 table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; padding: 5px 14px; border-top: 1px solid var(--line); white-space: nowrap; }
 th { color: var(--muted); font-weight: normal; font-size: 12px; }

@@ -98,6 +98,11 @@ export const DASHBOARD_JS = `"use strict";
     const x = (t) => (w * (t - (now - WINDOW_MS))) / WINDOW_MS;
     const y = (v) => h - 2 - ((h - 4) * v) / max;
     const coords = points.map((p) => x(p.t).toFixed(1) + "," + y(p.v).toFixed(1));
+    // The frame is the whole five minutes, now at the right edge: a new page fills in from there.
+    const frame = document.createElementNS(SVG, "rect");
+    frame.setAttribute("width", String(w));
+    frame.setAttribute("height", String(h));
+    svg.append(frame);
     if (coords.length >= 2) {
       const area = document.createElementNS(SVG, "path");
       area.setAttribute("d", "M" + x(points[0].t).toFixed(1) + "," + h + " L" + coords.join(" L") +
