@@ -111,6 +111,8 @@ export function flow(
   pkt.tcpFlags = tcpFlags;
   pkt.length = length;
   pkt.fwmark = fwmark;
+  // A new tuple carries no payload until `setPayload` gives one (no stale Call-ID).
+  pkt.payload = null;
   return pkt;
 }
 
