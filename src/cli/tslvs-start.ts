@@ -153,6 +153,10 @@ export async function startCommand(args: string[]): Promise<number> {
           { ...r, downSeconds: Math.round(taken.ageSeconds * 1000) / 1000, heldLinks: h.links.length },
           "took over the previous daemon's connections",
         );
+        daemon.events.record(
+          "handover",
+          `restart: took over ${r.imported} connections of the previous daemon (down ${taken.ageSeconds.toFixed(1)} s)`,
+        );
       } else if (taken.why !== "none") {
         daemon.log.warn({ why: taken.why, detail: taken.detail ?? null }, "handover file ignored");
       }

@@ -13,7 +13,8 @@ export type EventKind =
   | "reload-applied"
   | "reload-refused"
   | "table-full"
-  | "table-room";
+  | "table-room"
+  | "handover";
 
 export interface EventRecord {
   /** ISO 8601 time it happened. */

@@ -29,7 +29,7 @@ const family = (name: string, type: Family["type"], help: string): Family => ({
 });
 
 /** The engine's drop counters by the reason label they are exported under. */
-const DROP_REASONS: [string, string][] = [
+export const DROP_REASONS: readonly (readonly [string, string])[] = [
   ["malformed", "malformed"],
   ["no_route", "noRoute"],
   ["ttl_expired", "ttlExpired"],

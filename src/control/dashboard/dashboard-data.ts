@@ -6,35 +6,19 @@
  * service says how many it has), so that a table of 10,000 services costs the packet loop's thread
  * the same as one of 500, and the browser gets a page it can draw every two seconds.
  */
+
 import { DEST_F_OVERLOAD } from "../../core/dest.js";
 import { SVC_F_PERSISTENT, type VirtualService } from "../../core/service.js";
 import type { CounterValues, HealthServiceEntry, RateValues, StatsEntry } from "../api.js";
 import { counterValues, hostPort, keyText, type RateSource } from "../api-mapping.js";
 import type { TableFill } from "../director-port.js";
 import type { EventRecord } from "../event-log.js";
+import { DROP_REASONS } from "../tslvs-metrics.js";
 
 /** Services sent, in the director's order; the rest are only counted (`servicesTotal`). */
 export const MAX_SERVICES = 500;
 /** Real servers sent over all the services sent; a service past it lists none, with its total. */
 export const MAX_REAL_SERVERS = 5000;
-
-/** The engine's drop counters, by the reason label /metrics exports them under (tslvs_drops_total). */
-const DROP_REASONS: readonly (readonly [string, string])[] = [
-  ["malformed", "malformed"],
-  ["no_route", "noRoute"],
-  ["ttl_expired", "ttlExpired"],
-  ["rewrite_failed", "rewriteFailed"],
-  ["fragment", "fragmentsDropped"],
-  ["icmp_unrelated", "icmpUnrelated"],
-  ["no_local_port", "noLocalPort"],
-  ["tx_full", "txFull"],
-  ["passed_dropped", "passedAndDropped"],
-  ["dropped", "dropped"],
-  ["error", "errors"],
-  ["kernel_rx_dropped", "kernelRxDropped"],
-  ["kernel_rx_ring_full", "kernelRxRingFull"],
-  ["next_hop_refused", "nextHopRefused"],
-];
 
 export interface DashboardHealth {
   state: "alive" | "failed" | "draining";
