@@ -34,6 +34,9 @@ export async function startCommand(args: string[]): Promise<number> {
       "conn-tab-bits": "value",
       "conn-capacity": "value",
       http: "value",
+      "http-token-file": "value",
+      "http-tls-cert": "value",
+      "http-tls-key": "value",
       "metrics-ipvs-backend-labels": "value",
       "keepalived-conf": "value",
       strict: "flag",
@@ -82,6 +85,10 @@ export async function startCommand(args: string[]): Promise<number> {
     }
     if (backendLabels && !http)
       throw new UsageError("--metrics-ipvs-backend-labels needs --http (where /metrics is served)");
+    for (const f of ["http-token-file", "http-tls-cert", "http-tls-key"])
+      if (parsed.opts.has(f) && !http) throw new UsageError(`--${f} needs --http`);
+    if (parsed.opts.has("http-tls-cert") !== parsed.opts.has("http-tls-key"))
+      throw new UsageError("--http-tls-cert and --http-tls-key go together (both or neither)");
     if (parsed.words.length) throw new UsageError(`unexpected argument ${parsed.words[0]}`);
     const level = parsed.opts.get("log-level")?.[0] ?? "info";
     if (!LOG_LEVELS.includes(level))
@@ -126,6 +133,11 @@ export async function startCommand(args: string[]): Promise<number> {
         logLevel: o.get("log-level")?.[0] ?? "info",
         interfaces: o.get("interface") ?? [],
         ...(http ? { http } : {}),
+        httpSecurity: {
+          tokenFile: o.get("http-token-file")?.[0],
+          tlsCert: o.get("http-tls-cert")?.[0],
+          tlsKey: o.get("http-tls-key")?.[0],
+        },
         ...(backendLabels ? { backendLabels } : {}),
       },
       { director, clock, rates: director.rates },

@@ -28,7 +28,7 @@ import type { DirectorPort } from "./director-port.js";
 import { EventLog } from "./event-log.js";
 import { HealthManager } from "./health/health-manager.js";
 import { renderHealthMetrics } from "./health-metrics.js";
-import { type HttpAddress, HttpEndpoint } from "./http-endpoint.js";
+import { type HttpAddress, HttpEndpoint, type HttpSecurityFiles, loadHttpSecurity } from "./http-endpoint.js";
 import { type BackendLabel, ipvsMetricsSlices, renderIpvsMetricsInSlices } from "./ipvs-metrics.js";
 import {
   checkExitCode,
@@ -68,6 +68,8 @@ export interface DaemonOptions {
   interfaces: string[];
   /** `--http`: serve /metrics there; absent: no HTTP server. */
   http?: HttpAddress;
+  /** `--http-token-file`, `--http-tls-cert`/`--http-tls-key`: the endpoint's token and certificate. */
+  httpSecurity?: HttpSecurityFiles;
   /** `--metrics-ipvs-backend-labels`: the node_ipvs_backend_* labels kept (default all six). */
   backendLabels?: readonly BackendLabel[];
 }
@@ -194,6 +196,8 @@ export class Daemon {
     // it means this one must not touch anything), apply the rules last: the apply runs before the
     // event loop hands this daemon its first connection.
     const initial = d.initialState();
+    // An unusable token or certificate refuses the start before anything is taken or applied.
+    const httpSecurity = options.http ? loadHttpSecurity(options.httpSecurity ?? {}) : null;
     d.server = await ControlServer.listen({
       socketPath: options.socketPath,
       handle: (req) => d.handler.handle(req),
@@ -203,7 +207,7 @@ export class Daemon {
     if (initial) d.apply(initial.state, initial.source, initial.keepalived);
     if (options.http) {
       try {
-        d.http = await HttpEndpoint.listen(options.http);
+        d.http = await HttpEndpoint.listen(options.http, httpSecurity ?? {});
       } catch (e) {
         await d.server.close();
         throw new Error(`--http ${options.http.host}:${options.http.port}: ${(e as Error).message}`);
@@ -212,7 +216,15 @@ export class Daemon {
       d.http.dashboard = () => d.dashboardBody();
       d.loopDelay.enable();
       const a = d.http.address;
-      d.log.info({ http: `${a.host}:${a.port}`, paths: ["/metrics", "/", "/api/dashboard"] }, "serving HTTP");
+      d.log.info(
+        {
+          http: `${a.host}:${a.port}`,
+          tls: httpSecurity?.tls !== undefined,
+          token: httpSecurity?.token !== undefined,
+          paths: ["/metrics", "/", "/api/dashboard"],
+        },
+        httpSecurity?.tls ? "serving HTTPS" : "serving HTTP",
+      );
     }
     d.ticker = setInterval(() => d.tick(), deps.tickMs ?? 1000);
     const n = d.director.services().length;

@@ -1,0 +1,253 @@
+/**
+ * The `--http` endpoint's protection, in process: the bearer token (`--http-token-file`) on every
+ * request, the login form and its cookie for a browser, the token file refused when others may read
+ * it, HTTPS (`--http-tls-cert`/`--http-tls-key`, a self-signed ECDSA certificate made by openssl),
+ * and bad input: a 16 KiB header answered 431, a client sending its headers a byte at a time cut by
+ * the headers timeout.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { pino } from "pino";
+import { startCommand } from "../src/cli/tslvs-start.js";
+import { Daemon, type DaemonOptions } from "../src/control/daemon.js";
+import { HttpEndpoint, loadHttpSecurity } from "../src/control/http-endpoint.js";
+import { needsCommand } from "./support/privileged.js";
+import { RealDirector } from "./support/real-director.js";
+
+const TOKEN = "s3cret-token-for-tests";
+const dir = mkdtempSync(join(tmpdir(), "tslvs-http-security-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function tokenFile(name: string, mode: number, text = `${TOKEN}\n`): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  chmodSync(path, mode);
+  return path;
+}
+
+function options(name: string, httpSecurity: DaemonOptions["httpSecurity"]): DaemonOptions {
+  return {
+    socketPath: join(dir, `${name}.sock`),
+    statePath: join(dir, `${name}-state.yaml`),
+    logLevel: "silent",
+    interfaces: [],
+    http: { host: "127.0.0.1", port: 0 },
+    httpSecurity,
+  };
+}
+
+function startDaemon(name: string, httpSecurity: DaemonOptions["httpSecurity"]): Promise<Daemon> {
+  return Daemon.start(options(name, httpSecurity), {
+    director: new RealDirector(),
+    logger: pino({ level: "silent" }),
+  });
+}
+
+/** Writes `text` to a raw connection; resolves with what came back and when the server closed it. */
+function raw(port: number, feed: (s: Socket) => void): Promise<{ reply: string; closedAfterMs: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const s = connect(port, "127.0.0.1", () => feed(s));
+    let reply = "";
+    s.on("data", (d: Buffer) => {
+      reply += d.toString("latin1");
+    });
+    s.on("error", reject);
+    s.on("close", () => resolve({ reply, closedAfterMs: Date.now() - started }));
+  });
+}
+
+describe("http endpoint: the bearer token and the login form", () => {
+  it("401 without or with a wrong token, 200 with it; a browser signs in and its cookie serves /", async () => {
+    const daemon = await startDaemon("token", { tokenFile: tokenFile("token", 0o600) });
+    try {
+      const base = `http://127.0.0.1:${daemon.httpAddress?.port}`;
+      const none = await fetch(`${base}/metrics`);
+      assert.equal(none.status, 401);
+      assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/);
+      const wrong = await fetch(`${base}/metrics`, { headers: { authorization: "Bearer nope" } });
+      assert.equal(wrong.status, 401);
+      assert.match(wrong.headers.get("www-authenticate") ?? "", /^Bearer/);
+      const right = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(right.status, 200);
+      assert.match(await right.text(), /^tslvs_info\{/m);
+      // A script asking for the dashboard's JSON is not shown a form.
+      assert.equal((await fetch(`${base}/api/dashboard`)).status, 401);
+
+      // A browser: the form at / and at /login.
+      const page = await fetch(`${base}/`, { headers: { accept: "text/html,application/xhtml+xml" } });
+      assert.equal(page.status, 401);
+      assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+      assert.match(await page.text(), /<form method="post" action="\/login">/);
+      assert.equal((await fetch(`${base}/login`)).status, 200);
+
+      const post = (token: string) =>
+        fetch(`${base}/login`, {
+          method: "POST",
+          redirect: "manual",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ token }).toString(),
+        });
+      const refused = await post("wrong");
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers.get("set-cookie"), null);
+      assert.match(await refused.text(), /Wrong token/);
+
+      const signedIn = await post(TOKEN);
+      assert.equal(signedIn.status, 303);
+      assert.equal(signedIn.headers.get("location"), "/");
+      const cookie = signedIn.headers.get("set-cookie") ?? "";
+      assert.match(cookie, /^tslvs_token=[^;]+; /);
+      assert.match(cookie, /; HttpOnly(;|$)/);
+      assert.match(cookie, /; SameSite=Strict(;|$)/);
+      assert.match(cookie, /; Path=\/(;|$)/);
+      assert.doesNotMatch(cookie, /Secure/, "no Secure flag over plain HTTP");
+
+      const pair = cookie.split(";")[0] ?? "";
+      const dashboard = await fetch(`${base}/`, { headers: { cookie: pair, accept: "text/html" } });
+      assert.equal(dashboard.status, 200);
+      assert.match(await dashboard.text(), /dashboard\.js/);
+      assert.equal((await fetch(`${base}/api/dashboard`, { headers: { cookie: pair } })).status, 200);
+      assert.equal((await fetch(`${base}/`, { headers: { cookie: "tslvs_token=other" } })).status, 401);
+
+      // Read-only still: POST only to /login, even with the token.
+      const postMetrics = await fetch(`${base}/metrics`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(postMetrics.status, 405);
+    } finally {
+      await daemon.stop("test");
+    }
+  });
+
+  it("refuses to start with a token file others may read, an empty one, or a missing one", async () => {
+    const cases: [string, string, RegExp][] = [
+      ["open", tokenFile("open", 0o644), /group or others may access it \(mode 0644\).*chmod 600/],
+      ["empty", tokenFile("empty", 0o600, "\n"), /first line is empty/],
+      ["missing", join(dir, "absent"), /cannot read it \(ENOENT\)/],
+    ];
+    for (const [name, path, why] of cases) {
+      await assert.rejects(startDaemon(name, { tokenFile: path }), why, name);
+      // Refused before the control socket was taken.
+      assert.equal(existsSync(join(dir, `${name}.sock`)), false, name);
+    }
+    // The token is the first line, trimmed.
+    assert.equal(
+      loadHttpSecurity({ tokenFile: tokenFile("lines", 0o400, `  ${TOKEN} \nsecond\n`) }).token,
+      TOKEN,
+    );
+  });
+
+  it("tslvs start: the TLS flags go together and the new flags need --http (usage errors)", async () => {
+    const write = process.stderr.write;
+    process.stderr.write = () => true;
+    try {
+      assert.equal(await startCommand(["--http", "9100", "--http-tls-cert", "c.pem"]), 2);
+      assert.equal(await startCommand(["--http-token-file", "t"]), 2);
+    } finally {
+      process.stderr.write = write;
+    }
+  });
+});
+
+describe("http endpoint: HTTPS", () => {
+  it("serves /metrics over TLS with the token; the login cookie is Secure", {
+    skip: needsCommand("openssl"),
+  }, async () => {
+    const cert = join(dir, "cert.pem");
+    const key = join(dir, "key.pem");
+    execFileSync(
+      "openssl",
+      [
+        ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+        ...["-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=tslvs-test"],
+        ...["-addext", "subjectAltName=IP:127.0.0.1"],
+      ],
+      { stdio: "ignore" },
+    );
+    await assert.rejects(
+      startDaemon("tls-missing", { tlsCert: cert, tlsKey: join(dir, "no-key.pem") }),
+      /--http-tls-key .*no-key\.pem: cannot read it/,
+    );
+    const daemon = await startDaemon("tls", {
+      tokenFile: tokenFile("tls-token", 0o600),
+      tlsCert: cert,
+      tlsKey: key,
+    });
+    try {
+      const port = daemon.httpAddress?.port ?? 0;
+      const ca = readFileSync(cert);
+      const get = (path: string, method: string, headers: Record<string, string>, body = "") =>
+        new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
+          (resolve, reject) => {
+            const req = httpsRequest({ host: "127.0.0.1", port, path, method, headers, ca }, (res) => {
+              let text = "";
+              res.setEncoding("utf8");
+              res.on("data", (d: string) => {
+                text += d;
+              });
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+            });
+            req.on("error", reject);
+            req.end(body);
+          },
+        );
+      assert.equal((await get("/metrics", "GET", {})).status, 401);
+      const metrics = await get("/metrics", "GET", { authorization: `Bearer ${TOKEN}` });
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.body, /^tslvs_info\{/m);
+      const login = await get(
+        "/login",
+        "POST",
+        { "content-type": "application/x-www-form-urlencoded" },
+        new URLSearchParams({ token: TOKEN }).toString(),
+      );
+      assert.equal(login.status, 303);
+      const cookie = login.headers["set-cookie"]?.[0] ?? "";
+      assert.match(cookie, /; HttpOnly; SameSite=Strict; Path=\/; Secure$/);
+      // Plain HTTP on the HTTPS port gets nothing served.
+      assert.notEqual((await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null))?.status, 200);
+    } finally {
+      await daemon.stop("test");
+    }
+  });
+});
+
+describe("http endpoint: bad input", () => {
+  it("answers a 16 KiB header 431 and cuts a client sending its headers a byte at a time", async () => {
+    const endpoint = await HttpEndpoint.listen({ host: "127.0.0.1", port: 0 }, { headersTimeoutMs: 400 });
+    endpoint.metrics = async () => [Buffer.from("ok\n")];
+    try {
+      const { port } = endpoint.address;
+      const big = await raw(port, (s) =>
+        s.end(`GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(16 * 1024)}\r\n\r\n`),
+      );
+      assert.match(big.reply, /^HTTP\/1\.1 431 /);
+
+      // Still serving afterwards.
+      assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 200);
+
+      // Slowloris: a byte every 100 ms of a request that would take 4 s to arrive.
+      const request = "GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: slow-slow-slow\r\n\r\n";
+      let timer: NodeJS.Timeout | undefined;
+      const slow = await raw(port, (s) => {
+        let i = 0;
+        timer = setInterval(() => {
+          if (i < request.length && !s.destroyed) s.write(request[i++] ?? "");
+        }, 100);
+      });
+      clearInterval(timer);
+      assert.ok(slow.closedAfterMs < request.length * 100, `closed after ${slow.closedAfterMs} ms`);
+      assert.match(slow.reply, /^(HTTP\/1\.1 408 |$)/);
+    } finally {
+      await endpoint.close();
+    }
+  });
+});
