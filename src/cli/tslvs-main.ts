@@ -16,7 +16,8 @@ Commands:
   start [--socket PATH] [--config FILE] [--state PATH] [--log-level LEVEL] [--interface IF]...
         [--xdp-mode auto|native|generic|tc] [--no-dataplane] [--no-fast-path] [--restart-grace S]
         [--local-ports MIN-MAX] [--scheduler-plugin PATH|PACKAGE]...
-        [--conn-tab-bits N] [--conn-capacity N] [--http [ADDR:]PORT]
+        [--conn-tab-bits N] [--conn-capacity N] [--http [ADDR:]PORT [--http-token-file FILE]
+        [--http-tls-cert FILE --http-tls-key FILE]]
         [--metrics-ipvs-backend-labels LIST] [--keepalived-conf FILE [--strict] [--config-id ID]]
         [--drain-timeout S]
         Run the director in the foreground, logging JSON lines to stdout.
@@ -60,6 +61,12 @@ Commands:
                        labels and values; then tslvs's own tslvs_* families (per-service
                        and per-real-server traffic counters, drops by reason, fast path, table
                        fill, event-loop delay). Rendered on scrape, at most once a second.
+        --http-token-file FILE  every request to --http must carry the file's first line:
+                       Authorization: Bearer TOKEN (Prometheus's credentials_file), or the
+                       cookie a browser gets by signing in at /login. The file must be
+                       private (chmod 600), as an SSH key; else, or empty, the start fails.
+        --http-tls-cert FILE --http-tls-key FILE  serve HTTPS with this PEM certificate
+                       (chain) and key instead of HTTP (docs/metrics.md, "Security").
         --metrics-ipvs-backend-labels LIST  the node_ipvs_backend_* labels kept, comma-
                        separated (node_exporter's --collector.ipvs.backend-labels; default all
                        six: local_address,local_port,remote_address,remote_port,proto,
