@@ -3,7 +3,7 @@
  * request, the login form and its cookie for a browser, the token file refused when others may read
  * it, HTTPS (`--http-tls-cert`/`--http-tls-key`, a self-signed ECDSA certificate made by openssl),
  * and bad input: a 16 KiB header answered 431, a client sending its headers a byte at a time cut by
- * the headers timeout.
+ * the headers timeout, the sockets past maxConnections closed on arrival.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
