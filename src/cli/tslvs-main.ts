@@ -88,6 +88,11 @@ Commands:
   health [--json] [--socket PATH]
         Every health-checked service: its quorum and sorry server, each real server's state
         (alive, failed, draining) and weight, each checker's last result, latency and reason.
+  trace -t|-u VIP:PORT --client ADDR:PORT [--json] [--socket PATH]
+  trace -f FWMARK --dest ADDR:PORT [--proto tcp|udp] --client ADDR:PORT [--json]
+        How a new packet from the client would be handled, changing nothing: the matching
+        service, an existing connection, a persistence template, or the scheduler's inputs
+        and its dry-run choice (docs/trace.md).
   proc [--dir DIR] [--socket PATH]
         The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats in its own formats; with
         --dir, written (atomically) as DIR/net/ip_vs and DIR/net/ip_vs_stats, for tools that
@@ -152,6 +157,11 @@ export async function main(args: string[]): Promise<void> {
       case "health": {
         const { healthCommand } = await import("./tslvs-health.js");
         process.exitCode = await healthCommand(args.slice(1));
+        return;
+      }
+      case "trace": {
+        const { traceCommand } = await import("./tslvs-trace.js");
+        process.exitCode = await traceCommand(args.slice(1));
         return;
       }
       case "proc": {

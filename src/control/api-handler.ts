@@ -15,6 +15,7 @@ import {
   type StatsEntry,
   type SysctlValue,
   type TimeoutValues,
+  type TraceEntry,
 } from "./api.js";
 import {
   connProtocolLabel,
@@ -69,6 +70,7 @@ export const KNOWN_OPS: ReadonlySet<string> = new Set<string>([
   "getConns",
   "getSysctl",
   "getLaddrs",
+  "trace",
 ]);
 
 export interface ApiHandlerOptions {
@@ -87,6 +89,8 @@ export interface ApiHandlerOptions {
   notActedOn?: () => string[];
   /** Re-reads the config file (the daemon's reload); absent: nothing to reload. */
   reload?: () => ReloadResult;
+  /** Whether the fast path holds connection `index` now; null or absent: cannot tell. */
+  fastPathHolds?: (index: number) => boolean | null;
 }
 
 function fillOf(f: { entries: number; capacity: number; refusedFull: number }) {
@@ -107,6 +111,7 @@ export class ApiHandler {
   private readonly health: () => HealthServiceEntry[];
   private readonly reload: () => ReloadResult;
   private readonly notActedOn: () => string[];
+  private readonly fastPathHolds: (index: number) => boolean | null;
 
   constructor(
     readonly director: DirectorPort,
@@ -120,6 +125,7 @@ export class ApiHandler {
     this.notActedOn = options.notActedOn ?? (() => []);
     this.reload = options.reload ?? (() => ({ applied: false, message: "no config file to reload" }));
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
+    this.fastPathHolds = options.fastPathHolds ?? (() => null);
   }
 
   handle(req: Record<string, unknown>): unknown {
@@ -235,9 +241,33 @@ export class ApiHandler {
             conns: l.conns ?? 0,
           }),
         );
+      case "trace":
+        return this.trace(req);
       default:
         throw new IpvsError("ENOSYS", `unknown op ${JSON.stringify(req.op)}`);
     }
+  }
+
+  /** A trace: the tuple checked here, the explanation from the director, the fast path's word added. */
+  private trace(req: Record<string, unknown>): TraceEntry {
+    if (req.protocol !== "tcp" && req.protocol !== "udp")
+      throw new IpvsError("EINVAL", "protocol must be tcp or udp");
+    const q = {
+      protocol: req.protocol === "tcp" ? 6 : 17,
+      caddr: parseAddr(req.client, "client address"),
+      cport: intIn(req.cport, 1, 65535, "client port"),
+      vaddr: parseAddr(req.vaddr, "virtual address"),
+      vport: intIn(req.vport, 1, 65535, "virtual port"),
+      ...(req.fwmark === undefined || req.fwmark === null
+        ? {}
+        : { fwmark: intIn(req.fwmark, 1, 0xffffffff, "fwmark") }),
+    };
+    if (q.caddr.family !== q.vaddr.family)
+      throw new IpvsError("EINVAL", "client and virtual address must be of one family");
+    const { connection, ...rest } = this.director.trace(q, this.now());
+    if (!connection) return rest;
+    const { index, ...c } = connection;
+    return { ...rest, connection: { ...c, fastPath: this.fastPathHolds(index) } };
   }
 
   private getService(key: ServiceKey): ServiceEntry {

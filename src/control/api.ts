@@ -255,7 +255,20 @@ export type Request =
   | { op: "setSysctl"; name: string; value: SysctlValue }
   | { op: "addLaddr"; service: ServiceId; addr: string; ifname: string }
   | { op: "delLaddr"; service: ServiceId; addr: string }
-  | { op: "getLaddrs"; service: ServiceId };
+  | { op: "getLaddrs"; service: ServiceId }
+  /**
+   * Explain, changing nothing, what a new packet client:cport -> vaddr:vport would meet: with
+   * `fwmark`, the fwmark service of that mark (of the client's family) is the one traced.
+   */
+  | {
+      op: "trace";
+      protocol: "tcp" | "udp";
+      client: string;
+      cport: number;
+      vaddr: string;
+      vport: number;
+      fwmark?: number;
+    };
 
 export type RequestOp = Request["op"];
 
@@ -295,6 +308,47 @@ export interface ResultMap {
   addLaddr: null;
   delLaddr: null;
   getLaddrs: LaddrEntry[];
+  trace: TraceEntry;
+}
+
+/** A real server as the scheduler sees it at the traced moment. */
+export interface TraceDestEntry {
+  addr: string;
+  port: number;
+  weight: number;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  /** 256·active + (active + inactive), the kernel's connection overhead. */
+  overhead: number;
+  /** What the scheduler compares (see `loadRule`); null when it compares nothing for this dest. */
+  load: number | null;
+  overloaded: boolean;
+  available: boolean;
+  uThreshold: number;
+  lThreshold: number;
+}
+
+/** `trace`: how a new packet of a tuple would be handled, computed without acting on it. */
+export interface TraceEntry {
+  /** "TCP 198.18.0.10:80" or "FWM 7". */
+  service: string;
+  /** Why that service matches. */
+  match: string;
+  scheduler: string;
+  persistent: boolean;
+  outcome: "connection" | "template" | "scheduler" | "no-destination" | "untraceable";
+  /** The real server "addr:port" the packet goes to; null when none, or when the choice is random. */
+  dest: string | null;
+  /** The existing entry for this exact tuple; `fastPath` null when the daemon cannot tell. */
+  connection?: { state: string; expires: number; method: string; fastPath?: boolean | null };
+  /** The persistence template that decides (client address masked to the service's netmask). */
+  template?: { client: string; state: string; expires: number };
+  dests?: TraceDestEntry[];
+  loadRule?: string;
+  /** twos: each candidate's chance of being chosen. */
+  odds?: { dest: string; p: number }[];
+  notes: string[];
 }
 
 export type ResultOf<Op extends RequestOp> = ResultMap[Op];

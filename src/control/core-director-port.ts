@@ -14,6 +14,8 @@ import type {
   SysctlPort,
   TableFill,
   TimeoutSet,
+  TracePortResult,
+  TraceRequest,
 } from "./director-port.js";
 
 const PROTO_BY_NAME: Record<string, number> = { TCP: 6, UDP: 17, SCTP: 132, IP: 0 };
@@ -124,5 +126,8 @@ export class CoreDirectorPort implements DirectorPort {
   }
   tick(now: number): void {
     this.core.tick(now);
+  }
+  trace(q: TraceRequest, now: number): TracePortResult {
+    return this.core.trace(q, now);
   }
 }

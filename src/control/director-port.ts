@@ -1,7 +1,7 @@
 import type { IpAddr } from "../core/address.js";
 import type { Dest, DestSpec } from "../core/dest.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
-import type { SysctlValue } from "./api.js";
+import type { SysctlValue, TraceEntry } from "./api.js";
 
 /**
  * What the control plane needs from the core Director. The daemon is written against this port so
@@ -54,9 +54,28 @@ export interface DirectorPort {
   tableFill(): TableFill;
   /** The director's totals (/proc/net/ip_vs_stats: what `-Z` last left) and their rates. */
   totals(): { stats: CounterValuesLike; rates: RateValuesLike };
+  /**
+   * How a new packet client:cport -> vaddr:vport (protocol 6 or 17) would be handled, changing
+   * nothing; `fwmark` names a fwmark service. The connection's `index` is its table position.
+   * Throws errno ESRCH when no service matches, EINVAL for a malformed tuple.
+   */
+  trace(q: TraceRequest, now: number): TracePortResult;
   /** Timers: expire connections, run the estimator. Called about once a second. */
   tick(now: number): void;
 }
+
+export interface TraceRequest {
+  protocol: number;
+  caddr: IpAddr;
+  cport: number;
+  vaddr: IpAddr;
+  vport: number;
+  fwmark?: number;
+}
+
+export type TracePortResult = Omit<TraceEntry, "connection"> & {
+  connection?: { state: string; expires: number; method: string; index: number };
+};
 
 export interface CounterValuesLike {
   conns: number;

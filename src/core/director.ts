@@ -32,6 +32,7 @@ import type { ServiceKey, ServiceSpec, VirtualService } from "./service.js";
 import type { Counters } from "./stats.js";
 import type { Sysctls } from "./sysctls.js";
 import type { Timeouts, TimeoutValues } from "./timeouts.js";
+import { type TraceQuery, type TraceResult, trace } from "./trace.js";
 import type { Verdict } from "./verdict.js";
 
 export {
@@ -46,6 +47,7 @@ export {
   type IndexedConnInfo,
   type StatsHooks,
 } from "./director-state.js";
+export type { TraceDest, TraceQuery, TraceResult } from "./trace.js";
 
 export class Director {
   /** The state the files above share; not part of the API. */
@@ -271,6 +273,15 @@ export class Director {
    */
   tick(now: number): void {
     conn.tick(this.s, now);
+  }
+
+  /**
+   * How a new packet of the tuple would be handled (`tslvs trace`): the matching service, an
+   * existing conn, a persistence template, or the scheduler's inputs and a dry run of its pick.
+   * Changes nothing. Throws ESRCH when no service matches, EINVAL for a malformed query.
+   */
+  trace(q: TraceQuery, now: number): TraceResult {
+    return trace(this.s, q, now);
   }
 
   /** Every conn and template, as `ipvsadm -Lc` lists them (table order, never sorted). */

@@ -28,6 +28,11 @@ export interface Scheduler {
   readonly name: string;
   /** Pick a real server for a new connection (or persistence template); null = no destination. */
   schedule(svc: VirtualService, pkt: FlowPacket): Dest | null;
+  /**
+   * What schedule() would pick now, changing nothing (`tslvs trace`): no position moved, no cache
+   * entry created or refreshed. `now` is the time in seconds. Absent: the scheduler cannot be traced.
+   */
+  dryRun?(svc: VirtualService, pkt: FlowPacket, now: number): SchedulerDryRun;
   /** A dest was added at the head of svc.dests. */
   addDest?(svc: VirtualService, dest: Dest): void;
   /** A dest was removed (it is no longer in svc.dests). */
@@ -42,6 +47,16 @@ export interface Scheduler {
   destChanged?(svc: VirtualService, dest: Dest): void;
   /** The scheduler is unbound from the service. */
   done?(svc: VirtualService): void;
+}
+
+/** A scheduler's dry run (see `Scheduler.dryRun`). */
+export interface SchedulerDryRun {
+  /** The pick; null when no dest is usable, or when the choice is random (then `odds` is set). */
+  dest: Dest | null;
+  /** How it decides, in short sentences. */
+  notes: string[];
+  /** A random choice (twos): each candidate and its chance of being chosen. */
+  odds?: { dest: Dest; p: number }[];
 }
 
 /** A scheduler module: the 14 built-ins and plugins all export one of these. */

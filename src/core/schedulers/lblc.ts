@@ -1,6 +1,6 @@
 import type { Dest } from "../dest.js";
 import type { FlowPacket } from "../flow.js";
-import type { Scheduler, SchedulerContext, SchedulerModule } from "../scheduler.js";
+import type { Scheduler, SchedulerContext, SchedulerDryRun, SchedulerModule } from "../scheduler.js";
 import type { VirtualService } from "../service.js";
 import { LeastLoadIndex } from "./least-load-index.js";
 import { LocalityCache } from "./locality-cache.js";
@@ -47,6 +47,36 @@ export class LocalityLeastConn implements Scheduler {
     e = this.cache.insert(family, pkt.daddr, now);
     this.entryDest[e] = d;
     return d;
+  }
+
+  /**
+   * The pick schedule() would make, without running the collector, refreshing the entry's last
+   * use or inserting one. The wlc index only catches up on counts it was told of, as schedule() would.
+   */
+  dryRun(svc: VirtualService, pkt: FlowPacket, now: number): SchedulerDryRun {
+    const notes: string[] = [];
+    const e = this.cache.find(svc.family, pkt.daddr);
+    if (e >= 0) {
+      const d = this.entryDest[e]!;
+      const idle = now - this.cache.lastuse[e]!;
+      notes.push(
+        `cached for this destination address: ${d.addr}:${d.port} (last used ${Math.floor(idle)} s ago)`,
+      );
+      const expiration = this.ctx.lblcExpiration ? this.ctx.lblcExpiration() : DEFAULT_LOCALITY_EXPIRATION;
+      if (idle > expiration)
+        notes.push(
+          `idle past lblc_expiration (${expiration} s): a collector run may drop it first, then a wlc pick replaces it`,
+        );
+      if (d.available && d.weight > 0 && !this.overloaded(svc, d)) return { dest: d, notes };
+      notes.push(
+        !d.available || d.weight <= 0
+          ? "the cached dest is unavailable or has weight 0: a wlc pick replaces it"
+          : "the cached dest is overloaded (active > weight while another dest is under half): a wlc pick replaces it",
+      );
+    } else {
+      notes.push("no cache entry for this destination address: a wlc pick, then cached");
+    }
+    return { dest: this.index.best(svc), notes };
   }
 
   /** Run the collector ticks due by `now` (the daemon may call this while there is no traffic). */

@@ -1,6 +1,6 @@
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, type Dest } from "../dest.js";
 import type { FlowPacket } from "../flow.js";
-import type { Scheduler, SchedulerContext, SchedulerModule } from "../scheduler.js";
+import type { Scheduler, SchedulerContext, SchedulerDryRun, SchedulerModule } from "../scheduler.js";
 import type { VirtualService } from "../service.js";
 import { DEFAULT_LOCALITY_EXPIRATION } from "./lblc.js";
 import { LeastLoadIndex } from "./least-load-index.js";
@@ -64,6 +64,36 @@ export class LocalityLeastConnReplicated implements Scheduler {
       this.lastmod[e] = now;
     }
     return d;
+  }
+
+  /** The pick schedule() would make, without touching the cache or the set (see lblc's dryRun). */
+  dryRun(svc: VirtualService, pkt: FlowPacket, now: number): SchedulerDryRun {
+    const notes: string[] = [];
+    const e = this.cache.find(svc.family, pkt.daddr);
+    if (e < 0) {
+      notes.push("no cached set for this destination address: a wlc pick starts one");
+      return { dest: this.index.best(svc), notes };
+    }
+    const set = this.sets[e]!;
+    const idle = now - this.cache.lastuse[e]!;
+    notes.push(
+      `cached set: ${set.map((d) => `${d.addr}:${d.port}`).join(", ") || "empty"} (last used ${Math.floor(idle)} s ago)`,
+    );
+    if (idle > this.expiration())
+      notes.push(`idle past lblcr_expiration (${this.expiration()} s): a collector run may drop it first`);
+    if (set.length > 1 && now > this.lastmod[e]! + this.expiration())
+      notes.push("the set is unchanged past lblcr_expiration: its most loaded member will be shed");
+    const m = setMin(set);
+    if (m !== null && !this.overloaded(svc, m)) {
+      notes.push(`least loaded usable member: ${m.addr}:${m.port}`);
+      return { dest: m, notes };
+    }
+    notes.push(
+      m === null
+        ? "no usable member: a wlc pick joins the set"
+        : "the least loaded member is overloaded: a wlc pick joins the set",
+    );
+    return { dest: this.index.best(svc), notes };
   }
 
   /** Run the collector ticks due by `now` (the daemon may call this while there is no traffic). */

@@ -1,5 +1,5 @@
 import { DEST_F_OVERLOAD, type Dest } from "../dest.js";
-import type { Scheduler, SchedulerModule } from "../scheduler.js";
+import type { Scheduler, SchedulerDryRun, SchedulerModule } from "../scheduler.js";
 import type { VirtualService } from "../service.js";
 
 const HEAD = -1;
@@ -22,6 +22,17 @@ class RoundRobin implements Scheduler {
     // A second pass from the head up to and including the last pick (none if we were at the head).
     for (let p = 0; p <= start; p++) if (usable(list[p]!)) return this.pick(list, p);
     return null;
+  }
+
+  /** The next pick from the current position; the cursor is put back, so nothing moves. */
+  dryRun(svc: VirtualService): SchedulerDryRun {
+    const pos = this.pos;
+    const cursor = this.cursor;
+    const dest = this.schedule(svc);
+    this.pos = pos;
+    this.cursor = cursor;
+    const last = cursor === null ? "none yet" : `${cursor.addr}:${cursor.port}`;
+    return { dest, notes: [`last pick: ${last}; the next usable dest after it (weight > 0, not OVERLOAD)`] };
   }
 
   /** The new dest goes to the head, before the cursor: only the cached position shifts. */

@@ -1,5 +1,5 @@
 import { DEST_F_OVERLOAD, type Dest } from "../dest.js";
-import type { Scheduler, SchedulerModule } from "../scheduler.js";
+import type { Scheduler, SchedulerDryRun, SchedulerModule } from "../scheduler.js";
 import type { VirtualService } from "../service.js";
 
 const HEAD = -1;
@@ -61,6 +61,21 @@ class WeightedRoundRobin implements Scheduler {
       // The first pass at weight >= 1 covered only the dests after `last`: finish at `last`.
       if (lastPass && restarted && last !== HEAD) stop = last;
     }
+  }
+
+  /** The next pick from the current (position, threshold); both are put back, so nothing moves. */
+  dryRun(svc: VirtualService): SchedulerDryRun {
+    const cl = this.cl;
+    const cw = this.cw;
+    const dest = this.schedule(svc);
+    this.cl = cl;
+    this.cw = cw;
+    return {
+      dest,
+      notes: [
+        `current weight threshold ${cw} (max ${this.mw}, step ${this.di}), list position ${cl < 0 ? "head" : cl}`,
+      ],
+    };
   }
 
   addDest(svc: VirtualService): void {
