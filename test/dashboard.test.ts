@@ -28,6 +28,7 @@ import type { DashboardReading, DriverLine } from "./support/dashboard-driver.js
 import { curl, DirectorProcess, LineProcess, labPrefix, startRealServers } from "./support/dp-harness.js";
 import { haveRoot, needsCommand } from "./support/privileged.js";
 import { RealDirector } from "./support/real-director.js";
+import { unixFetch } from "./support/unix-http.js";
 
 function dest(addr: string, port: number): DestConfig {
   return {
@@ -76,12 +77,12 @@ describe("dashboard: GET / and /api/dashboard in process", () => {
         configFile: config,
         logLevel: "silent",
         interfaces: [],
-        http: { host: "127.0.0.1", port: 0 },
+        http: { host: "", port: 0, path: join(dir, "http.sock") },
       },
       { director, logger: pino({ level: "silent" }) },
     );
     try {
-      const base = `http://127.0.0.1:${daemon.httpAddress!.port}`;
+      const sock = daemon.httpAddress!.path!;
       const types: Record<string, string> = {
         "/": "text/html; charset=utf-8",
         "/dashboard.css": "text/css; charset=utf-8",
@@ -89,7 +90,7 @@ describe("dashboard: GET / and /api/dashboard in process", () => {
         "/api/dashboard": "application/json; charset=utf-8",
       };
       for (const [path, type] of Object.entries(types)) {
-        const r = await fetch(base + path);
+        const r = await unixFetch(sock, path);
         assert.equal(r.status, 200, path);
         assert.equal(r.headers.get("content-type"), type, path);
         assert.equal(r.headers.get("cache-control"), "no-store");
@@ -97,10 +98,10 @@ describe("dashboard: GET / and /api/dashboard in process", () => {
         assert.match(r.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
         assert.ok((await r.text()).length > 0);
       }
-      assert.equal((await fetch(`${base}/api/dashboard`, { method: "POST" })).status, 405);
-      assert.equal((await fetch(`${base}/`, { method: "DELETE" })).status, 405);
-      assert.equal((await fetch(`${base}/api/other`)).status, 404);
-      const head = await fetch(`${base}/`, { method: "HEAD" });
+      assert.equal((await unixFetch(sock, `/api/dashboard`, { method: "POST" })).status, 405);
+      assert.equal((await unixFetch(sock, `/`, { method: "DELETE" })).status, 405);
+      assert.equal((await unixFetch(sock, `/api/other`)).status, 404);
+      const head = await unixFetch(sock, `/`, { method: "HEAD" });
       assert.equal(head.status, 200);
       assert.equal(await head.text(), "");
 
@@ -116,7 +117,7 @@ describe("dashboard: GET / and /api/dashboard in process", () => {
       assert.equal(daemon.reload().applied, true);
       // The body is kept for a second: this one is built after the reload.
       await new Promise((r) => setTimeout(r, 1100));
-      const doc = (await (await fetch(`${base}/api/dashboard`)).json()) as DashboardDocument;
+      const doc = JSON.parse(await (await unixFetch(sock, "/api/dashboard")).text()) as DashboardDocument;
       assert.equal(doc.servicesTotal, 600);
       assert.equal(doc.services.length, MAX_SERVICES);
       assert.deepEqual(doc.limits, { services: 500, realServers: 5000 });

@@ -3,12 +3,12 @@
  * request, the login form and its cookie for a browser, the token file refused when others may read
  * it, HTTPS (`--http-tls-cert`/`--http-tls-key`, a self-signed ECDSA certificate made by openssl),
  * and bad input: a 16 KiB header answered 431, a client sending its headers a byte at a time cut by
- * the headers timeout, the sockets past maxConnections closed on arrival.
+ * the headers timeout, the sockets past maxConnections closed on arrival. The endpoint listens on a
+ * Unix socket (`--http unix:PATH`), so no address of the test machine is used.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request as httpsRequest } from "node:https";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,13 +16,15 @@ import { after, describe, it } from "node:test";
 import { pino } from "pino";
 import { startCommand } from "../src/cli/tslvs-start.js";
 import { Daemon, type DaemonOptions } from "../src/control/daemon.js";
-import { HttpEndpoint, loadHttpSecurity } from "../src/control/http-endpoint.js";
+import { HttpEndpoint, loadHttpSecurity, parseHttpAddress } from "../src/control/http-endpoint.js";
 import { needsCommand } from "./support/privileged.js";
 import { RealDirector } from "./support/real-director.js";
+import { unixFetch } from "./support/unix-http.js";
 
 const TOKEN = "s3cret-token-for-tests";
 const dir = mkdtempSync(join(tmpdir(), "tslvs-http-security-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
+let endpoints = 0;
 
 function tokenFile(name: string, mode: number, text = `${TOKEN}\n`): string {
   const path = join(dir, name);
@@ -37,7 +39,7 @@ function options(name: string, httpSecurity: DaemonOptions["httpSecurity"]): Dae
     statePath: join(dir, `${name}-state.yaml`),
     logLevel: "silent",
     interfaces: [],
-    http: { host: "127.0.0.1", port: 0 },
+    http: { host: "", port: 0, path: join(dir, `${name}-http.sock`) },
     httpSecurity,
   };
 }
@@ -50,10 +52,10 @@ function startDaemon(name: string, httpSecurity: DaemonOptions["httpSecurity"]):
 }
 
 /** Writes `text` to a raw connection; resolves with what came back and when the server closed it. */
-function raw(port: number, feed: (s: Socket) => void): Promise<{ reply: string; closedAfterMs: number }> {
+function raw(sock: string, feed: (s: Socket) => void): Promise<{ reply: string; closedAfterMs: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const s = connect(port, "127.0.0.1", () => feed(s));
+    const s = connect(sock, () => feed(s));
     let reply = "";
     s.on("data", (d: Buffer) => {
       reply += d.toString("latin1");
@@ -68,30 +70,29 @@ describe("http endpoint: the bearer token and the login form", () => {
   it("401 without or with a wrong token, 200 with it; a browser signs in and its cookie serves /", async () => {
     const daemon = await startDaemon("token", { tokenFile: tokenFile("token", 0o600) });
     try {
-      const base = `http://127.0.0.1:${daemon.httpAddress?.port}`;
-      const none = await fetch(`${base}/metrics`);
+      const sock = daemon.httpAddress?.path ?? "";
+      const none = await unixFetch(sock, `/metrics`);
       assert.equal(none.status, 401);
       assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/);
-      const wrong = await fetch(`${base}/metrics`, { headers: { authorization: "Bearer nope" } });
+      const wrong = await unixFetch(sock, `/metrics`, { headers: { authorization: "Bearer nope" } });
       assert.equal(wrong.status, 401);
       assert.match(wrong.headers.get("www-authenticate") ?? "", /^Bearer/);
-      const right = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const right = await unixFetch(sock, `/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
       assert.equal(right.status, 200);
       assert.match(await right.text(), /^tslvs_info\{/m);
       // A script asking for the dashboard's JSON is not shown a form.
-      assert.equal((await fetch(`${base}/api/dashboard`)).status, 401);
+      assert.equal((await unixFetch(sock, `/api/dashboard`)).status, 401);
 
       // A browser: the form at / and at /login.
-      const page = await fetch(`${base}/`, { headers: { accept: "text/html,application/xhtml+xml" } });
+      const page = await unixFetch(sock, `/`, { headers: { accept: "text/html,application/xhtml+xml" } });
       assert.equal(page.status, 401);
       assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
       assert.match(await page.text(), /<form method="post" action="\/login">/);
-      assert.equal((await fetch(`${base}/login`)).status, 200);
+      assert.equal((await unixFetch(sock, `/login`)).status, 200);
 
       const post = (token: string) =>
-        fetch(`${base}/login`, {
+        unixFetch(sock, `/login`, {
           method: "POST",
-          redirect: "manual",
           headers: { "content-type": "application/x-www-form-urlencoded" },
           body: new URLSearchParams({ token }).toString(),
         });
@@ -111,14 +112,14 @@ describe("http endpoint: the bearer token and the login form", () => {
       assert.doesNotMatch(cookie, /Secure/, "no Secure flag over plain HTTP");
 
       const pair = cookie.split(";")[0] ?? "";
-      const dashboard = await fetch(`${base}/`, { headers: { cookie: pair, accept: "text/html" } });
+      const dashboard = await unixFetch(sock, `/`, { headers: { cookie: pair, accept: "text/html" } });
       assert.equal(dashboard.status, 200);
       assert.match(await dashboard.text(), /dashboard\.js/);
-      assert.equal((await fetch(`${base}/api/dashboard`, { headers: { cookie: pair } })).status, 200);
-      assert.equal((await fetch(`${base}/`, { headers: { cookie: "tslvs_token=other" } })).status, 401);
+      assert.equal((await unixFetch(sock, `/api/dashboard`, { headers: { cookie: pair } })).status, 200);
+      assert.equal((await unixFetch(sock, `/`, { headers: { cookie: "tslvs_token=other" } })).status, 401);
 
       // Read-only still: POST only to /login, even with the token.
-      const postMetrics = await fetch(`${base}/metrics`, {
+      const postMetrics = await unixFetch(sock, `/metrics`, {
         method: "POST",
         headers: { authorization: `Bearer ${TOKEN}` },
       });
@@ -169,7 +170,7 @@ describe("http endpoint: HTTPS", () => {
       [
         ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
         ...["-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=tslvs-test"],
-        ...["-addext", "subjectAltName=IP:127.0.0.1"],
+        ...["-addext", "subjectAltName=DNS:localhost"],
       ],
       { stdio: "ignore" },
     );
@@ -183,23 +184,12 @@ describe("http endpoint: HTTPS", () => {
       tlsKey: key,
     });
     try {
-      const port = daemon.httpAddress?.port ?? 0;
+      const sock = daemon.httpAddress?.path ?? "";
       const ca = readFileSync(cert);
-      const get = (path: string, method: string, headers: Record<string, string>, body = "") =>
-        new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
-          (resolve, reject) => {
-            const req = httpsRequest({ host: "127.0.0.1", port, path, method, headers, ca }, (res) => {
-              let text = "";
-              res.setEncoding("utf8");
-              res.on("data", (d: string) => {
-                text += d;
-              });
-              res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-            });
-            req.on("error", reject);
-            req.end(body);
-          },
-        );
+      const get = async (path: string, method: string, headers: Record<string, string>, body = "") => {
+        const r = await unixFetch(sock, path, { method, headers, body, ca });
+        return { status: r.status, headers: r.headers.raw, body: await r.text() };
+      };
       assert.equal((await get("/metrics", "GET", {})).status, 401);
       const metrics = await get("/metrics", "GET", { authorization: `Bearer ${TOKEN}` });
       assert.equal(metrics.status, 200);
@@ -214,7 +204,7 @@ describe("http endpoint: HTTPS", () => {
       const cookie = login.headers["set-cookie"]?.[0] ?? "";
       assert.match(cookie, /; HttpOnly; SameSite=Strict; Path=\/; Secure$/);
       // Plain HTTP on the HTTPS port gets nothing served.
-      assert.notEqual((await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null))?.status, 200);
+      assert.notEqual((await unixFetch(sock, "/metrics").catch(() => null))?.status, 200);
     } finally {
       await daemon.stop("test");
     }
@@ -223,22 +213,25 @@ describe("http endpoint: HTTPS", () => {
 
 describe("http endpoint: bad input", () => {
   it("answers a 16 KiB header 431 and cuts a client sending its headers a byte at a time", async () => {
-    const endpoint = await HttpEndpoint.listen({ host: "127.0.0.1", port: 0 }, { headersTimeoutMs: 400 });
+    const endpoint = await HttpEndpoint.listen(
+      { host: "", port: 0, path: join(dir, `ep-${++endpoints}.sock`) },
+      { headersTimeoutMs: 400 },
+    );
     endpoint.metrics = async () => [Buffer.from("ok\n")];
     try {
-      const { port } = endpoint.address;
-      const big = await raw(port, (s) =>
+      const sock = endpoint.address.path ?? "";
+      const big = await raw(sock, (s) =>
         s.end(`GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(16 * 1024)}\r\n\r\n`),
       );
       assert.match(big.reply, /^HTTP\/1\.1 431 /);
 
       // Still serving afterwards.
-      assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 200);
+      assert.equal((await unixFetch(sock, "/metrics")).status, 200);
 
       // Slowloris: a byte every 100 ms of a request that would take 4 s to arrive.
       const request = "GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: slow-slow-slow\r\n\r\n";
       let timer: NodeJS.Timeout | undefined;
-      const slow = await raw(port, (s) => {
+      const slow = await raw(sock, (s) => {
         let i = 0;
         timer = setInterval(() => {
           if (i < request.length && !s.destroyed) s.write(request[i++] ?? "");
@@ -253,29 +246,46 @@ describe("http endpoint: bad input", () => {
   });
 
   it("closes the sockets past maxConnections on arrival, and serves again once they are gone", async () => {
-    const endpoint = await HttpEndpoint.listen({ host: "127.0.0.1", port: 0 }, { maxConnections: 2 });
+    const endpoint = await HttpEndpoint.listen(
+      { host: "", port: 0, path: join(dir, `ep-${++endpoints}.sock`) },
+      { maxConnections: 2 },
+    );
     endpoint.metrics = async () => [Buffer.from("ok\n")];
     const held: Socket[] = [];
     try {
-      const { port } = endpoint.address;
+      const sock = endpoint.address.path ?? "";
       for (let i = 0; i < 2; i++)
         held.push(
           await new Promise<Socket>((resolve) =>
-            connect(port, "127.0.0.1", function (this: Socket) {
+            connect(sock, function (this: Socket) {
               resolve(this);
             }),
           ),
         );
       // Give the server the two connections before the third arrives.
       await new Promise((r) => setTimeout(r, 50));
-      const third = await raw(port, (s) => s.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+      const third = await raw(sock, (s) => s.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
       assert.equal(third.reply, "", "the third socket is closed unanswered");
       for (const s of held) s.destroy();
       await new Promise((r) => setTimeout(r, 50));
-      assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 200);
+      assert.equal((await unixFetch(sock, "/metrics")).status, 200);
     } finally {
       for (const s of held) s.destroy();
       await endpoint.close();
     }
+  });
+});
+
+describe("--http address forms", () => {
+  it("a port alone is loopback, ADDR:PORT and [V6]:PORT as given, unix:/PATH a Unix socket", () => {
+    assert.deepEqual(parseHttpAddress("9117"), { host: "127.0.0.1", port: 9117 });
+    assert.deepEqual(parseHttpAddress("198.18.0.2:9117"), { host: "198.18.0.2", port: 9117 });
+    assert.deepEqual(parseHttpAddress("unix:/run/tslvs/http.sock"), {
+      host: "",
+      port: 0,
+      path: "/run/tslvs/http.sock",
+    });
+    assert.throws(() => parseHttpAddress("unix:relative.sock"), /absolute path/);
+    assert.throws(() => parseHttpAddress("nonsense"), /not an address/);
   });
 });

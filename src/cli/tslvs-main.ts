@@ -61,6 +61,8 @@ Commands:
                        labels and values; then tslvs's own tslvs_* families (per-service
                        and per-real-server traffic counters, drops by reason, fast path, table
                        fill, event-loop delay). Rendered on scrape, at most once a second.
+                       Also the live dashboard on / . --http unix:/PATH listens on a Unix
+                       socket instead (for a reverse proxy on the host).
         --http-token-file FILE  every request to --http must carry the file's first line:
                        Authorization: Bearer TOKEN (Prometheus's credentials_file), or the
                        cookie a browser gets by signing in at /login. The file must be

@@ -218,7 +218,7 @@ export class Daemon {
       const a = d.http.address;
       d.log.info(
         {
-          http: `${a.host}:${a.port}`,
+          http: a.path ?? `${a.host}:${a.port}`,
           tls: httpSecurity?.tls !== undefined,
           token: httpSecurity?.token !== undefined,
           paths: ["/metrics", "/", "/api/dashboard"],

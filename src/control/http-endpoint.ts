@@ -11,7 +11,7 @@
  * HTTPS. Oversized headers, slow clients and too many sockets are cut (docs/metrics.md, "Security").
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { parseHostPort } from "../core/address.js";
@@ -20,10 +20,18 @@ import { DASHBOARD_ASSETS, DASHBOARD_CSP } from "./dashboard/assets.js";
 export interface HttpAddress {
   host: string;
   port: number;
+  /** A Unix socket instead of TCP (`unix:/run/tslvs/http.sock`): for a reverse proxy on the host. */
+  path?: string;
 }
 
-/** "PORT", "ADDR:PORT" or "[V6]:PORT"; a bare port means loopback. */
+/** "PORT", "ADDR:PORT", "[V6]:PORT" or "unix:/PATH"; a bare port means loopback. */
 export function parseHttpAddress(text: string): HttpAddress {
+  if (text.startsWith("unix:")) {
+    const path = text.slice("unix:".length);
+    if (!path.startsWith("/"))
+      throw new Error(`a Unix socket needs an absolute path: ${JSON.stringify(text)}`);
+    return { host: "", port: 0, path };
+  }
   // A port alone, or ":PORT": loopback (the endpoint is never exposed unless an address says so).
   const bare = /^:?(\d{1,5})$/.exec(text);
   if (bare && Number(bare[1]) <= 65535) return { host: "127.0.0.1", port: Number(bare[1]) };
@@ -234,10 +242,15 @@ export class HttpEndpoint {
     const endpoint = new HttpEndpoint(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
-      server.listen(at.port, at.host, () => {
+      const listening = () => {
         server.off("error", reject);
         resolve(endpoint);
-      });
+      };
+      if (at.path !== undefined) {
+        // A socket left by a killed daemon would refuse the bind; the caller chose the path.
+        rmSync(at.path, { force: true });
+        server.listen(at.path, listening);
+      } else server.listen(at.port, at.host, listening);
     });
   }
 
@@ -299,7 +312,8 @@ export class HttpEndpoint {
   /** Where it listens (the port chosen when 0 was asked for). */
   get address(): HttpAddress {
     const a = this.server.address();
-    if (a === null || typeof a === "string") throw new Error("not listening");
+    if (a === null) throw new Error("not listening");
+    if (typeof a === "string") return { host: "", port: 0, path: a };
     return { host: a.address, port: a.port };
   }
 
