@@ -184,6 +184,7 @@ export async function startCommand(args: string[]): Promise<number> {
       if (taken.handover?.holderPid) stopLinkHolder(taken.handover.holderPid);
       daemon.dataPlane = "af_xdp";
       daemon.engineStats = () => engine.liveCounters();
+      daemon.fastPathHolds = (index) => engine.fastPathHolds(index);
       daemon.onRulesChanged.push(() => engine.syncSteering());
       // Every served interface has its program attached and its sockets bound: frames flow.
       daemon.markReady();

@@ -101,6 +101,8 @@ export class Daemon {
   dataPlane: string | null = null;
   /** The packet engine's live counters (`tslvs stats`), set when the data plane starts. */
   engineStats: (() => Omit<StatsEntry, "dataPlane">) | null = null;
+  /** Whether the fast path holds a connection (tslvs trace), set when the data plane starts. */
+  fastPathHolds: ((index: number) => boolean | null) | null = null;
   /** True once markReady() ran: the daemon forwards (or holds its rules with --no-dataplane). */
   ready = false;
   readonly log: Logger;
@@ -146,6 +148,7 @@ export class Daemon {
       health: () => this.health.listing(),
       reload: () => this.reload(),
       notActedOn: () => [...this.reportedNotActedOn],
+      fastPathHolds: (index) => this.fastPathHolds?.(index) ?? null,
       syncDaemons: new SyncDaemons(),
       ...(deps.rates ? { rates: deps.rates } : {}),
     });

@@ -383,6 +383,11 @@ export class PacketEngine {
    * The engine's counters now (what the stop line logs), and the fast path's: for `tslvs stats`
    * and the metrics, without stopping anything. Reads the sockets' kernel drop counters first.
    */
+  /** Whether the fast path forwards connection `index` now; null without a fast path. */
+  fastPathHolds(index: number): boolean | null {
+    return this.fastPath ? this.fastPath.offload.holds(index) : null;
+  }
+
   liveCounters(): { engine: Record<string, number>; fastPath: Record<string, number> | null } {
     this.collectOutsideCounters();
     return {

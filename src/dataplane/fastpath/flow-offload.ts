@@ -185,6 +185,13 @@ export class FlowOffload implements ConnEvents {
   private readonly monotonicNs: () => bigint;
   private closed = false;
 
+  /** Whether connection `index` has a flow installed in the map, in either direction (tslvs trace). */
+  holds(index: number): boolean {
+    return (
+      index >= 0 && index < this.state.length && (this.state[index]! & (IN_INSTALLED | OUT_INSTALLED)) !== 0
+    );
+  }
+
   constructor(
     private readonly director: Director,
     private readonly maps: FastPathMaps,
