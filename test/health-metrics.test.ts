@@ -104,6 +104,7 @@ test("health metrics: real servers, checkers, quorum, reloads", (t) => {
     reloads: { applied: 2, refused: 1 },
     lastReloadAt: 1_700_000_003,
     notActedOn: ["vrrp_instance"],
+    events: new Map([["rs-down", 3]]),
   }).join("");
   const value = (series: string) => {
     const line = text.split("\n").find((l) => l.startsWith(`${series} `));
@@ -137,6 +138,7 @@ test("health metrics: real servers, checkers, quorum, reloads", (t) => {
   assert.equal(value(`tslvs_virtual_server_real_servers{${svc},state="down"}`), 1);
   assert.equal(value('tslvs_config_reloads_total{result="refused"}'), 1);
   assert.equal(value('tslvs_config_not_acted_on{kind="vrrp_instance"}'), 1);
+  assert.equal(value('tslvs_events_total{kind="rs-down"}'), 3);
   const skip = needsCommand("promtool");
   if (skip) {
     t.skip(skip);

@@ -525,6 +525,7 @@ export class Daemon {
         reloads: this.reloads,
         lastReloadAt: this.lastReloadAt,
         notActedOn: [...this.reportedNotActedOn],
+        events: this.events.totals,
       });
     function* render(): Generator<undefined, Buffer[], undefined> {
       const chunks: ServiceEntry[][] = [];

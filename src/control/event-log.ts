@@ -31,6 +31,8 @@ export class EventLog {
   /** Where the next record goes; records before it (cyclically) are older. */
   private next = 0;
   private count = 0;
+  /** Every event recorded since start, by kind (the ring forgets; /metrics counts). */
+  readonly totals = new Map<EventKind, number>();
 
   constructor(readonly capacity = EVENT_LOG_CAPACITY) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity ${capacity}`);
@@ -41,6 +43,7 @@ export class EventLog {
     this.ring[this.next] = { at: at.toISOString(), kind, message };
     this.next = (this.next + 1) % this.capacity;
     if (this.count < this.capacity) this.count++;
+    this.totals.set(kind, (this.totals.get(kind) ?? 0) + 1);
   }
 
   /** The events kept, newest first. */

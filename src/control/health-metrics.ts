@@ -17,6 +17,8 @@ export interface ConfigSample {
   /** Unix seconds of the last applied reload (0: none). */
   lastReloadAt: number;
   notActedOn: readonly string[];
+  /** Events since start by kind (the dashboard's event log): real servers up/down, reloads, restarts, table full. */
+  events?: ReadonlyMap<string, number>;
 }
 
 interface Family {
@@ -147,6 +149,13 @@ export function renderHealthMetrics(rows: readonly HealthMetricRow[], config: Co
   );
   for (const k of config.notActedOn)
     nao.lines.push(`tslvs_config_not_acted_on{kind="${escapeLabel(k)}"} 1\n`);
+  const events = f(
+    "tslvs_events_total",
+    "counter",
+    "Events since start by kind (real servers up and down, reloads, restarts, table full).",
+  );
+  for (const [kind, n] of config.events ?? [])
+    events.lines.push(`tslvs_events_total{kind="${escapeLabel(kind)}"} ${n}\n`);
   const out: string[] = [];
   for (const fam of [
     rsUp,
@@ -166,6 +175,7 @@ export function renderHealthMetrics(rows: readonly HealthMetricRow[], config: Co
     reloads,
     last,
     nao,
+    events,
   ]) {
     if (fam.lines.length === 0 && fam.type !== "counter") continue;
     out.push(`# HELP ${fam.name} ${fam.help}\n# TYPE ${fam.name} ${fam.type}\n`, ...fam.lines);
