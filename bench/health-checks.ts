@@ -49,6 +49,7 @@ import { TSLVS_BIN } from "../src/cli/lab/paths.js";
 import { buildNatLab, type NatTopology } from "../src/cli/lab/topologies.js";
 import type { HealthServiceEntry, ServiceEntry } from "../src/control/api.js";
 import { connect, type SocketClient } from "../src/control/client.js";
+import { makeEcdsaCert } from "../test/support/certificate.js";
 
 interface Options {
   parts: Set<string>;
@@ -306,30 +307,7 @@ function buildTools(): { crr: string } {
 }
 
 function makeCert(): { cert: string; key: string } {
-  const cert = join(work, "cert.pem");
-  const key = join(work, "key.pem");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=farm.bench",
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  return { cert, key };
+  return makeEcdsaCert(work, "farm.bench");
 }
 
 /** The farm: one HTTP and one TLS server on every address; prints "ready". */

@@ -1,12 +1,3 @@
-/**
- * The checkers that need a service of their own, through the director of a NAT lab started with
- * --keepalived-conf: SSL_GET (a real TLS server, ECDSA P-256, with a digest), UDP_CHECK (an echo,
- * require_reply), DNS_CHECK (a DNS server answering SOA), SMTP_CHECK (banner, HELO, QUIT) and
- * PING_CHECK. The real servers run test/support/probe-servers.js. One server's services stopped:
- * it leaves every service whose checker talks to them, not the PING one; its link down: it leaves
- * the PING one too; all back after the link and the services return.
- */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +5,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { buildNatLab } from "../src/cli/lab/topologies.js";
+import { makeEcdsaCert } from "./support/certificate.js";
 import { DirectorProcess, LineProcess, labPrefix } from "./support/dp-harness.js";
 import { waitMembers } from "./support/health-lab.js";
 import { haveRoot, needsCommand } from "./support/privileged.js";
@@ -54,22 +46,7 @@ test("SSL_GET, UDP_CHECK, DNS_CHECK, SMTP_CHECK and PING_CHECK through the direc
   try {
     const topo = buildNatLab(lab, 3);
     const rips = topo.servers.map((s) => s.rip);
-    const cert = join(dir, "cert.pem");
-    const key = join(dir, "key.pem");
-    execFileSync(
-      "openssl",
-      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"].concat([
-        "-keyout",
-        key,
-        "-out",
-        cert,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=rs.test",
-      ]),
-      { stdio: "ignore" },
-    );
+    const { cert, key } = makeEcdsaCert(dir, "rs.test");
     const start = async (host: string) => {
       const p = new LineProcess(
         lab.spawn(host, [process.execPath, SERVERS_JS, "--cert", cert, "--key", key]),

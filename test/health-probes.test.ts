@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +13,7 @@ import { type HttpSpec, httpRequest, parseHttpResponse, sniName } from "../src/c
 import { runProbe } from "../src/control/health/probes/index.js";
 import { echoRequest, inetChecksum } from "../src/control/health/probes/ping.js";
 import { matchesPattern, parseHexPattern } from "../src/control/health/probes/udp.js";
+import { makeEcdsaCert } from "./support/certificate.js";
 import { haveRoot, needsCommand } from "./support/privileged.js";
 import type { ProbeJob } from "./support/run-probe.js";
 import { labPrefix } from "./support/test-owner.js";
@@ -264,29 +265,7 @@ test("network probes in namespaces: each checker's pass and the failures it dete
     lab.exec("checker", ["nft", "add table inet probe"]);
     lab.exec("checker", ["nft", "add chain inet probe out { type filter hook output priority 0 ; }"]);
     lab.exec("checker", ["nft", "add rule inet probe out meta mark 9 drop"]);
-    const cert = join(dir, "cert.pem");
-    const key = join(dir, "key.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=probe.test",
-      ],
-      { stdio: "ignore" },
-    );
+    const { cert, key } = makeEcdsaCert(dir, "probe.test");
     const servers = lab.spawn("rs", [process.execPath, SERVERS_JS, "--cert", cert, "--key", key]);
     await waitForLine(servers, "listening", 10_000);
 

@@ -7,7 +7,6 @@
  * Unix socket (`--http unix:PATH`), so no address of the test machine is used.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -17,6 +16,7 @@ import { pino } from "pino";
 import { startCommand } from "../src/cli/tslvs-start.js";
 import { Daemon, type DaemonOptions } from "../src/control/daemon.js";
 import { HttpEndpoint, loadHttpSecurity, parseHttpAddress } from "../src/control/http-endpoint.js";
+import { makeEcdsaCert } from "./support/certificate.js";
 import { needsCommand } from "./support/privileged.js";
 import { RealDirector } from "./support/real-director.js";
 import { unixFetch } from "./support/unix-http.js";
@@ -163,17 +163,7 @@ describe("http endpoint: HTTPS", () => {
   it("serves /metrics over TLS with the token; the login cookie is Secure", {
     skip: needsCommand("openssl"),
   }, async () => {
-    const cert = join(dir, "cert.pem");
-    const key = join(dir, "key.pem");
-    execFileSync(
-      "openssl",
-      [
-        ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
-        ...["-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=tslvs-test"],
-        ...["-addext", "subjectAltName=DNS:localhost"],
-      ],
-      { stdio: "ignore" },
-    );
+    const { cert, key } = makeEcdsaCert(dir, "tslvs-test", "DNS:localhost");
     await assert.rejects(
       startDaemon("tls-missing", { tlsCert: cert, tlsKey: join(dir, "no-key.pem") }),
       /--http-tls-key .*no-key\.pem: cannot read it/,
