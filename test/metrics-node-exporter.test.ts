@@ -224,6 +224,17 @@ describe("metrics: node_ipvs_* as node_exporter serves them", () => {
       assert.ok(rx > 0 && rx <= live.engine.rxFrames!, `${rx} vs ${live.engine.rxFrames}`);
       assert.ok((own.get("tslvs_conn_table_capacity{}") ?? 0) >= 4096);
       assert.ok([...own.keys()].some((k) => k.startsWith("tslvs_info{router_id=")));
+      // Connections by state (how many are left in which state depends on timing: only the
+      // series), steering decisions, the service's no-destination count, the process's families.
+      assert.ok(
+        own.has('tslvs_connections{state="ESTABLISHED"}') && own.has('tslvs_connections{state="UDP"}'),
+      );
+      assert.equal(own.get("tslvs_persistence_templates{}"), 0);
+      assert.ok((own.get('tslvs_steering_packets_total{decision="service"}') ?? 0) > 0);
+      assert.equal(own.get(`tslvs_scheduler_no_destination_total{${svc}}`), 0);
+      const proc = ipvsFamilies(ours, "process_").samples;
+      assert.ok((proc.get("process_cpu_seconds_total{}") ?? 0) > 0);
+      assert.ok((proc.get("process_open_fds{}") ?? 0) > 3);
       // The whole body passes Prometheus's own linter (names, types, HELP, _total on counters).
       const lint = spawnSync(PROMTOOL, ["check", "metrics"], { input: ours, encoding: "utf8" });
       assert.equal(lint.status, 0, `${lint.stdout}${lint.stderr}`);

@@ -146,6 +146,7 @@ export class ApiHandler {
           dataPlane: this.readiness().dataPlane,
           engine: live?.engine ?? null,
           fastPath: live?.fastPath ?? null,
+          ...(live?.steering ? { steering: live.steering } : {}),
         } satisfies StatsEntry;
       }
       case "getHealth":

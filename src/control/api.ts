@@ -6,6 +6,7 @@
  *
  * Addresses are strings (IPv4 dotted quad, IPv6 RFC 5952 text); protocol is "tcp" | "udp" | "sctp".
  */
+import type { TraceDest, TraceResult } from "../core/trace.js";
 
 export const API_VERSION = 1;
 
@@ -95,6 +96,8 @@ export interface ServiceEntry extends ServiceConfig {
   dests: DestEntry[];
   /** Options stored and listed but not acted on yet (e.g. "sctp service"); absent when none. */
   notActedOn?: string[];
+  /** New connections that found no real server, since start (the metrics' render only). */
+  noDestination?: number;
 }
 
 export interface InfoEntry {
@@ -127,6 +130,11 @@ export interface StatsEntry {
   engine: Record<string, number> | null;
   /** Flows installed in the in-kernel fast path, and the packets and bytes it forwarded. */
   fastPath: Record<string, number> | null;
+  /**
+   * The steering program's decisions, summed over CPUs, by SteerCounter name (`SERVICE`,
+   * `PASS_NO_MATCH`...): what was sent to the slow path and what was passed to the host, and why.
+   */
+  steering?: Record<string, number>;
 }
 
 /** A sysctl's value: an integer, or a pair (sync_threshold: threshold and period). */
@@ -311,44 +319,15 @@ export interface ResultMap {
   trace: TraceEntry;
 }
 
-/** A real server as the scheduler sees it at the traced moment. */
-export interface TraceDestEntry {
-  addr: string;
-  port: number;
-  weight: number;
-  activeConns: number;
-  inactConns: number;
-  persistConns: number;
-  /** 256·active + (active + inactive), the kernel's connection overhead. */
-  overhead: number;
-  /** What the scheduler compares (see `loadRule`); null when it compares nothing for this dest. */
-  load: number | null;
-  overloaded: boolean;
-  available: boolean;
-  uThreshold: number;
-  lThreshold: number;
-}
+/** A real server as the scheduler sees it at the traced moment (the core's record, as sent). */
+export type TraceDestEntry = TraceDest;
 
-/** `trace`: how a new packet of a tuple would be handled, computed without acting on it. */
-export interface TraceEntry {
-  /** "TCP 198.18.0.10:80" or "FWM 7". */
-  service: string;
-  /** Why that service matches. */
-  match: string;
-  scheduler: string;
-  persistent: boolean;
-  outcome: "connection" | "template" | "scheduler" | "no-destination" | "untraceable";
-  /** The real server "addr:port" the packet goes to; null when none, or when the choice is random. */
-  dest: string | null;
-  /** The existing entry for this exact tuple; `fastPath` null when the daemon cannot tell. */
-  connection?: { state: string; expires: number; method: string; fastPath?: boolean | null };
-  /** The persistence template that decides (client address masked to the service's netmask). */
-  template?: { client: string; state: string; expires: number };
-  dests?: TraceDestEntry[];
-  loadRule?: string;
-  /** twos: each candidate's chance of being chosen. */
-  odds?: { dest: string; p: number }[];
-  notes: string[];
+/**
+ * `trace`: how a new packet of a tuple would be handled, computed without acting on it: the
+ * core's answer, with whether the fast path holds the connection (null when the daemon cannot tell).
+ */
+export interface TraceEntry extends Omit<TraceResult, "connection"> {
+  connection?: Omit<NonNullable<TraceResult["connection"]>, "index"> & { fastPath?: boolean | null };
 }
 
 export type ResultOf<Op extends RequestOp> = ResultMap[Op];

@@ -121,6 +121,9 @@ export class CoreDirectorPort implements DirectorPort {
   tableFill(): TableFill {
     return this.core.tableFill();
   }
+  connStates(): { byState: Record<string, number>; templates: number } {
+    return this.core.connStates();
+  }
   totals(): { stats: CounterValuesLike; rates: RateValuesLike } {
     return { stats: this.core.displayed(this.core.totals), rates: this.core.rates(this.core.totals) };
   }

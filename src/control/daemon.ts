@@ -42,7 +42,7 @@ import { notifySystemd } from "./sd-notify.js";
 import { ControlServer } from "./server.js";
 import { StateWriter, writeFileAtomic } from "./state-file.js";
 import { SyncDaemons } from "./sync-daemons.js";
-import { type DirectorSample, tslvsMetricsSlices } from "./tslvs-metrics.js";
+import { type DirectorSample, processSample, tslvsMetricsSlices } from "./tslvs-metrics.js";
 import { TSLVS_VERSION } from "./version.js";
 
 /** An apply with more changes than this logs only the first BULK_SHOWN one by one. */
@@ -504,6 +504,8 @@ export class Daemon {
       fill: this.director.tableFill(),
       live: this.engineStats?.() ?? null,
       eventLoop,
+      states: this.director.connStates?.() ?? null,
+      process: processSample(),
     };
   }
 
@@ -530,7 +532,11 @@ export class Daemon {
     function* render(): Generator<undefined, Buffer[], undefined> {
       const chunks: ServiceEntry[][] = [];
       for (let i = 0; i < services.length; i += 100) {
-        chunks.push(services.slice(i, i + 100).map((s) => serviceToEntry(s, ZERO_RATES, true)));
+        chunks.push(
+          services
+            .slice(i, i + 100)
+            .map((s) => ({ ...serviceToEntry(s, ZERO_RATES, true), noDestination: s.noDestination })),
+        );
         yield;
       }
       const ipvs = yield* ipvsMetricsSlices(chunks, () => d.totals().stats, labels);

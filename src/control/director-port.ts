@@ -1,7 +1,8 @@
 import type { IpAddr } from "../core/address.js";
 import type { Dest, DestSpec } from "../core/dest.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
-import type { SysctlValue, TraceEntry } from "./api.js";
+import type { TraceQuery, TraceResult } from "../core/trace.js";
+import type { SysctlValue } from "./api.js";
 
 /**
  * What the control plane needs from the core Director. The daemon is written against this port so
@@ -52,6 +53,8 @@ export interface DirectorPort {
   readonly bucketCount: number;
   /** How full the connection table is, and how many new entries it refused for want of room. */
   tableFill(): TableFill;
+  /** Live connections by `-Lnc` state name, and persistence templates, without a table walk. */
+  connStates?(): { byState: Record<string, number>; templates: number };
   /** The director's totals (/proc/net/ip_vs_stats: what `-Z` last left) and their rates. */
   totals(): { stats: CounterValuesLike; rates: RateValuesLike };
   /**
@@ -64,18 +67,9 @@ export interface DirectorPort {
   tick(now: number): void;
 }
 
-export interface TraceRequest {
-  protocol: number;
-  caddr: IpAddr;
-  cport: number;
-  vaddr: IpAddr;
-  vport: number;
-  fwmark?: number;
-}
-
-export type TracePortResult = Omit<TraceEntry, "connection"> & {
-  connection?: { state: string; expires: number; method: string; index: number };
-};
+/** The core's trace query and answer, as the daemon passes them through. */
+export type TraceRequest = TraceQuery;
+export type TracePortResult = TraceResult;
 
 export interface CounterValuesLike {
   conns: number;

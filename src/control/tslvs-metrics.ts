@@ -1,10 +1,13 @@
 /**
  * tslvs's own `tslvs_*` families (spec B.6), served on /metrics after node_exporter's: what
  * `ipvsadm --stats` shows per service and per real server as counters (node_exporter has only the
- * totals), the packet engine's frames and drops by reason, the fast path's flows and packets, the
- * connection table's fill, and the event loop's delay (the slow path, the control socket and the
- * scrapes share one thread). Labels of services and real servers are node_exporter's backend labels.
+ * totals), the packet engine's frames and drops by reason, the steering program's decisions, the
+ * fast path's flows and packets, the connection table's fill and connections by state, the event
+ * loop's delay (the slow path, the control socket and the scrapes share one thread), and the
+ * process's standard `process_*` families. Labels of services and real servers are node_exporter's
+ * backend labels.
  */
+import { readdirSync } from "node:fs";
 import type { ServiceEntry, StatsEntry } from "./api.js";
 import type { TableFill } from "./director-port.js";
 import { addrLabel, escapeLabel, ROWS_PER_SLICE, serviceLabels } from "./ipvs-metrics.js";
@@ -17,7 +20,56 @@ export interface DirectorSample {
   live: Omit<StatsEntry, "dataPlane"> | null;
   /** Event-loop delay percentiles in seconds (perf_hooks.monitorEventLoopDelay). */
   eventLoop: { p50: number; p99: number; max: number };
+  /** Live connections by `-Lnc` state name and persistence templates (the core's running counts). */
+  states?: { byState: Record<string, number>; templates: number } | null;
+  /** The process's resources (processSample), under the standard `process_*` names. */
+  process?: ProcessSample | null;
 }
+
+/** What prom-client's and node_exporter's process collector export, for this process. */
+export interface ProcessSample {
+  cpuSeconds: number;
+  residentBytes: number;
+  startTimeSeconds: number;
+  /** Null where /proc/self/fd cannot be read. */
+  openFds: number | null;
+}
+
+/** Unix time the process started, fixed: uptime and the clock read once. */
+const startTimeSeconds = Date.now() / 1000 - process.uptime();
+
+/** This process's CPU time, resident memory, start time and open descriptors, read now. */
+export function processSample(): ProcessSample {
+  const cpu = process.cpuUsage();
+  let openFds: number | null = null;
+  try {
+    // Less the descriptor the listing itself holds open.
+    openFds = readdirSync("/proc/self/fd").length - 1;
+  } catch {
+    // not Linux, or no /proc
+  }
+  return {
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    residentBytes: process.memoryUsage.rss(),
+    startTimeSeconds,
+    openFds,
+  };
+}
+
+/** The steering program's counters by the decision label they are exported under. */
+export const STEERING_DECISIONS: readonly (readonly [string, string])[] = [
+  ["service", "SERVICE"],
+  ["service_any_port", "SERVICE_ANY_PORT"],
+  ["reply", "REPLY"],
+  ["local_port", "LOCAL_PORT"],
+  ["fragment", "FRAGMENT"],
+  ["icmp_error", "ICMP_ERROR"],
+  ["pass_not_ip", "PASS_NOT_IP"],
+  ["pass_no_match", "PASS_NO_MATCH"],
+  ["pass_malformed", "PASS_MALFORMED"],
+  ["pass_other_host", "PASS_OTHER_HOST"],
+  ["pass_to_host", "PASS_TO_HOST"],
+];
 
 type Family = { name: string; help: string; type: "counter" | "gauge"; lines: string[] };
 
@@ -78,6 +130,11 @@ export function* tslvsMetricsSlices(
     "gauge",
     "Persistence templates pointing at the real server.",
   );
+  const noDest = family(
+    "tslvs_scheduler_no_destination_total",
+    "counter",
+    "New connections for which the service found no real server (answered, passed or bypassed).",
+  );
   let rows = 0;
   for (const chunk of chunks) {
     for (const s of chunk) {
@@ -106,6 +163,8 @@ export function* tslvsMetricsSlices(
         `tslvs_service_bytes_total{${labels},direction="in"} ${s.stats.inBytes}\n`,
         `tslvs_service_bytes_total{${labels},direction="out"} ${s.stats.outBytes}\n`,
       );
+      if (s.noDestination !== undefined)
+        noDest.lines.push(`tslvs_scheduler_no_destination_total{${labels}} ${s.noDestination}\n`);
       rows += 1 + s.dests.length;
     }
     if (rows >= ROWS_PER_SLICE / 4) {
@@ -149,11 +208,23 @@ export function* tslvsMetricsSlices(
     rsPkts,
     rsBytes,
     rsTemplates,
+    noDest,
     info,
     entries,
     capacity,
     refused,
   ];
+  if (x.states) {
+    const conns = family(
+      "tslvs_connections",
+      "gauge",
+      "Live connections by state (as ipvsadm -Lnc names them), persistence templates apart.",
+    );
+    for (const [state, n] of Object.entries(x.states.byState)) one(conns, `state="${escapeLabel(state)}"`, n);
+    const templates = family("tslvs_persistence_templates", "gauge", "Live persistence templates.");
+    one(templates, "", x.states.templates);
+    out.push(conns, templates);
+  }
   const e = x.live?.engine;
   if (e) {
     const frames = family("tslvs_slowpath_frames_total", "counter", "Frames through the slow path (AF_XDP).");
@@ -188,7 +259,41 @@ export function* tslvsMetricsSlices(
     one(flows, 'event="not_redirectable"', f.notRedirectable ?? 0);
     out.push(pkts, bytes, flows);
   }
+  const st = x.live?.steering;
+  if (st) {
+    const steer = family(
+      "tslvs_steering_packets_total",
+      "counter",
+      "Packets the in-kernel steering program sent to the slow path, or passed to the host (pass_*), by decision.",
+    );
+    for (const [decision, key] of STEERING_DECISIONS) one(steer, `decision="${decision}"`, st[key] ?? 0);
+    out.push(steer);
+  }
   out.push(loop);
+  const p = x.process;
+  if (p) {
+    // prom-client's and node_exporter's names and HELP texts, so standard dashboards find them.
+    const cpu = family(
+      "process_cpu_seconds_total",
+      "counter",
+      "Total user and system CPU time spent in seconds.",
+    );
+    one(cpu, "", p.cpuSeconds);
+    const rss = family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    one(rss, "", p.residentBytes);
+    const start = family(
+      "process_start_time_seconds",
+      "gauge",
+      "Start time of the process since unix epoch in seconds.",
+    );
+    one(start, "", p.startTimeSeconds);
+    out.push(cpu, rss, start);
+    if (p.openFds !== null) {
+      const fds = family("process_open_fds", "gauge", "Number of open file descriptors.");
+      one(fds, "", p.openFds);
+      out.push(fds);
+    }
+  }
   const parts: string[] = [];
   for (const fam of out) {
     parts.push(`# HELP ${fam.name} ${fam.help}\n# TYPE ${fam.name} ${fam.type}\n`);

@@ -27,7 +27,11 @@ import {
   CONN_F_ONE_PACKET,
   CONN_F_OUT_HASHED,
   CONN_F_TEMPLATE,
+  type ConnTable,
   CTPL_S_ASSURED,
+  STATE_ROW_OTHER,
+  STATE_ROW_TCP,
+  STATE_ROW_UDP,
 } from "./conn-table.js";
 import { displayed, findDest } from "./ctl.js";
 import type { Dest } from "./dest.js";
@@ -39,6 +43,27 @@ import { PE_SIP } from "./persistence.js";
 import { protocolOps } from "./proto.js";
 import type { VirtualService } from "./service.js";
 import type { Counters } from "./stats.js";
+import { TCP_STATE_NAMES } from "./tcp-state.js";
+
+/**
+ * Live connections (templates apart) by the state name `ipvsadm -Lc` prints, read from the table's
+ * running counts (no walk): every TCP state, `UDP`, and `NONE` also for protocols without states.
+ */
+export function connsByStateName(t: ConnTable): { byState: Record<string, number>; templates: number } {
+  const byState: Record<string, number> = {};
+  TCP_STATE_NAMES.forEach((name, s) => {
+    byState[name] = t.connsInState(STATE_ROW_TCP, s);
+  });
+  let udp = 0;
+  let other = 0;
+  for (let s = 0; s < 256; s++) {
+    udp += t.connsInState(STATE_ROW_UDP, s);
+    other += t.connsInState(STATE_ROW_OTHER, s);
+  }
+  byState.UDP = udp;
+  byState.NONE = (byState.NONE ?? 0) + other;
+  return { byState, templates: t.templateCount };
+}
 
 /** Every conn and template, as `ipvsadm -Lc` lists them (table order, never sorted). */
 export function connections(ds: DirectorState, now: number): ConnInfo[] {
@@ -258,7 +283,7 @@ export function importOne(ds: DirectorState, c: CheckedConn, now: number): numbe
     flags,
   );
   if (i < 0) return -1;
-  t.state[i] = rec.state;
+  t.setState(i, rec.state);
   t.timeout[i] = rec.timeout;
   t.fwmark[i] = rec.fwmark;
   t.inPkts[i] = rec.inPkts;

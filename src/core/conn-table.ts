@@ -29,6 +29,7 @@
  * One file of ~600 lines on purpose: the record layout, the free list, the two hash indexes and their
  * growth share the record's private word offsets; split, those offsets would become an API.
  */
+import { IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
 import { TimerWheel } from "./timer-wheel.js";
 
 /** Connection flags (kernel IP_VS_CONN_F_*); FULLNAT's forwarding code is DPVS's. */
@@ -115,6 +116,14 @@ const R_DL = 7;
 const ID_TEMPLATE = 1 << 16;
 /** A persistence-engine template: also keyed by its engine data's hash, kept in the laddr word. */
 const ID_PE = 1 << 17;
+
+/** Protocol rows of the per-state counts: TCP, UDP, any other. */
+export const STATE_ROW_TCP = 0;
+export const STATE_ROW_UDP = 1;
+export const STATE_ROW_OTHER = 2;
+const stateRow = (proto: number) =>
+  proto === IPPROTO_TCP ? STATE_ROW_TCP : proto === IPPROTO_UDP ? STATE_ROW_UDP : STATE_ROW_OTHER;
+
 const V6_C = 0;
 const V6_V = 4;
 const V6_D = 8;
@@ -195,6 +204,12 @@ export class ConnTable {
   private live = 0;
   /** New entries refused because the table was full. */
   refusedFull = 0;
+  /**
+   * Live connections (not templates) by protocol row and state: index row << 8 | state. Kept as
+   * states are written (setState), so a count by state costs no walk of the table.
+   */
+  private readonly byState = new Int32Array(3 << 8);
+  private templates = 0;
 
   constructor(opts: ConnTableOptions) {
     const cap = opts.capacity;
@@ -255,6 +270,30 @@ export class ConnTable {
     return this.high;
   }
 
+  /**
+   * Write connection `i`'s state: the one writer of a connection's state byte, so that the counts
+   * by state stay true (a template's state bits are written directly: templates are counted apart).
+   */
+  setState(i: number, state: number): void {
+    const id = this.rec[i * REC + R_ID]!;
+    if (!(id & ID_TEMPLATE)) {
+      const row = stateRow(id & 0xff) << 8;
+      this.byState[row | this.state[i]!]!--;
+      this.byState[row | state]!++;
+    }
+    this.state[i] = state;
+  }
+
+  /** Live connections (not templates) of protocol row `row` (STATE_ROW_*) in state `state`. */
+  connsInState(row: number, state: number): number {
+    return this.byState[(row << 8) | (state & 0xff)]!;
+  }
+
+  /** Live persistence templates. */
+  get templateCount(): number {
+    return this.templates;
+  }
+
   isLive(i: number): boolean {
     return this.rec[i * REC + R_ID] !== 0;
   }
@@ -313,6 +352,8 @@ export class ConnTable {
       return -1;
     }
     this.live++;
+    if (flags & CONN_F_TEMPLATE) this.templates++;
+    else this.byState[stateRow(proto) << 8]!++;
     const r = this.rec;
     const o = i * REC;
     r[o + R_C] = keyWord(af, caddr);
@@ -387,6 +428,9 @@ export class ConnTable {
 
   /** Return a record to the free list. It must be unhashed and disarmed (see `remove`). */
   free(i: number): void {
+    const id = this.rec[i * REC + R_ID]!;
+    if (id & ID_TEMPLATE) this.templates--;
+    else this.byState[(stateRow(id & 0xff) << 8) | this.state[i]!]!--;
     const s = this.v6Slot[i]!;
     if (s >= 0) this.v6Free[this.v6FreeCount++] = s;
     this.v6Slot[i] = -1;

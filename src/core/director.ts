@@ -314,6 +314,11 @@ export class Director {
     };
   }
 
+  /** Live connections by state name and the persistence templates, from running counts. */
+  connStates(): { byState: Record<string, number>; templates: number } {
+    return listing.connsByStateName(this.s.conns);
+  }
+
   /**
    * Every conn and template (one-packet conns excepted: they never stay) and the listed counters,
    * as plain data a next director can take over with `importConnections` (a daemon restart).

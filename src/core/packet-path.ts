@@ -374,6 +374,7 @@ export function leave(
   now: number,
   out: Verdict,
 ): number {
+  svc.noDestination++;
   if (ds.sysctls.cache_bypass && svc.key.kind === "fwmark") {
     // Forward to the original destination, remembered as a BYPASS conn without a dest.
     const i = newConn(

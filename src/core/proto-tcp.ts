@@ -93,7 +93,7 @@ export const TCP_OPS: ProtocolOps = {
       if (next === TCP_S_ESTABLISHED) assureControl(ds, i);
       else if (old === TCP_S_ESTABLISHED) ds.connEvents?.connEvent(i, CONN_EVENT_LEFT_ESTABLISHED);
     }
-    t.state[i] = next;
+    t.setState(i, next);
     t.timeout[i] = ds.timeouts.tcp[next]!;
   },
 

@@ -55,6 +55,8 @@ export class VirtualService {
   pe: string;
   readonly dests: Dest[] = [];
   readonly stats = new Counters();
+  /** New connections that found no real server (kernel ip_vs_leave), since start; not zeroed by -Z. */
+  noDestination = 0;
 
   constructor(id: number, spec: ServiceSpec) {
     this.id = id;

@@ -280,6 +280,8 @@ export class SteeringMaps {
 
   /** The program's counters summed over CPUs, by name. */
   counters(): Record<keyof typeof SteerCounter, bigint> {
+    // A closed fd's number may already name another file.
+    if (this.closed) throw new Error("the steering maps are closed");
     const ncpu = possibleCpus();
     const out = new Uint8Array(8 * ncpu);
     const view = new DataView(out.buffer);
