@@ -56,7 +56,15 @@ test("connections by state, templates, no destination, steering decisions and pr
     ...base,
     live: {
       engine: { rxFrames: 10, txFrames: 9 },
-      fastPath: null,
+      fastPath: {
+        creditedPackets: 500,
+        creditedBytes: 70000,
+        installed: 3,
+        removed: 1,
+        refused: 0,
+        notRedirectable: 0,
+      },
+      fastPathDecisions: { FORWARDED: 500, MISS: 7, SLOW_CONTROL: 9, SLOW_TOO_LONG: 2 },
       steering: { SERVICE: 11, REPLY: 4, PASS_NO_MATCH: 20, PASS_NOT_IP: 2 },
     },
     states: { byState: { ESTABLISHED: 4, SYN_RECV: 1, TIME_WAIT: 2, UDP: 3, NONE: 0 }, templates: 6 },
@@ -69,6 +77,10 @@ test("connections by state, templates, no destination, steering decisions and pr
   const svc = 'local_address="198.18.0.1",local_port="80",proto="TCP",local_mark=""';
   assert.equal(value(text, `tslvs_scheduler_no_destination_total{${svc}}`), 3);
   assert.equal(value(text, 'tslvs_steering_packets_total{decision="service"}'), 11);
+  assert.equal(value(text, 'tslvs_fastpath_packets_total{decision="forwarded"}'), 500);
+  assert.equal(value(text, 'tslvs_fastpath_packets_total{decision="slow_control"}'), 9);
+  assert.equal(value(text, 'tslvs_fastpath_packets_total{decision="slow_no_headroom"}'), 0);
+  assert.equal(text.match(/^tslvs_fastpath_packets_total\{/gm)?.length, 9);
   assert.equal(value(text, 'tslvs_steering_packets_total{decision="pass_no_match"}'), 20);
   assert.equal(value(text, 'tslvs_steering_packets_total{decision="pass_to_host"}'), 0);
   assert.equal(text.match(/^tslvs_steering_packets_total\{/gm)?.length, 11);

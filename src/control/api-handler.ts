@@ -147,6 +147,7 @@ export class ApiHandler {
           engine: live?.engine ?? null,
           fastPath: live?.fastPath ?? null,
           ...(live?.steering ? { steering: live.steering } : {}),
+          ...(live?.fastPathDecisions ? { fastPathDecisions: live.fastPathDecisions } : {}),
         } satisfies StatsEntry;
       }
       case "getHealth":

@@ -135,6 +135,11 @@ export interface StatsEntry {
    * `PASS_NO_MATCH`...): what was sent to the slow path and what was passed to the host, and why.
    */
   steering?: Record<string, number>;
+  /**
+   * The fast-path program's decisions, summed over CPUs, by FastPathCounter name (`FORWARDED`,
+   * `MISS`, `SLOW_CONTROL`...): what it forwarded, and why it handed the rest to the slow path.
+   */
+  fastPathDecisions?: Record<string, number>;
 }
 
 /** A sysctl's value: an integer, or a pair (sync_threshold: threshold and period). */

@@ -71,6 +71,18 @@ export const STEERING_DECISIONS: readonly (readonly [string, string])[] = [
   ["pass_to_host", "PASS_TO_HOST"],
 ];
 
+/** The fast-path program's hand-offs to the slow path, by the decision label they are exported under. */
+export const FASTPATH_DECISIONS: readonly (readonly [string, string])[] = [
+  ["miss", "MISS"],
+  ["slow_control", "SLOW_CONTROL"],
+  ["slow_ttl", "SLOW_TTL"],
+  ["slow_partial_checksum", "SLOW_PARTIAL_CHECKSUM"],
+  ["slow_too_long", "SLOW_TOO_LONG"],
+  ["slow_other_host", "SLOW_OTHER_HOST"],
+  ["slow_tunnel_no_df", "SLOW_TUNNEL_NO_DF"],
+  ["slow_no_headroom", "SLOW_NO_HEADROOM"],
+];
+
 type Family = { name: string; help: string; type: "counter" | "gauge"; lines: string[] };
 
 const family = (name: string, type: Family["type"], help: string): Family => ({
@@ -239,9 +251,13 @@ export function* tslvsMetricsSlices(
     const pkts = family(
       "tslvs_fastpath_packets_total",
       "counter",
-      "Packets forwarded by the in-kernel fast path.",
+      'Packets the in-kernel fast path forwarded (decision="forwarded") or handed to the slow path, by reason.',
     );
     one(pkts, 'decision="forwarded"', f.creditedPackets ?? 0);
+    // The program's own counts of what it handed to the slow path (forwarded above is what the
+    // flows' counters credited to the connections: the same packets, counted per flow).
+    const d = x.live?.fastPathDecisions;
+    if (d) for (const [decision, key] of FASTPATH_DECISIONS) one(pkts, `decision="${decision}"`, d[key] ?? 0);
     const bytes = family(
       "tslvs_fastpath_bytes_total",
       "counter",

@@ -392,6 +392,7 @@ export class PacketEngine {
     engine: Record<string, number>;
     fastPath: Record<string, number> | null;
     steering?: Record<string, number>;
+    fastPathDecisions?: Record<string, number>;
   } {
     this.collectOutsideCounters();
     const steering = this.steeringCounters();
@@ -399,6 +400,7 @@ export class PacketEngine {
       engine: { ...this.counters },
       fastPath: this.fastPath ? { ...this.fastPath.offload.counters } : null,
       ...(steering ? { steering } : {}),
+      ...(this.fastPath ? { fastPathDecisions: { ...this.fastPath.maps.counters() } } : {}),
     };
   }
 
