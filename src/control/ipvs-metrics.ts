@@ -55,9 +55,44 @@ const BACKEND: [string, string, "activeConns" | "inactConns" | "weight"][] = [
   ["node_ipvs_backend_weight", "The current backend weight by local and remote address.", "weight"],
 ];
 
+/**
+ * True when `text` is dotted IPv4 as IpAddr prints it: four decimal numbers 0-255 without leading
+ * zeros. Such a text is its own label, with no parse and format.
+ */
+function isPrintedV4(text: string): boolean {
+  const n = text.length;
+  if (n < 7 || n > 15) return false;
+  let dots = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return false;
+      digits = 0;
+      value = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 1 && value === 0) return false;
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return false;
+    } else return false;
+  }
+  return dots === 3 && digits > 0;
+}
+
+/** Labels of other spellings already formatted (the IPv6 real servers of a large table). */
+const printed = new Map<string, string>();
+
 /** An address as node_exporter prints it: IPv4 dotted, IPv6 compressed lower case. */
 export function addrLabel(text: string): string {
-  return IpAddr.mustParse(text).toString();
+  if (isPrintedV4(text)) return text;
+  let label = printed.get(text);
+  if (label === undefined) {
+    label = IpAddr.mustParse(text).toString();
+    if (printed.size >= 65536) printed.clear();
+    printed.set(text, label);
+  }
+  return label;
 }
 
 /** The four label values of a service, as procfs reads them from /proc/net/ip_vs. */
@@ -98,22 +133,57 @@ export function* ipvsMetricsSlices(
   totals: () => CounterValues,
   labels: readonly BackendLabel[] = BACKEND_LABELS,
 ): Generator<undefined, string[], undefined> {
-  // Sum the rows whose kept labels are equal, in first-seen order.
-  const rows = new Map<string, [number, number, number]>();
+  // The label text of a row is the service's kept labels before the real server's, the real
+  // server's, then the service's after them (canonical order: local_address, local_port,
+  // remote_address, remote_port, proto, local_mark), each service's part built once.
+  const keep = new Set<string>(labels);
+  const keepRemoteAddress = keep.has("remote_address");
+  const keepRemotePort = keep.has("remote_port");
+  const allKept = labels.length === BACKEND_LABELS.length;
+  // Sum the rows whose kept labels are equal, in first-seen order. With all six labels kept, two
+  // rows can be equal only between fwmark services (an IPv4 and an IPv6 one with the same mark
+  // give equal service labels, and their real servers may be equal too): a service is unique by
+  // protocol, address and port, a real server within it by address and port, so the other rows
+  // are appended without a look-up.
+  const texts: string[] = [];
+  const active: number[] = [];
+  const inactive: number[] = [];
+  const weight: number[] = [];
+  const index = new Map<string, number>();
   let sinceYield = 0;
   for (const chunk of chunks) {
-    for (const s of chunk)
+    for (const s of chunk) {
+      const sl = serviceLabels(s);
+      let before = "";
+      let after = "";
+      if (keep.has("local_address")) before = `local_address="${escapeLabel(sl.local_address)}"`;
+      if (keep.has("local_port")) before += `${before ? "," : ""}local_port="${escapeLabel(sl.local_port)}"`;
+      if (keep.has("proto")) after = `proto="${escapeLabel(sl.proto)}"`;
+      if (keep.has("local_mark")) after += `${after ? "," : ""}local_mark="${escapeLabel(sl.local_mark)}"`;
+      const lookUp = !allKept || s.id.fwmark !== undefined;
       for (const d of s.dests) {
-        const all = backendLabels(s, d);
-        const text = labels.map((l) => `${l}="${escapeLabel(all[l])}"`).join(",");
-        const row = rows.get(text);
-        if (row) {
-          row[0] += d.activeConns;
-          row[1] += d.inactConns;
-          row[2] += d.weight;
-        } else rows.set(text, [d.activeConns, d.inactConns, d.weight]);
+        let text = before;
+        if (keepRemoteAddress) text += `${text ? "," : ""}remote_address="${addrLabel(d.addr)}"`;
+        if (keepRemotePort) text += `${text ? "," : ""}remote_port="${d.port}"`;
+        if (after) text += text ? `,${after}` : after;
+        if (lookUp) {
+          const i = index.get(text);
+          if (i !== undefined) {
+            active[i]! += d.activeConns;
+            inactive[i]! += d.inactConns;
+            weight[i]! += d.weight;
+            sinceYield++;
+            continue;
+          }
+          index.set(text, texts.length);
+        }
+        texts.push(text ? `{${text}} ` : " ");
+        active.push(d.activeConns);
+        inactive.push(d.inactConns);
+        weight.push(d.weight);
         sinceYield++;
       }
+    }
     if (sinceYield >= ROWS_PER_SLICE) {
       sinceYield = 0;
       yield;
@@ -123,18 +193,17 @@ export function* ipvsMetricsSlices(
   const parts: string[] = [];
   for (const [name, help, field] of TOTALS)
     parts.push(`# HELP ${name} ${help}\n# TYPE ${name} counter\n${name} ${t[field]}\n`);
+  const columns = [active, inactive, weight];
   for (const [k, [name, help]] of BACKEND.entries()) {
     parts.push(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
-    let lines: string[] = [];
-    for (const [text, values] of rows) {
-      lines.push(`${name}${text ? `{${text}}` : ""} ${values[k]}\n`);
-      if (lines.length === ROWS_PER_SLICE) {
-        parts.push(lines.join(""));
-        lines = [];
-        yield;
-      }
+    const values = columns[k]!;
+    for (let i = 0; i < texts.length; i += ROWS_PER_SLICE) {
+      const end = Math.min(i + ROWS_PER_SLICE, texts.length);
+      let lines = "";
+      for (let j = i; j < end; j++) lines += `${name}${texts[j]}${values[j]}\n`;
+      parts.push(lines);
+      if (end - i === ROWS_PER_SLICE) yield;
     }
-    parts.push(lines.join(""));
   }
   return parts;
 }

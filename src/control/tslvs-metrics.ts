@@ -83,14 +83,34 @@ export const FASTPATH_DECISIONS: readonly (readonly [string, string])[] = [
   ["slow_no_headroom", "SLOW_NO_HEADROOM"],
 ];
 
-type Family = { name: string; help: string; type: "counter" | "gauge"; lines: string[] };
+/** A family's lines; `text` and `count` hold the lines not yet joined into `lines` (see add). */
+type Family = {
+  name: string;
+  help: string;
+  type: "counter" | "gauge";
+  lines: string[];
+  text: string;
+  count: number;
+};
 
 const family = (name: string, type: Family["type"], help: string): Family => ({
   name,
   help,
   type,
   lines: [],
+  text: "",
+  count: 0,
 });
+
+/** Appends a line to `f`, joined with the previous ones, ROWS_PER_SLICE lines to an element of `f.lines`. */
+function add(f: Family, line: string): void {
+  f.text += line;
+  if (++f.count === ROWS_PER_SLICE) {
+    f.lines.push(f.text);
+    f.text = "";
+    f.count = 0;
+  }
+}
 
 /** The engine's drop counters by the reason label they are exported under. */
 export const DROP_REASONS: readonly (readonly [string, string])[] = [
@@ -147,36 +167,30 @@ export function* tslvsMetricsSlices(
     "counter",
     "New connections for which the service found no real server (answered, passed or bypassed).",
   );
+  // These families' lines are joined as they are made (add), a slice's worth to a string.
+  const joined = new Set([svcConns, svcPkts, svcBytes, rsConns, rsPkts, rsBytes, rsTemplates, noDest]);
   let rows = 0;
   for (const chunk of chunks) {
     for (const s of chunk) {
-      const labels = Object.entries(serviceLabels(s))
-        .map(([l, v]) => `${l}="${escapeLabel(v)}"`)
-        .join(",");
+      const sl = serviceLabels(s);
+      const labels = `local_address="${escapeLabel(sl.local_address)}",local_port="${escapeLabel(sl.local_port)}",proto="${escapeLabel(sl.proto)}",local_mark="${escapeLabel(sl.local_mark)}"`;
       for (const d of s.dests) {
         const rs = `${labels},remote_address="${addrLabel(d.addr)}",remote_port="${d.port}"`;
-        rsConns.lines.push(`tslvs_backend_connections_total{${rs}} ${d.stats.conns}\n`);
-        rsPkts.lines.push(
-          `tslvs_backend_packets_total{${rs},direction="in"} ${d.stats.inPkts}\n`,
-          `tslvs_backend_packets_total{${rs},direction="out"} ${d.stats.outPkts}\n`,
-        );
-        rsBytes.lines.push(
-          `tslvs_backend_bytes_total{${rs},direction="in"} ${d.stats.inBytes}\n`,
-          `tslvs_backend_bytes_total{${rs},direction="out"} ${d.stats.outBytes}\n`,
-        );
-        rsTemplates.lines.push(`tslvs_backend_persistent_connections{${rs}} ${d.persistConns}\n`);
+        const st = d.stats;
+        add(rsConns, `tslvs_backend_connections_total{${rs}} ${st.conns}\n`);
+        add(rsPkts, `tslvs_backend_packets_total{${rs},direction="in"} ${st.inPkts}\n`);
+        add(rsPkts, `tslvs_backend_packets_total{${rs},direction="out"} ${st.outPkts}\n`);
+        add(rsBytes, `tslvs_backend_bytes_total{${rs},direction="in"} ${st.inBytes}\n`);
+        add(rsBytes, `tslvs_backend_bytes_total{${rs},direction="out"} ${st.outBytes}\n`);
+        add(rsTemplates, `tslvs_backend_persistent_connections{${rs}} ${d.persistConns}\n`);
       }
-      svcConns.lines.push(`tslvs_service_connections_total{${labels}} ${s.stats.conns}\n`);
-      svcPkts.lines.push(
-        `tslvs_service_packets_total{${labels},direction="in"} ${s.stats.inPkts}\n`,
-        `tslvs_service_packets_total{${labels},direction="out"} ${s.stats.outPkts}\n`,
-      );
-      svcBytes.lines.push(
-        `tslvs_service_bytes_total{${labels},direction="in"} ${s.stats.inBytes}\n`,
-        `tslvs_service_bytes_total{${labels},direction="out"} ${s.stats.outBytes}\n`,
-      );
+      add(svcConns, `tslvs_service_connections_total{${labels}} ${s.stats.conns}\n`);
+      add(svcPkts, `tslvs_service_packets_total{${labels},direction="in"} ${s.stats.inPkts}\n`);
+      add(svcPkts, `tslvs_service_packets_total{${labels},direction="out"} ${s.stats.outPkts}\n`);
+      add(svcBytes, `tslvs_service_bytes_total{${labels},direction="in"} ${s.stats.inBytes}\n`);
+      add(svcBytes, `tslvs_service_bytes_total{${labels},direction="out"} ${s.stats.outBytes}\n`);
       if (s.noDestination !== undefined)
-        noDest.lines.push(`tslvs_scheduler_no_destination_total{${labels}} ${s.noDestination}\n`);
+        add(noDest, `tslvs_scheduler_no_destination_total{${labels}} ${s.noDestination}\n`);
       rows += 1 + s.dests.length;
     }
     if (rows >= ROWS_PER_SLICE / 4) {
@@ -185,6 +199,7 @@ export function* tslvsMetricsSlices(
       yield;
     }
   }
+  for (const f of joined) if (f.count) f.lines.push(f.text);
   const x = sample();
   const one = (f: Family, labels: string, value: number) =>
     f.lines.push(`${f.name}${labels ? `{${labels}}` : ""} ${value}\n`);
@@ -313,6 +328,11 @@ export function* tslvsMetricsSlices(
   const parts: string[] = [];
   for (const fam of out) {
     parts.push(`# HELP ${fam.name} ${fam.help}\n# TYPE ${fam.name} ${fam.type}\n`);
+    // The per-service and per-real-server families' lines are already joined a slice at a time.
+    if (joined.has(fam)) {
+      parts.push(...fam.lines);
+      continue;
+    }
     for (let i = 0; i < fam.lines.length; i += ROWS_PER_SLICE) {
       parts.push(fam.lines.slice(i, i + ROWS_PER_SLICE).join(""));
       if (fam.lines.length > ROWS_PER_SLICE) yield;
