@@ -185,6 +185,8 @@ export async function startCommand(args: string[]): Promise<number> {
       daemon.dataPlane = "af_xdp";
       daemon.engineStats = () => engine.liveCounters();
       daemon.fastPathHolds = (index) => engine.fastPathHolds(index);
+      const { runCapture } = await import("../control/capture.js");
+      daemon.capture = (q) => runCapture(engine, q);
       daemon.onRulesChanged.push(() => engine.syncSteering());
       // Every served interface has its program attached and its sockets bound: frames flow.
       daemon.markReady();

@@ -1,9 +1,17 @@
-import type { Request, TraceEntry } from "../control/api.js";
+import {
+  CAPTURE_DEFAULT_SECONDS,
+  CAPTURE_MAX_SECONDS,
+  type CaptureEntry,
+  type Request,
+  type TraceEntry,
+} from "../control/api.js";
 import { IpvsError } from "../core/errors.js";
+import { PcapWriter } from "../net/pcap.js";
 import { connectDaemon, parseQueryArgs } from "./connect-daemon.js";
 
 const USAGE = `usage: tslvs trace -t|-u VIP:PORT --client ADDR:PORT [--json] [--socket PATH]
-       tslvs trace -f FWMARK --dest ADDR:PORT [--proto tcp|udp] --client ADDR:PORT [--json] [--socket PATH]`;
+       tslvs trace -f FWMARK --dest ADDR:PORT [--proto tcp|udp] --client ADDR:PORT [--json] [--socket PATH]
+       tslvs trace ... --capture FILE [--seconds N]   (record that connection's frames for N s, default ${CAPTURE_DEFAULT_SECONDS}, at most ${CAPTURE_MAX_SECONDS}, into a pcap file)`;
 
 /** ipvsadm's short service options, as the long ones parseOptions knows. */
 const SHORT: Record<string, string> = {
@@ -56,6 +64,34 @@ export function traceRequest(opts: Map<string, string[]>): Extract<Request, { op
     vport: v.port,
     fwmark: Number(markText),
   };
+}
+
+/** The capture request the trace arguments and --seconds describe; a string says what is wrong. */
+export function captureRequest(
+  trace: Extract<Request, { op: "trace" }>,
+  secondsText: string | undefined,
+): Extract<Request, { op: "capture" }> | string {
+  let seconds = CAPTURE_DEFAULT_SECONDS;
+  if (secondsText !== undefined) {
+    if (!/^\d+$/.test(secondsText) || Number(secondsText) < 1 || Number(secondsText) > CAPTURE_MAX_SECONDS)
+      return `--seconds must be 1..${CAPTURE_MAX_SECONDS}, not ${secondsText}`;
+    seconds = Number(secondsText);
+  }
+  return { ...trace, op: "capture", seconds };
+}
+
+/** Writes a capture's frames to a pcap file (Ethernet) and closes it; returns how many were written. */
+export function writeCapture(w: PcapWriter, c: CaptureEntry): number {
+  try {
+    for (const f of c.frames) {
+      const b = Buffer.from(f.data, "base64");
+      w.write(b, 0, b.length, f.t);
+    }
+  } finally {
+    w.close();
+  }
+  if (w.error) throw new Error(`cannot write ${w.path}: ${w.error.message}`);
+  return w.frames;
 }
 
 const OUTCOME: Record<TraceEntry["outcome"], string> = {
@@ -123,6 +159,8 @@ export async function traceCommand(args: string[]): Promise<number> {
       dest: "value",
       proto: "value",
       json: "flag",
+      capture: "value",
+      seconds: "value",
     },
   );
   if (!parsed) return 2;
@@ -131,9 +169,54 @@ export async function traceCommand(args: string[]): Promise<number> {
     process.stderr.write(`tslvs trace: ${req}\n${USAGE}\n`);
     return 2;
   }
+  const capturePath = parsed.opts.get("capture")?.[0];
+  if (capturePath === undefined && parsed.opts.has("seconds")) {
+    process.stderr.write(`tslvs trace: --seconds goes with --capture\n${USAGE}\n`);
+    return 2;
+  }
+  const capture = capturePath === undefined ? null : captureRequest(req, parsed.opts.get("seconds")?.[0]);
+  if (typeof capture === "string") {
+    process.stderr.write(`tslvs trace: ${capture}\n${USAGE}\n`);
+    return 2;
+  }
+  // The file is opened first: a path that cannot be written fails before the capture's wait.
+  let pcap: PcapWriter | null = null;
+  if (capture !== null && capturePath !== undefined) {
+    try {
+      pcap = new PcapWriter(capturePath);
+    } catch (e) {
+      process.stderr.write(`tslvs trace: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
   const client = await connectDaemon("trace", parsed.path);
-  if (!client) return 1;
+  if (!client) {
+    pcap?.close();
+    return 1;
+  }
   try {
+    if (capture !== null && pcap !== null && capturePath !== undefined) {
+      let c: CaptureEntry;
+      try {
+        c = await client.call(capture);
+      } catch (e) {
+        pcap.close();
+        throw e;
+      }
+      const n = writeCapture(pcap, c);
+      const summary = {
+        file: capturePath,
+        frames: n,
+        truncated: c.truncated,
+        connection: c.connection,
+      };
+      if (parsed.opts.has("json")) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      else
+        process.stdout.write(
+          `${n} frames written to ${capturePath}${c.truncated ? " (truncated: the frame or byte limit was reached)" : ""}${c.connection ? "" : " (the connection was not seen)"}\n`,
+        );
+      return 0;
+    }
     const t = await client.call(req);
     process.stdout.write(parsed.opts.has("json") ? `${JSON.stringify(t)}\n` : renderTrace(t));
     return 0;

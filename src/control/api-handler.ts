@@ -1,6 +1,9 @@
 import { IpvsError } from "../core/errors.js";
 import type { ServiceKey } from "../core/service.js";
 import {
+  CAPTURE_DEFAULT_SECONDS,
+  CAPTURE_MAX_SECONDS,
+  type CaptureEntry,
   type ConnEntry,
   type ConnPage,
   type DaemonConfig,
@@ -29,7 +32,7 @@ import {
   serviceToEntry,
   ZERO_RATES,
 } from "./api-mapping.js";
-import type { ConnInfo, DirectorPort } from "./director-port.js";
+import type { ConnInfo, DirectorPort, TraceRequest } from "./director-port.js";
 import { renderIpVs, renderIpVsStats } from "./ipvs-proc.js";
 import { SyncDaemons } from "./sync-daemons.js";
 
@@ -71,7 +74,20 @@ export const KNOWN_OPS: ReadonlySet<string> = new Set<string>([
   "getSysctl",
   "getLaddrs",
   "trace",
+  "capture",
 ]);
+
+/** A capture the handler asks the data plane for: the tuple, its existing connection (-1: none yet). */
+export interface CaptureQuery {
+  family: 4 | 6;
+  protocol: number;
+  caddr: ArrayLike<number>;
+  cport: number;
+  vaddr: ArrayLike<number>;
+  vport: number;
+  conn: number;
+  seconds: number;
+}
 
 export interface ApiHandlerOptions {
   /** Rate estimator figures per service/dest; zeros until an estimator is attached. */
@@ -91,6 +107,8 @@ export interface ApiHandlerOptions {
   reload?: () => ReloadResult;
   /** Whether the fast path holds connection `index` now; null or absent: cannot tell. */
   fastPathHolds?: (index: number) => boolean | null;
+  /** Runs a connection capture (tslvs trace --capture); absent or null: no data plane to capture on. */
+  capture?: (q: CaptureQuery) => Promise<CaptureEntry> | null;
 }
 
 function fillOf(f: { entries: number; capacity: number; refusedFull: number }) {
@@ -112,6 +130,7 @@ export class ApiHandler {
   private readonly reload: () => ReloadResult;
   private readonly notActedOn: () => string[];
   private readonly fastPathHolds: (index: number) => boolean | null;
+  private readonly captureRun: (q: CaptureQuery) => Promise<CaptureEntry> | null;
 
   constructor(
     readonly director: DirectorPort,
@@ -126,6 +145,7 @@ export class ApiHandler {
     this.reload = options.reload ?? (() => ({ applied: false, message: "no config file to reload" }));
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
     this.fastPathHolds = options.fastPathHolds ?? (() => null);
+    this.captureRun = options.capture ?? (() => null);
   }
 
   handle(req: Record<string, unknown>): unknown {
@@ -245,6 +265,8 @@ export class ApiHandler {
         );
       case "trace":
         return this.trace(req);
+      case "capture":
+        return this.capture(req);
       default:
         throw new IpvsError("ENOSYS", `unknown op ${JSON.stringify(req.op)}`);
     }
@@ -252,24 +274,37 @@ export class ApiHandler {
 
   /** A trace: the tuple checked here, the explanation from the director, the fast path's word added. */
   private trace(req: Record<string, unknown>): TraceEntry {
-    if (req.protocol !== "tcp" && req.protocol !== "udp")
-      throw new IpvsError("EINVAL", "protocol must be tcp or udp");
-    const q = {
-      protocol: req.protocol === "tcp" ? 6 : 17,
-      caddr: parseAddr(req.client, "client address"),
-      cport: intIn(req.cport, 1, 65535, "client port"),
-      vaddr: parseAddr(req.vaddr, "virtual address"),
-      vport: intIn(req.vport, 1, 65535, "virtual port"),
-      ...(req.fwmark === undefined || req.fwmark === null
-        ? {}
-        : { fwmark: intIn(req.fwmark, 1, 0xffffffff, "fwmark") }),
-    };
-    if (q.caddr.family !== q.vaddr.family)
-      throw new IpvsError("EINVAL", "client and virtual address must be of one family");
+    const q = traceQuery(req);
     const { connection, ...rest } = this.director.trace(q, this.now());
     if (!connection) return rest;
     const { index, ...c } = connection;
     return { ...rest, connection: { ...c, fastPath: this.fastPathHolds(index) } };
+  }
+
+  /**
+   * A capture: the tuple checked as a trace's (its service must exist), its connection now if there
+   * is one; the data plane records for `seconds` and the reply is a promise of the frames.
+   */
+  private capture(req: Record<string, unknown>): Promise<CaptureEntry> {
+    const q = traceQuery(req);
+    const seconds =
+      req.seconds === undefined || req.seconds === null
+        ? CAPTURE_DEFAULT_SECONDS
+        : intIn(req.seconds, 1, CAPTURE_MAX_SECONDS, "seconds");
+    const t = this.director.trace(q, this.now());
+    const run = this.captureRun({
+      family: q.caddr.family,
+      protocol: q.protocol,
+      caddr: q.caddr.words,
+      cport: q.cport,
+      vaddr: q.vaddr.words,
+      vport: q.vport,
+      conn: t.connection?.index ?? -1,
+      seconds,
+    });
+    if (run === null)
+      throw new IpvsError("ENODEV", "no data plane: this daemon forwards no packets to capture");
+    return run;
   }
 
   private getService(key: ServiceKey): ServiceEntry {
@@ -323,6 +358,25 @@ export class ApiHandler {
     }
     return { conns, next };
   }
+}
+
+/** The trace fields of a request (trace, capture), checked. */
+function traceQuery(req: Record<string, unknown>): TraceRequest {
+  if (req.protocol !== "tcp" && req.protocol !== "udp")
+    throw new IpvsError("EINVAL", "protocol must be tcp or udp");
+  const q = {
+    protocol: req.protocol === "tcp" ? 6 : 17,
+    caddr: parseAddr(req.client, "client address"),
+    cport: intIn(req.cport, 1, 65535, "client port"),
+    vaddr: parseAddr(req.vaddr, "virtual address"),
+    vport: intIn(req.vport, 1, 65535, "virtual port"),
+    ...(req.fwmark === undefined || req.fwmark === null
+      ? {}
+      : { fwmark: intIn(req.fwmark, 1, 0xffffffff, "fwmark") }),
+  };
+  if (q.caddr.family !== q.vaddr.family)
+    throw new IpvsError("EINVAL", "client and virtual address must be of one family");
+  return q;
 }
 
 /** A connection entry as the protocol carries it. */

@@ -281,6 +281,21 @@ export type Request =
       vaddr: string;
       vport: number;
       fwmark?: number;
+    }
+  /**
+   * Record, for `seconds` (default 10, at most 300), the frames of the connection the trace
+   * fields name, both directions, as received and as sent: that connection existing now, or the
+   * first one made for the tuple meanwhile. The reply comes when the time is up.
+   */
+  | {
+      op: "capture";
+      protocol: "tcp" | "udp";
+      client: string;
+      cport: number;
+      vaddr: string;
+      vport: number;
+      fwmark?: number;
+      seconds?: number;
     };
 
 export type RequestOp = Request["op"];
@@ -322,6 +337,28 @@ export interface ResultMap {
   delLaddr: null;
   getLaddrs: LaddrEntry[];
   trace: TraceEntry;
+  capture: CaptureEntry;
+}
+
+/** One captured frame: when (µs since the epoch), received ("in") or sent ("out"), where, its bytes. */
+export interface CapturedFrameEntry {
+  t: number;
+  dir: "in" | "out";
+  iface?: string;
+  /** The Ethernet frame, base64. */
+  data: string;
+}
+
+/** A capture's length in seconds when the request names none, and the longest. */
+export const CAPTURE_DEFAULT_SECONDS = 10;
+export const CAPTURE_MAX_SECONDS = 300;
+
+/** `capture`: the frames, and whether a limit (frames or bytes) left some out. */
+export interface CaptureEntry {
+  frames: CapturedFrameEntry[];
+  truncated: boolean;
+  /** Whether the tuple's connection was seen at all during the capture. */
+  connection: boolean;
 }
 
 /** A real server as the scheduler sees it at the traced moment (the core's record, as sent). */

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
 import type {
+  CaptureEntry,
   DestConfig,
   ReloadResult,
   RequestOp,
@@ -11,7 +12,7 @@ import type {
   StatsEntry,
   SysctlValue,
 } from "./api.js";
-import { ApiHandler, MUTATING_OPS } from "./api-handler.js";
+import { ApiHandler, type CaptureQuery, MUTATING_OPS } from "./api-handler.js";
 import {
   destToConfig,
   keyText,
@@ -103,6 +104,8 @@ export class Daemon {
   engineStats: (() => Omit<StatsEntry, "dataPlane">) | null = null;
   /** Whether the fast path holds a connection (tslvs trace), set when the data plane starts. */
   fastPathHolds: ((index: number) => boolean | null) | null = null;
+  /** Runs a connection capture (tslvs trace --capture), set when the data plane starts. */
+  capture: ((q: CaptureQuery) => Promise<CaptureEntry>) | null = null;
   /** True once markReady() ran: the daemon forwards (or holds its rules with --no-dataplane). */
   ready = false;
   readonly log: Logger;
@@ -149,6 +152,7 @@ export class Daemon {
       reload: () => this.reload(),
       notActedOn: () => [...this.reportedNotActedOn],
       fastPathHolds: (index) => this.fastPathHolds?.(index) ?? null,
+      capture: (q) => this.capture?.(q) ?? null,
       syncDaemons: new SyncDaemons(),
       ...(deps.rates ? { rates: deps.rates } : {}),
     });

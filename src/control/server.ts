@@ -18,7 +18,10 @@ export interface ServerLog {
 
 export interface ControlServerOptions {
   socketPath: string;
-  /** Carries out one request; throws an error with a string `errno` to refuse it. */
+  /**
+   * Carries out one request; throws an error with a string `errno` to refuse it. A Promise result is
+   * replied to when it settles (a rejection with an `errno` refuses).
+   */
   handle(req: Record<string, unknown>): unknown;
   /** Called when a request succeeded, before its reply is sent (the daemon saves its state here). */
   afterRequest?(op: RequestOp, req: Record<string, unknown>, peer: { pid: number; uid: number }): void;
@@ -213,16 +216,48 @@ function handleLine(
   try {
     result = opts.handle(req);
   } catch (e) {
-    const errno = errnoOf(e);
-    if (errno) {
-      opts.log.debug({ op, errno, peer }, "request refused");
-      errorReply(sock, id, errno, (e as Error).message ?? errno);
-    } else {
-      opts.log.error({ op, err: e, peer }, "request failed");
-      errorReply(sock, id, "EIO", `internal error: ${(e as Error)?.message ?? String(e)}`);
-    }
+    failed(sock, id, op, e, opts, peer);
     return;
   }
+  // A request that takes time (a capture) answers with a promise: the socket and every other
+  // request are served meanwhile, and its reply follows when it settles.
+  if (result instanceof Promise) {
+    result.then(
+      (r: unknown) => done(sock, id, op, req, r, opts, peer),
+      (e: unknown) => failed(sock, id, op, e, opts, peer),
+    );
+    return;
+  }
+  done(sock, id, op, req, result, opts, peer);
+}
+
+function failed(
+  sock: Socket,
+  id: number,
+  op: RequestOp,
+  e: unknown,
+  opts: ControlServerOptions,
+  peer: { pid: number; uid: number },
+): void {
+  const errno = errnoOf(e);
+  if (errno) {
+    opts.log.debug({ op, errno, peer }, "request refused");
+    errorReply(sock, id, errno, (e as Error).message ?? errno);
+  } else {
+    opts.log.error({ op, err: e, peer }, "request failed");
+    errorReply(sock, id, "EIO", `internal error: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
+
+function done(
+  sock: Socket,
+  id: number,
+  op: RequestOp,
+  req: Record<string, unknown>,
+  result: unknown,
+  opts: ControlServerOptions,
+  peer: { pid: number; uid: number },
+): void {
   opts.log.debug({ op, peer }, "request done");
   try {
     opts.afterRequest?.(op, req, peer);

@@ -1,11 +1,13 @@
 import { IpAddr } from "../core/address.js";
 import type { Dest } from "../core/dest.js";
 import type { Director } from "../core/director.js";
+import { IpvsError } from "../core/errors.js";
 import { SVC_F_TOA } from "../core/service.js";
 import { writeMac } from "../net/ethernet.js";
 import { closeFd } from "../platform/bpf.js";
 import { errnoCodes, SysError } from "../platform/libc.js";
 import { FastPath } from "./fastpath/fast-path.js";
+import type { FlowCapture } from "./flow-capture.js";
 import { HeldFrames } from "./held-frames.js";
 import { HostChangeListener } from "./host-change-listener.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
@@ -186,7 +188,12 @@ export class PacketEngine {
     this.xmitEnv = {
       umem,
       nextHops,
-      transmit: (ifindex, addr, len) => this.transmit(ifindex, addr, len),
+      transmit: (ifindex, addr, len) => {
+        // TUN and FULLNAT send a captured connection's frames themselves.
+        const cap = this.framePath.capture;
+        if (cap?.sending) cap.record(this.umem.bytes, addr, len, "out", ifindex);
+        return this.transmit(ifindex, addr, len);
+      },
       nextIpId: () => this.ipId++ & 0xffff,
       hold: (addr, len, hopKey) => this.held.hold(addr, len, hopKey),
     };
@@ -383,6 +390,31 @@ export class PacketEngine {
    * The engine's counters now (what the stop line logs), and the fast path's: for `tslvs stats`
    * and the metrics, without stopping anything. Reads the sockets' kernel drop counters first.
    */
+  /**
+   * Attaches a connection capture to the slow path (one at a time: EBUSY otherwise); its connection,
+   * once known, is kept off the fast path until endCapture().
+   */
+  startCapture(cap: FlowCapture): void {
+    if (this.framePath.capture !== null)
+      throw new IpvsError("EBUSY", "a capture is running already: one at a time");
+    cap.onConn = (i) => this.fastPath?.offload.keepOff(i);
+    this.framePath.capture = cap;
+    if (cap.conn >= 0) cap.onConn(cap.conn);
+  }
+
+  /** Detaches the capture; its connection may take the fast path again. */
+  endCapture(cap: FlowCapture): void {
+    if (this.framePath.capture !== cap) return;
+    this.framePath.capture = null;
+    cap.onConn = null;
+    this.fastPath?.offload.keepOff(-1);
+  }
+
+  /** The name of a served interface (a capture's frames say where they passed). */
+  interfaceName(ifindex: number): string | undefined {
+    return this.portByIfindex.get(ifindex)?.iface.name;
+  }
+
   /** Whether the fast path forwards connection `index` now; null without a fast path. */
   fastPathHolds(index: number): boolean | null {
     return this.fastPath ? this.fastPath.offload.holds(index) : null;

@@ -41,6 +41,7 @@ import {
   natInboundIcmp,
   natOutboundIcmp,
 } from "../net/rewrite-icmp.js";
+import type { FlowCapture } from "./flow-capture.js";
 import type { NextHop } from "./next-hops.js";
 import { completePartialChecksum } from "./partial-checksum.js";
 
@@ -153,6 +154,8 @@ export class SlowPath {
   holder: FrameHolder | null = null;
   /** TUN and FULLNAT transmitters; without them such packets are counted (rewriteFailed), not sent. */
   methods: MethodTransmitters | null = null;
+  /** The connection capture running (tslvs trace --capture); null when none. */
+  capture: FlowCapture | null = null;
   private readonly parsed = new ParsedFrame();
   private readonly pkt = new FlowPacket();
   private readonly icmpQuote = new IcmpQuote();
@@ -218,6 +221,12 @@ export class SlowPath {
     if (inbound) this.director.inbound(pkt, now, v);
     else this.director.outbound(pkt, now, v);
 
+    // One null test per frame when nothing is captured.
+    const cap = this.capture;
+    if (cap !== null && this.captures(cap, v, inbound)) {
+      cap.record(bytes, f.frameOff, f.frameLen, "in", ingress.ifindex);
+      if (v.action === ACTION_FORWARD) return this.forwardCaptured(cap, bytes, f, v, inbound, ingress, out);
+    }
     switch (v.action) {
       case ACTION_FORWARD:
         return this.forward(bytes, f, v, inbound, ingress, out);
@@ -237,6 +246,43 @@ export class SlowPath {
     }
     this.counters.dropped++;
     return false;
+  }
+
+  /**
+   * Whether the packet just decided belongs to the captured connection: its conn index, once known
+   * (guarded against a reused index by the conn's ports), or the first conn of the captured tuple.
+   */
+  private captures(cap: FlowCapture, v: Verdict, inbound: boolean): boolean {
+    const i = v.conn;
+    if (i < 0) return false;
+    if (cap.conn === i) {
+      const t = this.director.conns;
+      return t.cportOf(i) === cap.tuple.cport && t.vportOf(i) === cap.tuple.vport;
+    }
+    if (cap.conn >= 0 || !inbound || !cap.matchesInbound(this.pkt)) return false;
+    cap.adopt(i);
+    return true;
+  }
+
+  /** forward() for the captured connection: what it sends is recorded too. */
+  private forwardCaptured(
+    cap: FlowCapture,
+    bytes: Uint8Array,
+    f: ParsedFrame,
+    v: Verdict,
+    inbound: boolean,
+    ingress: IngressPort,
+    out: TxDecision,
+  ): boolean {
+    cap.sending = true;
+    let sent: boolean;
+    try {
+      sent = this.forward(bytes, f, v, inbound, ingress, out);
+    } finally {
+      cap.sending = false;
+    }
+    if (sent) cap.record(bytes, out.offset, out.length, "out", out.ifindex);
+    return sent;
   }
 
   private forward(

@@ -185,6 +185,19 @@ export class FlowOffload implements ConnEvents {
   private readonly monotonicNs: () => bigint;
   private closed = false;
 
+  /** A connection kept off the fast path (one being captured: tslvs trace --capture); -1: none. */
+  private keptOff = -1;
+
+  /**
+   * Keeps connection `i` off the fast path from now on (its flows are withdrawn, none is installed),
+   * so each of its frames crosses the slow path; -1 lets it back on (its next forwarded packet
+   * installs it again).
+   */
+  keepOff(i: number): void {
+    this.keptOff = i;
+    if (i >= 0 && i < this.state.length && this.state[i] !== 0) this.withdraw(i, false);
+  }
+
   /** Whether connection `index` has a flow installed in the map, in either direction (tslvs trace). */
   holds(index: number): boolean {
     return (
@@ -225,7 +238,7 @@ export class FlowOffload implements ConnEvents {
     maxLen: number,
   ): void {
     const i = v.conn;
-    if (i < 0) return;
+    if (i < 0 || i === this.keptOff) return;
     if (pkt.family === 6 && v.family === 6) {
       this.offer6(pkt, v, inbound, hop, inIfindex, inMac, maxLen);
       return;
