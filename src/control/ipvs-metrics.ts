@@ -199,9 +199,9 @@ export function* ipvsMetricsSlices(
     const values = columns[k]!;
     for (let i = 0; i < texts.length; i += ROWS_PER_SLICE) {
       const end = Math.min(i + ROWS_PER_SLICE, texts.length);
-      let lines = "";
-      for (let j = i; j < end; j++) lines += `${name}${texts[j]}${values[j]}\n`;
-      parts.push(lines);
+      const lines = new Array<string>(end - i);
+      for (let j = i; j < end; j++) lines[j - i] = `${name}${texts[j]}${values[j]}\n`;
+      parts.push(lines.join(""));
       if (end - i === ROWS_PER_SLICE) yield;
     }
   }

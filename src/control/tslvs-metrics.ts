@@ -83,14 +83,13 @@ export const FASTPATH_DECISIONS: readonly (readonly [string, string])[] = [
   ["slow_no_headroom", "SLOW_NO_HEADROOM"],
 ];
 
-/** A family's lines; `text` and `count` hold the lines not yet joined into `lines` (see add). */
+/** A family's lines; `pending` holds the lines not yet joined into `lines` (see add). */
 type Family = {
   name: string;
   help: string;
   type: "counter" | "gauge";
   lines: string[];
-  text: string;
-  count: number;
+  pending: string[];
 };
 
 const family = (name: string, type: Family["type"], help: string): Family => ({
@@ -98,17 +97,19 @@ const family = (name: string, type: Family["type"], help: string): Family => ({
   help,
   type,
   lines: [],
-  text: "",
-  count: 0,
+  pending: [],
 });
 
-/** Appends a line to `f`, joined with the previous ones, ROWS_PER_SLICE lines to an element of `f.lines`. */
+/**
+ * Appends a line to `f`, joined with the previous ones, ROWS_PER_SLICE lines to an element of
+ * `f.lines`: joined while the lines are young, so that only the joined text outlives the slice
+ * (fewer, larger strings for the garbage collector to keep than the lines or a concatenation's
+ * pieces).
+ */
 function add(f: Family, line: string): void {
-  f.text += line;
-  if (++f.count === ROWS_PER_SLICE) {
-    f.lines.push(f.text);
-    f.text = "";
-    f.count = 0;
+  if (f.pending.push(line) === ROWS_PER_SLICE) {
+    f.lines.push(f.pending.join(""));
+    f.pending = [];
   }
 }
 
@@ -199,7 +200,7 @@ export function* tslvsMetricsSlices(
       yield;
     }
   }
-  for (const f of joined) if (f.count) f.lines.push(f.text);
+  for (const f of joined) if (f.pending.length) f.lines.push(f.pending.join(""));
   const x = sample();
   const one = (f: Family, labels: string, value: number) =>
     f.lines.push(`${f.name}${labels ? `{${labels}}` : ""} ${value}\n`);
