@@ -5,7 +5,9 @@
  * latencies measured alone and then while 100 clients in the director's namespace scrape /metrics
  * as fast as they can. Reports p50/p99 of both and their ratios, in the same run.
  *
- *   node dist/bench/metrics-storm.js [requests]     (default 300; needs root)
+ *   node dist/bench/metrics-storm.js [requests] [--gzip]     (default 300; needs root)
+ *
+ * --gzip: the scrapers send `Accept-Encoding: gzip`, as Prometheus does, and get the compressed body.
  */
 import { type ChildProcess, execFileSync } from "node:child_process";
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -13,7 +15,8 @@ import { NetLab } from "../src/cli/lab/netns.js";
 import { RS_SERVER_JS, TSLVS_BIN } from "../src/cli/lab/paths.js";
 import { buildNatLab } from "../src/cli/lab/topologies.js";
 
-const REQUESTS = Number(process.argv[2] ?? 300);
+const GZIP = process.argv.includes("--gzip");
+const REQUESTS = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 300);
 const METRICS = "http://127.0.0.1:9300/metrics";
 
 /** Sequential GETs, a new connection each; prints the latencies in ms as one JSON array. */
@@ -36,9 +39,10 @@ const http = require("node:http");
 let done = 0, stop = false;
 process.on("SIGTERM", () => { stop = true; console.log(done); process.exit(0); });
 const agent = new http.Agent({ keepAlive: true, maxSockets: 100 });
+const headers = process.argv[2] === "gzip" ? { "accept-encoding": "gzip" } : {};
 function loop() {
   if (stop) return;
-  http.get(process.argv[1], { agent }, (res) => { res.resume(); res.on("end", () => { done++; loop(); }); })
+  http.get(process.argv[1], { agent, headers }, (res) => { res.resume(); res.on("end", () => { done++; loop(); }); })
     .on("error", () => setTimeout(loop, 10));
 }
 for (let i = 0; i < 100; i++) loop();`;
@@ -99,7 +103,7 @@ async function main(): Promise<void> {
       ) as number[];
     measure(); // warm: neighbours resolved, code paths compiled
     const calm = measure();
-    const storm = lab.spawn(topo.director, ["node", "-e", STORM, METRICS], {
+    const storm = lab.spawn(topo.director, ["node", "-e", STORM, METRICS, GZIP ? "gzip" : "plain"], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let scrapes = "";

@@ -12,6 +12,7 @@ import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { gunzipSync } from "node:zlib";
 import { pino } from "pino";
 import { startCommand } from "../src/cli/tslvs-start.js";
 import { Daemon, type DaemonOptions } from "../src/control/daemon.js";
@@ -277,5 +278,29 @@ describe("--http address forms", () => {
     });
     assert.throws(() => parseHttpAddress("unix:relative.sock"), /absolute path/);
     assert.throws(() => parseHttpAddress("nonsense"), /not an address/);
+  });
+});
+
+describe("http endpoint: gzip", () => {
+  it("/metrics gzip-compressed for a client that accepts it, the same text once decompressed", async () => {
+    const daemon = await startDaemon("gzip", {});
+    try {
+      const sock = daemon.httpAddress?.path ?? "";
+      const plain = await unixFetch(sock, "/metrics");
+      assert.equal(plain.headers.get("content-encoding"), null);
+      assert.equal(plain.headers.get("vary"), "accept-encoding");
+      const text = await plain.text();
+      const zipped = await unixFetch(sock, "/metrics", { headers: { "accept-encoding": "gzip, deflate" } });
+      assert.equal(zipped.status, 200);
+      assert.equal(zipped.headers.get("content-encoding"), "gzip");
+      // Within the second both come from one render: the same text.
+      assert.equal(gunzipSync(await zipped.buffer()).toString("utf8"), text);
+      const refused = await unixFetch(sock, "/metrics", {
+        headers: { "accept-encoding": "gzip;q=0, identity" },
+      });
+      assert.equal(refused.headers.get("content-encoding"), null);
+    } finally {
+      await daemon.stop("test");
+    }
   });
 });

@@ -10,6 +10,8 @@ export interface UnixResponse {
   status: number;
   headers: { get(name: string): string | null; raw: IncomingHttpHeaders };
   text(): Promise<string>;
+  /** The body's bytes as they came (a gzip-encoded body stays compressed). */
+  buffer(): Promise<Buffer>;
 }
 
 export interface UnixRequestInit {
@@ -28,10 +30,9 @@ export function unixFetch(
   return new Promise((resolve, reject) => {
     const options = { socketPath, path, method: init.method ?? "GET", headers: init.headers ?? {} };
     const onResponse = (res: import("node:http").IncomingMessage) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => {
-        body += d;
+      const chunks: Buffer[] = [];
+      res.on("data", (d: Buffer) => {
+        chunks.push(d);
       });
       res.on("end", () =>
         resolve({
@@ -43,7 +44,8 @@ export function unixFetch(
             },
             raw: res.headers,
           },
-          text: () => Promise.resolve(body),
+          text: () => Promise.resolve(Buffer.concat(chunks).toString("utf8")),
+          buffer: () => Promise.resolve(Buffer.concat(chunks)),
         }),
       );
       res.on("error", reject);
