@@ -8,6 +8,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
+import { serviceJson } from "../src/cli/ipvsadm/json-output.js";
+import type { DestEntry } from "../src/control/api.js";
 import { connect } from "../src/control/client.js";
 import { Daemon } from "../src/control/daemon.js";
 import { tempDir } from "./support/control-fixtures.js";
@@ -96,6 +98,69 @@ describe("the daemon on a keepalived.conf", () => {
         d.director.services().find((s) => s.key.kind === "addr" && s.key.port === 53)!.dests[0]!.weight,
         5,
       );
+      c.close();
+    } finally {
+      await d.stop("test");
+    }
+  });
+});
+
+describe("health in the listings", () => {
+  it("a checked real server's state shows in getServices and tslvsadm -L --json", async () => {
+    const tmp = tempDir("kad-health");
+    const flag = join(tmp.dir, "flag");
+    writeFileSync(flag, "1\n");
+    const file = join(tmp.dir, "keepalived.conf");
+    writeFileSync(
+      file,
+      [
+        "track_file flag {",
+        `    file "${flag}"`,
+        "    weight 0",
+        "}",
+        "virtual_server 198.18.0.10 80 {",
+        "    lvs_sched rr",
+        "    lvs_method NAT",
+        "    protocol TCP",
+        "    delay_loop 1",
+        "    warmup 0",
+        "    inhibit_on_failure",
+        "    real_server 198.19.0.1 80 {",
+        "        FILE_CHECK {",
+        "            track_file flag",
+        "        }",
+        "    }",
+        "    real_server 198.19.0.2 80 {",
+        "    }",
+        "}",
+        "",
+      ].join("\n"),
+    );
+    const d = await start(file);
+    try {
+      const c = await connect(d.options.socketPath);
+      let dests: DestEntry[] = [];
+      for (let i = 0; i < 50; i++) {
+        dests = (await c.call({ op: "getServices" }))[0]!.dests;
+        if (dests.some((x) => x.health?.state === "failed")) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const checked = dests.find((x) => x.addr === "198.19.0.1")!;
+      assert.deepEqual(checked.health, { state: "failed", checkers: 1, failing: 1 });
+      assert.equal(checked.weight, 0, "inhibit_on_failure: listed at weight 0");
+      // Part of a checked service without checkers of its own: always alive (it counts in the quorum).
+      assert.deepEqual(dests.find((x) => x.addr === "198.19.0.2")!.health, {
+        state: "alive",
+        checkers: 0,
+        failing: 0,
+      });
+      const svc = (await c.call({ op: "getServices" }))[0]!;
+      const json = serviceJson(svc, svc.dests) as { dests: { addr: string; health?: unknown }[] };
+      assert.deepEqual(json.dests.find((x) => x.addr === "198.19.0.1")?.health, {
+        state: "failed",
+        checkers: 1,
+        failing: 1,
+      });
       c.close();
     } finally {
       await d.stop("test");

@@ -7,6 +7,7 @@ import {
   type ConnEntry,
   type ConnPage,
   type DaemonConfig,
+  type DestHealthEntry,
   type HealthServiceEntry,
   type InfoEntry,
   type LaddrEntry,
@@ -101,6 +102,8 @@ export interface ApiHandlerOptions {
   engineStats?: () => Omit<StatsEntry, "dataPlane"> | null;
   /** The health checker's view (getHealth); an empty list without checkers. */
   health?: () => HealthServiceEntry[];
+  /** The health of checked real servers, by `${keyText(service)}|${addr:port}` (listings). */
+  destHealth?: () => ReadonlyMap<string, DestHealthEntry>;
   /** Kinds accepted but not acted on (getInfo). */
   notActedOn?: () => string[];
   /** Re-reads the config file (the daemon's reload); absent: nothing to reload. */
@@ -129,6 +132,7 @@ export class ApiHandler {
   private readonly health: () => HealthServiceEntry[];
   private readonly reload: () => ReloadResult;
   private readonly notActedOn: () => string[];
+  private readonly destHealth: (() => ReadonlyMap<string, DestHealthEntry>) | undefined;
   private readonly fastPathHolds: (index: number) => boolean | null;
   private readonly captureRun: (q: CaptureQuery) => Promise<CaptureEntry> | null;
 
@@ -142,6 +146,7 @@ export class ApiHandler {
     this.engineStats = options.engineStats ?? (() => null);
     this.health = options.health ?? (() => []);
     this.notActedOn = options.notActedOn ?? (() => []);
+    this.destHealth = options.destHealth;
     this.reload = options.reload ?? (() => ({ applied: false, message: "no config file to reload" }));
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
     this.fastPathHolds = options.fastPathHolds ?? (() => null);
@@ -185,7 +190,9 @@ export class ApiHandler {
         } satisfies ProcEntry;
       }
       case "getServices":
-        return d.services().map((s) => serviceToEntry(s, this.rates, req.counters !== false));
+        return this.withHealth(
+          d.services().map((s) => serviceToEntry(s, this.rates, req.counters !== false)),
+        );
       case "getService":
         return this.getService(serviceIdToKey(req.service));
       case "addService":
@@ -307,10 +314,24 @@ export class ApiHandler {
     return run;
   }
 
+  /** Adds the health checker's view to the checked real servers of `entries` (in place). */
+  private withHealth(entries: ServiceEntry[]): ServiceEntry[] {
+    const health = this.destHealth?.();
+    if (!health || health.size === 0) return entries;
+    for (const e of entries) {
+      const svc = keyText(serviceIdToKey(e.id));
+      for (const d of e.dests) {
+        const h = health.get(`${svc}|${d.af === 6 ? `[${d.addr}]` : d.addr}:${d.port}`);
+        if (h) d.health = h;
+      }
+    }
+    return entries;
+  }
+
   private getService(key: ServiceKey): ServiceEntry {
     const svc = this.director.findService(key);
     if (!svc) throw new IpvsError("ESRCH", `no such service: ${keyText(key)}`);
-    return serviceToEntry(svc, this.rates);
+    return this.withHealth([serviceToEntry(svc, this.rates)])[0]!;
   }
 
   private getSysctl(name: unknown): Record<string, SysctlValue> {

@@ -86,6 +86,16 @@ export interface DestEntry extends DestConfig {
   rates: RateValues;
   /** Options stored and listed but not acted on yet (e.g. "gue tunnel"); absent when none. */
   notActedOn?: string[];
+  /** The health checker's view of this real server; absent when it is not checked. */
+  health?: DestHealthEntry;
+}
+
+/** A checked real server's health in listings (`tslvsadm -L --json`); `tslvs health` has the detail. */
+export interface DestHealthEntry {
+  state: "alive" | "failed" | "draining";
+  checkers: number;
+  /** Checkers that fail now. */
+  failing: number;
 }
 
 export interface ServiceEntry extends ServiceConfig {

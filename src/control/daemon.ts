@@ -165,6 +165,7 @@ export class Daemon {
       health: () => this.health.listing(),
       reload: () => this.reload(),
       notActedOn: () => [...this.reportedNotActedOn],
+      destHealth: () => this.health.destHealth(),
       fastPathHolds: (index) => this.fastPathHolds?.(index) ?? null,
       capture: (q) => this.capture?.(q) ?? null,
       syncDaemons: new SyncDaemons(),

@@ -38,6 +38,7 @@ function destJson(d: DestEntry): object {
     tunCsum: d.tunCsum,
     stats: d.stats,
     rates: d.rates,
+    ...(d.health ? { health: d.health } : {}),
   };
 }
 

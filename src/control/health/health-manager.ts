@@ -2,7 +2,7 @@ import { constants, promises as fsp } from "node:fs";
 import type { Logger } from "pino";
 import { IPPROTO_TCP } from "../../core/flow.js";
 import type { ServiceKey } from "../../core/service.js";
-import type { HealthServiceEntry } from "../api.js";
+import type { DestHealthEntry, HealthServiceEntry } from "../api.js";
 import { hostPort, keyText, protocolName } from "../api-mapping.js";
 import type { DesiredDest, DesiredState } from "../desired-state.js";
 import type { DirectorPort } from "../director-port.js";
@@ -121,6 +121,22 @@ export class HealthManager {
       weight: d.dest.weight,
     }));
     return this.book.listing(draining);
+  }
+
+  /** Each checked real server's state for the listings, by `${keyText(service)}|${addr:port}`. */
+  destHealth(): Map<string, DestHealthEntry> {
+    const out = new Map<string, DestHealthEntry>();
+    for (const s of this.listing()) {
+      for (const rs of s.realServers) {
+        const entry: DestHealthEntry = {
+          state: rs.state,
+          checkers: rs.checkers.length,
+          failing: rs.checkers.filter((c) => !c.up).length,
+        };
+        for (const svc of s.services) out.set(`${svc}|${rs.target}`, entry);
+      }
+    }
+    return out;
   }
 
   /** The health families' rows for /metrics. */
