@@ -215,8 +215,23 @@ export function schedule(
   if (svc.key.kind === "addr" && pkt.dport !== svc.port) return leave(ds, svc, pkt, now, out);
   const dest = svc.scheduler ? svc.scheduler.schedule(svc, pkt) : null;
   if (!dest) return leave(ds, svc, pkt, now, out);
+  const i = clientConn(ds, svc, pkt, dest, dest.port !== 0 ? dest.port : pkt.dport, now);
+  if (i < 0) return refused(i, out);
+  connStats(ds, dest, svc);
+  return i;
+}
+
+/** The connection of the client's packet to `dest`:`dport` (one-packet when the service says so). */
+function clientConn(
+  ds: DirectorState,
+  svc: VirtualService,
+  pkt: FlowPacket,
+  dest: Dest,
+  dport: number,
+  now: number,
+): number {
   const flags = svc.flags & SVC_F_ONEPACKET && protocolOps(pkt.protocol)?.onePacket ? CONN_F_ONE_PACKET : 0;
-  const i = newConn(
+  return newConn(
     ds,
     svc,
     pkt.protocol,
@@ -228,14 +243,11 @@ export function schedule(
     dest,
     dest.addr.family,
     dest.addr.words,
-    dest.port !== 0 ? dest.port : pkt.dport,
+    dport,
     flags,
     pkt.fwmark,
     now,
   );
-  if (i < 0) return refused(i, out);
-  connStats(ds, dest, svc);
-  return i;
 }
 
 export function refused(code: number, out: Verdict): number {
@@ -306,24 +318,7 @@ export function schedulePersistent(
     dest = ds.destById[t.destId[ct]!]!;
   }
   const dport = pkt.dport === svc.port && dest.port !== 0 ? dest.port : pkt.dport;
-  const flags = svc.flags & SVC_F_ONEPACKET && protocolOps(pkt.protocol)?.onePacket ? CONN_F_ONE_PACKET : 0;
-  const i = newConn(
-    ds,
-    svc,
-    pkt.protocol,
-    pkt.family,
-    pkt.saddr,
-    pkt.sport,
-    pkt.daddr,
-    pkt.dport,
-    dest,
-    dest.addr.family,
-    dest.addr.words,
-    dport,
-    flags,
-    pkt.fwmark,
-    now,
-  );
+  const i = clientConn(ds, svc, pkt, dest, dport, now);
   if (i < 0) {
     t.wheel.arm(ct, now + t.timeout[ct]!);
     return refused(i, out);
