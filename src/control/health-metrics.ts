@@ -7,9 +7,9 @@
  * families, plus `checker` and `index` on the checker families.
  */
 import type { ServiceKey } from "../core/service.js";
-import { protocolName } from "./api-mapping.js";
+import { keyToServiceId } from "./api-mapping.js";
 import { DURATION_BUCKETS, type HealthMetricRow } from "./health/health-book.js";
-import { escapeLabel } from "./ipvs-metrics.js";
+import { escapeLabel, serviceLabels } from "./ipvs-metrics.js";
 
 /** The config file's reloads and what it holds without acting on it. */
 export interface ConfigSample {
@@ -28,13 +28,10 @@ interface Family {
   lines: string[];
 }
 
+/** A service's four labels, as /metrics's other families give them. */
 function keyLabels(key: ServiceKey): string {
-  if (key.kind === "fwmark") {
-    const mark = (key.fwmark >>> 0).toString(16).toUpperCase().padStart(8, "0");
-    return `local_address="",local_port="0",proto="FWM",local_mark="${mark}"`;
-  }
-  const proto = (protocolName(key.protocol) ?? String(key.protocol)).toUpperCase();
-  return `local_address="${key.addr}",local_port="${key.port}",proto="${proto}",local_mark=""`;
+  const l = serviceLabels({ id: keyToServiceId(key) });
+  return `local_address="${l.local_address}",local_port="${l.local_port}",proto="${l.proto}",local_mark="${l.local_mark}"`;
 }
 
 export function renderHealthMetrics(rows: readonly HealthMetricRow[], config: ConfigSample): string[] {

@@ -97,7 +97,7 @@ export function addrLabel(text: string): string {
 
 /** The four label values of a service, as procfs reads them from /proc/net/ip_vs. */
 export function serviceLabels(
-  s: ServiceEntry,
+  s: Pick<ServiceEntry, "id">,
 ): Record<Exclude<BackendLabel, "remote_address" | "remote_port">, string> {
   const fwmark = s.id.fwmark !== undefined;
   return {
