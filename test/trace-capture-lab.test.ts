@@ -15,7 +15,6 @@ import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { TSLVS_BIN } from "../src/cli/lab/paths.js";
 import { buildNatLab } from "../src/cli/lab/topologies.js";
-import type { TraceEntry } from "../src/control/api.js";
 import {
   curl,
   DirectorProcess,
@@ -25,16 +24,7 @@ import {
   startRealServers,
 } from "./support/dp-harness.js";
 import { haveRoot, needsCommand } from "./support/privileged.js";
-
-function trace(d: DirectorProcess, vip: string, client: string): TraceEntry {
-  const r = spawnSync(
-    "node",
-    [TSLVS_BIN, "trace", "-t", `${vip}:80`, "--client", client, "--json", "--socket", d.socket],
-    { encoding: "utf8", timeout: 10000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as TraceEntry;
-}
+import { pacedDownload, trace, untilOnFastPath } from "./support/trace-lab.js";
 
 function startCapture(
   d: DirectorProcess,
@@ -185,25 +175,8 @@ test("tslvs trace --capture: one connection's frames, as received and as sent, i
 
     // A connection that runs across a capture: off the fast path during it, back on after.
     const port = 43001;
-    download = new LineProcess(
-      lab.spawn(topo.client, [
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "--local-port",
-        String(port),
-        "-w",
-        "%{http_code}\n",
-        `http://${topo.vip}/bytes/8000000?rate=1000000`,
-      ]),
-      "download",
-    );
-    let live: TraceEntry | undefined;
-    for (let i = 0; i < 40 && !live?.connection?.fastPath; i++) {
-      await sleep(100);
-      live = trace(d, topo.vip, `${topo.cip}:${port}`);
-    }
+    download = pacedDownload(lab, topo.client, topo.vip, port, 8_000_000, 1_000_000);
+    let live = await untilOnFastPath(d, topo.vip, `${topo.cip}:${port}`);
     assert.equal(live?.connection?.fastPath, true, "on the fast path before the capture");
     const file2 = join(dir, "live.pcap");
     cap = startCapture(d, topo.vip, `${topo.cip}:${port}`, file2, 2);
@@ -214,11 +187,7 @@ test("tslvs trace --capture: one connection's frames, as received and as sent, i
     assert.ok(frames2 > 100, `frames of the running connection: ${out2.join("\n")}`);
     const segs2 = readPcap(file2);
     assert.ok(dataBytes(segs2, vip, `${topo.cip}.${port}`) > 1_000_000);
-    live = undefined;
-    for (let i = 0; i < 40 && !live?.connection?.fastPath; i++) {
-      await sleep(100);
-      live = trace(d, topo.vip, `${topo.cip}:${port}`);
-    }
+    live = await untilOnFastPath(d, topo.vip, `${topo.cip}:${port}`);
     assert.equal(live?.connection?.fastPath, true, "back on the fast path after the capture");
     assert.match(await download.nextLine(20000), /^200$/);
   } finally {

@@ -5,31 +5,18 @@
  * connection's state and that the fast path holds it.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { TSLVS_BIN } from "../src/cli/lab/paths.js";
 import { buildNatLab } from "../src/cli/lab/topologies.js";
-import type { TraceEntry } from "../src/control/api.js";
 import {
   curl,
   DirectorProcess,
-  LineProcess,
+  type LineProcess,
   labPrefix,
-  sleep,
   startRealServers,
 } from "./support/dp-harness.js";
 import { haveRoot } from "./support/privileged.js";
-
-function trace(d: DirectorProcess, vip: string, client: string): TraceEntry {
-  const r = spawnSync(
-    "node",
-    [TSLVS_BIN, "trace", "-t", `${vip}:80`, "--client", client, "--json", "--socket", d.socket],
-    { encoding: "utf8", timeout: 10000 },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as TraceEntry;
-}
+import { pacedDownload, trace, untilOnFastPath } from "./support/trace-lab.js";
 
 test("tslvs trace predicts the next connection's real server and reports a live one (NAT lab)", {
   timeout: 120_000,
@@ -60,25 +47,8 @@ test("tslvs trace predicts the next connection's real server and reports a live 
     }
     // A long download: ESTABLISHED, and the fast path forwards it.
     const port = 42000;
-    download = new LineProcess(
-      lab.spawn(topo.client, [
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "--local-port",
-        String(port),
-        "-w",
-        "%{http_code}\n",
-        `http://${topo.vip}/bytes/4000000?rate=1000000`,
-      ]),
-      "download",
-    );
-    let live: TraceEntry | undefined;
-    for (let i = 0; i < 40 && !live?.connection?.fastPath; i++) {
-      await sleep(100);
-      live = trace(d, topo.vip, `${topo.cip}:${port}`);
-    }
+    download = pacedDownload(lab, topo.client, topo.vip, port, 4_000_000, 1_000_000);
+    const live = await untilOnFastPath(d, topo.vip, `${topo.cip}:${port}`);
     assert.equal(live?.outcome, "connection");
     assert.equal(live?.connection?.state, "ESTABLISHED");
     assert.equal(live?.connection?.fastPath, true, "the fast path holds the established NAT flow");
