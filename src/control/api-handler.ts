@@ -1,5 +1,6 @@
 import { IpvsError } from "../core/errors.js";
 import type { ServiceKey } from "../core/service.js";
+import type { CaptureTuple } from "../dataplane/flow-capture.js";
 import {
   CAPTURE_DEFAULT_SECONDS,
   CAPTURE_MAX_SECONDS,
@@ -79,13 +80,7 @@ export const KNOWN_OPS: ReadonlySet<string> = new Set<string>([
 ]);
 
 /** A capture the handler asks the data plane for: the tuple, its existing connection (-1: none yet). */
-export interface CaptureQuery {
-  family: 4 | 6;
-  protocol: number;
-  caddr: ArrayLike<number>;
-  cport: number;
-  vaddr: ArrayLike<number>;
-  vport: number;
+export interface CaptureQuery extends CaptureTuple {
   conn: number;
   seconds: number;
 }

@@ -1,17 +1,11 @@
-import { resolveTiming } from "../health/check-defaults.js";
+import { resolveTiming, type TimingLayer } from "../health/check-defaults.js";
 import type { CheckerKind, CheckerSpec, ProbeSpec, ScriptSpec, UrlCheck } from "../health/check-spec.js";
 import type { Pos } from "./diagnostics.js";
 import type { Stmt } from "./tree.js";
 import type { Values } from "./values.js";
 
 /** The timing keywords a virtual server, a real server and a checker may each set (spec A.5-A.7). */
-export interface TimingDraft {
-  delayLoop?: number;
-  connectTimeout?: number;
-  retry?: number;
-  delayBeforeRetry?: number;
-  warmup?: number;
-  alpha?: boolean;
+export interface TimingDraft extends TimingLayer {
   logAllFailures?: boolean;
   virtualhost?: string;
 }
