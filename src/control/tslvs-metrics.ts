@@ -8,9 +8,15 @@
  * backend labels.
  */
 import { readdirSync } from "node:fs";
-import type { ServiceEntry, StatsEntry } from "./api.js";
+import type { StatsEntry } from "./api.js";
 import type { TableFill } from "./director-port.js";
-import { addrLabel, escapeLabel, ROWS_PER_SLICE, serviceLabels } from "./ipvs-metrics.js";
+import {
+  addrLabel,
+  escapeLabel,
+  type MetricsService,
+  ROWS_PER_SLICE,
+  serviceLabels,
+} from "./ipvs-metrics.js";
 
 /** What the director's one-off families are rendered from, read when the render ends. */
 export interface DirectorSample {
@@ -137,7 +143,7 @@ export const DROP_REASONS: readonly (readonly [string, string])[] = [
  * `sample()`, read once the table has been walked.
  */
 export function* tslvsMetricsSlices(
-  chunks: Iterable<readonly ServiceEntry[]>,
+  chunks: Iterable<readonly MetricsService[]>,
   sample: () => DirectorSample,
 ): Generator<undefined, string[], undefined> {
   const svcConns = family(
