@@ -68,6 +68,7 @@ export class HttpThread {
       w.on("message", (m: FromHttpThread) => {
         if (m.type === "listening") {
           listening = true;
+          if (m.niceError) this.log.warn({ err: m.niceError }, "HTTP thread: priority not lowered");
           resolve(m.address);
         } else if (m.type === "listen-failed") {
           this.worker = null;

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createGzip } from "node:zlib";
+import { niceThisThread } from "../platform/thread-priority.js";
 import type { HealthMetricRow } from "./health/health-book.js";
 import { type ConfigSample, renderHealthMetrics } from "./health-metrics.js";
 import { type HttpAddress, HttpEndpoint, type HttpSecurity } from "./http-endpoint.js";
@@ -34,11 +35,17 @@ export type ToHttpThread =
   | { type: "close" };
 
 export type FromHttpThread =
-  | { type: "listening"; address: HttpAddress }
+  | { type: "listening"; address: HttpAddress; niceError: string | null }
   | { type: "listen-failed"; message: string }
   | { type: "want"; id: number; what: "metrics"; generation: number }
   | { type: "want"; id: number; what: "dashboard" }
   | { type: "closed" };
+
+/**
+ * The HTTP thread's nice value: scrapes and dashboards share the CPUs with the packet loop, and
+ * under a storm of them the packet loop must win (as the health checker's thread, nice 10).
+ */
+export const HTTP_THREAD_NICE = 10;
 
 /** A body is served to every request for a second after its render ends. */
 const FRESH_MS = 1000;
@@ -78,6 +85,7 @@ async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error("http-worker.js runs as a worker thread");
   const data = workerData as HttpThreadData;
+  const niceError = niceThisThread(HTTP_THREAD_NICE);
   let endpoint: HttpEndpoint;
   try {
     endpoint = await HttpEndpoint.listen(data.at, data.security);
@@ -166,7 +174,7 @@ async function main(): Promise<void> {
     else if (m.type === "dashboard") w.resolve(m.doc);
     else w.reject(new Error(m.message));
   });
-  port.postMessage({ type: "listening", address: endpoint.address } satisfies FromHttpThread);
+  port.postMessage({ type: "listening", address: endpoint.address, niceError } satisfies FromHttpThread);
 }
 
 void main();
