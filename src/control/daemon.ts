@@ -14,7 +14,7 @@ import type {
 import { ApiHandler, type CaptureQuery, MUTATING_OPS } from "./api-handler.js";
 import { destToConfig, keyText, type RateSource, serviceToConfig, ZERO_RATES } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
-import { buildDashboard } from "./dashboard/dashboard-data.js";
+import { buildDashboard, MAX_SERVICES as DASHBOARD_MAX_SERVICES } from "./dashboard/dashboard-data.js";
 import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
@@ -547,15 +547,20 @@ export class Daemon {
    * packet loop's thread does not grow with the table: one synchronous build of a bounded size.
    */
   private dashboardDoc(): unknown {
+    const services = this.director.services();
+    // The health of the services the document shows only: its cost stays bounded too.
+    const shown = new Set<string>();
+    for (let i = 0; i < Math.min(services.length, DASHBOARD_MAX_SERVICES); i++)
+      shown.add(keyText(services[i]!.key));
     return buildDashboard({
       version: TSLVS_VERSION,
       host: hostname(),
       startedAt: this.startedAt,
       ready: this.ready,
       dataPlane: this.dataPlane,
-      services: this.director.services(),
+      services,
       rates: this.deps.rates ?? ZERO_RATES,
-      health: this.health.listing(),
+      health: this.health.listing(shown),
       table: this.director.tableFill(),
       live: this.engineStats?.() ?? null,
       reloads: { ...this.reloads },

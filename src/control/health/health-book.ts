@@ -287,8 +287,12 @@ export class HealthBook {
   /** `tslvs health`: every checked service, its quorum, real servers and checkers. */
   listing(
     draining: readonly { service: string; target: string; weight: number }[] = [],
+    only?: ReadonlySet<string>,
   ): HealthServiceEntry[] {
-    return this.plan.services.map((sp) => {
+    const planned = only
+      ? this.plan.services.filter((sp) => sp.keys.some((k) => only.has(keyText(k))))
+      : this.plan.services;
+    return planned.map((sp) => {
       const s = sp.health.sorryServer;
       const realServers: HealthRsEntry[] = sp.rs.map((rs) => {
         const alive = this.isAlive(rs);
