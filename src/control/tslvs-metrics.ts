@@ -226,6 +226,26 @@ export function* tslvsMetricsSlices(
     "New connections refused because the connection table was full.",
   );
   one(refused, "", x.fill.refusedFull);
+  const defense = x.fill.defense;
+  const defenseFamilies: Family[] = [];
+  if (defense) {
+    const active = family(
+      "tslvs_defense_active",
+      "gauge",
+      "1 while the memory-defence strategy is in force (the drop_entry, drop_packet, secure_tcp sysctls).",
+    );
+    one(active, 'strategy="drop_entry"', defense.dropEntry ? 1 : 0);
+    one(active, 'strategy="drop_packet"', defense.dropRate ? 1 : 0);
+    one(active, 'strategy="secure_tcp"', defense.secureTcp ? 1 : 0);
+    const dropped = family(
+      "tslvs_defense_drops_total",
+      "counter",
+      "New connections refused by drop_packet, and entries dropped by drop_entry.",
+    );
+    one(dropped, 'strategy="drop_packet"', defense.packetsDropped);
+    one(dropped, 'strategy="drop_entry"', defense.entriesDropped);
+    defenseFamilies.push(active, dropped);
+  }
   const loop = family(
     "tslvs_event_loop_delay_seconds",
     "gauge",
@@ -247,6 +267,7 @@ export function* tslvsMetricsSlices(
     entries,
     capacity,
     refused,
+    ...defenseFamilies,
   ];
   if (x.states) {
     const conns = family(

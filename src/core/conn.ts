@@ -17,6 +17,7 @@ import {
   CONN_F_TEMPLATE,
   CTPL_S_ASSURED,
 } from "./conn-table.js";
+import { randomDropEntry, updateDefenseLevel } from "./defense.js";
 import type { Dest } from "./dest.js";
 import {
   CONN_EVENT_FREED,
@@ -241,6 +242,13 @@ export function tick(ds: DirectorState, now: number): void {
   for (let k = 0; k < n; k++) {
     const i = due[k]!;
     if (t.isLive(i) && t.wheel.isDue(i, now)) expire(ds, i, now, false);
+  }
+  // Kernel defense_work_handler, once a second: the defence modes, then drop_entry's pass.
+  const defense = ds.defense;
+  if (!(now < defense.nextRun)) {
+    defense.nextRun = now + 1;
+    updateDefenseLevel(ds);
+    if (defense.dropEntry) randomDropEntry(ds, now, (i) => expire(ds, i, now, true));
   }
   if (ds.nodestSweepPending) {
     ds.nodestSweepPending = false;

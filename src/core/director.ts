@@ -306,11 +306,30 @@ export class Director {
   }
 
   /** Live entries, the table's capacity, and the new entries refused because it was full. */
-  tableFill(): { entries: number; capacity: number; refusedFull: number } {
+  tableFill(): {
+    entries: number;
+    capacity: number;
+    refusedFull: number;
+    defense: {
+      dropEntry: boolean;
+      dropRate: number;
+      secureTcp: boolean;
+      packetsDropped: number;
+      entriesDropped: number;
+    };
+  } {
+    const d = this.s.defense;
     return {
       entries: this.s.conns.size,
       capacity: this.s.conns.capacity,
       refusedFull: this.s.conns.refusedFull,
+      defense: {
+        dropEntry: d.dropEntry,
+        dropRate: d.dropRate,
+        secureTcp: d.secureTcp,
+        packetsDropped: d.packetsDropped,
+        entriesDropped: d.entriesDropped,
+      },
     };
   }
 
