@@ -12,8 +12,10 @@ import {
   CONN_F_HASHED,
   CONN_F_INACTIVE,
   CONN_F_MASQ,
+  CONN_F_NOOUTPUT,
   CONN_F_ONE_PACKET,
   CONN_F_OUT_HASHED,
+  CONN_F_SYNC,
   CONN_F_TEMPLATE,
   CTPL_S_ASSURED,
 } from "./conn-table.js";
@@ -140,7 +142,16 @@ export function newConn(
   fwmark: number,
   now: number,
 ): number {
-  if (dest) flags |= destConnFlags(dest);
+  if (dest) {
+    let destFlags = destConnFlags(dest);
+    if (flags & CONN_F_SYNC) {
+      // Kernel ip_vs_bind_dest: a synced connection keeps the activity the master reported and
+      // takes its forwarding method from the backup's own real server.
+      if (!(flags & CONN_F_TEMPLATE)) destFlags &= ~CONN_F_INACTIVE;
+      flags &= ~(CONN_F_FWD_MASK | CONN_F_NOOUTPUT);
+    }
+    flags |= destFlags;
+  }
   if (!protocolOps(proto)?.onePacket) flags &= ~CONN_F_ONE_PACKET;
   const t = ds.conns;
   const i = t.alloc(proto, af, caddr, cport, vaddr, vport, daf, daddr, dport, flags);
