@@ -140,7 +140,7 @@ export async function startCommand(args: string[]): Promise<number> {
         },
         ...(backendLabels ? { backendLabels } : {}),
       },
-      { director, clock, rates: director.rates },
+      { director, clock, rates: director.rates, syncSockets: !o.has("no-dataplane") },
     );
   } catch (e) {
     process.stderr.write(`tslvs start: ${(e as Error).message}\n`);

@@ -3,6 +3,7 @@ import { IpAddr as Addr } from "../core/address.js";
 import type { Dest, DestSpec } from "../core/dest.js";
 import type { Director } from "../core/director.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
+import type { SyncedConn, SyncedResult, SyncMasterState } from "../core/sync.js";
 import { Sysctls } from "../core/sysctls.js";
 import type { RateSource } from "./api-mapping.js";
 import type {
@@ -57,6 +58,18 @@ export class CoreDirectorPort implements DirectorPort {
   }
   services(): readonly VirtualService[] {
     return this.core.services();
+  }
+  setSyncMaster(m: SyncMasterState | null): void {
+    this.core.setSyncMaster(m);
+  }
+  syncRecord(i: number): SyncedConn {
+    return this.core.syncRecord(i);
+  }
+  applySynced(c: SyncedConn, now: number): SyncedResult {
+    return this.core.applySynced(c, now);
+  }
+  get connCapacity(): number {
+    return this.core.connCapacity;
   }
   addDest(key: ServiceKey, spec: DestSpec): Dest {
     return this.core.addDest(key, spec);

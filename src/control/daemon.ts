@@ -37,6 +37,7 @@ import { notifySystemd } from "./sd-notify.js";
 import { ControlServer } from "./server.js";
 import { StateWriter, writeFileAtomic } from "./state-file.js";
 import { SyncDaemons } from "./sync-daemons.js";
+import { SyncBackupLink, SyncMasterLink } from "./sync-link.js";
 import { type DirectorSample, processSample } from "./tslvs-metrics.js";
 import { TSLVS_VERSION } from "./version.js";
 
@@ -79,6 +80,12 @@ export interface DaemonDeps {
   tickMs?: number;
   /** Rates of services and dests for listings (the core's estimator); zeros when absent. */
   rates?: RateSource;
+  /**
+   * Sync daemons open their sockets (sync-link.ts). Off where the daemon holds the rules only
+   * (`--no-dataplane`, a daemon embedded in another process): sync daemons are then listed as not
+   * acted on, as the packets they would sync are not forwarded either.
+   */
+  syncSockets?: boolean;
 }
 
 /** Cleanup run when the daemon stops (the data plane removes what it installed on the host). */
@@ -152,6 +159,12 @@ export class Daemon {
       syncDaemons: new SyncDaemons(),
       ...(deps.rates ? { rates: deps.rates } : {}),
     });
+    if (deps.syncSockets)
+      this.handler.syncDaemons.setRuntime((entry) =>
+        entry.state === "master"
+          ? new SyncMasterLink(entry, director, this.log)
+          : new SyncBackupLink(entry, director, this.clock, this.log),
+      );
     const fromConfig = options.configFile !== undefined || options.keepalivedConf !== undefined;
     this.stateWriter = fromConfig ? null : new StateWriter(() => this.writeState());
     this.health = new HealthManager({
@@ -613,6 +626,7 @@ export class Daemon {
     this.log.info({ reason }, "tslvs stopping");
     if (this.ticker) clearInterval(this.ticker);
     await this.http?.close();
+    this.handler.syncDaemons.closeLinks();
     this.loopDelay.disable();
     this.health.runOmegaScripts();
     await this.health.stop();

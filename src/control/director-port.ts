@@ -1,6 +1,7 @@
 import type { IpAddr } from "../core/address.js";
 import type { Dest, DestSpec } from "../core/dest.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
+import type { SyncedConn, SyncedResult, SyncMasterState } from "../core/sync.js";
 import type { TraceQuery, TraceResult } from "../core/trace.js";
 import type { DefenseFill, SysctlValue } from "./api.js";
 
@@ -25,6 +26,14 @@ export interface DirectorPort {
   addDest(key: ServiceKey, spec: DestSpec): Dest;
   editDest(key: ServiceKey, spec: DestSpec): void;
   delDest(key: ServiceKey, addr: IpAddr, port: number): void;
+
+  /** Connection sync's master side on the packet path (null: off), and a connection as sent. */
+  setSyncMaster(m: SyncMasterState | null): void;
+  syncRecord(i: number): SyncedConn;
+  /** Connection sync's backup side: a received connection into the table. */
+  applySynced(c: SyncedConn, now: number): SyncedResult;
+  /** Entries the connection table holds at most. */
+  readonly connCapacity: number;
 
   /** Zero the counters (and rates) of one service and its dests, or of everything. */
   zero(key?: ServiceKey): void;

@@ -4,20 +4,44 @@ import { IpvsError } from "../core/errors.js";
 import type { DaemonConfig, DaemonEntry } from "./api.js";
 import { NOT_ACTED_ON } from "./not-acted-on.js";
 
+/** A running sync daemon's sockets (sync-link.ts). */
+export interface SyncLink {
+  close(): void;
+}
+
 /**
- * The connection-synchronisation daemons (ipvsadm --start-daemon / --stop-daemon). They are kept
- * with the kernel's checks and defaults (ip_vs_sync.c start_sync_thread) so listings and saves are
- * right, but no sync traffic is sent or received yet: every entry is marked as not acted on.
+ * The connection-synchronisation daemons (ipvsadm --start-daemon / --stop-daemon), with the
+ * kernel's checks and defaults (ip_vs_sync.c start_sync_thread). With a runtime (the daemon's:
+ * sync-link.ts), a started daemon sends or receives; without one (a table held in memory only),
+ * entries are marked as not acted on.
  */
 export class SyncDaemons {
   private readonly running = new Map<"master" | "backup", DaemonEntry>();
+  private readonly links = new Map<"master" | "backup", SyncLink>();
+  private runtime: ((entry: DaemonEntry) => SyncLink) | null = null;
 
   constructor(private readonly interfaceMtu: (ifname: string) => number | null = sysfsMtu) {}
+
+  /** From now on, a started daemon runs through `open` (and those running are started). */
+  setRuntime(open: (entry: DaemonEntry) => SyncLink): void {
+    this.runtime = open;
+    for (const [state, entry] of this.running) {
+      delete entry.notActedOn;
+      if (!this.links.has(state)) this.links.set(state, open(entry));
+    }
+  }
 
   start(config: DaemonConfig): DaemonEntry {
     if (this.running.has(config.state))
       throw new IpvsError("EEXIST", `a ${config.state} sync daemon is running`);
     const entry = this.resolve(config);
+    if (this.runtime) {
+      try {
+        this.links.set(config.state, this.runtime(entry));
+      } catch (e) {
+        throw new IpvsError("EINVAL", (e as Error).message);
+      }
+    }
     this.running.set(config.state, entry);
     return entry;
   }
@@ -45,12 +69,14 @@ export class SyncDaemons {
       mcastGroup: group.toString(),
       mcastPort: config.mcastPort || 8848,
       mcastTtl: config.mcastTtl || 1,
-      notActedOn: [NOT_ACTED_ON.syncDaemon],
+      ...(this.runtime ? {} : { notActedOn: [NOT_ACTED_ON.syncDaemon] }),
     };
   }
 
   stop(state: "master" | "backup"): void {
     if (!this.running.delete(state)) throw new IpvsError("ESRCH", `no ${state} sync daemon is running`);
+    this.links.get(state)?.close();
+    this.links.delete(state);
   }
 
   list(): DaemonEntry[] {
@@ -59,6 +85,19 @@ export class SyncDaemons {
 
   clear(): void {
     this.running.clear();
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
+  }
+
+  /** Closes every running daemon's sockets, keeping the entries (the state saved at stop lists them). */
+  closeLinks(): void {
+    for (const l of this.links.values()) l.close();
+    this.links.clear();
+  }
+
+  /** The running daemons' sockets (for their counters). */
+  link(state: "master" | "backup"): SyncLink | undefined {
+    return this.links.get(state);
   }
 }
 

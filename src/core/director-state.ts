@@ -33,6 +33,7 @@ import type { VirtualService } from "./service.js";
 import { ServiceTable } from "./service-table.js";
 import type { COUNTER_FIELDS } from "./stats.js";
 import { Counters } from "./stats.js";
+import type { SyncMasterState } from "./sync.js";
 import { Sysctls } from "./sysctls.js";
 import { Timeouts } from "./timeouts.js";
 
@@ -179,6 +180,8 @@ export class DirectorState {
   readonly conns: ConnTable;
   readonly timeouts = new Timeouts();
   readonly sysctls = new Sysctls();
+  /** Connection sync's master side while a master sync daemon runs (sync.ts); null otherwise. */
+  syncMaster: SyncMasterState | null = null;
   /** The memory-defence strategies' state (defense.ts), moved by the sysctls and the tick. */
   readonly defense = new DefenseState();
   /** Global counters (/proc/net/ip_vs_stats). */

@@ -304,6 +304,16 @@ export class Director {
     return syncRecordOf(this.s, i);
   }
 
+  /** Starts (a state) or stops (null) the master side of connection sync on the packet path. */
+  setSyncMaster(m: SyncMasterState | null): void {
+    this.s.syncMaster = m;
+  }
+
+  /** Entries the table holds at most (a SyncMasterState's size). */
+  get connCapacity(): number {
+    return this.s.conns.capacity;
+  }
+
   /** Connection sync, backup side: a received connection into the table (kernel ip_vs_proc_conn). */
   applySynced(c: SyncedConn, now: number): SyncedResult {
     this.s.nowValue = now;

@@ -16,6 +16,7 @@ import { fillTemplateKey, PE_SIP } from "./persistence.js";
 import { protocolOps, setState } from "./proto.js";
 import { SVC_F_ONEPACKET, type VirtualService } from "./service.js";
 import { FTP_DATA_PORT, FTP_PORT } from "./service-table.js";
+import { syncAfterPacket } from "./sync.js";
 import { DIR_INPUT, DIR_OUTPUT } from "./tcp-state.js";
 import {
   ACTION_DROP,
@@ -161,6 +162,7 @@ export function inbound(ds: DirectorState, pkt: FlowPacket, now: number, out: Ve
   t.inPkts[i]!++;
   fillInbound(ds, i, pkt, out);
   out.isNew = isNew;
+  if (ds.syncMaster !== null) syncAfterPacket(ds, ds.syncMaster, i, isNew);
   if (t.flags[i]! & CONN_F_ONE_PACKET) {
     // One-packet scheduling: the conn ends with its packet.
     expire(ds, i, now, false);

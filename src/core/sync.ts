@@ -78,11 +78,33 @@ export type SyncedResult =
   | "fullnat"
   | "table-full";
 
-/** Master: the state a connection had when it was last sent (kernel cp->old_state), per entry. */
+/**
+ * Master: the state a connection had when it was last sent (kernel cp->old_state), per entry, and
+ * where a connection to send goes (`send`, called on the packet path: it must not block).
+ */
 export class SyncMasterState {
   readonly oldState: Uint8Array;
-  constructor(capacity: number) {
+  constructor(
+    capacity: number,
+    readonly send: (i: number) => void = () => {},
+  ) {
     this.oldState = new Uint8Array(capacity);
+  }
+}
+
+/**
+ * Kernel ip_vs_sync_conn, called after each packet in on the master: the connection if needed
+ * now, then its controlling template (whose packets-in count this look raises). A new connection
+ * starts from state NONE (its entry may be a reused one). One-packet connections are never sent.
+ */
+export function syncAfterPacket(ds: DirectorState, m: SyncMasterState, i: number, isNew: boolean): void {
+  const t = ds.conns;
+  if (isNew) m.oldState[i] = 0;
+  if (!(t.flags[i]! & CONN_F_ONE_PACKET) && syncNeeded(ds, m, i, t.inPkts[i]!)) m.send(i);
+  const ct = t.control[i]!;
+  if (ct >= 0 && t.flags[ct]! & CONN_F_TEMPLATE) {
+    t.inPkts[ct]!++;
+    if (syncNeeded(ds, m, ct, t.inPkts[ct]!)) m.send(ct);
   }
 }
 
