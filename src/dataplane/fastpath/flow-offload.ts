@@ -35,6 +35,14 @@ import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "../../core/flow.js";
 import { TCP_S_ESTABLISHED } from "../../core/tcp-state.js";
 import type { Verdict } from "../../core/verdict.js";
 import { IPIP_OVERHEAD } from "../../net/ipip.js";
+import {
+  encapChecksum,
+  encapHeaderLen,
+  encapKind,
+  gueSourcePort,
+  TUN_GUE,
+  TUN_IPIP,
+} from "../../net/tunnel-encap.js";
 import { MapBatch, mapLookupAll, mapLookupAndDelete, mapUpdate, mapUpdateBatch } from "../../platform/bpf.js";
 import type { NextHop } from "../next-hops.js";
 import {
@@ -254,6 +262,10 @@ export class FlowOffload implements ConnEvents {
     // A tunnel's replies go from the real server to the client directly; its outer header needs the
     // real server's IPv4 address and the route's source.
     if (tunnel && (!inbound || v.dest === null || v.dest.addr.family !== 4 || hop.srcV4 === 0)) return;
+    // GUE and GRE without checksums are encapsulated by the program too; with one (a UDP or GRE
+    // checksum over the whole packet) the flow stays on the slow path.
+    const encap = tunnel ? encapKind(v.dest!.tunType) : TUN_IPIP;
+    if (tunnel && encap !== TUN_IPIP && encapChecksum(v.dest!.tunType, v.dest!.tunCsum)) return;
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
@@ -280,6 +292,12 @@ export class FlowOffload implements ConnEvents {
     s.newDport = v.dstPort;
     s.rewrite = fwd !== CONN_F_DROUTE;
     s.tunnel = tunnel;
+    s.encap = encap;
+    if (encap === TUN_GUE) {
+      // The UDP ports the slow path would write: the flow's hash port, the real server's tun-port.
+      s.newSport = gueSourcePort(pkt.saddr, pkt.daddr, 1, pkt.sport, pkt.dport, proto);
+      s.newDport = v.dest!.tunPort;
+    }
     s.inIfindex = inIfindex;
     s.outIfindex = hop.ifindex;
     s.inMac = inMac;
@@ -287,7 +305,9 @@ export class FlowOffload implements ConnEvents {
     s.srcMac = hop.srcMac;
     // A tunnel's limit is the largest inner packet: the route's MTU less the outer header (the
     // slow path answers a bigger one with frag-needed).
-    s.maxLen = tunnel ? Math.min(maxLen, hop.mtu) - IPIP_OVERHEAD : Math.min(maxLen, 0xffff);
+    s.maxLen = tunnel
+      ? Math.min(maxLen, hop.mtu) - IPIP_OVERHEAD - encapHeaderLen(encap, false)
+      : Math.min(maxLen, 0xffff);
     if (s.maxLen < IPV4_MIN_MTU) return;
     const n = this.staged++;
     encodeFlow(this.stage.keys, n * FLOW_KEY_SIZE, this.stage.values, n * FLOW_VALUE_SIZE, s);
@@ -333,6 +353,8 @@ export class FlowOffload implements ConnEvents {
     // A tunnel's replies bypass the director; its outer header (IPv6-in-IPv6 only here) needs the
     // real server's IPv6 address and the route's IPv6 source.
     if (tunnel && (!inbound || v.dest === null || v.dest.addr.family !== 6 || !hop.src6)) return;
+    // GUE and GRE toward an IPv6 real server are not in the IPv6 program: the slow path sends them.
+    if (tunnel && encapKind(v.dest!.tunType) !== TUN_IPIP) return;
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
