@@ -172,6 +172,6 @@ async function startTunReceiver(
   return async () => {
     await receiver.stop();
     const c = receiver.counters;
-    return `tunnel packets received ${c.received}, delivered ${c.delivered} (in XDP ${c.inXdp}), not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}, CE around not-ECT dropped ${c.ecnDropped}, of them GUE/GRE ${c.encapsulated}`;
+    return `tunnel packets received ${c.received}, delivered ${c.delivered} (in XDP ${c.inXdp}), not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}, CE around not-ECT dropped ${c.ecnDropped}; GUE/GRE packets among them ${c.encapsulated}`;
   };
 }
