@@ -201,7 +201,7 @@ async function captured(vip: string): Promise<Decoded[]> {
     const body = randomBytes(20000);
     assert.equal(postSha256(lab, t.client, `http://${vip}/sha256`, body), sha(body));
     await new Promise((r) => setTimeout(r, 200));
-    await cap.stop("SIGINT");
+    const said = await cap.stop("SIGINT");
     const out = execFileSync(
       "/usr/bin/python3",
       [join(PACKAGE_ROOT, "test/support/tunnel-decode.py"), file, String(GUE_PORT)],
@@ -209,11 +209,13 @@ async function captured(vip: string): Promise<Decoded[]> {
         encoding: "utf8",
       },
     );
-    return out
+    const decoded = out
       .trim()
       .split("\n")
       .filter((l) => l)
       .map((l) => JSON.parse(l) as Decoded);
+    assert.ok(decoded.length >= 5, `scapy decoded ${decoded.length} tunnel frames; tcpdump said:\n${said}`);
+    return decoded;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
