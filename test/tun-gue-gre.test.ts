@@ -195,7 +195,7 @@ async function captured(vip: string): Promise<Decoded[]> {
       lab,
       t.router,
       t.rsLinkIf,
-      ["-U", "-w", file, "udp", "port", String(GUE_PORT), "or", "ip", "proto", "47"],
+      ["--immediate-mode", "-U", "-w", file, "udp", "port", String(GUE_PORT), "or", "ip", "proto", "47"],
       [],
     );
     const body = randomBytes(20000);
