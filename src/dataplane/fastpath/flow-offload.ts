@@ -43,6 +43,12 @@ import {
   TUN_GUE,
   TUN_IPIP,
 } from "../../net/tunnel-encap.js";
+
+/** A real server's tunnel settings as one number, to tell whether they changed. */
+function encapSignature(tunType: string, tunPort: number, tunCsum: string): number {
+  return encapKind(tunType) + 4 * (encapChecksum(tunType, tunCsum) ? 1 : 0) + 8 * tunPort;
+}
+
 import { MapBatch, mapLookupAll, mapLookupAndDelete, mapUpdate, mapUpdateBatch } from "../../platform/bpf.js";
 import type { NextHop } from "../next-hops.js";
 import {
@@ -131,6 +137,8 @@ export class FlowOffload implements ConnEvents {
   private readonly hopIfindex: Int32Array;
   /** ... and its source address (a tunnel's outer source). */
   private readonly hopSrc: Uint32Array;
+  /** Per conn: the tunnel encapsulation its inbound flow was installed with (encapSignature). */
+  private readonly tunEncap: Int32Array;
   private readonly stage = new MapBatch(FLOW_KEY_SIZE, FLOW_VALUE_SIZE, STAGE_CAPACITY);
   private readonly stageConn = new Int32Array(STAGE_CAPACITY);
   private readonly stageDir = new Uint8Array(STAGE_CAPACITY);
@@ -227,6 +235,7 @@ export class FlowOffload implements ConnEvents {
     this.hopMac = new Float64Array(2 * cap);
     this.hopIfindex = new Int32Array(2 * cap);
     this.hopSrc = new Uint32Array(2 * cap);
+    this.tunEncap = new Int32Array(cap);
     this.monotonicNs = opts.monotonicNs ?? process.hrtime.bigint;
   }
 
@@ -293,6 +302,7 @@ export class FlowOffload implements ConnEvents {
     s.rewrite = fwd !== CONN_F_DROUTE;
     s.tunnel = tunnel;
     s.encap = encap;
+    if (tunnel) this.tunEncap[i] = encapSignature(v.dest!.tunType, v.dest!.tunPort, v.dest!.tunCsum);
     if (encap === TUN_GUE) {
       // The UDP ports the slow path would write: the flow's hash port, the real server's tun-port.
       s.newSport = gueSourcePort(pkt.saddr, pkt.daddr, 1, pkt.sport, pkt.dport, proto);
@@ -583,7 +593,11 @@ export class FlowOffload implements ConnEvents {
     }
   }
 
-  /** After a rule change: conns whose real server is no longer available go back to the slow path. */
+  /**
+   * After a rule change: conns whose real server is no longer available go back to the slow path,
+   * and so do tunnel conns whose real server's tunnel settings changed (the kernel reads them at every
+   * packet): the slow path sends their next packet with the new ones, and offers them again.
+   */
   revalidate(): void {
     const t = this.conns;
     for (let i = 0; i < t.highWater; i++) {
@@ -591,6 +605,11 @@ export class FlowOffload implements ConnEvents {
       const id = t.destId[i]!;
       const dest = id >= 0 ? this.director.destOfId(id) : undefined;
       if (!t.isLive(i) || !dest?.available) this.withdraw(i, false);
+      else if (
+        (t.flags[i]! & CONN_F_FWD_MASK) === CONN_F_TUNNEL &&
+        this.tunEncap[i] !== encapSignature(dest.tunType, dest.tunPort, dest.tunCsum)
+      )
+        this.withdraw(i, false);
     }
   }
 
