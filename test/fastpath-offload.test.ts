@@ -269,6 +269,46 @@ test("TUN: the inbound direction only, encapsulated toward the RS from the route
   }
 });
 
+test("TUN: a real server's tunnel type changed (-e) withdraws its flows; offered again, GUE; with a checksum, not offloaded", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const key = tcpKey(VIP, 80);
+    r.d.addService(svcSpec(key));
+    r.d.addDest(key, destSpec(RIP, 80, "tunnel"));
+    const hop = { ...HOP, srcV4: ip("198.19.10.1").v4Value };
+    const p = new FlowPacket();
+    const v = new Verdict();
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_SYN), 100, v);
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_ACK), 100, v);
+    r.offload.offer(p, v, true, hop, 1, OUR_MAC, 1500);
+    r.offload.flush();
+    assert.equal(progTestRun(r.prog, frame(CLIENT, 40000, VIP, 80)).data[23], 4, "IPIP");
+    r.d.editDest(key, destSpec(RIP, 80, "tunnel", { tunType: "gue", tunPort: 6080 }));
+    r.offload.revalidate();
+    assert.equal(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80), false, "withdrawn");
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_ACK), 101, v);
+    r.offload.offer(p, v, true, hop, 1, OUR_MAC, 1500);
+    r.offload.flush();
+    const res = progTestRun(r.prog, frame(CLIENT, 40000, VIP, 80));
+    assert.equal(res.data[23], 17, "UDP");
+    assert.deepEqual([...res.data.subarray(36, 38)], [6080 >>> 8, 6080 & 0xff], "to the tun-port");
+    r.d.editDest(key, destSpec(RIP, 80, "tunnel", { tunType: "gue", tunPort: 6080, tunCsum: "csum" }));
+    r.offload.revalidate();
+    assert.equal(inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80), false, "withdrawn again");
+    r.d.inbound(packet(p, IPPROTO_TCP, `${CLIENT}:40000`, `${VIP}:80`, TCP_ACK), 102, v);
+    r.offload.offer(p, v, true, hop, 1, OUR_MAC, 1500);
+    r.offload.flush();
+    assert.equal(
+      inMap(r.fast, IPPROTO_TCP, CLIENT, 40000, VIP, 80),
+      false,
+      "GUE with a checksum stays on the slow path",
+    );
+  } finally {
+    r.close();
+  }
+});
+
 test("NAT: the reply direction is installed with the inbound one, toward the client's next hop, before the real server sends", (t) => {
   if (!haveRoot(t)) return;
   const d = makeDirector();

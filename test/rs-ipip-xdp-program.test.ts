@@ -4,9 +4,10 @@ import fc from "fast-check";
 import { IpAddr } from "../src/core/address.js";
 import { IpipSteeringMaps, type IpipXdpCounts } from "../src/dataplane/realserver/ipip-steering-maps.js";
 import { loadIpipSteeringProgram } from "../src/dataplane/realserver/ipip-steering-program.js";
-import { ip6TunnelDecapsulate } from "../src/net/ip6-tunnel.js";
-import { ipipDecapsulate } from "../src/net/ipip.js";
+import { ip6TunnelDecapsulate, ip6TunnelEncapsulate } from "../src/net/ip6-tunnel.js";
+import { ipipDecapsulate, ipipEncapsulate } from "../src/net/ipip.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
+import { TUN_GRE, TUN_GUE } from "../src/net/tunnel-encap.js";
 import { closeFd, MapType, mapCreate, progTestRun } from "../src/platform/bpf.js";
 import { buildFrame, type FrameSpec, refChecksum, V4 } from "./net-frames.js";
 import { haveRoot, PRIVILEGED } from "./support/privileged.js";
@@ -300,5 +301,41 @@ test("an outer ECN field other than CE (ECT(0), ECT(1)) is unwrapped in XDP, the
       assert.deepEqual(r.moved, { decapsulated: 1, notForVip: 0 }, `ecn ${ecn} outer IPv${family}`);
       assert.deepEqual(r.data, expectedFrame(inner));
     }
+  }
+});
+
+test("with GUE and GRE taken (--tun-type): the program loads, IPIP is still unwrapped in XDP, GUE and GRE go on untouched (to user space)", (tc) => {
+  if (!haveRoot(tc)) return;
+  const withEncap = loadIpipSteeringProgram({ ...maps!.fds, xsks }, { guePort: 6080, gre: true });
+  try {
+    for (const outer of [4, 6] as const) {
+      const pkt = innerPacket({ family: 4 });
+      const before = maps!.counts().decapsulated;
+      const r = progTestRun(withEncap, tunnelFrame(pkt, { family: outer }));
+      assert.equal(r.retval, XDP_PASS);
+      assert.deepEqual(r.data, expectedFrame(pkt));
+      assert.equal(maps!.counts().decapsulated, before + 1);
+      for (const kind of [TUN_GUE, TUN_GRE]) {
+        // The director's own encapsulation of an IPv4 packet in IPv4 / IPv6 toward RIP.
+        const plain = Uint8Array.from([...RS_MAC, ...ROUTER_MAC, 0x08, 0x00, ...pkt]);
+        const buf = new Uint8Array(plain.length + 128);
+        buf.set(plain, 128);
+        const f = new ParsedFrame();
+        parseFrame(buf, 128, plain.length, f);
+        const e = { kind, port: 6080, csum: true };
+        const off =
+          outer === 4
+            ? ipipEncapsulate(buf, f, 0, DIP[0]!, RIP[0]!, 0, true, e, 40000)
+            : ip6TunnelEncapsulate(buf, f, 0, DIP6, 0, RIP6, 0, e, 40000);
+        const frame = buf.slice(off);
+        const n = maps!.counts();
+        const g = progTestRun(withEncap, frame);
+        assert.equal(g.retval, XDP_PASS);
+        assert.deepEqual(g.data, frame, "left whole for user space");
+        assert.deepEqual(maps!.counts(), n, "not counted in XDP");
+      }
+    }
+  } finally {
+    closeFd(withEncap);
   }
 });

@@ -103,6 +103,26 @@ test("tslvs rs refuses bad arguments with its usage", async (t) => {
       run(["--mode", "tun", "--vip", "198.18.7.10", "--tun-name", "way-too-long-a-name"]),
       /bad TUN device name/,
     );
+    assert.match(
+      run(["--mode", "tun", "--vip", "198.18.7.10", "--tun-type", "gue"]),
+      /--tun-type gue needs --tun-port/,
+    );
+    assert.match(
+      run(["--mode", "tun", "--vip", "198.18.7.10", "--tun-type", "gue", "--tun-port", "70000"]),
+      /--tun-port 70000 is not a port/,
+    );
+    assert.match(
+      run(["--mode", "tun", "--vip", "198.18.7.10", "--tun-type", "vxlan"]),
+      /--tun-type must be ipip\|gue\|gre/,
+    );
+    assert.match(
+      run(["--mode", "dr", "--vip", "198.18.7.10", "--tun-type", "gre"]),
+      /--tun-type needs --mode tun/,
+    );
+    assert.match(
+      run(["--mode", "tun", "--vip", "198.18.7.10", "--tun-port", "6080"]),
+      /--tun-port is only for --tun-type gue/,
+    );
     // A failed start leaves nothing behind.
     assert.doesNotMatch(lab.exec("rs", ["ip", "-4", "-o", "addr", "show", "dev", "lo"]), /198\.18\.7\.10/);
     assert.equal(lab.exec("rs", ["sysctl", "-n", "net.ipv4.conf.all.arp_ignore"]).trim(), "0");

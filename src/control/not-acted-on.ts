@@ -7,8 +7,6 @@ import type { DestConfig, ServiceConfig } from "./api.js";
  */
 export const NOT_ACTED_ON = {
   sctp: "sctp service",
-  gue: "gue tunnel",
-  gre: "gre tunnel",
   syncDaemon: "sync daemon",
 } as const;
 
@@ -18,9 +16,7 @@ export function serviceNotActedOn(svc: ServiceConfig): string[] {
   return out;
 }
 
-export function destNotActedOn(d: DestConfig): string[] {
-  if (d.method !== "tunnel") return [];
-  if (d.tunType === "gue") return [NOT_ACTED_ON.gue];
-  if (d.tunType === "gre") return [NOT_ACTED_ON.gre];
+/** Every real-server option is acted on (GUE and GRE tunnels included: xmit-tunnel.ts). */
+export function destNotActedOn(_d: DestConfig): string[] {
   return [];
 }

@@ -266,7 +266,7 @@ export class PacketEngine {
     }
     director.setDefaultLocalAddress((dest) => engine.defaultLip(dest));
     engine.framePath.methods = {
-      tunnel: (bytes, f, v) => v.dest !== null && engine.tunnel.send(bytes, f, v.dest.addr),
+      tunnel: (bytes, f, v) => v.dest !== null && engine.tunnel.send(bytes, f, v.dest.addr, v.dest),
       tunnelError: (bytes, innerOff, innerEnd, rsV4, type, code, rest) =>
         engine.tunnel.relayError(bytes, innerOff, innerEnd, rsV4, type, code, rest),
       fullnat: (bytes, f, v, inbound) => {

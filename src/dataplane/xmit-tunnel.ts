@@ -6,10 +6,19 @@ import { ICMPV6_PACKET_TOO_BIG } from "../net/icmpv6.js";
 import { IPV4_MIN_MTU, IPV6_MIN_MTU } from "../net/ip.js";
 import { IP6_TUNNEL_OVERHEAD, ip6TunnelEncapsulate } from "../net/ip6-tunnel.js";
 import { IPIP_OVERHEAD, ipipEncapsulate } from "../net/ipip.js";
-import { IPV4_DST_OFF } from "../net/ipv4.js";
+import { IPV4_DST_OFF, IPV4_HEADER_LEN } from "../net/ipv4.js";
 import { fragmentCount, writeFragment } from "../net/ipv4-fragment.js";
 import type { ParsedFrame } from "../net/parse.js";
 import { decrementTtl, RW_OK, RW_TTL_EXPIRED } from "../net/rewrite.js";
+import {
+  encapChecksum,
+  encapHeaderLen,
+  encapKind,
+  gueSourcePort,
+  TUN_GUE,
+  TUN_IPIP,
+  type TunnelEncap,
+} from "../net/tunnel-encap.js";
 import { sendIcmpAbout, sendIcmpToSender, sendIcmpv6ToSender } from "./icmp-to-sender.js";
 import type { NextHop } from "./next-hops.js";
 import type { PathMtuCache } from "./path-mtu.js";
@@ -17,6 +26,13 @@ import type { XmitEnv } from "./xmit-env.js";
 
 /** Extra frames one tunnel packet may be split into (a UMEM frame holds ~2 KiB; MTUs are >= 576). */
 const MAX_FRAGMENTS = 7;
+
+/** A real server's tunnel settings as the director stores them (core Dest's tun-type/port/csum). */
+export interface TunnelSettings {
+  tunType: string;
+  tunPort: number;
+  tunCsum: string;
+}
 
 /** What the tunnel transmitter counts (the engine's counters carry these fields). */
 export interface TunnelCounters {
@@ -63,6 +79,11 @@ export interface TunnelCounters {
  * MTU toward an IPv4 real server is the route's, or lower when a router beyond it said so
  * (relayError); toward an IPv6 one, the route's.
  *
+ * A real server configured `--tun-type gue` or `gre` gets a UDP + GUE or a GRE header between the
+ * outer header and the inner packet (tunnel-encap.ts; the kernel's ipvs_gue_encap / ipvs_gre_encap),
+ * read from the dest at each packet as the kernel reads cp->dest->tun_type; the MTU arithmetic above
+ * then counts those bytes too (20 + 12 for GUE, 20 + 4 or 8 for GRE in IPv4).
+ *
  * Works in place: the outer header goes into the headroom in front of the received frame.
  */
 export class TunnelXmit {
@@ -75,16 +96,26 @@ export class TunnelXmit {
   /** The next hop of the last frame `send` queued (the fast path installs the flow with it). */
   lastHop: NextHop | null = null;
 
-  /** Sends the frame to real server `rs`; true when it was queued (it then belongs to the TX ring). */
-  send(bytes: Uint8Array, f: ParsedFrame, rs: IpAddr): boolean {
+  /** The encapsulation of the packet being sent (filled per packet from the dest: no allocation). */
+  private readonly encap: TunnelEncap = { kind: TUN_IPIP, port: 0, csum: false };
+
+  /**
+   * Sends the frame to real server `rs` (IPIP unless `tun` says GUE or GRE); true when it was queued
+   * (it then belongs to the TX ring).
+   */
+  send(bytes: Uint8Array, f: ParsedFrame, rs: IpAddr, tun?: TunnelSettings): boolean {
     this.lastHop = null;
+    const e = this.encap;
+    e.kind = tun ? encapKind(tun.tunType) : TUN_IPIP;
+    e.port = tun ? tun.tunPort : 0;
+    e.csum = tun ? encapChecksum(tun.tunType, tun.tunCsum) : false;
     const outer6 = rs.family === 6;
     const hop = outer6 ? this.env.nextHops.get6(rs.words, 0) : this.env.nextHops.get(rs.v4Value);
     if (!hop || (outer6 ? hop.src6 === undefined : hop.srcV4 === 0)) {
       this.counters.noRoute++;
       return false;
     }
-    const overhead = outer6 ? IP6_TUNNEL_OVERHEAD : IPIP_OVERHEAD;
+    const overhead = (outer6 ? IP6_TUNNEL_OVERHEAD : IPIP_OVERHEAD) + encapHeaderLen(e.kind, e.csum);
     const innerMtu = (outer6 ? hop.mtu : this.pathMtu.get(rs.v4Value, hop.mtu)) - overhead;
     if (innerMtu < (outer6 ? IPV6_MIN_MTU : IPV4_MIN_MTU)) {
       this.counters.tooBig++;
@@ -106,8 +137,13 @@ export class TunnelXmit {
     const slotStart = f.frameOff - (f.frameOff % this.env.umem.frameSize);
     const l2Len = f.l3Off - f.frameOff;
     // IPv4 outer id: 0 for an atomic datagram (DF, RFC 6864), as the kernel writes it without a socket.
+    const encap = e.kind === TUN_IPIP ? null : e;
+    const sport =
+      e.kind === TUN_GUE
+        ? gueSourcePort(f.saddr, f.daddr, f.family === 4 ? 1 : 4, f.sport, f.dport, f.protocol)
+        : 0;
     const off = outer6
-      ? ip6TunnelEncapsulate(bytes, f, slotStart, hop.src6!, 0, rs.words, 0)
+      ? ip6TunnelEncapsulate(bytes, f, slotStart, hop.src6!, 0, rs.words, 0, encap, sport)
       : ipipEncapsulate(
           bytes,
           f,
@@ -116,6 +152,8 @@ export class TunnelXmit {
           rs.v4Value,
           f.family === 4 && f.dontFragment ? 0 : this.env.nextIpId(),
           true,
+          encap,
+          sport,
         );
     if (off < 0) {
       this.counters.noHeadroom++;
@@ -124,14 +162,7 @@ export class TunnelXmit {
     writeMac(bytes, off, hop.dstMac);
     writeMac(bytes, off + 6, hop.srcMac);
     if (fragment)
-      return this.sendFragments(
-        bytes,
-        off,
-        l2Len,
-        f.ipLen + IPIP_OVERHEAD,
-        innerMtu + IPIP_OVERHEAD,
-        hop.ifindex,
-      );
+      return this.sendFragments(bytes, off, l2Len, f.ipLen + overhead, innerMtu + overhead, hop.ifindex);
     if (!this.env.transmit(hop.ifindex, off, l2Len + f.ipLen + overhead)) return false;
     this.counters.tunnelled++;
     this.lastHop = hop;
@@ -171,7 +202,7 @@ export class TunnelXmit {
     ifindex: number,
   ): boolean {
     const ip = frameOff + l2Len;
-    const n = fragmentCount(ipLen, IPIP_OVERHEAD, mtu);
+    const n = fragmentCount(ipLen, IPV4_HEADER_LEN, mtu);
     if (n < 2 || n > MAX_FRAGMENTS + 1) {
       this.counters.tooBig++;
       return false;

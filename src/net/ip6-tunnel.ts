@@ -14,6 +14,14 @@ import { IPV4_HEADER_LEN } from "./ipv4.js";
 import { IPV6_HEADER_LEN, writeIpv6Header } from "./ipv6.js";
 import type { ParsedFrame } from "./parse.js";
 import { PARSE_OK } from "./reason.js";
+import {
+  encapHeaderLen,
+  encapProtocol,
+  finishGueChecksum,
+  TUN_GUE,
+  type TunnelEncap,
+  writeEncapHeader,
+} from "./tunnel-encap.js";
 
 export const IP6_TUNNEL_OVERHEAD = IPV6_HEADER_LEN;
 
@@ -31,6 +39,10 @@ export function ip6TunnelInnerMtu(routeMtu: number): number {
  * the new frame offset (new length: f.ipLen + 40 + the link header length), or -1, changing nothing,
  * when the frame is not a parsed IP packet, the inner packet exceeds 65535 bytes, or there are fewer
  * than 40 bytes of headroom (frame offset < `slotStart` + 40). `f` is not updated: parse again.
+ *
+ * With `encap` (a GUE or GRE real server, tunnel-encap.ts) its header goes between the outer header
+ * and the inner packet (GUE's UDP source port `sport`), next header UDP or GRE, the payload length
+ * and the headroom needed growing by that header's length.
  */
 export function ip6TunnelEncapsulate(
   buf: Uint8Array,
@@ -40,12 +52,16 @@ export function ip6TunnelEncapsulate(
   srcAt: number,
   dst: ArrayLike<number>,
   dstAt: number,
+  encap: TunnelEncap | null = null,
+  sport = 0,
 ): number {
   if (f.reason !== PARSE_OK || (f.family !== 4 && f.family !== 6)) return -1;
-  if (f.frameOff - IP6_TUNNEL_OVERHEAD < Math.max(0, slotStart) || f.ipLen > 0xffff) return -1;
+  const extra = encap ? encapHeaderLen(encap.kind, encap.csum) : 0;
+  if (f.frameOff - IP6_TUNNEL_OVERHEAD - extra < Math.max(0, slotStart) || f.ipLen + extra > 0xffff)
+    return -1;
   if (f.l3Off + f.ipLen > buf.length) return -1;
   const l2Len = f.l3Off - f.frameOff;
-  const newOff = f.frameOff - IP6_TUNNEL_OVERHEAD;
+  const newOff = f.frameOff - IP6_TUNNEL_OVERHEAD - extra;
   buf.copyWithin(newOff, f.frameOff, f.l3Off);
   put16(buf, newOff + l2Len - 2, ETHERTYPE_IPV6);
   writeIpv6Header(
@@ -53,14 +69,20 @@ export function ip6TunnelEncapsulate(
     newOff + l2Len,
     ecnEncapsulate(f.tos, f.tos),
     0,
-    f.ipLen,
-    f.family === 4 ? PROTO_IPIP : PROTO_IPV6,
+    f.ipLen + extra,
+    encap ? encapProtocol(encap.kind, f.family === 4) : f.family === 4 ? PROTO_IPIP : PROTO_IPV6,
     f.ttl,
     src,
     srcAt,
     dst,
     dstAt,
   );
+  if (encap && extra > 0) {
+    const ip = newOff + l2Len;
+    const at = ip + IP6_TUNNEL_OVERHEAD;
+    writeEncapHeader(buf, at, encap, f.family === 4, f.ipLen, sport);
+    if (encap.kind === TUN_GUE && encap.csum) finishGueChecksum(buf, ip, true, at, extra + f.ipLen);
+  }
   return newOff;
 }
 

@@ -11,6 +11,14 @@ import { PROTO_IPIP, PROTO_IPV6 } from "./ip.js";
 import { IPV4_FLAG_DF, IPV4_HEADER_LEN, writeIpv4Header } from "./ipv4.js";
 import type { ParsedFrame } from "./parse.js";
 import { PARSE_OK } from "./reason.js";
+import {
+  encapHeaderLen,
+  encapProtocol,
+  finishGueChecksum,
+  TUN_GUE,
+  type TunnelEncap,
+  writeEncapHeader,
+} from "./tunnel-encap.js";
 
 export const IPIP_OVERHEAD = IPV4_HEADER_LEN;
 
@@ -37,6 +45,10 @@ export function ecnEncapsulate(innerTos: number, outerDscp: number): number {
  * dropped. Returns the new frame offset (the new length is f.ipLen + 20 + the link header length), or
  * -1, changing nothing, when the frame is not a parsed IP packet, would exceed 65535 bytes, or has less
  * than 20 bytes of headroom (frame offset < `slotStart` + 20). `f` is not updated: parse again.
+ *
+ * With `encap` (a GUE or GRE real server, tunnel-encap.ts) its header goes between the outer header
+ * and the inner packet (GUE's UDP source port `sport`), the outer protocol is UDP or GRE, and the
+ * 20 bytes above become 20 + that header's length.
  */
 export function ipipEncapsulate(
   buf: Uint8Array,
@@ -46,12 +58,16 @@ export function ipipEncapsulate(
   dst: number,
   id: number,
   copyDf: boolean,
+  encap: TunnelEncap | null = null,
+  sport = 0,
 ): number {
   if (f.reason !== PARSE_OK || (f.family !== 4 && f.family !== 6)) return -1;
-  if (f.frameOff - IPIP_OVERHEAD < Math.max(0, slotStart) || f.ipLen + IPIP_OVERHEAD > 0xffff) return -1;
+  const extra = encap ? encapHeaderLen(encap.kind, encap.csum) : 0;
+  const overhead = IPIP_OVERHEAD + extra;
+  if (f.frameOff - overhead < Math.max(0, slotStart) || f.ipLen + overhead > 0xffff) return -1;
   if (f.l3Off + f.ipLen > buf.length) return -1;
   const l2Len = f.l3Off - f.frameOff;
-  const newOff = f.frameOff - IPIP_OVERHEAD;
+  const newOff = f.frameOff - overhead;
   buf.copyWithin(newOff, f.frameOff, f.l3Off);
   put16(buf, newOff + l2Len - 2, ETHERTYPE_IPV4);
   const df = f.family === 4 && copyDf && f.dontFragment ? IPV4_FLAG_DF : 0;
@@ -59,14 +75,20 @@ export function ipipEncapsulate(
     buf,
     newOff + l2Len,
     ecnEncapsulate(f.tos, f.tos),
-    f.ipLen + IPIP_OVERHEAD,
+    f.ipLen + overhead,
     id,
     df,
     f.ttl,
-    f.family === 4 ? PROTO_IPIP : PROTO_IPV6,
+    encap ? encapProtocol(encap.kind, f.family === 4) : f.family === 4 ? PROTO_IPIP : PROTO_IPV6,
     src,
     dst,
   );
+  if (encap && extra > 0) {
+    const ip = newOff + l2Len;
+    writeEncapHeader(buf, ip + IPIP_OVERHEAD, encap, f.family === 4, f.ipLen, sport);
+    if (encap.kind === TUN_GUE && encap.csum)
+      finishGueChecksum(buf, ip, false, ip + IPIP_OVERHEAD, extra + f.ipLen);
+  }
   return newOff;
 }
 

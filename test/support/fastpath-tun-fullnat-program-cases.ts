@@ -18,6 +18,7 @@ import { FullnatXmit } from "../../src/dataplane/xmit-fullnat.js";
 import { TunnelXmit } from "../../src/dataplane/xmit-tunnel.js";
 import { ParsedFrame, parseFrame } from "../../src/net/parse.js";
 import { PARSE_OK } from "../../src/net/reason.js";
+import { gueSourcePort, TUN_GRE, TUN_GUE } from "../../src/net/tunnel-encap.js";
 import { buildFrame, ipv4ChecksumsValid, pseudoHeader, refSum } from "../net-frames.js";
 import type { ProgramHook } from "./fastpath-rig.js";
 import {
@@ -106,7 +107,10 @@ export function tunFullnatProgramTests(hook: ProgramHook): void {
     const counters = new EngineCounters();
     let ok: boolean;
     if (s.tunnel) {
-      ok = new TunnelXmit(env, counters, new PathMtuCache(() => 0)).send(slot, f, IpAddr.v4(s.newDaddr));
+      // A GUE or GRE flow: the dest's settings as the director would hold them (no checksums).
+      const kind = s.encap === TUN_GUE ? "gue" : s.encap === TUN_GRE ? "gre" : "ipip";
+      const tun = { tunType: kind, tunPort: s.encap === TUN_GUE ? s.newDport : 0, tunCsum: "nocsum" };
+      ok = new TunnelXmit(env, counters, new PathMtuCache(() => 0)).send(slot, f, IpAddr.v4(s.newDaddr), tun);
     } else {
       ok = sendFullnat(new FullnatXmit(env, counters, 16), slot, f, s, false, false);
     }
@@ -245,6 +249,69 @@ export function tunFullnatProgramTests(hook: ProgramHook): void {
         }
       } finally {
         remove(s);
+      }
+    }
+  });
+
+  test("TUN to GUE and GRE real servers (nocsum): UDP + GUE or GRE after the outer header, the slow path's bytes", (t) => {
+    if (!haveRoot(t)) return;
+    const GUE_PORT = 6080;
+    for (const encap of [TUN_GUE, TUN_GRE]) {
+      for (const protocol of [TCP, UDP]) {
+        const extra = encap === TUN_GUE ? 12 : 4;
+        const base = { ...tun, protocol, encap, maxLen: MTU - 20 - extra };
+        const s =
+          encap === TUN_GUE
+            ? {
+                ...base,
+                newSport: gueSourcePort([base.saddr], [base.daddr], 1, base.sport, base.dport, protocol),
+                newDport: GUE_PORT,
+              }
+            : base;
+        install(s);
+        try {
+          for (const padding of [0, 6]) {
+            const frame = frameOf(s, { ttl: 9, tos: 0x2b }, padding);
+            const r = run(frame);
+            assert.equal(r.verdict, XDP_REDIRECT);
+            assert.equal(r.counter, "FORWARDED");
+            assert.deepEqual(r.data, slowPath(frame, s));
+            const innerLen = frame.length - padding - 14;
+            const outerLen = innerLen + 20 + extra;
+            assert.equal(r.data.length, 14 + outerLen);
+            // Outer: protocol 17 (GUE) or 47 (GRE), the rest as IPIP's.
+            assert.deepEqual(
+              [...r.data.subarray(14, 24)],
+              [0x45, 0x2a, outerLen >>> 8, outerLen & 0xff, 0, 0, 0x40, 0, 8, encap === TUN_GUE ? 17 : 47],
+            );
+            const h = [...r.data.subarray(34, 34 + extra)];
+            if (encap === TUN_GUE) {
+              const udpLen = innerLen + 12;
+              // UDP: the flow's source port, the tun-port, length, checksum 0; GUE: 0, proto 4, flags 0.
+              assert.deepEqual(h, [
+                s.newSport >>> 8,
+                s.newSport & 0xff,
+                GUE_PORT >>> 8,
+                GUE_PORT & 0xff,
+                udpLen >>> 8,
+                udpLen & 0xff,
+                0,
+                0,
+                0,
+                4,
+                0,
+                0,
+              ]);
+            } else {
+              assert.deepEqual(h, [0, 0, 0x08, 0x00]);
+            }
+            assert.equal(r.data[14 + 20 + extra + 8], 8, "inner TTL decremented");
+            assert.equal(refSum(r.data.subarray(14, 34)), 0xffff, "outer header checksum");
+            assert.ok(ipv4ChecksumsValid(r.data, 14 + 20 + extra), "inner checksums still valid");
+          }
+        } finally {
+          remove(s);
+        }
       }
     }
   });

@@ -6,13 +6,16 @@ import { UndoableHostChanges } from "./undoable-host-changes.js";
 import { putVipsOnLoopback } from "./vip-on-loopback.js";
 
 const USAGE = `usage: tslvs rs --mode dr|tun --vip VIP [--vip VIP2 ...] [--interface IF ...] [--tun-name NAME]
-                [--xdp-mode auto|native|generic]
+                [--tun-type ipip|gue|gre] [--tun-port PORT] [--xdp-mode auto|native|generic]
   dr   the classic DR real-server script: the VIPs (IPv4 or IPv6) on lo, ARP for IPv4 ones
        suppressed (arp_ignore=1, arp_announce=2); undone on stop.
   tun  the same, plus a tunnel end for hosts without the ipip/sit/ip6_tunnel modules: tunnel
        packets to this host (IPv4 or IPv6 outside, protocol 4 or 41) are taken from the kernel by
        XDP, decapsulated there (or, for unusual ones, in user space, through a TUN device, default
        tslvs-tun0) and handed to the host's stack; replies go out the normal route.
+       --tun-type gue --tun-port PORT also takes GUE (UDP to PORT, as the fou module would), and
+       --tun-type gre GRE (protocol 47, as ip_gre would), checksums checked, in user space;
+       IPIP is always taken.
 Runs until SIGTERM/SIGINT, then removes everything it added.
 `;
 
@@ -23,6 +26,8 @@ export async function rsCommand(args: string[]): Promise<number> {
   let interfaces: string[];
   let tunName: string;
   let xdpMode: "auto" | "native" | "generic";
+  let tunType: "ipip" | "gue" | "gre";
+  let tunPort = 0;
   try {
     const { opts, words } = parseOptions(args, {
       mode: "value",
@@ -30,6 +35,8 @@ export async function rsCommand(args: string[]): Promise<number> {
       interface: "repeat",
       "tun-name": "value",
       "xdp-mode": "value",
+      "tun-type": "value",
+      "tun-port": "value",
     });
     if (words.length) throw new UsageError(`unexpected argument ${words[0]}`);
     mode = opts.get("mode")?.[0] ?? "";
@@ -48,6 +55,20 @@ export async function rsCommand(args: string[]): Promise<number> {
     if (m !== "auto" && m !== "native" && m !== "generic")
       throw new UsageError("--xdp-mode must be auto|native|generic");
     xdpMode = m;
+    const tt = opts.get("tun-type")?.[0] ?? "ipip";
+    if (tt !== "ipip" && tt !== "gue" && tt !== "gre")
+      throw new UsageError("--tun-type must be ipip|gue|gre");
+    tunType = tt;
+    if (opts.has("tun-type") && mode !== "tun") throw new UsageError("--tun-type needs --mode tun");
+    const tp = opts.get("tun-port")?.[0];
+    if (tunType === "gue") {
+      if (tp === undefined) throw new UsageError("--tun-type gue needs --tun-port");
+      tunPort = Number(tp);
+      if (!/^\d+$/.test(tp) || tunPort < 1 || tunPort > 65535)
+        throw new UsageError(`--tun-port ${tp} is not a port (1-65535)`);
+    } else if (tp !== undefined) {
+      throw new UsageError("--tun-port is only for --tun-type gue");
+    }
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(`tslvs rs: ${e.message}\n${USAGE}`);
@@ -58,7 +79,8 @@ export async function rsCommand(args: string[]): Promise<number> {
   let stopReceiver: (() => Promise<string>) | null = null;
   try {
     putVipsOnLoopback(host, vips);
-    if (mode === "tun") stopReceiver = await startTunReceiver(host, vips, interfaces, tunName, xdpMode);
+    if (mode === "tun")
+      stopReceiver = await startTunReceiver(host, vips, interfaces, tunName, xdpMode, tunType, tunPort);
   } catch (e) {
     const failed = host.undoAll();
     process.stderr.write(`tslvs rs: ${(e as Error).message}\n`);
@@ -99,6 +121,8 @@ async function startTunReceiver(
   interfaces: string[],
   tunName: string,
   xdpMode: "auto" | "native" | "generic",
+  tunType: "ipip" | "gue" | "gre",
+  tunPort: number,
 ): Promise<() => Promise<string>> {
   const { TunDevice } = await import("../../platform/tun-device.js");
   const { IpipReceiver } = await import("../../dataplane/realserver/ipip-receiver.js");
@@ -139,13 +163,15 @@ async function startTunReceiver(
     // "auto" for the real server: native XDP where the driver has it, else generic (its program
     // runs at XDP only; the director's "auto" may pick the tc mode instead).
     xdpMode: xdpMode === "auto" ? "native-or-generic" : xdpMode,
+    guePort: tunType === "gue" ? tunPort : 0,
+    gre: tunType === "gre",
   });
   process.stdout.write(
-    `tslvs rs: receiving tunnel packets on ${receiver.modes.join(", ")}; inner packets go to ${tunName}\n`,
+    `tslvs rs: receiving tunnel packets (ipip${tunType === "gue" ? `, gue port ${tunPort}` : tunType === "gre" ? ", gre" : ""}) on ${receiver.modes.join(", ")}; inner packets go to ${tunName}\n`,
   );
   return async () => {
     await receiver.stop();
     const c = receiver.counters;
-    return `tunnel packets received ${c.received}, delivered ${c.delivered} (in XDP ${c.inXdp}), not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}, CE around not-ECT dropped ${c.ecnDropped}`;
+    return `tunnel packets received ${c.received}, delivered ${c.delivered} (in XDP ${c.inXdp}), not for a VIP ${c.notForVip}, malformed ${c.malformed}, refused by ${tunName} ${c.tunRefused}, CE around not-ECT dropped ${c.ecnDropped}; GUE/GRE packets among them ${c.encapsulated}`;
   };
 }

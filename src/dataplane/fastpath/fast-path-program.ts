@@ -23,7 +23,10 @@
  *       the Ethernet header, inner TTL - 1 (checksum patched), write the outer IPv4 header (TOS
  *       with ECN encapsulation, DF, id 0, TTL = inner TTL, protocol 4, addresses and checksum base
  *       from the value), count, redirect. If the driver gives no headroom, the packet is reparsed
- *       and continues, untouched, into the steering code.
+ *       and continues, untouched, into the steering code. A GUE real server (`nocsum`) gets 12
+ *       more bytes, UDP (ports from the value, checksum 0) and GUE, protocol 17; a GRE one
+ *       (`nocsum`) 4, GRE without options, protocol 47. Checksummed GUE/GRE flows are never
+ *       offloaded (flow-offload.ts): the slow path sends them.
  *
  * Every check happens before the first byte is written, so whatever falls through reaches the slow
  * path untouched. Layout of the map: flow-layout.ts.
@@ -41,6 +44,8 @@ import {
   FLOW_REWRITE_DST,
   FLOW_REWRITE_SRC,
   FLOW_TUNNEL,
+  FLOW_TUNNEL_GRE,
+  FLOW_TUNNEL_GUE,
   FV_BYTES,
   FV_DADDR,
   FV_DPORT,
@@ -104,6 +109,14 @@ export const GSO_FLAG = -136;
 export const ETH_HLEN = 14;
 const IPIP_HLEN = 20;
 const IPPROTO_IPIP = 4;
+const IPPROTO_GRE = 47;
+/** UDP + GUE headers, and GRE's without options, after the outer IPv4 header. */
+const GUE_HLEN = 12;
+const GRE_HLEN = 4;
+/** GUE's first word (version 0, hlen 0, proto 4, flags 0) as a little-endian u32 immediate. */
+const GUE_WORD_LE = 0x0400;
+/** GRE's first word (no flags, version 0, protocol 0x0800) as a little-endian u32 immediate. */
+const GRE_WORD_LE = 0x00080000;
 /** The DF bit in the first byte of the flags/fragment-offset field. */
 const IP_DF_BYTE = 0x40;
 /** bpf_skb_adjust_room mode: the room goes between the Ethernet and the IP header. */
@@ -461,9 +474,7 @@ export function emitSlowOutcomes(
  * and are rebuilt ("fp_reparse") when the frame has to go on into the steering code after all.
  */
 function emitTunnel(a: BpfAsm, c: FastPathContext): void {
-  const { ctx, abi } = c;
-  const outer = c.iph;
-  const inner = c.l4;
+  const { abi } = c;
   a.label("fp_tunnel");
   // A GSO aggregate would need a GSO-aware encapsulation: the slow path (which cannot take it).
   if (abi.hook === "tc") a.ldx("u32", R1, R10, GSO_FLAG).jmpImm("jne", R1, 0, "fp_too_long");
@@ -474,7 +485,36 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
     .ja("fp_no_df")
     .label("fp_tun_df")
     .stx("u64", R10, SPILL_VALUE, R0)
-    .stx("u64", R10, SPILL_LEN, R5);
+    .stx("u64", R10, SPILL_LEN, R5)
+    // The real server's tunnel type: GUE and GRE put their header after the outer one.
+    .ldx("u8", R2, R0, FV_REWRITE)
+    .jmpImm("jset", R2, FLOW_TUNNEL_GUE, "fp_gue")
+    .jmpImm("jset", R2, FLOW_TUNNEL_GRE, "fp_gre");
+  emitEncapsulation(a, c, "fp_ipip", 0, IPPROTO_IPIP);
+  emitEncapsulation(a, c, "fp_gue", GUE_HLEN, IPPROTO_UDP);
+  emitEncapsulation(a, c, "fp_gre", GRE_HLEN, IPPROTO_GRE);
+  emitReparse(a, c);
+}
+
+/**
+ * One encapsulation, entered at `name` with the flow value and the inner length spilled, every check
+ * passed: trims link padding, opens 20 + `extra` bytes in front of the IP header, writes the outer
+ * IPv4 header (protocol `protocol`) and, for GUE and GRE, their header after it. `extra` is 0 for
+ * IPIP. The frame-size helpers invalidate every packet pointer, so `iph` and `l4` serve as scratch
+ * here and are rebuilt ("fp_reparse") when the frame has to go on into the steering code after all.
+ */
+function emitEncapsulation(
+  a: BpfAsm,
+  c: FastPathContext,
+  name: string,
+  extra: number,
+  protocol: number,
+): void {
+  const { ctx, abi } = c;
+  const outer = c.iph;
+  const inner = c.l4;
+  const hlen = IPIP_HLEN + extra;
+  a.label(name);
   if (abi.hook === "xdp") {
     // Link padding after the IP packet is not carried (the slow path sends header + IP packet only).
     a.mov64Reg(R1, ctx)
@@ -482,28 +522,28 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
       .ldx("u64", R2, R10, SPILL_LEN)
       .add64Imm(R2, ETH_HLEN)
       .alu64Reg("sub", R2, R0)
-      .jmpImm("jeq", R2, 0, "fp_tun_head")
+      .jmpImm("jeq", R2, 0, `${name}_head`)
       .mov64Reg(R1, ctx)
       .call(Helper.xdpAdjustTail)
       .jmpImm("jne", R0, 0, "fp_reparse")
-      .label("fp_tun_head")
+      .label(`${name}_head`)
       .mov64Reg(R1, ctx)
-      .mov64Imm(R2, -IPIP_HLEN)
+      .mov64Imm(R2, -hlen)
       .call(Helper.xdpAdjustHead)
       .jmpImm("jne", R0, 0, "fp_reparse");
   } else {
-    // The same at TC ingress: trim the padding, then open 20 bytes between Ethernet and IP.
+    // The same at TC ingress: trim the padding, then open the room between Ethernet and IP.
     a.ldx("u32", R1, ctx, SKB_LEN)
       .ldx("u64", R2, R10, SPILL_LEN)
       .add64Imm(R2, ETH_HLEN)
-      .jmpReg("jeq", R1, R2, "fp_tun_head")
+      .jmpReg("jeq", R1, R2, `${name}_head`)
       .mov64Reg(R1, ctx)
       .mov64Imm(R3, 0)
       .call(Helper.skbChangeTail)
       .jmpImm("jne", R0, 0, "fp_reparse")
-      .label("fp_tun_head")
+      .label(`${name}_head`)
       .mov64Reg(R1, ctx)
-      .mov64Imm(R2, IPIP_HLEN)
+      .mov64Imm(R2, hlen)
       .mov64Imm(R3, BPF_ADJ_ROOM_MAC)
       .mov64Imm(R4, 0)
       .call(Helper.skbAdjustRoom)
@@ -512,12 +552,12 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
   a.ldx("u32", R2, ctx, abi.data)
     .ldx("u32", R3, ctx, abi.dataEnd)
     .mov64Reg(R4, R2)
-    .add64Imm(R4, ETH_HLEN + IPIP_HLEN + 20)
-    .jmpReg("jgt", R4, R3, "fp_tun_undo")
+    .add64Imm(R4, ETH_HLEN + hlen + 20)
+    .jmpReg("jgt", R4, R3, `${name}_undo`)
     .mov64Reg(outer, R2)
     .add64Imm(outer, ETH_HLEN)
     .mov64Reg(inner, outer)
-    .add64Imm(inner, IPIP_HLEN)
+    .add64Imm(inner, hlen)
     .ldx("u64", R0, R10, SPILL_VALUE);
   // Ethernet: the new MACs, EtherType IPv4 (the old header's bytes now lie under the outer header).
   copyMac(a, R2, 0, FV_DST_MAC);
@@ -528,20 +568,20 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
     .add64Imm(R1, -1)
     .stx("u8", inner, 8, R1)
     .ldx("u32", R3, R0, FV_IP_DELTA);
-  patchChecksum(a, inner, 10, R3, false, "fp_tun_inck");
+  patchChecksum(a, inner, 10, R3, false, `${name}_inck`);
   // Outer header; r3 sums the words that vary per packet onto the value's checksum base.
   a.st("u8", outer, 0, 0x45)
     .ldx("u8", R1, inner, 1)
     // ECN encapsulation (RFC 6040 normal mode): CE (3) becomes ECT(0) (2), the rest is copied.
     .mov64Reg(R2, R1)
     .alu64Imm("and", R2, 3)
-    .jmpImm("jne", R2, 3, "fp_tun_tos")
+    .jmpImm("jne", R2, 3, `${name}_tos`)
     .alu64Imm("xor", R1, 1)
-    .label("fp_tun_tos")
+    .label(`${name}_tos`)
     .stx("u8", outer, 1, R1)
     .mov64Reg(R3, R1)
     .ldx("u64", R1, R10, SPILL_LEN)
-    .add64Imm(R1, IPIP_HLEN)
+    .add64Imm(R1, hlen)
     .alu64Reg("add", R3, R1)
     .be(R1, 16)
     .stx("u16", outer, 2, R1)
@@ -551,7 +591,7 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
     .stx("u8", outer, 8, R1)
     .alu64Imm("lsh", R1, 8)
     .alu64Reg("add", R3, R1)
-    .st("u8", outer, 9, IPPROTO_IPIP)
+    .st("u8", outer, 9, protocol)
     .ldx("u32", R1, R0, FV_SADDR)
     .stx("u32", outer, 12, R1)
     .ldx("u32", R1, R0, FV_DADDR)
@@ -559,17 +599,39 @@ function emitTunnel(a: BpfAsm, c: FastPathContext): void {
     .ldx("u16", R1, R0, FV_OUTER_CSUM)
     .alu64Reg("add", R3, R1);
   fold(a, R3, R1);
-  a.alu64Imm("xor", R3, 0xffff)
-    .be(R3, 16)
-    .stx("u16", outer, 10, R3)
+  a.alu64Imm("xor", R3, 0xffff).be(R3, 16).stx("u16", outer, 10, R3);
+  if (protocol === IPPROTO_UDP) {
+    // UDP (ports from the value, length, checksum 0: `nocsum`), then GUE: version 0, no options,
+    // proto 4 (IPv4 inside), flags 0 (ipvs_gue_encap).
+    a.ldx("u16", R1, R0, FV_SPORT)
+      .stx("u16", outer, IPIP_HLEN, R1)
+      .ldx("u16", R1, R0, FV_DPORT)
+      .stx("u16", outer, IPIP_HLEN + 2, R1)
+      .ldx("u64", R1, R10, SPILL_LEN)
+      .add64Imm(R1, GUE_HLEN)
+      .be(R1, 16)
+      .stx("u16", outer, IPIP_HLEN + 4, R1)
+      .st("u16", outer, IPIP_HLEN + 6, 0)
+      .st("u32", outer, IPIP_HLEN + 8, GUE_WORD_LE);
+  } else if (protocol === IPPROTO_GRE) {
+    // GRE without checksum, key or sequence; protocol 0x0800 (ipvs_gre_encap).
+    a.st("u32", outer, IPIP_HLEN, GRE_WORD_LE);
+  }
+  a
     // The director counts the inner packet, as the slow path does.
     .ldx("u64", R5, R10, SPILL_LEN)
     .ja("fp_count");
 
   // Grown but too short to hold what was there (cannot happen: the frame only grew): undo.
-  a.label("fp_tun_undo").mov64Reg(R1, ctx);
-  if (abi.hook === "xdp") a.mov64Imm(R2, IPIP_HLEN).call(Helper.xdpAdjustHead);
-  else a.mov64Imm(R2, -IPIP_HLEN).mov64Imm(R3, BPF_ADJ_ROOM_MAC).mov64Imm(R4, 0).call(Helper.skbAdjustRoom);
+  a.label(`${name}_undo`).mov64Reg(R1, ctx);
+  if (abi.hook === "xdp") a.mov64Imm(R2, hlen).call(Helper.xdpAdjustHead);
+  else a.mov64Imm(R2, -hlen).mov64Imm(R3, BPF_ADJ_ROOM_MAC).mov64Imm(R4, 0).call(Helper.skbAdjustRoom);
+  a.ja("fp_reparse");
+}
+
+/** After a failed or undone resize, the frame as it arrived: the steering code continues with it. */
+function emitReparse(a: BpfAsm, c: FastPathContext): void {
+  const { ctx, abi } = c;
   // The frame is as it arrived (less any link padding): find the IP and L4 headers again.
   a.label("fp_reparse")
     .ldx("u32", R2, ctx, abi.data)

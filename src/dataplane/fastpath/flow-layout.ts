@@ -18,14 +18,15 @@
  * value (80 bytes)
  *   0  u32 conn index in the director's table (for the control plane)
  *   4  u8  rewrite: FLOW_REWRITE_SRC | FLOW_REWRITE_DST (NAT one of them, FULLNAT both), or
- *          FLOW_TUNNEL (LVS-TUN: the packet is put in IPIP), or 0 (DR, only the MACs change)
+ *          FLOW_TUNNEL (LVS-TUN: the packet is put in IPIP; with FLOW_TUNNEL_GUE in UDP + GUE, with
+ *          FLOW_TUNNEL_GRE in GRE), or 0 (DR, only the MACs change)
  *   5  u8  direction: FLOW_DIR_IN (client -> real server) or FLOW_DIR_OUT (real server -> client)
  *   6  u16 largest IP packet forwarded (the egress MTU; for a tunnel the MTU - 20, the largest inner
  *          packet); longer ones (GRO/GSO aggregates) take the slow path
  *   8  u32 new source address       network order (tunnel: the outer header's source)
  *  12  u32 new destination address  network order (tunnel: the outer header's destination, the RS)
- *  16  u16 new source port          network order
- *  18  u16 new destination port     network order
+ *  16  u16 new source port          network order (GUE tunnel: the UDP source port)
+ *  18  u16 new destination port     network order (GUE tunnel: the UDP destination port)
  *  20  u32 ingress ifindex: the flow is served only when it arrives there
  *  24  u32 egress ifindex (bpf_redirect target)
  *  28  6 bytes ingress MAC: the flow is served only when addressed to it (not flooded copies)
@@ -41,6 +42,7 @@
  *  72  u64 last packet, bpf_ktime_get_coarse_ns() (CLOCK_MONOTONIC at the last tick)
  */
 import { delta16, delta32 } from "../../net/checksum.js";
+import { encapProtocol, TUN_GRE, TUN_GUE, TUN_IPIP } from "../../net/tunnel-encap.js";
 
 export const FLOW_KEY_SIZE = 16;
 export const FK_SADDR = 0;
@@ -74,6 +76,13 @@ export const FLOW_REWRITE_SRC = 1;
 export const FLOW_REWRITE_DST = 2;
 /** LVS-TUN: the packet, its TTL decremented, goes inside an outer IPv4 header (IPIP, protocol 4). */
 export const FLOW_TUNNEL = 4;
+/**
+ * With FLOW_TUNNEL, a GUE real server (`nocsum`): UDP (source port FV_SPORT, destination FV_DPORT,
+ * checksum 0) and a 4-byte GUE header follow the outer header, protocol 17.
+ */
+export const FLOW_TUNNEL_GUE = 8;
+/** With FLOW_TUNNEL, a GRE real server (`nocsum`): a 4-byte GRE header follows, protocol 47. */
+export const FLOW_TUNNEL_GRE = 16;
 export const FLOW_DIR_IN = 0;
 export const FLOW_DIR_OUT = 1;
 
@@ -132,6 +141,11 @@ export interface FlowSpec {
    * addresses and ports unchanged; `rewrite` is ignored. maxLen is then the largest inner packet.
    */
   tunnel?: boolean;
+  /**
+   * A tunnel's encapsulation (tunnel-encap.ts TUN_IPIP / TUN_GUE / TUN_GRE; without checksums);
+   * for GUE newSport / newDport are the UDP ports.
+   */
+  encap?: number;
   inIfindex: number;
   outIfindex: number;
   /** 48-bit MACs as numbers (src/net's convention). */
@@ -187,7 +201,8 @@ export function encodeFlowKey(
 
 /** Which ends of the packet a flow rewrites (FLOW_REWRITE_*; 0 for DR). */
 export function rewriteFlags(s: FlowSpec): number {
-  if (s.tunnel) return FLOW_TUNNEL;
+  if (s.tunnel)
+    return FLOW_TUNNEL | (s.encap === TUN_GUE ? FLOW_TUNNEL_GUE : s.encap === TUN_GRE ? FLOW_TUNNEL_GRE : 0);
   if (!s.rewrite) return 0;
   let rw = 0;
   if (s.saddr >>> 0 !== s.newSaddr >>> 0 || s.sport !== s.newSport) rw |= FLOW_REWRITE_SRC;
@@ -213,8 +228,8 @@ export function l4ChecksumDelta(s: FlowSpec): number {
   return d;
 }
 
-/** IPIP: version 4 / IHL 5, DF, and protocol 4, as 16-bit words of the outer header. */
-const OUTER_FIXED_WORDS = 0x4500 + 0x4000 + 4;
+/** The outer header's version 4 / IHL 5 and DF, as 16-bit words (the protocol is added by kind). */
+const OUTER_FIXED_WORDS = 0x4500 + 0x4000;
 
 /**
  * The outer IPv4 header's checksum base of a tunnel flow: the folded one's-complement sum of the
@@ -224,7 +239,8 @@ const OUTER_FIXED_WORDS = 0x4500 + 0x4000 + 4;
 export function outerChecksumBase(s: FlowSpec): number {
   const src = s.newSaddr >>> 0;
   const dst = s.newDaddr >>> 0;
-  let sum = OUTER_FIXED_WORDS + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  const protocol = encapProtocol(s.encap ?? TUN_IPIP, true);
+  let sum = OUTER_FIXED_WORDS + protocol + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return sum;
 }

@@ -35,6 +35,20 @@ import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "../../core/flow.js";
 import { TCP_S_ESTABLISHED } from "../../core/tcp-state.js";
 import type { Verdict } from "../../core/verdict.js";
 import { IPIP_OVERHEAD } from "../../net/ipip.js";
+import {
+  encapChecksum,
+  encapHeaderLen,
+  encapKind,
+  gueSourcePort,
+  TUN_GUE,
+  TUN_IPIP,
+} from "../../net/tunnel-encap.js";
+
+/** A real server's tunnel settings as one number, to tell whether they changed. */
+function encapSignature(tunType: string, tunPort: number, tunCsum: string): number {
+  return encapKind(tunType) + 4 * (encapChecksum(tunType, tunCsum) ? 1 : 0) + 8 * tunPort;
+}
+
 import { MapBatch, mapLookupAll, mapLookupAndDelete, mapUpdate, mapUpdateBatch } from "../../platform/bpf.js";
 import type { NextHop } from "../next-hops.js";
 import {
@@ -123,6 +137,8 @@ export class FlowOffload implements ConnEvents {
   private readonly hopIfindex: Int32Array;
   /** ... and its source address (a tunnel's outer source). */
   private readonly hopSrc: Uint32Array;
+  /** Per conn: the tunnel encapsulation its inbound flow was installed with (encapSignature). */
+  private readonly tunEncap: Int32Array;
   private readonly stage = new MapBatch(FLOW_KEY_SIZE, FLOW_VALUE_SIZE, STAGE_CAPACITY);
   private readonly stageConn = new Int32Array(STAGE_CAPACITY);
   private readonly stageDir = new Uint8Array(STAGE_CAPACITY);
@@ -219,6 +235,7 @@ export class FlowOffload implements ConnEvents {
     this.hopMac = new Float64Array(2 * cap);
     this.hopIfindex = new Int32Array(2 * cap);
     this.hopSrc = new Uint32Array(2 * cap);
+    this.tunEncap = new Int32Array(cap);
     this.monotonicNs = opts.monotonicNs ?? process.hrtime.bigint;
   }
 
@@ -254,6 +271,10 @@ export class FlowOffload implements ConnEvents {
     // A tunnel's replies go from the real server to the client directly; its outer header needs the
     // real server's IPv4 address and the route's source.
     if (tunnel && (!inbound || v.dest === null || v.dest.addr.family !== 4 || hop.srcV4 === 0)) return;
+    // GUE and GRE without checksums are encapsulated by the program too; with one (a UDP or GRE
+    // checksum over the whole packet) the flow stays on the slow path.
+    const encap = tunnel ? encapKind(v.dest!.tunType) : TUN_IPIP;
+    if (tunnel && encap !== TUN_IPIP && encapChecksum(v.dest!.tunType, v.dest!.tunCsum)) return;
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
@@ -280,6 +301,13 @@ export class FlowOffload implements ConnEvents {
     s.newDport = v.dstPort;
     s.rewrite = fwd !== CONN_F_DROUTE;
     s.tunnel = tunnel;
+    s.encap = encap;
+    if (tunnel) this.tunEncap[i] = encapSignature(v.dest!.tunType, v.dest!.tunPort, v.dest!.tunCsum);
+    if (encap === TUN_GUE) {
+      // The UDP ports the slow path would write: the flow's hash port, the real server's tun-port.
+      s.newSport = gueSourcePort(pkt.saddr, pkt.daddr, 1, pkt.sport, pkt.dport, proto);
+      s.newDport = v.dest!.tunPort;
+    }
     s.inIfindex = inIfindex;
     s.outIfindex = hop.ifindex;
     s.inMac = inMac;
@@ -287,7 +315,9 @@ export class FlowOffload implements ConnEvents {
     s.srcMac = hop.srcMac;
     // A tunnel's limit is the largest inner packet: the route's MTU less the outer header (the
     // slow path answers a bigger one with frag-needed).
-    s.maxLen = tunnel ? Math.min(maxLen, hop.mtu) - IPIP_OVERHEAD : Math.min(maxLen, 0xffff);
+    s.maxLen = tunnel
+      ? Math.min(maxLen, hop.mtu) - IPIP_OVERHEAD - encapHeaderLen(encap, false)
+      : Math.min(maxLen, 0xffff);
     if (s.maxLen < IPV4_MIN_MTU) return;
     const n = this.staged++;
     encodeFlow(this.stage.keys, n * FLOW_KEY_SIZE, this.stage.values, n * FLOW_VALUE_SIZE, s);
@@ -333,6 +363,8 @@ export class FlowOffload implements ConnEvents {
     // A tunnel's replies bypass the director; its outer header (IPv6-in-IPv6 only here) needs the
     // real server's IPv6 address and the route's IPv6 source.
     if (tunnel && (!inbound || v.dest === null || v.dest.addr.family !== 6 || !hop.src6)) return;
+    // GUE and GRE toward an IPv6 real server are not in the IPv6 program: the slow path sends them.
+    if (tunnel && encapKind(v.dest!.tunType) !== TUN_IPIP) return;
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
@@ -561,7 +593,11 @@ export class FlowOffload implements ConnEvents {
     }
   }
 
-  /** After a rule change: conns whose real server is no longer available go back to the slow path. */
+  /**
+   * After a rule change: conns whose real server is no longer available go back to the slow path,
+   * and so do tunnel conns whose real server's tunnel settings changed (the kernel reads them at every
+   * packet): the slow path sends their next packet with the new ones, and offers them again.
+   */
   revalidate(): void {
     const t = this.conns;
     for (let i = 0; i < t.highWater; i++) {
@@ -569,6 +605,11 @@ export class FlowOffload implements ConnEvents {
       const id = t.destId[i]!;
       const dest = id >= 0 ? this.director.destOfId(id) : undefined;
       if (!t.isLive(i) || !dest?.available) this.withdraw(i, false);
+      else if (
+        (t.flags[i]! & CONN_F_FWD_MASK) === CONN_F_TUNNEL &&
+        this.tunEncap[i] !== encapSignature(dest.tunType, dest.tunPort, dest.tunCsum)
+      )
+        this.withdraw(i, false);
     }
   }
 

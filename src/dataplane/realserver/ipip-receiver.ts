@@ -5,6 +5,7 @@ import { PROTO_IPIP, PROTO_IPV6 } from "../../net/ip.js";
 import { IPV6_DST_OFF, IPV6_HEADER_LEN, IPV6_PAYLOAD_LEN_OFF } from "../../net/ipv6.js";
 import { ParsedFrame, parseFrame } from "../../net/parse.js";
 import { PARSE_OK } from "../../net/reason.js";
+import { TunnelInner, tunnelInner } from "../../net/tunnel-decap.js";
 import { closeFd } from "../../platform/bpf.js";
 import type { TunDevice } from "../../platform/tun-device.js";
 import { readInterfaces } from "../host-net.js";
@@ -26,6 +27,10 @@ export interface IpipReceiverOptions {
   tun: TunDevice;
   /** Default native-or-generic: the real server's program runs at XDP only (there is no tc mode here). */
   xdpMode?: XdpAttachMode;
+  /** GUE packets (UDP to this port) are taken too (`--tun-type gue --tun-port N`). */
+  guePort?: number;
+  /** GRE packets (protocol 47) are taken too (`--tun-type gre`). */
+  gre?: boolean;
 }
 
 /** What the receiver did with the tunnel packets to the host, in XDP and in user space together. */
@@ -40,6 +45,8 @@ export class IpipReceiverCounters {
   tunRefused = 0;
   /** Congestion-marked (CE) outer around an inner packet without ECN: dropped (RFC 6040). */
   ecnDropped = 0;
+  /** Of those received, GUE or GRE packets (always unwrapped in user space). */
+  encapsulated = 0;
 }
 
 interface Port {
@@ -59,6 +66,10 @@ const BATCH = 64;
  * packet's inner packet, if it is for one of the VIPs, is written into a TUN device. Either way the
  * host's stack receives the inner packet as the kernel's ipip, sit or ip6_tunnel module would have
  * delivered it. Replies leave by the host's normal routes.
+ *
+ * With `guePort` / `gre`, GUE and GRE packets to the host are taken as well (the kernel's fou and
+ * ip_gre modules would take them), always in user space (net/tunnel-decap.ts checks them), and their
+ * inner packets delivered the same way.
  */
 export class IpipReceiver {
   /** What user space did with the frames it took. */
@@ -117,7 +128,10 @@ export class IpipReceiver {
       this.ports[0]?.sockets[0],
       "tslvs_rs_xsks",
     );
-    const prog = loadIpipSteeringProgram({ ...this.maps!.fds, xsks });
+    const prog = loadIpipSteeringProgram(
+      { ...this.maps!.fds, xsks },
+      { guePort: this.opts.guePort ?? 0, gre: this.opts.gre ?? false },
+    );
     const attachment = attachXdp(prog, ifname, this.opts.xdpMode ?? "native-or-generic");
     for (const s of sockets) s.refill();
     this.ports.push({ sockets, xsks, prog, attachment });
@@ -135,6 +149,7 @@ export class IpipReceiver {
     c.malformed = u.malformed;
     c.tunRefused = u.tunRefused;
     c.ecnDropped = u.ecnDropped;
+    c.encapsulated = u.encapsulated;
     return c;
   }
 
@@ -164,27 +179,35 @@ export class IpipReceiver {
   }
 
   private deliver(bytes: Uint8Array, f: ParsedFrame, addr: number, len: number): void {
-    if (
-      parseFrame(bytes, addr, len, f) !== PARSE_OK ||
-      f.family === 0 ||
-      f.fragment !== 0 ||
-      (f.protocol !== PROTO_IPIP && f.protocol !== PROTO_IPV6)
-    ) {
+    if (parseFrame(bytes, addr, len, f) !== PARSE_OK || f.family === 0 || f.fragment !== 0) {
       this.user.malformed++;
       return;
     }
-    // The inner packet: IPv4 under protocol 4, IPv6 under 41, whatever the outer family.
-    const inner = f.l4Off;
-    const innerV4 = f.protocol === PROTO_IPIP;
+    // The inner packet: IPv4 under protocol 4, IPv6 under 41, whatever the outer family; or behind
+    // a GUE or GRE header, of the family that header says.
+    let inner: number;
+    let innerV4: boolean;
+    if (f.protocol === PROTO_IPIP || f.protocol === PROTO_IPV6) {
+      inner = f.l4Off;
+      innerV4 = f.protocol === PROTO_IPIP;
+    } else if (tunnelInner(bytes, f, this.opts.guePort ?? 0, this.opts.gre ?? false, this.found) >= 0) {
+      inner = this.found.off;
+      innerV4 = this.found.v4;
+      this.user.encapsulated++;
+    } else {
+      this.user.malformed++;
+      return;
+    }
+    const room = f.l4Off + f.l4Len - inner;
     const minLen = innerV4 ? 20 : IPV6_HEADER_LEN;
-    if (f.l4Len < minLen || bytes[inner]! >>> 4 !== (innerV4 ? 4 : 6)) {
+    if (room < minLen || bytes[inner]! >>> 4 !== (innerV4 ? 4 : 6)) {
       this.user.malformed++;
       return;
     }
     const innerLen = innerV4
       ? get16(bytes, inner + 2)
       : IPV6_HEADER_LEN + get16(bytes, inner + IPV6_PAYLOAD_LEN_OFF);
-    if (innerLen < minLen || innerLen > f.l4Len) {
+    if (innerLen < minLen || innerLen > room) {
       this.user.malformed++;
       return;
     }
@@ -203,6 +226,8 @@ export class IpipReceiver {
     if (this.opts.tun.writeAt(this.base + inner, innerLen)) this.user.delivered++;
     else this.user.tunRefused++;
   }
+
+  private readonly found = new TunnelInner();
 
   /** The IPv6 address at bytes[off..off+16) as words, in a reused array. */
   private innerDst(bytes: Uint8Array, off: number): Uint32Array {

@@ -23,6 +23,10 @@
  * An outer header marked CE (congestion) is left to user space, which carries the mark inside
  * (RFC 6040).
  *
+ * With `--tun-type gue` / `gre`, GUE packets (UDP to the tun-port) and GRE packets (protocol 47) to
+ * the host's addresses go to user space too, every one: the receiver checks their UDP / GRE
+ * checksums and headers there (emitEncapToUser).
+ *
  * Maps: `addrs` (hash, u32 IPv4 address in network order -> u8) and `addrs6` (hash, 16-byte IPv6
  * address -> u8) hold the host's addresses; `vips` / `vips6` the same for the VIPs; `xsks` (XSKMAP)
  * RX queue -> socket; `stats` (per-CPU array of u64) counts by IpipXdpCounter. Plain Ethernet frames
@@ -51,6 +55,8 @@ const ETH_P_IPV6_LE = 0xdd86;
 const IP_FRAG_MASK_LE = 0xff3f;
 const IPPROTO_IPIP = 4;
 const IPPROTO_IPV6 = 41;
+const IPPROTO_UDP = 17;
+const IPPROTO_GRE = 47;
 const IPV4_HLEN = 20;
 const IPV6_HLEN = 40;
 const IPV6_PAYLOAD_LEN = 4;
@@ -137,7 +143,63 @@ function emitInner(a: BpfAsm, fds: IpipSteeringFds, name: string, outerLen: numb
     .ja("decap");
 }
 
-export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
+/**
+ * GUE (UDP to `guePort`, when not 0) and GRE packets to one of the host's addresses: to the AF_XDP
+ * socket, where the receiver unwraps them (their headers and checksums are checked there). An IPv4
+ * outer header with options, or a fragment, is left to the kernel, which refuses it as before.
+ * Entered at "v4_udp" / "v4_encap" / "v6_udp" / "v6_encap" with r7 = the outer header (20 / 40
+ * bytes checked) and r3 = the frame's end.
+ */
+function emitEncapToUser(a: BpfAsm, fds: IpipSteeringFds, guePort: number): void {
+  const portLe = ((guePort & 0xff) << 8) | (guePort >>> 8);
+  if (guePort) {
+    a.label("v4_udp")
+      .ldx("u8", R1, R7, 0)
+      .jmpImm("jne", R1, 0x45, "pass")
+      .mov64Reg(R4, R7)
+      .add64Imm(R4, IPV4_HLEN + 8)
+      .jmpReg("jgt", R4, R3, "pass")
+      .ldx("u16", R1, R7, IPV4_HLEN + 2)
+      .jmpImm("jne", R1, portLe, "pass")
+      .ja("v4_encap")
+      .label("v6_udp")
+      .mov64Reg(R4, R7)
+      .add64Imm(R4, IPV6_HLEN + 8)
+      .jmpReg("jgt", R4, R3, "pass")
+      .ldx("u16", R1, R7, IPV6_HLEN + 2)
+      .jmpImm("jne", R1, portLe, "pass")
+      .ja("v6_encap");
+  }
+  a.label("v4_encap")
+    .ldx("u16", R1, R7, 6)
+    .alu64Imm("and", R1, IP_FRAG_MASK_LE)
+    .jmpImm("jne", R1, 0, "pass")
+    .ldx("u32", R1, R7, 16)
+    .stx("u32", R10, KEY, R1)
+    .mov64Reg(R2, R10)
+    .add64Imm(R2, KEY)
+    .ldMapFd(R1, fds.addrs)
+    .call(Helper.mapLookupElem)
+    .jmpImm("jeq", R0, 0, "pass")
+    .ja("redirect")
+    .label("v6_encap");
+  for (let i = 0; i < 4; i++) a.ldx("u32", R1, R7, IPV6_DADDR + 4 * i).stx("u32", R10, KEY6 + 4 * i, R1);
+  a.mov64Reg(R2, R10)
+    .add64Imm(R2, KEY6)
+    .ldMapFd(R1, fds.addrs6)
+    .call(Helper.mapLookupElem)
+    .jmpImm("jeq", R0, 0, "pass")
+    .ja("redirect");
+}
+
+/** The encapsulations besides IPIP the real server takes (`tslvs rs --tun-type gue|gre`). */
+export interface RsTunnelTypes {
+  /** GUE: the UDP port it arrives on (0: none). */
+  guePort?: number;
+  gre?: boolean;
+}
+
+export function buildIpipSteeringProgram(fds: IpipSteeringFds, tun: RsTunnelTypes = {}): Uint8Array {
   const a = new BpfAsm();
   a.mov64Reg(R6, R1)
     .ldx("u32", R2, R6, XDP_ABI.data)
@@ -155,7 +217,10 @@ export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
     .jmpImm("jne", R1, 4, "pass")
     .ldx("u8", R1, R7, 9)
     .jmpImm("jeq", R1, IPPROTO_IPIP, "proto_ok")
-    .jmpImm("jne", R1, IPPROTO_IPV6, "pass")
+    .jmpImm("jeq", R1, IPPROTO_IPV6, "proto_ok");
+  if (tun.gre) a.jmpImm("jeq", R1, IPPROTO_GRE, "v4_encap");
+  if (tun.guePort) a.jmpImm("jeq", R1, IPPROTO_UDP, "v4_udp");
+  a.ja("pass")
     .label("proto_ok")
     .ldx("u16", R1, R7, 6)
     .alu64Imm("and", R1, IP_FRAG_MASK_LE)
@@ -198,8 +263,10 @@ export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
     .jmpImm("jne", R1, 6, "pass")
     .ldx("u8", R1, R7, IPV6_NEXTHDR)
     .jmpImm("jeq", R1, IPPROTO_IPIP, "nh_ok")
-    .jmpImm("jne", R1, IPPROTO_IPV6, "pass")
-    .label("nh_ok");
+    .jmpImm("jeq", R1, IPPROTO_IPV6, "nh_ok");
+  if (tun.gre) a.jmpImm("jeq", R1, IPPROTO_GRE, "v6_encap");
+  if (tun.guePort) a.jmpImm("jeq", R1, IPPROTO_UDP, "v6_udp");
+  a.ja("pass").label("nh_ok");
   for (let i = 0; i < 4; i++) a.ldx("u32", R1, R7, IPV6_DADDR + 4 * i).stx("u32", R10, KEY6 + 4 * i, R1);
   a.mov64Reg(R2, R10)
     .add64Imm(R2, KEY6)
@@ -216,6 +283,8 @@ export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
     .ldx("u8", R1, R7, IPV6_NEXTHDR)
     .jmpImm("jeq", R1, IPPROTO_IPIP, "v4_in_v6")
     .ja("v6_in_v6");
+
+  if (tun.gre || tun.guePort) emitEncapToUser(a, fds, tun.guePort ?? 0);
 
   emitInner(a, fds, "v4_in_v4", IPV4_HLEN, true);
   emitInner(a, fds, "v6_in_v4", IPV4_HLEN, false);
@@ -262,10 +331,10 @@ export function buildIpipSteeringProgram(fds: IpipSteeringFds): Uint8Array {
   return a.assemble();
 }
 
-export function loadIpipSteeringProgram(fds: IpipSteeringFds): number {
+export function loadIpipSteeringProgram(fds: IpipSteeringFds, tun: RsTunnelTypes = {}): number {
   return progLoad({
     type: ProgType.XDP,
-    insns: buildIpipSteeringProgram(fds),
+    insns: buildIpipSteeringProgram(fds, tun),
     name: "tslvs_rs_ipip",
     license: "GPL",
   });
