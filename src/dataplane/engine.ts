@@ -11,6 +11,7 @@ import type { FlowCapture } from "./flow-capture.js";
 import { HeldFrames } from "./held-frames.js";
 import { HostChangeListener } from "./host-change-listener.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
+import { EMPTY_MARK_PROGRAM, type MarkProgram } from "./marks/mark-rules.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { PathMtuCache } from "./path-mtu.js";
 import { DEFAULT_REFRESH_TIMING, RefreshScheduler } from "./refresh-scheduler.js";
@@ -128,13 +129,28 @@ interface Port extends IngressPort {
   sockets: XskSocket[];
   xsksMap: number;
   prog: number;
+  /** Loads a fresh copy of its steering program (the firewall-mark rules changed). */
+  load: () => number;
   attachment: ProgramAttachment;
   slowPath: SlowPathVethPort | null;
   /**
    * Generic XDP only: the TC ingress program that takes the aggregates generic XDP passes (it runs
    * after GRO; an aggregate fits no AF_XDP frame), with its own XSKMAP of the slow-path veth.
    */
-  aggregates: { prog: number; xsksMap: number; attachment: ProgramAttachment } | null;
+  aggregates: { prog: number; load: () => number; xsksMap: number; attachment: ProgramAttachment } | null;
+}
+
+/** Loads a fresh program and swaps it in through the link; returns its fd (the old one is closed). */
+function swapProgram(load: () => number, old: number, attachment: ProgramAttachment): number {
+  const fresh = load();
+  try {
+    attachment.replaceProgram(fresh);
+  } catch (e) {
+    closeFd(fresh);
+    throw e;
+  }
+  closeFd(old);
+  return fresh;
 }
 
 /** The longest frame an AF_XDP socket takes: a UMEM frame less the XDP headroom the kernel keeps. */
@@ -172,6 +188,8 @@ export class PacketEngine {
   /** Path MTUs toward real servers lowered by routers' ICMP about tunnel packets. */
   readonly pathMtu: PathMtuCache;
   private readonly fullnat: FullnatXmit;
+  /** The firewall-mark rules the steering programs and the slow path run (setMarkRules). */
+  private markProgram: MarkProgram = EMPTY_MARK_PROGRAM;
   /** Default FULLNAT LIPs: the director's own address toward each real server. */
   private readonly defaultLips = new Map<Dest, IpAddr | null>();
 
@@ -522,13 +540,16 @@ export class PacketEngine {
     // The steering maps are shared by every interface's copy of the program.
     this.maps.setInterfaceMac(iface.ifindex, iface.mac);
     // Generic XDP is handed GRO's aggregates: it passes those on to the TC program beside it.
-    const prog = loadSteeringProgram(
-      { ...this.maps.fds, xsks: xsksMap },
-      {
-        ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}),
-        ...(mode === "generic" ? { passLongerThan: XSK_MAX_FRAME } : {}),
-      },
-    );
+    const load = () =>
+      loadSteeringProgram(
+        { ...this.maps.fds, xsks: xsksMap },
+        {
+          ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}),
+          ...(mode === "generic" ? { passLongerThan: XSK_MAX_FRAME } : {}),
+          marks: this.markProgram,
+        },
+      );
+    const prog = load();
     for (const s of sockets) s.refill();
     let attachment: ProgramAttachment;
     try {
@@ -552,6 +573,7 @@ export class PacketEngine {
       sockets,
       xsksMap,
       prog,
+      load,
       attachment,
       slowPath: null,
       aggregates: null,
@@ -593,15 +615,13 @@ export class PacketEngine {
       for (const s of rx.sockets) s.refill();
       toXsk = loadXskRedirectProgram(xsksMap);
       link = attachXdp(toXsk, veth.name, "native");
-      prog = loadSteeringProgram(
-        { ...this.maps.fds, xsks: xsksMap },
-        { hook: { tc: veth.peerIfindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
-      );
+      const load = this.tcLoader(xsksMap, veth.peerIfindex);
+      prog = load();
       const attachment = attachTcIngress(prog, iface.name, "generic XDP's aggregates");
       port.rxSockets = [...port.rxSockets, ...rx.sockets];
       port.sockets = [...port.sockets, ...rx.sockets];
       port.slowPath = { veth, prog: toXsk, link };
-      port.aggregates = { prog, xsksMap, attachment };
+      port.aggregates = { prog, load, xsksMap, attachment };
     } catch (e) {
       for (const s of opened) s.close();
       link?.detach();
@@ -638,10 +658,8 @@ export class PacketEngine {
       // AF_XDP without generic XDP's skip of redirected skbs; it also drops the peer's GSO features.
       link = attachXdp(toXsk, veth.name, "native");
       this.maps.setInterfaceMac(iface.ifindex, iface.mac);
-      prog = loadSteeringProgram(
-        { ...this.maps.fds, xsks: xsksMap },
-        { hook: { tc: veth.peerIfindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
-      );
+      const load = this.tcLoader(xsksMap, veth.peerIfindex);
+      prog = load();
       const attachment = this.takeHeldLink(iface, prog, "tc") ?? attachTcIngress(prog, iface.name, why);
       this.addedPort({
         iface,
@@ -652,6 +670,7 @@ export class PacketEngine {
         sockets: opened,
         xsksMap,
         prog,
+        load,
         attachment,
         slowPath: { veth, prog: toXsk, link },
         aggregates: null,
@@ -662,6 +681,36 @@ export class PacketEngine {
       for (const fd of [prog, toXsk, xsksMap]) if (fd >= 0) closeFd(fd);
       veth?.remove();
       throw e;
+    }
+  }
+
+  /** Loads the TC steering program whose steered frames go to the slow-path veth end `peerIfindex`. */
+  private tcLoader(xsksMap: number, peerIfindex: number): () => number {
+    return () =>
+      loadSteeringProgram(
+        { ...this.maps.fds, xsks: xsksMap },
+        {
+          hook: { tc: peerIfindex },
+          ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}),
+          marks: this.markProgram,
+        },
+      );
+  }
+
+  /**
+   * The firewall-mark rules changed (the host's nftables ruleset or the config): every served
+   * interface gets a program with the new rules, swapped in atomically through its link, and the
+   * slow path evaluates them from its next frame.
+   */
+  setMarkRules(program: MarkProgram): void {
+    this.markProgram = program;
+    this.framePath.marks.program = program;
+    this.steering.setMarkProgram(program);
+    this.syncSteering();
+    for (const p of this.ports) {
+      p.prog = swapProgram(p.load, p.prog, p.attachment);
+      if (p.aggregates)
+        p.aggregates.prog = swapProgram(p.aggregates.load, p.aggregates.prog, p.aggregates.attachment);
     }
   }
 
@@ -841,7 +890,11 @@ export class PacketEngine {
     for (const p of this.ports) {
       const hold = loadSteeringProgram(
         { ...this.maps.fds, xsks: p.xsksMap },
-        { missAction: "drop", hook: p.attachment.mode === "tc" ? { tc: 0 } : "xdp" },
+        {
+          missAction: "drop",
+          hook: p.attachment.mode === "tc" ? { tc: 0 } : "xdp",
+          marks: this.markProgram,
+        },
       );
       try {
         p.attachment.replaceProgram(hold);
