@@ -188,6 +188,11 @@ export async function startCommand(args: string[]): Promise<number> {
       const { runCapture } = await import("../control/capture.js");
       daemon.capture = (q) => runCapture(engine, q);
       daemon.onRulesChanged.push(() => engine.syncSteering());
+      // Firewall-mark services: the host's nftables marks (and the config's), compiled into the steering.
+      const { FwmarkRules } = await import("../control/fwmark-rules.js");
+      const fwmarks = new FwmarkRules({ log: daemon.log, apply: (p) => engine.setMarkRules(p) });
+      daemon.attachFwmarks(fwmarks);
+      await fwmarks.start();
       // Every served interface has its program attached and its sockets bound: frames flow.
       daemon.markReady();
       daemon.onStop.push(async () => {

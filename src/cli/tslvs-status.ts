@@ -27,6 +27,15 @@ export async function statusCommand(args: string[]): Promise<number> {
         `connections: ${i.connections} of ${i.connCapacity} (${pct} %), ${i.connTabSize} hash buckets`,
         `refused because the table was full: ${i.connRefusedFull}`,
         ...(i.notActedOn?.length ? [`accepted, not acted on: ${i.notActedOn.join(", ")}`] : []),
+        ...(i.fwmarkRules
+          ? [
+              `firewall marks: nftables ${i.fwmarkRules.nftables}, ${i.fwmarkRules.nftRules} host rule(s) and ${i.fwmarkRules.configRules} config rule(s) compiled`,
+              ...i.fwmarkRules.uncompiled.map(
+                (u) =>
+                  `nftables rule not compiled: ${u.family} ${u.table} ${u.chain} handle ${u.handle}: ${u.reason}`,
+              ),
+            ]
+          : []),
         "",
       ].join("\n"),
     );

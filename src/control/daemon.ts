@@ -23,11 +23,13 @@ import {
   ZERO_RATES,
 } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
+import type { FwmarkDecl } from "./config-fwmarks.js";
 import { buildDashboard } from "./dashboard/dashboard-data.js";
 import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
 import { EventLog } from "./event-log.js";
+import type { FwmarkRules } from "./fwmark-rules.js";
 import { HealthManager } from "./health/health-manager.js";
 import { renderHealthMetrics } from "./health-metrics.js";
 import { type HttpAddress, HttpEndpoint, type HttpSecurityFiles, loadHttpSecurity } from "./http-endpoint.js";
@@ -120,6 +122,10 @@ export class Daemon {
   fastPathHolds: ((index: number) => boolean | null) | null = null;
   /** Runs a connection capture (tslvs trace --capture), set when the data plane starts. */
   capture: ((q: CaptureQuery) => Promise<CaptureEntry>) | null = null;
+  /** The firewall-mark rules (host nftables + config), set when the data plane starts. */
+  private fwmarks: FwmarkRules | null = null;
+  /** The config's `fwmarks:` entries in force. */
+  private configFwmarks: FwmarkDecl[] = [];
   /** True once markReady() ran: the daemon forwards (or holds its rules with --no-dataplane). */
   ready = false;
   readonly log: Logger;
@@ -169,6 +175,7 @@ export class Daemon {
       fastPathHolds: (index) => this.fastPathHolds?.(index) ?? null,
       capture: (q) => this.capture?.(q) ?? null,
       syncDaemons: new SyncDaemons(),
+      fwmarkRules: () => this.fwmarks?.info() ?? null,
       ...(deps.rates ? { rates: deps.rates } : {}),
     });
     const fromConfig = options.configFile !== undefined || options.keepalivedConf !== undefined;
@@ -306,8 +313,19 @@ export class Daemon {
     );
   }
 
+  /** The data plane's firewall-mark rules: told the config's entries now and on every reload. */
+  attachFwmarks(rules: FwmarkRules): void {
+    this.fwmarks = rules;
+    rules.setConfig(this.configFwmarks);
+    this.onStop.push(() => rules.stop());
+  }
+
   /** Makes `state` the desired one: health checks planned, then the rules programmed. */
   private apply(state: DesiredState, source: string, keepalived?: KeepalivedConfig): void {
+    if (!keepalived) {
+      this.configFwmarks = state.fwmarks ?? [];
+      this.fwmarks?.setConfig(this.configFwmarks);
+    }
     if (keepalived) {
       this.reportKinds(keepalived.notActedOn);
       for (const s of state.services) this.managed.add(keyText(s.spec.key));
@@ -479,6 +497,7 @@ export class Daemon {
   private writeState(): void {
     try {
       const state = snapshot(this.director, this.handler.syncDaemons, this.sysctlDefaults);
+      if (this.configFwmarks.length) state.fwmarks = this.configFwmarks;
       writeFileAtomic(
         this.options.statePath,
         dumpConfig(state, "# tslvs state: the running rules, rewritten by the daemon after every change.\n"),
