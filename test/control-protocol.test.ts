@@ -41,6 +41,7 @@ describe("control protocol framing and replies", () => {
         connCapacity: 4096,
         connRefusedFull: 0,
         notActedOn: [],
+        fwmarkRules: null,
       },
     });
     c.close();

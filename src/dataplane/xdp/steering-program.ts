@@ -329,7 +329,7 @@ class Generator {
     const rules = this.markRules;
     if (rules === null || !hasMarkHooks(rules, family)) return;
     const miss = `fwmark_miss${family}`;
-    this.fwmarkUsed ||= emitMarkRules(this.a, rules, family, this.fds.marks, {
+    const steers = emitMarkRules(this.a, rules, family, this.fds.marks, {
       ctx: CTX,
       iph: IPH,
       l4: L4,
@@ -340,6 +340,7 @@ class Generator {
       hit: "hit_fwmark",
       miss,
     });
+    this.fwmarkUsed = this.fwmarkUsed || steers;
     this.a.label(miss);
   }
 
