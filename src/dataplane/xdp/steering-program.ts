@@ -11,6 +11,9 @@
  *    unless addressed to one of the host's own addresses (in `local_ports`) on a port outside its
  *    FULLNAT range: that answers a socket of the host (a health checker's connection to RIP:port),
  *    since NAT replies go to clients and FULLNAT replies to a LIP port in the range;
+ *  - TCP/UDP/SCTP that no service takes by address, and that the firewall-mark rules (the host's
+ *    nftables prerouting rules, compiled; mark-program.ts) mark with a firewall-mark service's mark
+ *    (`marks`, by mark and family);
  *  - TCP/UDP/SCTP to a LIP in `local_ports` with the destination port in its range (FULLNAT replies);
  *  - IPv4 fragments to a VIP / from a real server / to a LIP (the address-only `(0, addr, 0)` entries),
  *    since later fragments carry no ports: the slow path reassembles or drops them. A fragment from
