@@ -158,7 +158,14 @@ export class FwmarkRules {
       this.opts.log.error({ err: (e as Error).message }, "nft -j list ruleset printed no JSON");
       return;
     }
-    const compiled = compileNftRuleset(doc, { ifindexOf });
+    let compiled: ReturnType<typeof compileNftRuleset>;
+    try {
+      compiled = compileNftRuleset(doc, { ifindexOf });
+    } catch (e) {
+      // A shape of JSON the compiler does not expect: keep the rules in force, say so.
+      this.opts.log.error({ err: (e as Error).message }, "could not compile the nftables ruleset");
+      return;
+    }
     for (const u of compiled.uncompiled) {
       const key = `${u.family} ${u.table} ${u.chain} handle ${u.handle}`;
       if (this.reported.has(key)) continue;
