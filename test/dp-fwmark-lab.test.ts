@@ -9,13 +9,13 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { TSLVS_BIN } from "../src/cli/lab/paths.js";
-import { buildDrLab } from "../src/cli/lab/topologies.js";
+import { buildDrLab, buildNatLab } from "../src/cli/lab/topologies.js";
 import { makeEcdsaCert } from "./support/certificate.js";
 import {
   curl,
@@ -29,6 +29,28 @@ import {
 import { haveRoot, needsCommand } from "./support/privileged.js";
 
 const CLIENTS = ["198.18.0.100", "198.18.0.101", "198.18.0.102", "198.18.0.103", "198.18.0.104"];
+
+/** Node's TLS server on 443 on every real server, answering with the server's name. */
+async function startHttps(
+  lab: NetLab,
+  servers: { host: string; name: string }[],
+  cert: string,
+  key: string,
+): Promise<LineProcess[]> {
+  const started: LineProcess[] = [];
+  for (const rs of servers) {
+    const p = new LineProcess(
+      lab.spawn(rs.host, [
+        ...["node", supportScript("https-name-server"), "--name", rs.name, "--port", "443"],
+        ...["--cert", cert, "--key", key],
+      ]),
+      `${rs.name}'s HTTPS server`,
+    );
+    started.push(p);
+    assert.equal(await p.nextLine(10000), "ready");
+  }
+  return started;
+}
 
 function appliedCount(d: DirectorProcess): number {
   return d.log.split("\n").filter((l) => l.includes('"msg":"firewall-mark rules applied"')).length;
@@ -48,17 +70,7 @@ test("fwmark lab: HTTP + HTTPS on one persistent fwmark service from an nft mark
     const { cert, key } = makeEcdsaCert(certDir, "vip.test");
     await startRealServers(lab, topo.servers, { port: 80 });
     await startRealServers(lab, topo.servers, { port: 8080 });
-    for (const rs of topo.servers) {
-      const p = new LineProcess(
-        lab.spawn(rs.host, [
-          ...["node", supportScript("https-name-server"), "--name", rs.name, "--port", "443"],
-          ...["--cert", cert, "--key", key],
-        ]),
-        `${rs.name}'s HTTPS server`,
-      );
-      tls.push(p);
-      assert.equal(await p.nextLine(10000), "ready");
-    }
+    tls.push(...(await startHttps(lab, topo.servers, cert, key)));
     const nft = (rule: string) => lab.exec(topo.director, ["nft", "-e", "-a", ...rule.split(" ")]);
     nft("add table inet lb");
     lab.exec(topo.director, [
@@ -128,5 +140,72 @@ test("fwmark lab: HTTP + HTTPS on one persistent fwmark service from an nft mark
     await director?.stop();
     await lab.destroy();
     rmSync(certDir, { recursive: true, force: true });
+  }
+});
+
+test("fwmark lab, NAT: the config's fwmarks: group HTTP and HTTPS; replies from real servers without a port", {
+  skip: needsCommand("openssl"),
+}, async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("fwmarknat"));
+  const dir = mkdtempSync(join(tmpdir(), "tslvs-fwmark-"));
+  let director: DirectorProcess | undefined;
+  const tls: LineProcess[] = [];
+  try {
+    const topo = buildNatLab(lab);
+    for (const c of CLIENTS.slice(1)) lab.addAddr(topo.client, "eth0", `${c}/24`);
+    const { cert, key } = makeEcdsaCert(dir, "vip.test");
+    await startRealServers(lab, topo.servers, { port: 80 });
+    tls.push(...(await startHttps(lab, topo.servers, cert, key)));
+    const config = join(dir, "tslvs.yaml");
+    writeFileSync(
+      config,
+      [
+        "fwmarks:",
+        "  - mark: 7",
+        "    protocol: tcp",
+        `    daddr: ${topo.vip}`,
+        "    dport: [80, 443]",
+        "services:",
+        "  - fwmark: 7",
+        "    scheduler: rr",
+        "    persistent: 60",
+        "    servers:",
+        ...topo.servers.flatMap((rs) => [`      - address: ${rs.rip}`, "        method: masq"]),
+        "",
+      ].join("\n"),
+    );
+    director = await DirectorProcess.start(
+      lab,
+      topo.director,
+      [topo.outsideIf, topo.insideIf],
+      ["--config", config],
+    );
+    const d = director;
+    await waitFor("the rules were not applied", 5000, () => (appliedCount(d) >= 1 ? true : undefined));
+    const served = new Map<string, string>();
+    for (const c of CLIENTS) {
+      const http = curl(lab, topo.client, `http://${topo.vip}/`, ["--interface", c]);
+      const https = curl(lab, topo.client, `https://${topo.vip}/`, ["--interface", c, "-k"]);
+      assert.equal(http.seenClient, c);
+      assert.equal(https.seenClient, c);
+      assert.equal(https.server, http.server, `client ${c}: HTTP and HTTPS from one real server`);
+      served.set(c, http.server);
+    }
+    t.diagnostic(`clients by real server: ${JSON.stringify(Object.fromEntries(served))}`);
+    assert.deepEqual(
+      [...new Set(served.values())].sort(),
+      topo.servers.map((s) => s.name).sort(),
+      "clients spread on both",
+    );
+    const info = JSON.parse(
+      execFileSync("node", [TSLVS_BIN, "status", "--json", "--socket", d.socket], { encoding: "utf8" }),
+    ) as { fwmarkRules: { configRules: number } };
+    assert.equal(info.fwmarkRules.configRules, 1);
+  } finally {
+    for (const p of tls) p.kill();
+    await director?.stop();
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
