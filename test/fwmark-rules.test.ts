@@ -22,6 +22,7 @@ import {
   type MarkProgram,
 } from "../src/dataplane/marks/mark-rules.js";
 import { compileNftRuleset } from "../src/dataplane/marks/nft-compile.js";
+import { ruleLinesByHandle, ruleLineToExpr } from "../src/dataplane/marks/nft-text-rules.js";
 import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../src/dataplane/xdp/steering-program.js";
 import { closeFd, progTestRun } from "../src/platform/bpf.js";
@@ -341,3 +342,56 @@ function agreement(hook: ProgramHook): void {
 
 for (const hook of ["xdp", "tc"] as const)
   describe(`the steering program's mark rules at ${hook}`, () => agreement(hook));
+
+describe("iptables-nft's rules (xtables extensions read from nft's text listing)", () => {
+  const fixture = (name: string) =>
+    readFileSync(resolve(import.meta.dirname, "../../test/fixtures/nft", name), "utf8");
+  const doc = JSON.parse(fixture("iptables-nft.json")) as unknown;
+  const lines = ruleLinesByHandle(fixture("iptables-nft.txt"));
+  const C = "198.18.0.100";
+
+  test("multiport, MARK --set-mark and --set-xmark, -i, ranges, ! --dport are compiled; conntrack is reported", () => {
+    const c = compileNftRuleset(doc, { ifindexOf: (n) => (n === "lo" ? 1 : null), ruleLines: lines });
+    const mark = (p: MarkPacket) => evaluateMarks(c.program, p);
+    assert.deepEqual(
+      c.uncompiled.map((u) => [u.table, u.chain, u.handle]),
+      [["mangle", "PREROUTING", 4]],
+    );
+    assert.match(c.uncompiled[0]!.reason, /"ct"/);
+    assert.equal(mark(pkt(C, "198.18.0.10", TCP, 443)), 1);
+    assert.equal(mark(pkt(C, "198.18.0.10", TCP, 8443)), 0);
+    assert.equal(mark(pkt(C, "198.18.0.10", UDP, 443)), 0);
+    // --set-xmark 0x2/0xff: (mark & ~0xff) ^ 0x2, only from 198.18.1.0/24 on lo, UDP 1000-2000.
+    assert.equal(mark(pkt("198.18.1.7", "198.18.0.20", UDP, 1500, { ifindex: 1 })), 2);
+    assert.equal(mark(pkt("198.18.1.7", "198.18.0.20", UDP, 1500, { ifindex: 2 })), 0);
+    assert.equal(mark(pkt("198.18.2.7", "198.18.0.20", UDP, 1500, { ifindex: 1 })), 0);
+    assert.equal(mark(pkt(C, "198.18.0.13", TCP, 80)), 4);
+    assert.equal(mark(pkt(C, "198.18.0.13", TCP, 22)), 0);
+  });
+
+  test("without the text listing the same rules are reported as xtables extensions", () => {
+    const c = compileNftRuleset(doc, { ifindexOf: () => null });
+    assert.deepEqual(
+      c.uncompiled.map((u) => u.handle),
+      [2, 3, 4, 5],
+    );
+    assert.match(c.uncompiled[0]!.reason, /xtables/);
+  });
+
+  test("a rule line is read back into nft's expressions, or refused with the word it stopped at", () => {
+    assert.deepEqual(ruleLineToExpr("tcp dport { 80, 443 } counter packets 1 bytes 60 meta mark set 0x1"), [
+      {
+        match: {
+          op: "==",
+          left: { payload: { protocol: "tcp", field: "dport" } },
+          right: { set: [80, 443] },
+        },
+      },
+      { counter: null },
+      { mangle: { key: { meta: { key: "mark" } }, value: 1 } },
+    ]);
+    assert.deepEqual(ruleLineToExpr("ip daddr 198.18.0.12 ct state new meta mark set 0x3"), {
+      error: '"ct" in "ip daddr 198.18.0.12 ct state new meta mark set 0x3"',
+    });
+  });
+});

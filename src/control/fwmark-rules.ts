@@ -10,6 +10,7 @@
 import { execFile } from "node:child_process";
 import { EMPTY_MARK_PROGRAM, type MarkProgram } from "../dataplane/marks/mark-rules.js";
 import { compileNftRuleset } from "../dataplane/marks/nft-compile.js";
+import { ruleLinesByHandle } from "../dataplane/marks/nft-text-rules.js";
 import { libc } from "../platform/libc.js";
 import { NETLINK_NETFILTER, NFNLGRP_NFTABLES_BIT, RtnetlinkSocket } from "../platform/rtnetlink-socket.js";
 import type { FwmarkRulesInfo } from "./api.js";
@@ -129,19 +130,7 @@ export class FwmarkRules {
   }
 
   private async readOnce(): Promise<void> {
-    const text = await new Promise<{ out: string } | { err: string }>((resolve) => {
-      execFile(
-        this.opts.nft ?? "nft",
-        ["-j", "list", "ruleset"],
-        { timeout: 10000, maxBuffer: 256 << 20 },
-        (err, stdout, stderr) => {
-          if (!err) resolve({ out: stdout });
-          else if ((err as NodeJS.ErrnoException).code === "ENOENT")
-            resolve({ err: "nft is not installed: the host's nftables rules are not read" });
-          else resolve({ err: `nft -j list ruleset failed: ${(stderr || err.message).trim()}` });
-        },
-      );
-    });
+    const text = await this.nft(["-j", "list", "ruleset"]);
     if (this.stopped) return;
     this.reads++;
     if ("err" in text) {
@@ -150,6 +139,13 @@ export class FwmarkRules {
       this.hostProgram = EMPTY_MARK_PROGRAM;
       this.push();
       return;
+    }
+    // iptables-nft's xtables extensions carry no arguments in JSON: their translation is in the text.
+    let ruleLines: Map<string, string> | undefined;
+    if (text.out.includes('"xt"')) {
+      const listing = await this.nft(["-a", "list", "ruleset"]);
+      if (this.stopped) return;
+      if ("out" in listing) ruleLines = ruleLinesByHandle(listing.out);
     }
     let doc: unknown;
     try {
@@ -160,7 +156,7 @@ export class FwmarkRules {
     }
     let compiled: ReturnType<typeof compileNftRuleset>;
     try {
-      compiled = compileNftRuleset(doc, { ifindexOf });
+      compiled = compileNftRuleset(doc, { ifindexOf, ...(ruleLines ? { ruleLines } : {}) });
     } catch (e) {
       // A shape of JSON the compiler does not expect: keep the rules in force, say so.
       this.opts.log.error({ err: (e as Error).message }, "could not compile the nftables ruleset");
@@ -183,6 +179,23 @@ export class FwmarkRules {
       uncompiled: compiled.uncompiled,
     };
     this.push();
+  }
+
+  /** Runs nft with `args`: its output, or why it failed. */
+  private nft(args: string[]): Promise<{ out: string } | { err: string }> {
+    return new Promise((resolve) => {
+      execFile(
+        this.opts.nft ?? "nft",
+        args,
+        { timeout: 10000, maxBuffer: 256 << 20 },
+        (err, stdout, stderr) => {
+          if (!err) resolve({ out: stdout });
+          else if ((err as NodeJS.ErrnoException).code === "ENOENT")
+            resolve({ err: "nft is not installed: the host's nftables rules are not read" });
+          else resolve({ err: `nft ${args.join(" ")} failed: ${(stderr || err.message).trim()}` });
+        },
+      );
+    });
   }
 
   /** Hands the combined program to the data plane when it changed. */

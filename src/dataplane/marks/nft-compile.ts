@@ -11,10 +11,12 @@
  *    prefixes, ranges, anonymous sets and named sets of those;
  *  - `meta mark set` of a constant, or of the mark with `&`, `|`, `^` and constants;
  *  - `counter`, `log` (no effect on the mark); verdicts accept, drop, reject (a drop for tslvs),
- *    return, continue, jump, goto; the chain's policy.
+ *    return, continue, jump, goto; the chain's policy;
+ *  - iptables-nft's rules: their xtables matches and targets (`-m multiport`, `-j MARK`) are
+ *    read from nft's text listing, where nft prints them translated (nft-text-rules.ts).
  *
  * Anything else in a rule that sets a mark or has a verdict (ct state, limits, maps, xtables
- * matches and targets such as iptables-nft's `-j MARK`, whose value nft cannot show) makes the rule
+ * matches and targets whose translation cannot be read) makes the rule
  * uncompiled: it is left out — tslvs evaluates the chain as if the rule matched nothing — and
  * reported by its handle. Rules that neither set a mark nor decide anything are left out silently.
  * A rule setting a mark in a later prerouting chain is reported too: IPVS would see that mark.
@@ -32,6 +34,7 @@ import type {
   MarkStep,
   MarkVerdict,
 } from "./mark-rules.js";
+import { ruleLineToExpr } from "./nft-text-rules.js";
 
 /** A rule the compiler left out, and why. */
 export interface UncompiledRule {
@@ -113,6 +116,11 @@ interface SetInfo {
 /** What the compiler needs from the host: an interface's index by name (null: no such interface). */
 export interface CompileHost {
   ifindexOf(name: string): number | null;
+  /**
+   * The text listing's rule lines (nft-text-rules.ts ruleLinesByHandle), where iptables-nft's
+   * xtables matches and targets appear translated; absent: rules with them are not compiled.
+   */
+  ruleLines?: ReadonlyMap<string, string>;
 }
 
 /** Compiles `nft -j list ruleset`'s document (parsed). */
@@ -158,8 +166,15 @@ export function compileNftRuleset(doc: Json, host: CompileHost): CompiledRuleset
     indexOf.set(key, index);
     for (const r of c.rules) {
       const handle = typeof r.handle === "number" ? r.handle : 0;
-      const expr = Array.isArray(r.expr) ? r.expr : [];
+      let expr = Array.isArray(r.expr) ? r.expr : [];
       try {
+        if (expr.some((e) => onlyKey(e)?.[0] === "xt")) {
+          const line = host.ruleLines?.get(`${c.family} ${c.table} ${c.name} ${handle}`);
+          const read = line === undefined ? null : ruleLineToExpr(line);
+          if (read !== null && !("error" in read)) expr = read;
+          else if (read !== null && setsMark(expr))
+            fail(`xtables extension, its translation not read: ${read.error}`);
+        }
         const rule = compileRule(expr, {
           family: c.family,
           setOf: (name) => sets.get(chainKey(c.family, c.table, name)),
