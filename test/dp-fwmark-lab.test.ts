@@ -4,8 +4,8 @@
  * priority), served by direct routing from two real servers (Node's HTTP and TLS servers). Each
  * client gets both ports from the same real server (the template is keyed by the mark, as the
  * kernel's -p with fwmark), the clients are spread over both servers, a rule tslvs cannot compile
- * is reported by its handle (log and `tslvs status`), and a rule added while the director runs
- * steers a third port at once — to the client's same real server.
+ * is reported by its handle (log and `tslvs status`), and a rule added while the director runs —
+ * with iptables-nft's `-j MARK` — steers a third port at once, to the client's same real server.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -57,7 +57,7 @@ function appliedCount(d: DirectorProcess): number {
 }
 
 test("fwmark lab: HTTP + HTTPS on one persistent fwmark service from an nft mark, rules followed live", {
-  skip: needsCommand("nft") || needsCommand("openssl"),
+  skip: needsCommand("nft") || needsCommand("openssl") || needsCommand("iptables-nft"),
 }, async (t) => {
   if (!haveRoot(t)) return;
   const lab = new NetLab(labPrefix("fwmark"));
@@ -127,7 +127,11 @@ test("fwmark lab: HTTP + HTTPS on one persistent fwmark service from an nft mark
     // Port 8080 is not marked yet: the host has no listener there and refuses it.
     assert.throws(() => curl(lab, topo.client, `http://${topo.vip}:8080/`, ["--interface", CLIENTS[0]!], 2));
     const before = appliedCount(d);
-    nft(`add rule inet lb pre ip daddr ${topo.vip} tcp dport 8080 meta mark set 1`);
+    // iptables-nft's rule: an xtables MARK target, read from nft's translation.
+    lab.exec(topo.director, [
+      ...["iptables-nft", "-t", "mangle", "-A", "PREROUTING", "-d", topo.vip, "-p", "tcp"],
+      ...["--dport", "8080", "-j", "MARK", "--set-mark", "1"],
+    ]);
     await waitFor("the ruleset change was not picked up", 5000, () =>
       appliedCount(d) > before ? true : undefined,
     );

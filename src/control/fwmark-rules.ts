@@ -5,7 +5,8 @@
  * (NFNLGRP_NFTABLES, read from a non-blocking socket every 200 ms), and every 30 s (interface names
  * in rules are resolved at each read). The compiled program is handed to the data plane only when
  * it differs from the last one. Every rule the compiler leaves out is logged once by its handle and
- * listed in getInfo (`tslvs status`).
+ * listed in getInfo (`tslvs status`). When the ruleset holds xtables extensions (iptables-nft's
+ * rules), the text listing `nft -a list ruleset` is read too: nft prints them translated there.
  */
 import { execFile } from "node:child_process";
 import { EMPTY_MARK_PROGRAM, type MarkProgram } from "../dataplane/marks/mark-rules.js";
