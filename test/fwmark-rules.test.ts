@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { parseConfig } from "../src/control/config.js";
 import { fwmarkRules, readFwmarks, withConfigChain } from "../src/control/config-fwmarks.js";
+import { renderHealthMetrics } from "../src/control/health-metrics.js";
 import { IpAddr } from "../src/core/address.js";
 import {
   evaluateMarks,
@@ -394,4 +395,21 @@ describe("iptables-nft's rules (xtables extensions read from nft's text listing)
       error: '"ct" in "ip daddr 198.18.0.12 ct state new meta mark set 0x3"',
     });
   });
+});
+
+test("the rules left out are a metric family, one series per handle", () => {
+  const c = compileNftRuleset(RULESET, HOST);
+  const text = renderHealthMetrics([], {
+    reloads: { applied: 0, refused: 0 },
+    lastReloadAt: 0,
+    notActedOn: [],
+    fwmarkNotCompiled: c.uncompiled,
+  }).join("");
+  const series = text.split("\n").filter((l) => l.startsWith("tslvs_fwmark_rule_not_compiled{"));
+  assert.deepEqual(series, [
+    'tslvs_fwmark_rule_not_compiled{family="inet",table="lb",chain="pre",handle="16"} 1',
+    'tslvs_fwmark_rule_not_compiled{family="inet",table="lb",chain="pre",handle="21"} 1',
+    'tslvs_fwmark_rule_not_compiled{family="inet",table="lb",chain="later",handle="26"} 1',
+  ]);
+  assert.match(text, /# TYPE tslvs_fwmark_rule_not_compiled gauge/);
 });

@@ -583,6 +583,7 @@ export class Daemon {
         reloads: this.reloads,
         lastReloadAt: this.lastReloadAt,
         notActedOn: [...this.reportedNotActedOn],
+        fwmarkNotCompiled: this.fwmarks?.info().uncompiled ?? [],
         events: this.events.totals,
       });
     function* render(): Generator<undefined, Buffer[], undefined> {
