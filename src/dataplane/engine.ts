@@ -53,6 +53,11 @@ export interface EngineOptions {
   /** Serve established NAT/DR flows in XDP (src/dataplane/fastpath); default true. */
   fastPath?: boolean;
   log: EngineLog;
+  /**
+   * The firewall-mark rules at start (setMarkRules changes them): in the programs from the first
+   * attach, so a restart does not pass a firewall-mark service's packets to the host meanwhile.
+   */
+  markRules?: MarkProgram;
 }
 
 /** Counters of the engine's own decisions (what the director does not see). */
@@ -203,6 +208,11 @@ export class PacketEngine {
     private readonly neighbours: Neighbours,
   ) {
     this.framePath = new SlowPath(director, nextHops, steering, this.counters);
+    if (opts.markRules) {
+      this.markProgram = opts.markRules;
+      this.framePath.marks.program = opts.markRules;
+      steering.setMarkProgram(opts.markRules);
+    }
     this.xmitEnv = {
       umem,
       nextHops,
