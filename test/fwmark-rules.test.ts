@@ -16,6 +16,8 @@ import { parseConfig } from "../src/control/config.js";
 import { fwmarkRules, readFwmarks, withConfigChain } from "../src/control/config-fwmarks.js";
 import { renderHealthMetrics } from "../src/control/health-metrics.js";
 import { IpAddr } from "../src/core/address.js";
+import { fwmarkKey } from "../src/core/library.js";
+import { SVC_F_PERSISTENT } from "../src/core/service.js";
 import {
   evaluateMarks,
   MARK_DROPPED,
@@ -24,9 +26,13 @@ import {
 } from "../src/dataplane/marks/mark-rules.js";
 import { compileNftRuleset } from "../src/dataplane/marks/nft-compile.js";
 import { ruleLinesByHandle, ruleLineToExpr } from "../src/dataplane/marks/nft-text-rules.js";
+import { SlowPath, TxDecision } from "../src/dataplane/slow-path.js";
 import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
 import { loadSteeringProgram } from "../src/dataplane/xdp/steering-program.js";
+import { readMac } from "../src/net/ethernet.js";
 import { closeFd, progTestRun } from "../src/platform/bpf.js";
+import { destSpec, makeDirector, svcSpec } from "./director-fixtures.js";
+import { buildFrame } from "./net-frames.js";
 import { asXdpVerdict, type ProgramHook, XDP_DROP, XDP_PASS } from "./support/fastpath-rig.js";
 import { ethernet, ipv4, ipv6, ports } from "./support/frames.js";
 import { haveRoot, PRIVILEGED } from "./support/privileged.js";
@@ -412,4 +418,62 @@ test("the rules left out are a metric family, one series per handle", () => {
     'tslvs_fwmark_rule_not_compiled{family="inet",table="lb",chain="later",handle="26"} 1',
   ]);
   assert.match(text, /# TYPE tslvs_fwmark_rule_not_compiled gauge/);
+});
+
+test("the slow path gives the core the mark: a marked packet to no VIP is a persistent fwmark service's", () => {
+  const director = makeDirector();
+  const key = fwmarkKey(5);
+  director.addService(svcSpec(key, { flags: SVC_F_PERSISTENT, timeout: 60 }));
+  director.addDest(key, destSpec("198.18.0.21", 0, "route"));
+  director.addDest(key, destSpec("198.18.0.22", 0, "route"));
+  const macOf = (a: number) => 0x020000000000 + (a & 0xff);
+  const path = new SlowPath(
+    director,
+    {
+      get: (a) => ({ ifindex: 2, dstMac: macOf(a), srcMac: 0x02000000aa01, srcV4: 0, mtu: 1500 }),
+      get6: () => null,
+      key6: () => -1,
+    },
+    {
+      isVirtualAddress: () => false,
+      isVirtualAddress6: () => false,
+      isMarkService: (family, mark) => family === 4 && mark === 5,
+    },
+  );
+  const decls = parseConfig(
+    "fwmarks:\n  - mark: 5\n    protocol: tcp\n    daddr: 198.18.0.12\n    dport: [80, 443]\n",
+    "t.yaml",
+  ).fwmarks!;
+  path.marks.program = withConfigChain(
+    { chains: [], hooks: [] },
+    fwmarkRules(decls, () => null),
+  );
+  const send = (client: string, dport: number): number | null => {
+    const frame = buildFrame({
+      family: 4,
+      protocol: TCP,
+      src: [IpAddr.parse(client)!.v4Value, 0, 0, 0],
+      dst: [IpAddr.parse("198.18.0.12")!.v4Value, 0, 0, 0],
+      sport: 40000 + dport,
+      dport,
+      tcpFlags: 0x02,
+    });
+    const buf = new Uint8Array(2048);
+    buf.set(frame, 256);
+    const d = new TxDecision();
+    if (!path.process(buf, 256, frame.length, 2048 - 256, { ifindex: 2, mac: 0x02000000aa01 }, 10, d))
+      return null;
+    return readMac(buf, d.offset) & 0xff; // DR: the real server's MAC names it
+  };
+  const byClient = new Map<string, number | null>();
+  for (const c of ["198.18.0.100", "198.18.0.101", "198.18.0.102"]) {
+    const http = send(c, 80);
+    assert.ok(http === 21 || http === 22, `client ${c}: forwarded to a real server`);
+    assert.equal(send(c, 443), http, `client ${c}: HTTPS to HTTP's real server`);
+    byClient.set(c, http);
+  }
+  assert.deepEqual(new Set(byClient.values()), new Set([21, 22]));
+  // Not marked (port 8080): no VIP, no mark, not the director's to forward.
+  assert.equal(send("198.18.0.100", 8080), null);
+  assert.equal(path.counters.passedAndDropped, 1);
 });
