@@ -145,9 +145,8 @@ interface Port extends IngressPort {
   aggregates: { prog: number; load: () => number; xsksMap: number; attachment: ProgramAttachment } | null;
 }
 
-/** Loads a fresh program and swaps it in through the link; returns its fd (the old one is closed). */
-function swapProgram(load: () => number, old: number, attachment: ProgramAttachment): number {
-  const fresh = load();
+/** Swaps a loaded program in through the link; returns its fd (the old one is closed). */
+function swapProgram(fresh: number, old: number, attachment: ProgramAttachment): number {
   try {
     attachment.replaceProgram(fresh);
   } catch (e) {
@@ -713,15 +712,42 @@ export class PacketEngine {
    * slow path evaluates them from its next frame.
    */
   setMarkRules(program: MarkProgram): void {
+    const previous = this.markProgram;
     this.markProgram = program;
+    // Every program is loaded before any is swapped in: one the verifier refuses changes nothing.
+    const loaded: { port: Port; prog: number; aggregates: number | null }[] = [];
+    try {
+      for (const port of this.ports)
+        loaded.push({ port, prog: port.load(), aggregates: port.aggregates ? port.aggregates.load() : null });
+    } catch (e) {
+      for (const l of loaded) {
+        closeFd(l.prog);
+        if (l.aggregates !== null) closeFd(l.aggregates);
+      }
+      this.markProgram = previous;
+      throw e;
+    }
     this.framePath.marks.program = program;
     this.steering.setMarkProgram(program);
     this.syncSteering();
-    for (const p of this.ports) {
-      p.prog = swapProgram(p.load, p.prog, p.attachment);
-      if (p.aggregates)
-        p.aggregates.prog = swapProgram(p.aggregates.load, p.aggregates.prog, p.aggregates.attachment);
+    // An interface that went away meanwhile fails its swap; the others still get theirs.
+    let failed: unknown = null;
+    for (const l of loaded) {
+      const agg = l.port.aggregates;
+      try {
+        l.port.prog = swapProgram(l.prog, l.port.prog, l.port.attachment);
+      } catch (e) {
+        failed ??= e;
+      }
+      if (agg && l.aggregates !== null) {
+        try {
+          agg.prog = swapProgram(l.aggregates, agg.prog, agg.attachment);
+        } catch (e) {
+          failed ??= e;
+        }
+      }
     }
+    if (failed) throw failed;
   }
 
   private addedPort(port: Port): void {
