@@ -40,6 +40,7 @@ describe("control protocol framing and replies", () => {
         connections: 0,
         connCapacity: 4096,
         connRefusedFull: 0,
+        defense: { dropEntry: false, dropRate: 0, secureTcp: false, packetsDropped: 0, entriesDropped: 0 },
         notActedOn: [],
         fwmarkRules: null,
       },

@@ -139,6 +139,20 @@ test("health metrics: real servers, checkers, quorum, reloads", (t) => {
   assert.equal(value('tslvs_config_reloads_total{result="refused"}'), 1);
   assert.equal(value('tslvs_config_not_acted_on{kind="vrrp_instance"}'), 1);
   assert.equal(value('tslvs_events_total{kind="rs-down"}'), 3);
+  // The rows are plain data: they cross to the HTTP thread by structured clone unchanged.
+  assert.equal(
+    renderHealthMetrics(structuredClone(book.metricRows()), {
+      reloads: { applied: 2, refused: 1 },
+      lastReloadAt: 1_700_000_003,
+      notActedOn: ["vrrp_instance"],
+      events: new Map([["rs-down", 3]]),
+    }).join(""),
+    text,
+  );
+  // The dashboard's listing of the services it shows only.
+  assert.equal(book.listing([], new Set(["tcp 198.18.0.10:80"])).length, 1);
+  assert.equal(book.listing([], new Set(["tcp 198.18.0.11:80"])).length, 0);
+  assert.equal(book.listing().length, 1);
   const skip = needsCommand("promtool");
   if (skip) {
     t.skip(skip);

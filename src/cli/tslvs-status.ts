@@ -1,3 +1,4 @@
+import type { InfoEntry } from "../control/api.js";
 import { connectDaemon, parseQueryArgs } from "./connect-daemon.js";
 
 /**
@@ -26,6 +27,7 @@ export async function statusCommand(args: string[]): Promise<number> {
         `state:       ${i.ready ? (i.dataPlane ? `forwarding (${i.dataPlane})` : "ready, rules held only (no data plane)") : "starting: not forwarding yet"}`,
         `connections: ${i.connections} of ${i.connCapacity} (${pct} %), ${i.connTabSize} hash buckets`,
         `refused because the table was full: ${i.connRefusedFull}`,
+        ...(i.defense ? [defenseLine(i.defense)] : []),
         ...(i.notActedOn?.length ? [`accepted, not acted on: ${i.notActedOn.join(", ")}`] : []),
         ...(i.fwmarkRules
           ? [
@@ -43,4 +45,14 @@ export async function statusCommand(args: string[]): Promise<number> {
   } finally {
     client.close();
   }
+}
+
+/** The memory defence's line: what is in force, and what it dropped since start. */
+function defenseLine(d: NonNullable<InfoEntry["defense"]>): string {
+  const on = [
+    d.dropEntry ? "drop_entry" : "",
+    d.dropRate ? `drop_packet (1 in ${d.dropRate})` : "",
+    d.secureTcp ? "secure_tcp" : "",
+  ].filter(Boolean);
+  return `defence:     ${on.length ? on.join(", ") : "none in force"}; dropped ${d.packetsDropped} new connections, ${d.entriesDropped} entries`;
 }

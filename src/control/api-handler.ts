@@ -35,7 +35,7 @@ import {
   serviceToEntry,
   ZERO_RATES,
 } from "./api-mapping.js";
-import type { ConnInfo, DirectorPort, TraceRequest } from "./director-port.js";
+import type { ConnInfo, DirectorPort, TableFill, TraceRequest } from "./director-port.js";
 import { renderIpVs, renderIpVsStats } from "./ipvs-proc.js";
 import { SyncDaemons } from "./sync-daemons.js";
 
@@ -112,8 +112,13 @@ export interface ApiHandlerOptions {
   capture?: (q: CaptureQuery) => Promise<CaptureEntry> | null;
 }
 
-function fillOf(f: { entries: number; capacity: number; refusedFull: number }) {
-  return { connections: f.entries, connCapacity: f.capacity, connRefusedFull: f.refusedFull };
+function fillOf(f: TableFill) {
+  return {
+    connections: f.entries,
+    connCapacity: f.capacity,
+    connRefusedFull: f.refusedFull,
+    ...(f.defense ? { defense: f.defense } : {}),
+  };
 }
 
 /**

@@ -128,6 +128,8 @@ export interface InfoEntry {
   connections: number;
   connCapacity: number;
   connRefusedFull: number;
+  /** The memory-defence strategies in force and what they dropped (docs/tslvsadm.md, "Defence"). */
+  defense?: DefenseFill;
   /** What the rules and the config file hold that is accepted but not acted on ("vrrp_instance", "sctp service"...). */
   notActedOn: string[];
   /**
@@ -150,6 +152,18 @@ export interface FwmarkRulesInfo {
 }
 
 /** The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats texts, rendered from the running state. */
+/** The memory-defence strategies now (the core's defense.ts), and what they dropped since start. */
+export interface DefenseFill {
+  /** drop_entry in force. */
+  dropEntry: boolean;
+  /** drop_packet's 1-in-N rate in force (0: off). */
+  dropRate: number;
+  /** secure_tcp's state table in force. */
+  secureTcp: boolean;
+  packetsDropped: number;
+  entriesDropped: number;
+}
+
 /** `getStats`: the packet engine's counters live (null without a data plane). */
 export interface StatsEntry {
   dataPlane: string | null;

@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { createGzip } from "node:zlib";
 import { type Logger, pino } from "pino";
 import type {
   CaptureEntry,
@@ -9,44 +8,38 @@ import type {
   ReloadResult,
   RequestOp,
   ServiceConfig,
-  ServiceEntry,
   StatsEntry,
   SysctlValue,
 } from "./api.js";
 import { ApiHandler, type CaptureQuery, MUTATING_OPS } from "./api-handler.js";
-import {
-  destToConfig,
-  keyText,
-  type RateSource,
-  serviceToConfig,
-  serviceToEntry,
-  ZERO_RATES,
-} from "./api-mapping.js";
+import { destToConfig, keyText, type RateSource, serviceToConfig, ZERO_RATES } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
 import type { FwmarkDecl } from "./config-fwmarks.js";
-import { buildDashboard } from "./dashboard/dashboard-data.js";
+import { buildDashboard, MAX_SERVICES as DASHBOARD_MAX_SERVICES } from "./dashboard/dashboard-data.js";
 import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
 import { EventLog } from "./event-log.js";
 import type { FwmarkRules } from "./fwmark-rules.js";
 import { HealthManager } from "./health/health-manager.js";
-import { renderHealthMetrics } from "./health-metrics.js";
-import { type HttpAddress, HttpEndpoint, type HttpSecurityFiles, loadHttpSecurity } from "./http-endpoint.js";
-import { type BackendLabel, ipvsMetricsSlices, renderIpvsMetricsInSlices } from "./ipvs-metrics.js";
+import { type HttpAddress, type HttpSecurityFiles, loadHttpSecurity } from "./http-endpoint.js";
+import { HttpThread } from "./http-thread.js";
+import type { MetricsInputs } from "./http-worker.js";
+import { BACKEND_LABELS, type BackendLabel } from "./ipvs-metrics.js";
 import {
   checkExitCode,
   type KeepalivedConfig,
   type KeepalivedDiagnostic,
 } from "./keepalived/keepalived-config.js";
 import { readKeepalivedConf } from "./keepalived/read-keepalived-conf.js";
+import { MetricsSnapshotter } from "./metrics-snapshot.js";
 import { destNotActedOn, serviceNotActedOn } from "./not-acted-on.js";
 import { OWN_EVERYTHING, type ReconcileScope, reconcile } from "./reconcile.js";
 import { notifySystemd } from "./sd-notify.js";
 import { ControlServer } from "./server.js";
 import { StateWriter, writeFileAtomic } from "./state-file.js";
 import { SyncDaemons } from "./sync-daemons.js";
-import { type DirectorSample, processSample, tslvsMetricsSlices } from "./tslvs-metrics.js";
+import { type DirectorSample, processSample } from "./tslvs-metrics.js";
 import { TSLVS_VERSION } from "./version.js";
 
 /** An apply with more changes than this logs only the first BULK_SHOWN one by one. */
@@ -54,18 +47,6 @@ const BULK_CHANGES = 50;
 const BULK_SHOWN = 20;
 
 /** Level 1: most of the saving (the text repeats its labels) for a fraction of the CPU of the default. */
-function gzipParts(parts: readonly Buffer[]): Promise<readonly Buffer[]> {
-  return new Promise((resolve, reject) => {
-    const z = createGzip({ level: 1 });
-    const out: Buffer[] = [];
-    z.on("data", (c: Buffer) => out.push(c));
-    z.on("end", () => resolve(out));
-    z.on("error", reject);
-    for (const p of parts) z.write(p);
-    z.end();
-  });
-}
-
 export interface DaemonOptions {
   socketPath: string;
   /** The desired state: loaded at start, re-applied on SIGHUP. Without it, the state file is used. */
@@ -236,14 +217,17 @@ export class Daemon {
     if (initial) d.apply(initial.state, initial.source, initial.keepalived);
     if (options.http) {
       try {
-        d.http = await HttpEndpoint.listen(options.http, httpSecurity ?? {});
+        d.http = await HttpThread.listen(
+          options.http,
+          httpSecurity ?? {},
+          options.backendLabels ?? BACKEND_LABELS,
+          { metrics: (generation) => d.metricsInputs(generation), dashboard: () => d.dashboardDoc() },
+          d.log,
+        );
       } catch (e) {
         await d.server.close();
         throw new Error(`--http ${options.http.host}:${options.http.port}: ${(e as Error).message}`);
       }
-      d.http.metrics = () => d.metricsBody();
-      d.http.metricsGzip = () => d.metricsGzipBody();
-      d.http.dashboard = () => d.dashboardBody();
       d.loopDelay.enable();
       const a = d.http.address;
       d.log.info(
@@ -521,31 +505,18 @@ export class Daemon {
   }
 
   /** The HTTP endpoint, when `--http` asked for one. */
-  private http: HttpEndpoint | null = null;
+  private http: HttpThread | null = null;
+
+  /** The HTTP thread (tests: it is killed to see it come back). */
+  get httpThread(): HttpThread | null {
+    return this.http;
+  }
 
   /** Where the HTTP endpoint listens (null without `--http`). */
   get httpAddress(): HttpAddress | null {
     return this.http?.address ?? null;
   }
 
-  private metricsCache: {
-    at: number;
-    body: Promise<readonly Buffer[]>;
-    gzip?: Promise<readonly Buffer[]>;
-  } | null = null;
-
-  /**
-   * The /metrics body gzip-compressed, once per render and shared by every scrape that asks for it
-   * while the body is fresh. zlib compresses in libuv's thread pool: the loop that runs the packet
-   * loop only hands it the parts.
-   */
-  private metricsGzipBody(): Promise<readonly Buffer[]> {
-    const body = this.metricsBody();
-    const cache = this.metricsCache;
-    if (!cache || cache.body !== body) return body.then(gzipParts);
-    cache.gzip ??= body.then(gzipParts);
-    return cache.gzip;
-  }
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   /** The director-wide values of tslvs's own families, read at the end of a render. */
@@ -565,92 +536,56 @@ export class Daemon {
     };
   }
 
+  private readonly snapshotter = new MetricsSnapshotter();
+
   /**
-   * The /metrics body: rendered when scraped, not on a timer (nobody scraping costs nothing), in
-   * slices with a turn of the event loop between them (the packet loop shares this thread), and
-   * kept for a second, so that concurrent scrapes share one render and a storm renders once a
-   * second at most.
+   * The numbers of a /metrics render, for the HTTP thread: asked for when scraped (nobody scraping
+   * costs nothing), at most once a second. A packed snapshot of the table (number stores only;
+   * the layout's strings when the table changed shape) and the director-wide values; the text is
+   * made on the HTTP thread.
    */
-  private metricsBody(): Promise<readonly Buffer[]> {
-    const now = Date.now();
-    if (this.metricsCache && now - this.metricsCache.at < 1000) return this.metricsCache.body;
+  private metricsInputs(generation: number): MetricsInputs {
+    if (generation !== this.snapshotter.generationSent) this.snapshotter.forget();
     const d = this.director;
-    const services = d.services();
-    const labels = this.options.backendLabels;
-    const sample = () => this.directorSample();
-    const healthFamilies = () =>
-      renderHealthMetrics(this.health.metricRows(), {
-        reloads: this.reloads,
+    return {
+      snapshot: this.snapshotter.take(d.services(), d.totals().stats),
+      sample: this.directorSample(),
+      health: this.health.metricRows(),
+      config: {
+        reloads: { ...this.reloads },
         lastReloadAt: this.lastReloadAt,
         notActedOn: [...this.reportedNotActedOn],
         fwmarkNotCompiled: this.fwmarks?.info().uncompiled ?? [],
-        events: this.events.totals,
-      });
-    function* render(): Generator<undefined, Buffer[], undefined> {
-      const chunks: ServiceEntry[][] = [];
-      for (let i = 0; i < services.length; i += 100) {
-        chunks.push(
-          services
-            .slice(i, i + 100)
-            .map((s) => ({ ...serviceToEntry(s, ZERO_RATES, true), noDestination: s.noDestination })),
-        );
-        yield;
-      }
-      const ipvs = yield* ipvsMetricsSlices(chunks, () => d.totals().stats, labels);
-      const own = yield* tslvsMetricsSlices(chunks, sample);
-      own.push(...healthFamilies());
-      // Encoded once here, not once per scrape: a storm of scrapes then writes the same bytes.
-      const bytes: Buffer[] = [];
-      for (const part of [...ipvs, ...own]) {
-        bytes.push(Buffer.from(part, "utf8"));
-        if (part.length > 65536) yield;
-      }
-      return bytes;
-    }
-    const body = renderIpvsMetricsInSlices(render());
-    const cache = { at: now, body };
-    this.metricsCache = cache;
-    // The second of freshness counts from when the body is done: a render longer than a second
-    // under a storm is not followed at once by the next.
-    body.then(
-      () => (cache.at = Date.now()),
-      () => (this.metricsCache = null),
-    );
-    return body;
+        events: new Map(this.events.totals),
+      },
+    };
   }
 
-  private dashboardCache: { at: number; body: Promise<Buffer> } | null = null;
-
   /**
-   * The /api/dashboard JSON, built when asked and kept for a second (several open pages share one
-   * build). Capped (dashboard-data.ts: 500 services, 5,000 real servers) so that its cost on the
+   * The /api/dashboard document, built when the HTTP thread asks (it keeps the JSON for a second:
+   * several open pages share one build). Capped (dashboard-data.ts: 500 services, 5,000 real servers) so that its cost on the
    * packet loop's thread does not grow with the table: one synchronous build of a bounded size.
    */
-  private dashboardBody(): Promise<Buffer> {
-    const now = Date.now();
-    if (this.dashboardCache && now - this.dashboardCache.at < 1000) return this.dashboardCache.body;
-    let body: Promise<Buffer>;
-    try {
-      const doc = buildDashboard({
-        version: TSLVS_VERSION,
-        host: hostname(),
-        startedAt: this.startedAt,
-        ready: this.ready,
-        dataPlane: this.dataPlane,
-        services: this.director.services(),
-        rates: this.deps.rates ?? ZERO_RATES,
-        health: this.health.listing(),
-        table: this.director.tableFill(),
-        live: this.engineStats?.() ?? null,
-        reloads: { ...this.reloads },
-        events: this.events.list(),
-      });
-      body = Promise.resolve(Buffer.from(JSON.stringify(doc), "utf8"));
-    } catch (e) {
-      body = Promise.reject(e);
-    }
-    this.dashboardCache = { at: now, body };
-    return body;
+  private dashboardDoc(): unknown {
+    const services = this.director.services();
+    // The health of the services the document shows only: its cost stays bounded too.
+    const shown = new Set<string>();
+    for (let i = 0; i < Math.min(services.length, DASHBOARD_MAX_SERVICES); i++)
+      shown.add(keyText(services[i]!.key));
+    return buildDashboard({
+      version: TSLVS_VERSION,
+      host: hostname(),
+      startedAt: this.startedAt,
+      ready: this.ready,
+      dataPlane: this.dataPlane,
+      services,
+      rates: this.deps.rates ?? ZERO_RATES,
+      health: this.health.listing(shown),
+      table: this.director.tableFill(),
+      live: this.engineStats?.() ?? null,
+      reloads: { ...this.reloads },
+      events: this.events.list(),
+    });
   }
 
   /** refusedFull when the table was last seen refusing; null while it has room. */

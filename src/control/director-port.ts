@@ -2,7 +2,7 @@ import type { IpAddr } from "../core/address.js";
 import type { Dest, DestSpec } from "../core/dest.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "../core/service.js";
 import type { TraceQuery, TraceResult } from "../core/trace.js";
-import type { SysctlValue } from "./api.js";
+import type { DefenseFill, SysctlValue } from "./api.js";
 
 /**
  * What the control plane needs from the core Director. The daemon is written against this port so
@@ -94,6 +94,8 @@ export interface TableFill {
   capacity: number;
   /** New connections (or templates) refused because every entry was in use, since start. */
   refusedFull: number;
+  /** The memory-defence strategies (drop_entry, drop_packet, secure_tcp) now, and what they dropped. */
+  defense?: DefenseFill;
 }
 
 export interface TimeoutSet {

@@ -6,8 +6,7 @@
  * it holds but does not act on. Labels are node_exporter's backend labels, as for the traffic
  * families, plus `checker` and `index` on the checker families.
  */
-import type { ServiceKey } from "../core/service.js";
-import { keyToServiceId } from "./api-mapping.js";
+import type { ServiceId } from "./api.js";
 import { DURATION_BUCKETS, type HealthMetricRow } from "./health/health-book.js";
 import { escapeLabel, serviceLabels } from "./ipvs-metrics.js";
 
@@ -31,8 +30,8 @@ interface Family {
 }
 
 /** A service's four labels, as /metrics's other families give them. */
-function keyLabels(key: ServiceKey): string {
-  const l = serviceLabels({ id: keyToServiceId(key) });
+function keyLabels(id: ServiceId): string {
+  const l = serviceLabels({ id });
   return `local_address="${l.local_address}",local_port="${l.local_port}",proto="${l.proto}",local_mark="${l.local_mark}"`;
 }
 
@@ -94,7 +93,7 @@ export function renderHealthMetrics(rows: readonly HealthMetricRow[], config: Co
   );
   const seen = new Set<string>();
   for (const row of rows) {
-    const svc = keyLabels(row.service.key);
+    const svc = keyLabels(row.service.id);
     if (!seen.has(svc)) {
       seen.add(svc);
       const s = row.service;

@@ -5,7 +5,30 @@
  * `--collector.ipvs.backend-labels` narrows them: series whose kept labels are equal are summed.
  */
 import { IpAddr } from "../core/address.js";
-import type { CounterValues, ServiceEntry } from "./api.js";
+import type { CounterValues, ServiceEntry, ServiceId } from "./api.js";
+
+/**
+ * What the metrics families read of a service: its identity, counters and real servers. A
+ * ServiceEntry is one; so is what the HTTP thread rebuilds from a snapshot (metrics-snapshot.ts).
+ */
+export interface MetricsService {
+  id: ServiceId;
+  stats: CounterValues;
+  /** New connections that found no real server (tslvs_scheduler_no_destination_total). */
+  noDestination?: number;
+  dests: readonly MetricsDest[];
+}
+
+export interface MetricsDest {
+  /** As the API writes it (IpAddr's text). */
+  addr: string;
+  port: number;
+  weight: number;
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  stats: CounterValues;
+}
 
 /** The backend labels in node_exporter's canonical order. */
 export const BACKEND_LABELS = [
@@ -110,8 +133,8 @@ export function serviceLabels(
 
 /** The six label values of one real server of a service. */
 export function backendLabels(
-  s: ServiceEntry,
-  d: ServiceEntry["dests"][number],
+  s: Pick<ServiceEntry, "id">,
+  d: Pick<MetricsDest, "addr" | "port">,
 ): Record<BackendLabel, string> {
   return { ...serviceLabels(s), remote_address: addrLabel(d.addr), remote_port: String(d.port) };
 }
@@ -129,7 +152,7 @@ export const ROWS_PER_SLICE = 2000;
  * (renderIpvsMetricsInSlices).
  */
 export function* ipvsMetricsSlices(
-  chunks: Iterable<readonly ServiceEntry[]>,
+  chunks: Iterable<readonly MetricsService[]>,
   totals: () => CounterValues,
   labels: readonly BackendLabel[] = BACKEND_LABELS,
 ): Generator<undefined, string[], undefined> {
@@ -210,7 +233,7 @@ export function* ipvsMetricsSlices(
 
 /** The Prometheus text of the eight families for `services` and the director's `totals`, at once. */
 export function renderIpvsMetrics(
-  services: readonly ServiceEntry[],
+  services: readonly MetricsService[],
   totals: CounterValues,
   labels: readonly BackendLabel[] = BACKEND_LABELS,
 ): string {

@@ -8,9 +8,15 @@
  * backend labels.
  */
 import { readdirSync } from "node:fs";
-import type { ServiceEntry, StatsEntry } from "./api.js";
+import type { StatsEntry } from "./api.js";
 import type { TableFill } from "./director-port.js";
-import { addrLabel, escapeLabel, ROWS_PER_SLICE, serviceLabels } from "./ipvs-metrics.js";
+import {
+  addrLabel,
+  escapeLabel,
+  type MetricsService,
+  ROWS_PER_SLICE,
+  serviceLabels,
+} from "./ipvs-metrics.js";
 
 /** What the director's one-off families are rendered from, read when the render ends. */
 export interface DirectorSample {
@@ -137,7 +143,7 @@ export const DROP_REASONS: readonly (readonly [string, string])[] = [
  * `sample()`, read once the table has been walked.
  */
 export function* tslvsMetricsSlices(
-  chunks: Iterable<readonly ServiceEntry[]>,
+  chunks: Iterable<readonly MetricsService[]>,
   sample: () => DirectorSample,
 ): Generator<undefined, string[], undefined> {
   const svcConns = family(
@@ -220,6 +226,26 @@ export function* tslvsMetricsSlices(
     "New connections refused because the connection table was full.",
   );
   one(refused, "", x.fill.refusedFull);
+  const defense = x.fill.defense;
+  const defenseFamilies: Family[] = [];
+  if (defense) {
+    const active = family(
+      "tslvs_defense_active",
+      "gauge",
+      "1 while the memory-defence strategy is in force (the drop_entry, drop_packet, secure_tcp sysctls).",
+    );
+    one(active, 'strategy="drop_entry"', defense.dropEntry ? 1 : 0);
+    one(active, 'strategy="drop_packet"', defense.dropRate ? 1 : 0);
+    one(active, 'strategy="secure_tcp"', defense.secureTcp ? 1 : 0);
+    const dropped = family(
+      "tslvs_defense_drops_total",
+      "counter",
+      "New connections refused by drop_packet, and entries dropped by drop_entry.",
+    );
+    one(dropped, 'strategy="drop_packet"', defense.packetsDropped);
+    one(dropped, 'strategy="drop_entry"', defense.entriesDropped);
+    defenseFamilies.push(active, dropped);
+  }
   const loop = family(
     "tslvs_event_loop_delay_seconds",
     "gauge",
@@ -241,6 +267,7 @@ export function* tslvsMetricsSlices(
     entries,
     capacity,
     refused,
+    ...defenseFamilies,
   ];
   if (x.states) {
     const conns = family(

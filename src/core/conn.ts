@@ -12,11 +12,14 @@ import {
   CONN_F_HASHED,
   CONN_F_INACTIVE,
   CONN_F_MASQ,
+  CONN_F_NOOUTPUT,
   CONN_F_ONE_PACKET,
   CONN_F_OUT_HASHED,
+  CONN_F_SYNC,
   CONN_F_TEMPLATE,
   CTPL_S_ASSURED,
 } from "./conn-table.js";
+import { randomDropEntry, updateDefenseLevel } from "./defense.js";
 import type { Dest } from "./dest.js";
 import {
   CONN_EVENT_FREED,
@@ -139,7 +142,16 @@ export function newConn(
   fwmark: number,
   now: number,
 ): number {
-  if (dest) flags |= destConnFlags(dest);
+  if (dest) {
+    let destFlags = destConnFlags(dest);
+    if (flags & CONN_F_SYNC) {
+      // Kernel ip_vs_bind_dest: a synced connection keeps the activity the master reported and
+      // takes its forwarding method from the backup's own real server.
+      if (!(flags & CONN_F_TEMPLATE)) destFlags &= ~CONN_F_INACTIVE;
+      flags &= ~(CONN_F_FWD_MASK | CONN_F_NOOUTPUT);
+    }
+    flags |= destFlags;
+  }
   if (!protocolOps(proto)?.onePacket) flags &= ~CONN_F_ONE_PACKET;
   const t = ds.conns;
   const i = t.alloc(proto, af, caddr, cport, vaddr, vport, daf, daddr, dport, flags);
@@ -241,6 +253,13 @@ export function tick(ds: DirectorState, now: number): void {
   for (let k = 0; k < n; k++) {
     const i = due[k]!;
     if (t.isLive(i) && t.wheel.isDue(i, now)) expire(ds, i, now, false);
+  }
+  // Kernel defense_work_handler, once a second: the defence modes, then drop_entry's pass.
+  const defense = ds.defense;
+  if (!(now < defense.nextRun)) {
+    defense.nextRun = now + 1;
+    updateDefenseLevel(ds);
+    if (defense.dropEntry) randomDropEntry(ds, now, (i) => expire(ds, i, now, true));
   }
   if (ds.nodestSweepPending) {
     ds.nodestSweepPending = false;

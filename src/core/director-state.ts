@@ -15,6 +15,7 @@ import {
   CONN_F_TUNNEL,
   ConnTable,
 } from "./conn-table.js";
+import { DefenseState, updateDefenseLevel } from "./defense.js";
 import type { Dest, FwdMethod } from "./dest.js";
 import {
   DEFAULT_LOCAL_PORTS,
@@ -178,6 +179,8 @@ export class DirectorState {
   readonly conns: ConnTable;
   readonly timeouts = new Timeouts();
   readonly sysctls = new Sysctls();
+  /** The memory-defence strategies' state (defense.ts), moved by the sysctls and the tick. */
+  readonly defense = new DefenseState();
   /** Global counters (/proc/net/ip_vs_stats). */
   readonly totals = new Counters();
   /** Packets dropped because a new conn could not get a FULLNAT local port. */
@@ -231,6 +234,7 @@ export class DirectorState {
     });
     this.lookupScheduler = opts.schedulers ?? getScheduler;
     this.random = opts.random ?? Math.random;
+    this.sysctls.onDefenseChange = () => updateDefenseLevel(this);
     this.pes = opts.persistenceEngines ?? ["sip"];
     this.addrType = opts.addrType ?? defaultAddrType;
     this.localPorts = opts.localPorts ?? DEFAULT_LOCAL_PORTS;

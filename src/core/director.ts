@@ -30,6 +30,14 @@ import type { LocalAddress, LocalPortRange } from "./laddr-pool.js";
 import * as packetPath from "./packet-path.js";
 import type { ServiceKey, ServiceSpec, VirtualService } from "./service.js";
 import type { Counters } from "./stats.js";
+import {
+  applySynced,
+  type SyncedConn,
+  type SyncedResult,
+  type SyncMasterState,
+  syncNeeded,
+  syncRecordOf,
+} from "./sync.js";
 import type { Sysctls } from "./sysctls.js";
 import type { Timeouts, TimeoutValues } from "./timeouts.js";
 import { type TraceQuery, type TraceResult, trace } from "./trace.js";
@@ -284,6 +292,24 @@ export class Director {
     return trace(this.s, q, now);
   }
 
+  /**
+   * Connection sync, master side (sync.ts): whether conn `i` is to be sent now, after a packet in
+   * (`m` keeps the states last sent), and what is sent of it.
+   */
+  syncNeeded(m: SyncMasterState, i: number): boolean {
+    return syncNeeded(this.s, m, i, this.s.conns.inPkts[i]!);
+  }
+
+  syncRecord(i: number): SyncedConn {
+    return syncRecordOf(this.s, i);
+  }
+
+  /** Connection sync, backup side: a received connection into the table (kernel ip_vs_proc_conn). */
+  applySynced(c: SyncedConn, now: number): SyncedResult {
+    this.s.nowValue = now;
+    return applySynced(this.s, c, now);
+  }
+
   /** Every conn and template, as `ipvsadm -Lc` lists them (table order, never sorted). */
   connections(now: number): ConnInfo[] {
     return listing.connections(this.s, now);
@@ -306,11 +332,30 @@ export class Director {
   }
 
   /** Live entries, the table's capacity, and the new entries refused because it was full. */
-  tableFill(): { entries: number; capacity: number; refusedFull: number } {
+  tableFill(): {
+    entries: number;
+    capacity: number;
+    refusedFull: number;
+    defense: {
+      dropEntry: boolean;
+      dropRate: number;
+      secureTcp: boolean;
+      packetsDropped: number;
+      entriesDropped: number;
+    };
+  } {
+    const d = this.s.defense;
     return {
       entries: this.s.conns.size,
       capacity: this.s.conns.capacity,
       refusedFull: this.s.conns.refusedFull,
+      defense: {
+        dropEntry: d.dropEntry,
+        dropRate: d.dropRate,
+        secureTcp: d.secureTcp,
+        packetsDropped: d.packetsDropped,
+        entriesDropped: d.entriesDropped,
+      },
     };
   }
 

@@ -7,6 +7,7 @@ import {
   CONN_F_ONE_PACKET,
   CONN_F_TEMPLATE,
 } from "./conn-table.js";
+import { dropThisPacket } from "./defense.js";
 import type { Dest } from "./dest.js";
 import { addTo, type DirectorState } from "./director-state.js";
 import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
@@ -147,6 +148,8 @@ export function inbound(ds: DirectorState, pkt: FlowPacket, now: number, out: Ve
     if (!ops.schedulable(pkt, sys)) return result(out, ACTION_PASS, "not-schedulable");
     const svc = findServiceFor(ds, pkt);
     if (!svc) return result(out, ACTION_PASS, "no-service");
+    // Kernel ip_vs_todrop in {tcp,udp,sctp}_conn_schedule: very loaded, this one is refused.
+    if (ds.defense.dropRate !== 0 && dropThisPacket(ds)) return result(out, ACTION_DROP, "defense-drop");
     i = schedule(ds, svc, pkt, now, out);
     if (i < 0) return out;
     isNew = true;

@@ -69,7 +69,7 @@ export const TCP_OPS: ProtocolOps = {
       if (dir === DIR_OUTPUT) t.flags[i] = f & ~CONN_F_NOOUTPUT;
       else off = DIR_INPUT_ONLY;
     }
-    const table = ds.sysctls.secure_tcp === 3 ? TCP_STATES_SECURE : TCP_STATES;
+    const table = ds.defense.secureTcp ? TCP_STATES_SECURE : TCP_STATES;
     const old = t.state[i]!;
     const next = tcpNextState(table, off, old, pkt.tcpFlags);
     if (old === TCP_S_SYN_RECV || old === TCP_S_SYNACK) countHandshake(ds, i, dir, pkt.tcpFlags);

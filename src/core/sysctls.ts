@@ -123,5 +123,10 @@ export class Sysctls {
     if (kind === "retries" && (value < 0 || value > 3)) throw bad("must be 0..3");
     if (kind === "ports" && (value < 1 || (value & (value - 1)) !== 0)) throw bad("must be a power of two");
     (this as unknown as Record<string, number>)[name] = value;
+    // Kernel proc_do_defense_mode: a new mode takes effect at once, not at the next second.
+    if (kind === "defense" || name === "amemthresh" || name === "am_droprate") this.onDefenseChange?.();
   }
+
+  /** Called after a defence sysctl (or its thresholds) is written: the director re-evaluates. */
+  onDefenseChange: (() => void) | null = null;
 }

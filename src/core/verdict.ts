@@ -32,7 +32,9 @@ export type VerdictReason =
   | "unsupported-protocol"
   | "nat-icmp"
   /** A persistence engine found no data in the packet (`--pe sip`: no Call-ID; non-UDP). */
-  | "no-pe-data";
+  | "no-pe-data"
+  /** The drop_packet defence refused this new connection (defense.ts). */
+  | "defense-drop";
 
 export class Verdict {
   action: VerdictAction = ACTION_PASS;

@@ -1,7 +1,6 @@
 import { IpAddr } from "../../core/address.js";
-import type { ServiceKey } from "../../core/service.js";
-import type { HealthCheckerEntry, HealthRsEntry, HealthServiceEntry } from "../api.js";
-import { hostPort, keyText } from "../api-mapping.js";
+import type { HealthCheckerEntry, HealthRsEntry, HealthServiceEntry, ServiceId } from "../api.js";
+import { hostPort, keyText, keyToServiceId } from "../api-mapping.js";
 import type { DesiredDest, DesiredService, DesiredState } from "../desired-state.js";
 import type { CheckerSpec, ProbeSpec, ServiceHealth } from "./check-spec.js";
 import type { CheckerReport, PlannedChecker } from "./checker-runner.js";
@@ -158,7 +157,7 @@ export class HealthBook {
       const live = this.liveWeight(sp);
       for (const key of sp.keys) {
         const service: HealthServiceMetric = {
-          key,
+          id: keyToServiceId(key),
           quorumUp: this.quorumUp.get(sp.identity) ?? true,
           liveWeight: live,
           sorryActive: sorry,
@@ -168,7 +167,7 @@ export class HealthBook {
         for (const rs of sp.rs) {
           rows.push({
             service,
-            rs: rs.dest,
+            rs: { addr: rs.dest.addr.toString(), port: rs.dest.port },
             up: this.isAlive(rs),
             effectiveWeight: this.effectiveWeight(rs),
             failedCheckers: rs.checkerIds.filter((id) => !this.status.get(id)?.up).length,
@@ -288,8 +287,12 @@ export class HealthBook {
   /** `tslvs health`: every checked service, its quorum, real servers and checkers. */
   listing(
     draining: readonly { service: string; target: string; weight: number }[] = [],
+    only?: ReadonlySet<string>,
   ): HealthServiceEntry[] {
-    return this.plan.services.map((sp) => {
+    const planned = only
+      ? this.plan.services.filter((sp) => sp.keys.some((k) => only.has(keyText(k))))
+      : this.plan.services;
+    return planned.map((sp) => {
       const s = sp.health.sorryServer;
       const realServers: HealthRsEntry[] = sp.rs.map((rs) => {
         const alive = this.isAlive(rs);
@@ -375,8 +378,12 @@ export interface CheckerStats {
   durationSum: number;
 }
 
+/**
+ * Plain data (strings and numbers, no class instances): the rows cross to the HTTP thread, which
+ * renders them (http-thread.ts).
+ */
 export interface HealthServiceMetric {
-  key: ServiceKey;
+  id: ServiceId;
   quorumUp: boolean;
   liveWeight: number;
   sorryActive: boolean;
@@ -387,7 +394,7 @@ export interface HealthServiceMetric {
 export interface HealthMetricRow {
   service: HealthServiceMetric;
   /** null: a service without real servers (its service-level values only). */
-  rs: DesiredDest | null;
+  rs: { addr: string; port: number } | null;
   up: boolean;
   effectiveWeight: number;
   failedCheckers: number;

@@ -114,13 +114,14 @@ export class HealthManager {
     this.thread.trigger(checkerIds);
   }
 
-  listing(): HealthServiceEntry[] {
+  /** Every checked service, or those of which a service is named in `only` (keyText). */
+  listing(only?: ReadonlySet<string>): HealthServiceEntry[] {
     const draining = [...this.drains.values()].map((d) => ({
       service: keyText(d.key),
       target: hostPort(d.dest.addr, d.dest.port),
       weight: d.dest.weight,
     }));
-    return this.book.listing(draining);
+    return this.book.listing(draining, only);
   }
 
   /** Each checked real server's state for the listings, by `${keyText(service)}|${addr:port}`. */
