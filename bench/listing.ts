@@ -93,6 +93,7 @@ const info: InfoEntry = {
   ready: true,
   dataPlane: null,
   connections: 0,
+  fwmarkRules: null,
   connCapacity: 1 << 20,
   connRefusedFull: 0,
   notActedOn: [],

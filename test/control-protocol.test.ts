@@ -42,6 +42,7 @@ describe("control protocol framing and replies", () => {
         connRefusedFull: 0,
         defense: { dropEntry: false, dropRate: 0, secureTcp: false, packetsDropped: 0, entriesDropped: 0 },
         notActedOn: [],
+        fwmarkRules: null,
       },
     });
     c.close();

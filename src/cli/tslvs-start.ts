@@ -5,6 +5,7 @@ import { type BackendLabel, parseBackendLabels } from "../control/ipvs-metrics.j
 import { agedSnapshot, handoverPath, takeHandover, writeHandover } from "../control/restart-handover.js";
 import { socketPath } from "../control/socket-path.js";
 import { DEFAULT_STATE_PATH } from "../control/state-file.js";
+import type { MarkProgram } from "../dataplane/marks/mark-rules.js";
 import type { XdpMode } from "../dataplane/xdp/attach.js";
 import { parseOptions, UsageError } from "./cli-args.js";
 
@@ -172,7 +173,25 @@ export async function startCommand(args: string[]): Promise<number> {
       } else if (taken.why !== "none") {
         daemon.log.warn({ why: taken.why, detail: taken.detail ?? null }, "handover file ignored");
       }
+      // Firewall-mark services: the host's nftables marks (and the config's), compiled into the
+      // steering; read before the engine attaches, so its first programs have them.
+      const { FwmarkRules } = await import("../control/fwmark-rules.js");
+      const markSink: { engine: { setMarkRules(p: MarkProgram): void } | null; first: MarkProgram | null } = {
+        engine: null,
+        first: null,
+      };
+      const fwmarks = new FwmarkRules({
+        log: daemon.log,
+        apply: (p) => {
+          if (markSink.engine) markSink.engine.setMarkRules(p);
+          else markSink.first = p;
+        },
+      });
+      daemon.attachFwmarks(fwmarks);
+      await fwmarks.start();
+      const given = markSink.first;
       const engine = await PacketEngine.start(director.core, {
+        ...(given ? { markRules: given } : {}),
         interfaces: o.get("interface") ?? [],
         xdpMode: (o.get("xdp-mode")?.[0] ?? "auto") as XdpMode,
         now: clock,
@@ -188,6 +207,9 @@ export async function startCommand(args: string[]): Promise<number> {
       const { runCapture } = await import("../control/capture.js");
       daemon.capture = (q) => runCapture(engine, q);
       daemon.onRulesChanged.push(() => engine.syncSteering());
+      // Changes of the firewall-mark rules from now on go to the engine (and one made meanwhile).
+      markSink.engine = engine;
+      if (markSink.first !== given && markSink.first) engine.setMarkRules(markSink.first);
       // Every served interface has its program attached and its sockets bound: frames flow.
       daemon.markReady();
       daemon.onStop.push(async () => {

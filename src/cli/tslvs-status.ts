@@ -29,6 +29,15 @@ export async function statusCommand(args: string[]): Promise<number> {
         `refused because the table was full: ${i.connRefusedFull}`,
         ...(i.defense ? [defenseLine(i.defense)] : []),
         ...(i.notActedOn?.length ? [`accepted, not acted on: ${i.notActedOn.join(", ")}`] : []),
+        ...(i.fwmarkRules
+          ? [
+              `firewall marks: nftables ${i.fwmarkRules.nftables}, ${i.fwmarkRules.nftRules} host rule(s) and ${i.fwmarkRules.configRules} config rule(s) compiled`,
+              ...i.fwmarkRules.uncompiled.map(
+                (u) =>
+                  `nftables rule not compiled: ${u.family} ${u.table} ${u.chain} handle ${u.handle}: ${u.reason}`,
+              ),
+            ]
+          : []),
         "",
       ].join("\n"),
     );

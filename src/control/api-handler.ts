@@ -9,6 +9,7 @@ import {
   type ConnPage,
   type DaemonConfig,
   type DestHealthEntry,
+  type FwmarkRulesInfo,
   type HealthServiceEntry,
   type InfoEntry,
   type LaddrEntry,
@@ -101,6 +102,8 @@ export interface ApiHandlerOptions {
   destHealth?: () => ReadonlyMap<string, DestHealthEntry>;
   /** Kinds accepted but not acted on (getInfo). */
   notActedOn?: () => string[];
+  /** The firewall-mark rules' state (getInfo); null or absent without a data plane. */
+  fwmarkRules?: () => FwmarkRulesInfo | null;
   /** Re-reads the config file (the daemon's reload); absent: nothing to reload. */
   reload?: () => ReloadResult;
   /** Whether the fast path holds connection `index` now; null or absent: cannot tell. */
@@ -132,6 +135,7 @@ export class ApiHandler {
   private readonly health: () => HealthServiceEntry[];
   private readonly reload: () => ReloadResult;
   private readonly notActedOn: () => string[];
+  private readonly fwmarkRules: () => FwmarkRulesInfo | null;
   private readonly destHealth: (() => ReadonlyMap<string, DestHealthEntry>) | undefined;
   private readonly fastPathHolds: (index: number) => boolean | null;
   private readonly captureRun: (q: CaptureQuery) => Promise<CaptureEntry> | null;
@@ -146,6 +150,7 @@ export class ApiHandler {
     this.engineStats = options.engineStats ?? (() => null);
     this.health = options.health ?? (() => []);
     this.notActedOn = options.notActedOn ?? (() => []);
+    this.fwmarkRules = options.fwmarkRules ?? (() => null);
     this.destHealth = options.destHealth;
     this.reload = options.reload ?? (() => ({ applied: false, message: "no config file to reload" }));
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
@@ -164,6 +169,7 @@ export class ApiHandler {
           ...this.readiness(),
           ...fillOf(d.tableFill()),
           notActedOn: this.notActedOn(),
+          fwmarkRules: this.fwmarkRules(),
         } satisfies InfoEntry;
       case "getStats": {
         const live = this.engineStats();

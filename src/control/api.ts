@@ -132,6 +132,23 @@ export interface InfoEntry {
   defense?: DefenseFill;
   /** What the rules and the config file hold that is accepted but not acted on ("vrrp_instance", "sctp service"...). */
   notActedOn: string[];
+  /**
+   * The firewall-mark rules the data plane runs (null without one): whether the host's nftables
+   * ruleset is read, how many rules were compiled from it and from the config's `fwmarks:`, and
+   * the host's rules left out, by handle, with why.
+   */
+  fwmarkRules: FwmarkRulesInfo | null;
+}
+
+/** getInfo's `fwmarkRules`. */
+export interface FwmarkRulesInfo {
+  /** "read", or why the host's ruleset is not read ("nft is not installed: ..."). */
+  nftables: string;
+  /** Rules compiled from the host's ruleset, and the config's fwmarks entries. */
+  nftRules: number;
+  configRules: number;
+  /** The host's rules left out, by handle, with why. */
+  uncompiled: { family: string; table: string; chain: string; handle: number; reason: string }[];
 }
 
 /** The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats texts, rendered from the running state. */

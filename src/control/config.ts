@@ -13,6 +13,7 @@ import {
 } from "../core/service.js";
 import type { DaemonConfig, TimeoutValues } from "./api.js";
 import { familyOfKey, hostPort, keyText, netmaskText, protocolName } from "./api-mapping.js";
+import { dumpFwmarks, readFwmarks } from "./config-fwmarks.js";
 import { readHealth, SERVER_HEALTH_KEYS, type ServerItem } from "./config-health.js";
 import type { DesiredDest, DesiredService, DesiredState } from "./desired-state.js";
 
@@ -168,6 +169,7 @@ export class Reader {
       "sysctls",
       "sync-daemons",
       "services",
+      "fwmarks",
     ]);
     const version = f.get("version");
     if (version && this.int(version, 1, 1, "version") !== 1)
@@ -195,6 +197,8 @@ export class Reader {
         state.syncDaemons.push(cfg);
       }
     }
+    const marks = f.get("fwmarks");
+    if (marks) state.fwmarks = readFwmarks(this, marks);
     const svcs = f.get("services");
     if (svcs) {
       const seen = new Map<string, number>();
@@ -502,6 +506,7 @@ export function dumpConfig(state: DesiredState, header = ""): string {
       if (d.mcastTtl) out.push(`    ttl: ${d.mcastTtl}\n`);
     }
   }
+  dumpFwmarks(state.fwmarks ?? [], out);
   out.push(state.services.length ? "services:\n" : "services: []\n");
   for (const s of state.services) dumpService(s, out);
   return out.join("");

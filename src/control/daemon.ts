@@ -14,11 +14,13 @@ import type {
 import { ApiHandler, type CaptureQuery, MUTATING_OPS } from "./api-handler.js";
 import { destToConfig, keyText, type RateSource, serviceToConfig, ZERO_RATES } from "./api-mapping.js";
 import { ConfigError, dumpConfig, loadConfig } from "./config.js";
+import type { FwmarkDecl } from "./config-fwmarks.js";
 import { buildDashboard, MAX_SERVICES as DASHBOARD_MAX_SERVICES } from "./dashboard/dashboard-data.js";
 import type { DesiredState } from "./desired-state.js";
 import { snapshot } from "./desired-state.js";
 import type { DirectorPort } from "./director-port.js";
 import { EventLog } from "./event-log.js";
+import type { FwmarkRules } from "./fwmark-rules.js";
 import { HealthManager } from "./health/health-manager.js";
 import { type HttpAddress, type HttpSecurityFiles, loadHttpSecurity } from "./http-endpoint.js";
 import { HttpThread } from "./http-thread.js";
@@ -108,6 +110,10 @@ export class Daemon {
   fastPathHolds: ((index: number) => boolean | null) | null = null;
   /** Runs a connection capture (tslvs trace --capture), set when the data plane starts. */
   capture: ((q: CaptureQuery) => Promise<CaptureEntry>) | null = null;
+  /** The firewall-mark rules (host nftables + config), set when the data plane starts. */
+  private fwmarks: FwmarkRules | null = null;
+  /** The config's `fwmarks:` entries in force. */
+  private configFwmarks: FwmarkDecl[] = [];
   /** True once markReady() ran: the daemon forwards (or holds its rules with --no-dataplane). */
   ready = false;
   readonly log: Logger;
@@ -157,6 +163,7 @@ export class Daemon {
       fastPathHolds: (index) => this.fastPathHolds?.(index) ?? null,
       capture: (q) => this.capture?.(q) ?? null,
       syncDaemons: new SyncDaemons(),
+      fwmarkRules: () => this.fwmarks?.info() ?? null,
       ...(deps.rates ? { rates: deps.rates } : {}),
     });
     if (deps.syncSockets)
@@ -303,8 +310,19 @@ export class Daemon {
     );
   }
 
+  /** The data plane's firewall-mark rules: told the config's entries now and on every reload. */
+  attachFwmarks(rules: FwmarkRules): void {
+    this.fwmarks = rules;
+    rules.setConfig(this.configFwmarks);
+    this.onStop.push(() => rules.stop());
+  }
+
   /** Makes `state` the desired one: health checks planned, then the rules programmed. */
   private apply(state: DesiredState, source: string, keepalived?: KeepalivedConfig): void {
+    if (!keepalived) {
+      this.configFwmarks = state.fwmarks ?? [];
+      this.fwmarks?.setConfig(this.configFwmarks);
+    }
     if (keepalived) {
       this.reportKinds(keepalived.notActedOn);
       for (const s of state.services) this.managed.add(keyText(s.spec.key));
@@ -476,6 +494,7 @@ export class Daemon {
   private writeState(): void {
     try {
       const state = snapshot(this.director, this.handler.syncDaemons, this.sysctlDefaults);
+      if (this.configFwmarks.length) state.fwmarks = this.configFwmarks;
       writeFileAtomic(
         this.options.statePath,
         dumpConfig(state, "# tslvs state: the running rules, rewritten by the daemon after every change.\n"),
@@ -549,6 +568,7 @@ export class Daemon {
         reloads: { ...this.reloads },
         lastReloadAt: this.lastReloadAt,
         notActedOn: [...this.reportedNotActedOn],
+        fwmarkNotCompiled: this.fwmarks?.info().uncompiled ?? [],
         events: new Map(this.events.totals),
       },
     };

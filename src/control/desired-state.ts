@@ -2,6 +2,7 @@ import type { IpAddr } from "../core/address.js";
 import type { DestSpec } from "../core/dest.js";
 import type { ServiceSpec } from "../core/service.js";
 import { type DaemonConfig, type SysctlValue, sameSysctlValue, type TimeoutValues } from "./api.js";
+import type { FwmarkDecl } from "./config-fwmarks.js";
 import type { DirectorPort } from "./director-port.js";
 import type { DestHealth, ServiceHealth } from "./health/check-spec.js";
 import type { SyncDaemons } from "./sync-daemons.js";
@@ -19,6 +20,8 @@ export interface DesiredState {
   sysctls: Record<string, SysctlValue>;
   syncDaemons: DaemonConfig[];
   services: DesiredService[];
+  /** Which packets carry which firewall mark (config-fwmarks.ts); absent: none declared. */
+  fwmarks?: FwmarkDecl[];
   /** Source lines (config files only), for errors found after parsing. */
   sysctlLines?: Record<string, number>;
 }

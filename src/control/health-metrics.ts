@@ -16,6 +16,8 @@ export interface ConfigSample {
   /** Unix seconds of the last applied reload (0: none). */
   lastReloadAt: number;
   notActedOn: readonly string[];
+  /** The host's nftables rules the firewall-mark compiler left out (getInfo.fwmarkRules.uncompiled). */
+  fwmarkNotCompiled?: readonly { family: string; table: string; chain: string; handle: number }[];
   /** Events since start by kind (the dashboard's event log): real servers up/down, reloads, restarts, table full. */
   events?: ReadonlyMap<string, number>;
 }
@@ -145,6 +147,15 @@ export function renderHealthMetrics(rows: readonly HealthMetricRow[], config: Co
   );
   for (const k of config.notActedOn)
     nao.lines.push(`tslvs_config_not_acted_on{kind="${escapeLabel(k)}"} 1\n`);
+  const fwm = f(
+    "tslvs_fwmark_rule_not_compiled",
+    "gauge",
+    "The host's nftables rules that set a mark or decide in a prerouting chain, left out of firewall-mark steering.",
+  );
+  for (const u of config.fwmarkNotCompiled ?? [])
+    fwm.lines.push(
+      `tslvs_fwmark_rule_not_compiled{family="${escapeLabel(u.family)}",table="${escapeLabel(u.table)}",chain="${escapeLabel(u.chain)}",handle="${u.handle}"} 1\n`,
+    );
   const events = f(
     "tslvs_events_total",
     "counter",
@@ -171,6 +182,7 @@ export function renderHealthMetrics(rows: readonly HealthMetricRow[], config: Co
     reloads,
     last,
     nao,
+    fwm,
     events,
   ]) {
     if (fam.lines.length === 0 && fam.type !== "counter") continue;

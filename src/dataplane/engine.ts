@@ -11,6 +11,7 @@ import type { FlowCapture } from "./flow-capture.js";
 import { HeldFrames } from "./held-frames.js";
 import { HostChangeListener } from "./host-change-listener.js";
 import { type HostInterface, Neighbours, RouteTable, readInterfaces } from "./host-net.js";
+import { EMPTY_MARK_PROGRAM, type MarkProgram } from "./marks/mark-rules.js";
 import { macToNumber, type NextHop, NextHopCache } from "./next-hops.js";
 import { PathMtuCache } from "./path-mtu.js";
 import { DEFAULT_REFRESH_TIMING, RefreshScheduler } from "./refresh-scheduler.js";
@@ -52,6 +53,11 @@ export interface EngineOptions {
   /** Serve established NAT/DR flows in XDP (src/dataplane/fastpath); default true. */
   fastPath?: boolean;
   log: EngineLog;
+  /**
+   * The firewall-mark rules at start (setMarkRules changes them): in the programs from the first
+   * attach, so a restart does not pass a firewall-mark service's packets to the host meanwhile.
+   */
+  markRules?: MarkProgram;
 }
 
 /** Counters of the engine's own decisions (what the director does not see). */
@@ -128,13 +134,27 @@ interface Port extends IngressPort {
   sockets: XskSocket[];
   xsksMap: number;
   prog: number;
+  /** Loads a fresh copy of its steering program (the firewall-mark rules changed). */
+  load: () => number;
   attachment: ProgramAttachment;
   slowPath: SlowPathVethPort | null;
   /**
    * Generic XDP only: the TC ingress program that takes the aggregates generic XDP passes (it runs
    * after GRO; an aggregate fits no AF_XDP frame), with its own XSKMAP of the slow-path veth.
    */
-  aggregates: { prog: number; xsksMap: number; attachment: ProgramAttachment } | null;
+  aggregates: { prog: number; load: () => number; xsksMap: number; attachment: ProgramAttachment } | null;
+}
+
+/** Swaps a loaded program in through the link; returns its fd (the old one is closed). */
+function swapProgram(fresh: number, old: number, attachment: ProgramAttachment): number {
+  try {
+    attachment.replaceProgram(fresh);
+  } catch (e) {
+    closeFd(fresh);
+    throw e;
+  }
+  closeFd(old);
+  return fresh;
 }
 
 /** The longest frame an AF_XDP socket takes: a UMEM frame less the XDP headroom the kernel keeps. */
@@ -172,6 +192,8 @@ export class PacketEngine {
   /** Path MTUs toward real servers lowered by routers' ICMP about tunnel packets. */
   readonly pathMtu: PathMtuCache;
   private readonly fullnat: FullnatXmit;
+  /** The firewall-mark rules the steering programs and the slow path run (setMarkRules). */
+  private markProgram: MarkProgram = EMPTY_MARK_PROGRAM;
   /** Default FULLNAT LIPs: the director's own address toward each real server. */
   private readonly defaultLips = new Map<Dest, IpAddr | null>();
 
@@ -185,6 +207,11 @@ export class PacketEngine {
     private readonly neighbours: Neighbours,
   ) {
     this.framePath = new SlowPath(director, nextHops, steering, this.counters);
+    if (opts.markRules) {
+      this.markProgram = opts.markRules;
+      this.framePath.marks.program = opts.markRules;
+      steering.setMarkProgram(opts.markRules);
+    }
     this.xmitEnv = {
       umem,
       nextHops,
@@ -522,13 +549,16 @@ export class PacketEngine {
     // The steering maps are shared by every interface's copy of the program.
     this.maps.setInterfaceMac(iface.ifindex, iface.mac);
     // Generic XDP is handed GRO's aggregates: it passes those on to the TC program beside it.
-    const prog = loadSteeringProgram(
-      { ...this.maps.fds, xsks: xsksMap },
-      {
-        ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}),
-        ...(mode === "generic" ? { passLongerThan: XSK_MAX_FRAME } : {}),
-      },
-    );
+    const load = () =>
+      loadSteeringProgram(
+        { ...this.maps.fds, xsks: xsksMap },
+        {
+          ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}),
+          ...(mode === "generic" ? { passLongerThan: XSK_MAX_FRAME } : {}),
+          marks: this.markProgram,
+        },
+      );
+    const prog = load();
     for (const s of sockets) s.refill();
     let attachment: ProgramAttachment;
     try {
@@ -552,6 +582,7 @@ export class PacketEngine {
       sockets,
       xsksMap,
       prog,
+      load,
       attachment,
       slowPath: null,
       aggregates: null,
@@ -593,15 +624,13 @@ export class PacketEngine {
       for (const s of rx.sockets) s.refill();
       toXsk = loadXskRedirectProgram(xsksMap);
       link = attachXdp(toXsk, veth.name, "native");
-      prog = loadSteeringProgram(
-        { ...this.maps.fds, xsks: xsksMap },
-        { hook: { tc: veth.peerIfindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
-      );
+      const load = this.tcLoader(xsksMap, veth.peerIfindex);
+      prog = load();
       const attachment = attachTcIngress(prog, iface.name, "generic XDP's aggregates");
       port.rxSockets = [...port.rxSockets, ...rx.sockets];
       port.sockets = [...port.sockets, ...rx.sockets];
       port.slowPath = { veth, prog: toXsk, link };
-      port.aggregates = { prog, xsksMap, attachment };
+      port.aggregates = { prog, load, xsksMap, attachment };
     } catch (e) {
       for (const s of opened) s.close();
       link?.detach();
@@ -638,10 +667,8 @@ export class PacketEngine {
       // AF_XDP without generic XDP's skip of redirected skbs; it also drops the peer's GSO features.
       link = attachXdp(toXsk, veth.name, "native");
       this.maps.setInterfaceMac(iface.ifindex, iface.mac);
-      prog = loadSteeringProgram(
-        { ...this.maps.fds, xsks: xsksMap },
-        { hook: { tc: veth.peerIfindex }, ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}) },
-      );
+      const load = this.tcLoader(xsksMap, veth.peerIfindex);
+      prog = load();
       const attachment = this.takeHeldLink(iface, prog, "tc") ?? attachTcIngress(prog, iface.name, why);
       this.addedPort({
         iface,
@@ -652,6 +679,7 @@ export class PacketEngine {
         sockets: opened,
         xsksMap,
         prog,
+        load,
         attachment,
         slowPath: { veth, prog: toXsk, link },
         aggregates: null,
@@ -663,6 +691,63 @@ export class PacketEngine {
       veth?.remove();
       throw e;
     }
+  }
+
+  /** Loads the TC steering program whose steered frames go to the slow-path veth end `peerIfindex`. */
+  private tcLoader(xsksMap: number, peerIfindex: number): () => number {
+    return () =>
+      loadSteeringProgram(
+        { ...this.maps.fds, xsks: xsksMap },
+        {
+          hook: { tc: peerIfindex },
+          ...(this.fastPath ? { fastPath: this.fastPath.maps.fds } : {}),
+          marks: this.markProgram,
+        },
+      );
+  }
+
+  /**
+   * The firewall-mark rules changed (the host's nftables ruleset or the config): every served
+   * interface gets a program with the new rules, swapped in atomically through its link, and the
+   * slow path evaluates them from its next frame.
+   */
+  setMarkRules(program: MarkProgram): void {
+    const previous = this.markProgram;
+    this.markProgram = program;
+    // Every program is loaded before any is swapped in: one the verifier refuses changes nothing.
+    const loaded: { port: Port; prog: number; aggregates: number | null }[] = [];
+    try {
+      for (const port of this.ports)
+        loaded.push({ port, prog: port.load(), aggregates: port.aggregates ? port.aggregates.load() : null });
+    } catch (e) {
+      for (const l of loaded) {
+        closeFd(l.prog);
+        if (l.aggregates !== null) closeFd(l.aggregates);
+      }
+      this.markProgram = previous;
+      throw e;
+    }
+    this.framePath.marks.program = program;
+    this.steering.setMarkProgram(program);
+    this.syncSteering();
+    // An interface that went away meanwhile fails its swap; the others still get theirs.
+    let failed: unknown = null;
+    for (const l of loaded) {
+      const agg = l.port.aggregates;
+      try {
+        l.port.prog = swapProgram(l.prog, l.port.prog, l.port.attachment);
+      } catch (e) {
+        failed ??= e;
+      }
+      if (agg && l.aggregates !== null) {
+        try {
+          agg.prog = swapProgram(l.aggregates, agg.prog, agg.attachment);
+        } catch (e) {
+          failed ??= e;
+        }
+      }
+    }
+    if (failed) throw failed;
   }
 
   private addedPort(port: Port): void {
@@ -841,7 +926,11 @@ export class PacketEngine {
     for (const p of this.ports) {
       const hold = loadSteeringProgram(
         { ...this.maps.fds, xsks: p.xsksMap },
-        { missAction: "drop", hook: p.attachment.mode === "tc" ? { tc: 0 } : "xdp" },
+        {
+          missAction: "drop",
+          hook: p.attachment.mode === "tc" ? { tc: 0 } : "xdp",
+          marks: this.markProgram,
+        },
       );
       try {
         p.attachment.replaceProgram(hold);

@@ -42,6 +42,7 @@ import {
   natOutboundIcmp,
 } from "../net/rewrite-icmp.js";
 import type { FlowCapture } from "./flow-capture.js";
+import { MarkEvaluator, type MarkPacket } from "./marks/mark-rules.js";
 import type { NextHop } from "./next-hops.js";
 import { completePartialChecksum } from "./partial-checksum.js";
 
@@ -80,6 +81,8 @@ export interface VirtualAddresses {
   isVirtualAddress(addrV4: number): boolean;
   /** The IPv6 address words[0..4). */
   isVirtualAddress6(words: ArrayLike<number>): boolean;
+  /** Whether a firewall-mark service of `mark` exists for `family`; absent: none does. */
+  isMarkService?(family: 4 | 6, mark: number): boolean;
 }
 
 /** What to transmit when `process` returns true: `length` bytes at `offset`, out of `ifindex`. */
@@ -164,6 +167,17 @@ export class SlowPath {
   private readonly quote = new Uint8Array(ICMPV6_ERROR_MAX_LEN);
   private readonly scratch6 = new Uint32Array(4);
   private ipId = 1;
+  /** The firewall-mark rules (the host's nftables prerouting rules and the config's): the mark IPVS would see. */
+  readonly marks = new MarkEvaluator();
+  private readonly markPacket: MarkPacket = {
+    family: 4,
+    protocol: 0,
+    saddr: this.parsed.saddr,
+    daddr: this.parsed.daddr,
+    sport: 0,
+    dport: 0,
+    ifindex: 0,
+  };
 
   constructor(
     private readonly director: Director,
@@ -213,11 +227,26 @@ export class SlowPath {
     pkt.tcpFlags = f.tcpFlags;
     pkt.length = f.ipLen;
     pkt.fwmark = 0;
+    let marked = false;
+    if (this.marks.program.hooks.length > 0) {
+      const mp = this.markPacket;
+      mp.family = f.family as 4 | 6;
+      mp.protocol = f.protocol;
+      mp.sport = f.sport;
+      mp.dport = f.dport;
+      mp.ifindex = ingress.ifindex;
+      const mark = this.marks.evaluate(mp);
+      if (mark > 0) {
+        pkt.fwmark = mark;
+        marked = this.vips.isMarkService?.(mp.family, mark) ?? false;
+      }
+    }
     // A persistence engine (--pe sip) reads a UDP datagram's payload in place: a reference, no copy.
     if (f.protocol === PROTO_UDP) pkt.setPayload(bytes, f.payloadOff, f.payloadLen);
     else pkt.payload = null;
     const v = this.verdict.reset();
-    const inbound = this.isVirtual(f);
+    // A packet the rules mark for a firewall-mark service is a client's, whatever its address.
+    const inbound = marked || this.isVirtual(f);
     if (inbound) this.director.inbound(pkt, now, v);
     else this.director.outbound(pkt, now, v);
 

@@ -1,6 +1,7 @@
 import type { IpAddr } from "../core/address.js";
 import type { Director } from "../core/director.js";
 import { Ipv6Map } from "./ipv6-map.js";
+import { EMPTY_MARK_PROGRAM, type MarkProgram } from "./marks/mark-rules.js";
 import { HOST_ONLY_MAX, HOST_ONLY_MIN } from "./xdp/steering-layout.js";
 import type { SteeringMaps } from "./xdp/steering-maps.js";
 
@@ -29,7 +30,11 @@ function steeredKey(protocol: number, addr: IpAddr, port: number): string {
  * For those, every other address of the host is in the local maps too, with an empty range
  * (setHostAddresses): a reply from a real server to it is the host's, not a client's.
  * Applies only the difference, so existing entries never flicker.
- * Firewall-mark services cannot be steered in XDP (marks are set by netfilter, which runs later).
+ * Firewall-mark services are steered by their (mark, family) in the `marks` map: the program
+ * computes a packet's mark from the firewall-mark rules (setMarkProgram). Replies from their NAT
+ * real servers are steered by (protocol, RIP, port) for TCP and UDP: the real server's port, or,
+ * for a real server without one (the client's port is kept), every destination port the rules name
+ * (single ports and ranges of at most 1024 ports).
  */
 export class SteeringSync {
   private services = new Map<string, Steered>();
@@ -43,6 +48,9 @@ export class SteeringSync {
   private locals = new Map<string, LocalEntry>();
   private vips = new Set<number>();
   private vips6 = new Ipv6Map<true>();
+  /** (mark, family) of the firewall-mark services: mark * 2 + (IPv6 ? 1 : 0). */
+  private markServices = new Set<number>();
+  private markProgram: MarkProgram = EMPTY_MARK_PROGRAM;
 
   constructor(private readonly maps: SteeringMaps) {}
 
@@ -56,14 +64,36 @@ export class SteeringSync {
     return this.vips6.has(words, 0);
   }
 
+  /** True when a firewall-mark service of `mark` exists for `family` (the slow path's inbound test). */
+  isMarkService(family: 4 | 6, mark: number): boolean {
+    return mark !== 0 && this.markServices.has(mark * 2 + (family === 6 ? 1 : 0));
+  }
+
+  /** The firewall-mark rules in force (their ports steer port-0 NAT real servers' replies); sync next. */
+  setMarkProgram(p: MarkProgram): void {
+    this.markProgram = p;
+  }
+
   /** `extraLocals`: default LIPs the director will use for FULLNAT services without a pool. */
   sync(director: Director, extraLocals: readonly IpAddr[] = []): void {
     const services = new Map<string, Steered>();
     const replies = new Map<string, Steered>();
     const locals = new Map<string, IpAddr>();
     const addLocal = (a: IpAddr) => locals.set(a.toString(), a);
+    const markServices = new Set<number>();
+    let rulePorts: number[] | null = null;
     for (const svc of director.services()) {
       const key = svc.key;
+      if (key.kind === "fwmark") {
+        markServices.add(key.fwmark * 2 + (key.family === 6 ? 1 : 0));
+        for (const d of svc.dests) {
+          if (d.method !== "masq" || d.addr.family !== key.family) continue;
+          rulePorts ??= markRulePorts(this.markProgram);
+          for (const port of d.port ? [d.port] : rulePorts)
+            for (const proto of [6, 17]) replies.set(steeredKey(proto, d.addr, port), [proto, d.addr, port]);
+        }
+        continue;
+      }
       if (key.kind !== "addr") continue;
       const proto = PROTO_NUM[key.protocol];
       if (proto === undefined) continue;
@@ -101,6 +131,11 @@ export class SteeringSync {
     }
     this.vips = vips;
     this.vips6 = vips6;
+    for (const k of this.markServices)
+      if (!markServices.has(k)) this.maps.removeMarkService(k % 2 ? 6 : 4, Math.floor(k / 2));
+    for (const k of markServices)
+      if (!this.markServices.has(k)) this.maps.addMarkService(k % 2 ? 6 : 4, Math.floor(k / 2));
+    this.markServices = markServices;
   }
 
   /**
@@ -131,4 +166,16 @@ export class SteeringSync {
     }
     this.locals = want;
   }
+}
+
+/** Every destination port the rules match on (not negated), ranges of at most 1024 ports. */
+function markRulePorts(p: MarkProgram): number[] {
+  const ports = new Set<number>();
+  for (const c of p.chains)
+    for (const r of c.rules)
+      for (const s of r.steps) {
+        if (s.kind !== "u32" || s.field !== "dport" || s.negate) continue;
+        for (const [lo, hi] of s.ranges) if (hi - lo < 1024) for (let q = lo; q <= hi; q++) ports.add(q);
+      }
+  return [...ports];
 }

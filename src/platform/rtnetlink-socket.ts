@@ -19,6 +19,10 @@ const MSG_DONTWAIT = 0x40;
 /** sizeof(struct sockaddr_nl) */
 const SOCKADDR_NL_SIZE = 12;
 
+/** The nftables family of netlink, and its group of ruleset changes (NFNLGRP_NFTABLES = 7, as a bind bit). */
+export const NETLINK_NETFILTER = 12;
+export const NFNLGRP_NFTABLES_BIT = 1 << (7 - 1);
+
 /** rtnetlink multicast groups (the legacy RTMGRP_* bit masks of <linux/rtnetlink.h>). */
 export const RTMGRP_LINK = 0x1;
 export const RTMGRP_NEIGH = 0x4;
@@ -57,12 +61,15 @@ export class RtnetlinkSocket {
     return this.buffer.bytes;
   }
 
-  /** Opens a socket subscribed to `groups` (RTMGRP_* bits) in the caller's network namespace. */
-  static open(groups: number = HOST_STATE_GROUPS): RtnetlinkSocket {
+  /**
+   * Opens a socket subscribed to `groups` (RTMGRP_* bits) in the caller's network namespace; with
+   * `protocol` NETLINK_NETFILTER, to nfnetlink's groups (NFNLGRP_NFTABLES_BIT: ruleset changes).
+   */
+  static open(groups: number = HOST_STATE_GROUPS, protocol: number = NETLINK_ROUTE): RtnetlinkSocket {
     const c = libc();
     const fd = check(
-      c.socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE),
-      "socket(AF_NETLINK, NETLINK_ROUTE)",
+      c.socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol),
+      `socket(AF_NETLINK, ${protocol})`,
     );
     let buffer: NativeMemory | null = null;
     try {

@@ -37,6 +37,18 @@ export const STEER_KEY6_SIZE = 20;
 export const STEER_KEY6_PORT = 16;
 export const STEER_KEY6_PROTO = 18;
 
+/**
+ * Key of the `marks` hash map (8 bytes): the firewall marks of the firewall-mark services, by family.
+ * The program steers a TCP/UDP/SCTP packet whose mark (computed from the host's nftables rules,
+ * mark-program.ts) is there with the packet's family.
+ *
+ *   offset 0  u32 mark    host (little-endian) order
+ *   offset 4  u32 family  4 or 6
+ */
+export const MARK_KEY_SIZE = 8;
+export const MARK_KEY_MARK = 0;
+export const MARK_KEY_FAMILY = 4;
+
 /** Value of the services and replies maps (4 bytes): an id for the control plane, unused by the program. */
 export const STEER_VALUE_SIZE = 4;
 
@@ -104,8 +116,10 @@ export const SteerCounter = {
    * as a health checker's; also a fragment from a real server to a host address that is no LIP.
    */
   PASS_TO_HOST: 10,
+  /** TCP/UDP/SCTP that the host's nftables rules mark with a firewall-mark service's mark. */
+  FWMARK: 11,
 } as const;
-export const STEER_COUNTERS = 11;
+export const STEER_COUNTERS = 12;
 export const STEER_COUNTER_NAMES = Object.keys(SteerCounter) as (keyof typeof SteerCounter)[];
 
 /** Writes a services/replies key for an IPv4 address given as an unsigned 32-bit number. */

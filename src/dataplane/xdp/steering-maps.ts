@@ -32,6 +32,9 @@ import {
   LOCAL_KEY_SIZE,
   LOCAL_VALUE_SIZE,
   LOCAL6_KEY_SIZE,
+  MARK_KEY_FAMILY,
+  MARK_KEY_MARK,
+  MARK_KEY_SIZE,
   STEER_COUNTER_NAMES,
   STEER_COUNTERS,
   STEER_KEY_SIZE,
@@ -59,6 +62,7 @@ const MAP_NAMES: Record<keyof SteeringMapFds, string> = {
   xsks: "tslvs_xsks",
   counters: "tslvs_counters",
   ifMacs: "tslvs_ifmacs",
+  marks: "tslvs_marks",
 };
 
 export class SteeringMaps {
@@ -128,6 +132,7 @@ export class SteeringMaps {
         xsks: mk(MapType.XSKMAP, 4, 4, sizes.queues ?? 64, MAP_NAMES.xsks),
         counters: mk(MapType.PERCPU_ARRAY, 4, 8, STEER_COUNTERS, MAP_NAMES.counters),
         ifMacs: mk(MapType.HASH, IFMAC_KEY_SIZE, IFMAC_VALUE_SIZE, 256, MAP_NAMES.ifMacs),
+        marks: mk(MapType.HASH, MARK_KEY_SIZE, STEER_VALUE_SIZE, sizes.services ?? 4096, MAP_NAMES.marks),
       };
       return new SteeringMaps(fds);
     } catch (e) {
@@ -192,6 +197,24 @@ export class SteeringMaps {
     const had = mapDelete(map, this.steerKey(protocol, addr, port));
     if (lastOnAddress) mapDelete(map, this.steerKey(0, addr, 0));
     return had;
+  }
+
+  /** Steers TCP/UDP/SCTP packets of `family` whose mark (from the nftables rules) is `mark`. */
+  addMarkService(family: 4 | 6, mark: number): void {
+    this.setId(0);
+    mapUpdate(this.fds.marks, this.markKey(family, mark), this.value);
+  }
+
+  removeMarkService(family: 4 | 6, mark: number): boolean {
+    return mapDelete(this.fds.marks, this.markKey(family, mark));
+  }
+
+  private readonly markKeyBuf = new Uint8Array(MARK_KEY_SIZE);
+  private markKey(family: 4 | 6, mark: number): Uint8Array {
+    const v = new DataView(this.markKeyBuf.buffer);
+    v.setUint32(MARK_KEY_MARK, mark >>> 0, true);
+    v.setUint32(MARK_KEY_FAMILY, family, true);
+    return this.markKeyBuf;
   }
 
   /** Steers traffic coming from a real server's addr:port (NAT / FULLNAT replies). */

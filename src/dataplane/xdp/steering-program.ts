@@ -11,6 +11,9 @@
  *    unless addressed to one of the host's own addresses (in `local_ports`) on a port outside its
  *    FULLNAT range: that answers a socket of the host (a health checker's connection to RIP:port),
  *    since NAT replies go to clients and FULLNAT replies to a LIP port in the range;
+ *  - TCP/UDP/SCTP that no service takes by address, and that the firewall-mark rules (the host's
+ *    nftables prerouting rules, compiled; mark-program.ts) mark with a firewall-mark service's mark
+ *    (`marks`, by mark and family);
  *  - TCP/UDP/SCTP to a LIP in `local_ports` with the destination port in its range (FULLNAT replies);
  *  - IPv4 fragments to a VIP / from a real server / to a LIP (the address-only `(0, addr, 0)` entries),
  *    since later fragments carry no ports: the slow path reassembles or drops them. A fragment from
@@ -51,6 +54,8 @@ import {
 } from "../bpf/hook-abi.js";
 import { emitFastPath, type FastPathMapFds } from "../fastpath/fast-path-program.js";
 import { emitFastPath6 } from "../fastpath/fast-path-program-ipv6.js";
+import { hasMarkHooks, type MarkProgram } from "../marks/mark-rules.js";
+import { emitMarkRules } from "./mark-program.js";
 import {
   STEER_KEY_PORT,
   STEER_KEY_PROTO,
@@ -72,6 +77,8 @@ export interface SteeringMapFds {
   counters: number;
   /** ifindex -> the interface's own MAC: only frames addressed to it are steered. */
   ifMacs: number;
+  /** (mark, family) of every firewall-mark service (steering-layout.ts). */
+  marks: number;
 }
 
 export interface SteeringProgramOptions {
@@ -101,6 +108,12 @@ export interface SteeringProgramOptions {
    * ingress program, which takes them whole or segments them (engine.ts, generic mode).
    */
   passLongerThan?: number;
+  /**
+   * The firewall-mark rules (the host's nftables prerouting rules and the config's): a TCP/UDP/SCTP
+   * packet no address service takes is steered when they mark it with a firewall-mark service's
+   * mark (xdp/mark-program.ts). Without rules, or none for a family, nothing is evaluated.
+   */
+  marks?: MarkProgram;
 }
 
 const ETH_HLEN = 14;
@@ -144,6 +157,8 @@ const COUNTER_KEY = -24; // 4-byte counters index
 const IFMAC_KEY = -32; // 4-byte if_macs key
 const KEY6 = -56; // 20-byte services6/replies6 key
 const LOCAL6_KEY = -80; // 16-byte local_ports6 key
+const MARK = -84; // the running firewall mark (mark-program.ts)
+const MARK_KEY = -96; // 8-byte marks key
 
 /**
  * Register use: r6 = ctx, r7 = IP header, r8 = L4 header, r9 = L4 protocol (at the steering tail:
@@ -158,6 +173,8 @@ const PROTO = R9;
 class Generator {
   readonly a = new BpfAsm();
   private seq = 0;
+  /** Whether the firewall-mark rules can steer (then hit_fwmark is emitted). */
+  private fwmarkUsed = false;
 
   private readonly abi: HookAbi;
 
@@ -168,6 +185,7 @@ class Generator {
     /** TC: the slow-path veth's end steered frames are transmitted on; null for XDP. */
     private readonly slowIfindex: number | null,
     private readonly passLongerThan: number | null = null,
+    private readonly markRules: MarkProgram | null = null,
   ) {
     this.abi = slowIfindex === null ? XDP_ABI : TC_ABI;
   }
@@ -309,6 +327,26 @@ class Generator {
     a.ja("hit_icmp");
   }
 
+  /** The firewall-mark rules for `family`, when there are any: steered to hit_fwmark, else on. */
+  marks(family: 4 | 6): void {
+    const rules = this.markRules;
+    if (rules === null || !hasMarkHooks(rules, family)) return;
+    const miss = `fwmark_miss${family}`;
+    const steers = emitMarkRules(this.a, rules, family, this.fds.marks, {
+      ctx: CTX,
+      iph: IPH,
+      l4: L4,
+      proto: PROTO,
+      abi: this.abi,
+      markSlot: MARK,
+      keySlot: MARK_KEY,
+      hit: "hit_fwmark",
+      miss,
+    });
+    this.fwmarkUsed = this.fwmarkUsed || steers;
+    this.a.label(miss);
+  }
+
   /** Jumps to `target` when r9 is TCP, UDP or SCTP (the protocols with ports where IPVS has them). */
   ifPorts(target: string): void {
     this.a
@@ -444,6 +482,7 @@ class Generator {
     }
     this.lookup(4, services, IPH, IP_DADDR, L4, 2, true, "hit_service");
     this.lookup(4, services, IPH, IP_DADDR, null, 0, true, "hit_service_any");
+    this.marks(4);
     this.repliesAndLocals(4, replies);
 
     a.label("fragment");
@@ -526,6 +565,7 @@ class Generator {
     }
     this.lookup(6, services6, IPH, IP6_DADDR, L4, 2, true, "hit_service");
     this.lookup(6, services6, IPH, IP6_DADDR, null, 0, true, "hit_service_any");
+    this.marks(6);
     this.repliesAndLocals(6, replies6);
 
     a.label("fragment6");
@@ -556,6 +596,7 @@ class Generator {
     this.steer("hit_local", SteerCounter.LOCAL_PORT);
     this.steer("hit_fragment", SteerCounter.FRAGMENT);
     this.steer("hit_icmp", SteerCounter.ICMP_ERROR);
+    if (this.fwmarkUsed) this.steer("hit_fwmark", SteerCounter.FWMARK);
     this.pass("no_match", SteerCounter.PASS_NO_MATCH);
     this.pass("not_ip", SteerCounter.PASS_NOT_IP);
     this.pass("malformed", SteerCounter.PASS_MALFORMED);
@@ -614,6 +655,7 @@ export function buildSteeringProgram(fds: SteeringMapFds, options: SteeringProgr
     options.fastPath ?? null,
     hook === "xdp" ? null : hook.tc,
     options.passLongerThan ?? null,
+    options.marks ?? null,
   ).build();
 }
 
