@@ -6,16 +6,13 @@ import type { DestConfig, ServiceConfig } from "./api.js";
  * kind once, so nobody mistakes a stored option for a working one.
  */
 export const NOT_ACTED_ON = {
-  sctp: "sctp service",
   gue: "gue tunnel",
   gre: "gre tunnel",
   syncDaemon: "sync daemon",
 } as const;
 
-export function serviceNotActedOn(svc: ServiceConfig): string[] {
-  const out: string[] = [];
-  if (svc.id.protocol === "sctp") out.push(NOT_ACTED_ON.sctp);
-  return out;
+export function serviceNotActedOn(_svc: ServiceConfig): string[] {
+  return [];
 }
 
 export function destNotActedOn(d: DestConfig): string[] {
