@@ -22,17 +22,7 @@ import {
   sctpChecksumValid,
   writeSctpChecksum,
 } from "../src/net/sctp.js";
-import { refChecksum } from "./net-frames.js";
-
-/** Bit-at-a-time CRC32c straight from the definition (reflected polynomial 0x82F63B78). */
-function refCrc32c(b: ArrayLike<number>): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) {
-    c ^= b[i]!;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
+import { refChecksum, refCrc32c } from "./net-frames.js";
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 
