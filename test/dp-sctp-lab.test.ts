@@ -1,0 +1,156 @@
+/**
+ * SCTP services through the real daemon and its AF_XDP engine, in the NAT lab: both ends are played
+ * with raw sockets as SCTP stacks would (test/support/sctp-peer.ts; this kernel has no SCTP
+ * sockets), and scapy — not tslvs — decodes what crosses the wire on each side. One association
+ * goes through its whole life (INIT, INIT ACK, COOKIE ECHO/ACK, DATA/SACK, HEARTBEAT, SHUTDOWN,
+ * SHUTDOWN ACK, SHUTDOWN COMPLETE) with `tslvsadm -Lnc` showing the kernel's state names after each
+ * step; the real server's port differs from the VIP's, so every packet's CRC32c must have been
+ * computed again by the director, and scapy checks it on both sides. A second association goes to
+ * the other real server (rr) and ends with an ABORT; an INIT with a wrong CRC32c reaches nobody and
+ * is counted.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+import { NetLab } from "../src/cli/lab/netns.js";
+import { buildNatLab } from "../src/cli/lab/topologies.js";
+import { DirectorProcess, type LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { haveRoot } from "./support/privileged.js";
+import { DEBIAN_PYTHON, type SctpSeen, sctpAsk, startSctpPeer } from "./support/sctp-peer.js";
+
+const VPORT = 3868;
+const RPORT = 3869;
+// RFC 9260 chunk types, as scapy reports them.
+const DATA = 0;
+const INIT = 1;
+const INIT_ACK = 2;
+const SACK = 3;
+const HEARTBEAT = 4;
+const HEARTBEAT_ACK = 5;
+const ABORT = 6;
+const SHUTDOWN = 7;
+const SHUTDOWN_ACK = 8;
+const COOKIE_ECHO = 10;
+const COOKIE_ACK = 11;
+const SHUTDOWN_COMPLETE = 14;
+
+test("SCTP NAT lab: an association's life in -Lnc, ports translated, CRC32c valid on both sides (scapy)", async (t) => {
+  if (!haveRoot(t)) return;
+  const scapy = spawnSync(DEBIAN_PYTHON, ["-c", "import scapy.layers.sctp"], { stdio: "ignore" });
+  assert.equal(scapy.status, 0, "python3-scapy is missing: 'npm test' installs test/system-packages.txt");
+  const lab = new NetLab(labPrefix("sctp"));
+  let director: DirectorProcess | undefined;
+  const peers: LineProcess[] = [];
+  try {
+    const topo = buildNatLab(lab);
+    const servers = new Map<string, LineProcess>();
+    await Promise.all(
+      topo.servers.map(async (rs) => {
+        const p = await startSctpPeer(lab, rs.host, ["server", rs.name, String(RPORT)]);
+        servers.set(rs.rip, p);
+        peers.push(p);
+      }),
+    );
+    director = await DirectorProcess.start(lab, topo.director, [topo.outsideIf, topo.insideIf]);
+    const vip = `${topo.vip}:${VPORT}`;
+    assert.equal(director.adm(["-A", "--sctp-service", vip, "-s", "rr"]), "");
+    for (const rs of topo.servers)
+      assert.equal(director.adm(["-a", "--sctp-service", vip, "-r", `${rs.rip}:${RPORT}`, "-m"]), "");
+    assert.match(director.adm(["-Ln"]), /SCTP {2}198\.18\.0\.10:3868 rr\n/);
+    assert.doesNotMatch(director.log, /not acted on.*sctp/i);
+
+    const conn = (cport: number): string => {
+      const line = director!
+        .adm(["-Lnc"])
+        .split("\n")
+        .find((l) => l.includes(`${topo.cip}:${cport} `));
+      return line ?? "";
+    };
+    const stateOf = (cport: number) => conn(cport).split(/\s+/)[2];
+    /** The one packet of `rx` carrying chunk `type`, checked as the client must see it. */
+    const answer = (rx: SctpSeen[], type: number, cport: number): SctpSeen => {
+      const p = rx.find((x) => x.chunks.includes(type));
+      assert.ok(p, `no chunk ${type} came back: ${JSON.stringify(rx)}`);
+      assert.deepEqual([p.src, p.sport, p.dport], [topo.vip, VPORT, cport], "answered from the VIP's port");
+      assert.ok(p.crcOk, `CRC32c of the translated packet (chunk ${type}) is right for scapy`);
+      return p;
+    };
+
+    const a = await startSctpPeer(lab, topo.client, ["client", topo.vip, String(VPORT), "40000"]);
+    peers.push(a);
+    let rx = await sctpAsk(a, "init");
+    const initAck = answer(rx, INIT_ACK, 40000);
+    assert.deepEqual(initAck.chunks, [INIT_ACK], "an INIT ACK travels alone");
+    assert.equal(stateOf(40000), "C-SENT");
+    const rsA = conn(40000).split(/\s+/)[5]!.replace(/:\d+$/, "");
+    assert.match(
+      conn(40000),
+      new RegExp(`^SCTP .* ${topo.vip}:${VPORT} +${rsA.replace(/\./g, "\\.")}:${RPORT}`),
+    );
+    rx = await sctpAsk(a, "cookie-echo");
+    answer(rx, COOKIE_ACK, 40000);
+    assert.equal(stateOf(40000), "ESTABLISHED");
+    assert.match(
+      director.adm(["-Ln"]),
+      new RegExp(`-> ${rsA.replace(/\./g, "\\.")}:${RPORT} +Masq +1 +1 +0\\n`),
+    );
+
+    rx = await sctpAsk(a, "data hello over sctp");
+    answer(rx, SACK, 40000);
+    const echoed = answer(rx, DATA, 40000);
+    const nameA = topo.servers.find((s) => s.rip === rsA)!.name;
+    assert.equal(echoed.data, `${nameA} got hello over sctp`, "the DATA chunk's payload crossed intact");
+    rx = await sctpAsk(a, "heartbeat");
+    answer(rx, HEARTBEAT_ACK, 40000);
+    assert.equal(stateOf(40000), "ESTABLISHED");
+    rx = await sctpAsk(a, "shutdown");
+    answer(rx, SHUTDOWN_ACK, 40000);
+    assert.equal(stateOf(40000), "S-ACK-SENT");
+    await sctpAsk(a, "shutdown-complete");
+    assert.equal(stateOf(40000), "CLOSED");
+    assert.match(conn(40000), /^SCTP 01:0\d {2}CLOSED/, "CLOSED keeps the kernel's 61 s");
+
+    // What the real server received: its own port, the client's address, CRC32c right, one chunk each.
+    const seenA = servers.get(rsA)!;
+    const got: SctpSeen[] = [];
+    for (let k = 0; k < 6; k++) got.push(await seenA.next<SctpSeen>(3000));
+    assert.deepEqual(
+      got.map((g) => g.chunks),
+      [[INIT], [COOKIE_ECHO], [DATA], [HEARTBEAT], [SHUTDOWN], [SHUTDOWN_COMPLETE]],
+    );
+    for (const g of got) {
+      assert.deepEqual([g.src, g.sport, g.dst, g.dport], [topo.cip, 40000, rsA, RPORT]);
+      assert.ok(g.crcOk, `CRC32c right at the real server for chunks ${g.chunks}`);
+    }
+
+    // A second association: the other real server (rr), rejected with an ABORT from the client.
+    const b = await startSctpPeer(lab, topo.client, ["client", topo.vip, String(VPORT), "40001"]);
+    peers.push(b);
+    rx = await sctpAsk(b, "init");
+    answer(rx, INIT_ACK, 40001);
+    const rsB = conn(40001).split(/\s+/)[5]!.replace(/:\d+$/, "");
+    assert.notEqual(rsB, rsA, "rr sent the second association to the other real server");
+    await sctpAsk(b, "abort");
+    assert.equal(stateOf(40001), "CLOSED");
+    const seenB = servers.get(rsB)!;
+    assert.deepEqual((await seenB.next<SctpSeen>(3000)).chunks, [INIT]);
+    assert.deepEqual((await seenB.next<SctpSeen>(3000)).chunks, [ABORT]);
+
+    // A damaged INIT: no answer, no connection, nothing at either real server; counted at stop.
+    const c = await startSctpPeer(lab, topo.client, ["client", topo.vip, String(VPORT), "40002"]);
+    peers.push(c);
+    assert.deepEqual(await sctpAsk(c, "bad-init"), []);
+    assert.equal(conn(40002), "");
+    await sleep(200);
+    // "ready" and the packets above, nothing more.
+    for (const s of servers.values())
+      assert.equal(s.lines.length, s === seenA ? 7 : 3, "nothing more arrived");
+    await director.stop();
+    const counters = director.engineCounters();
+    assert.ok(counters && counters.sctpBadChecksum! >= 1, `bad CRC counted: ${JSON.stringify(counters)}`);
+  } finally {
+    for (const p of peers) p.child.kill();
+    await director?.stop();
+    await lab.destroy();
+  }
+});
