@@ -26,7 +26,7 @@ import json, os, select, socket, struct, sys, time
 from scapy.layers.inet import IP
 from scapy.layers.sctp import (SCTP, crc32c, SCTPChunkInit, SCTPChunkInitAck, SCTPChunkParamStateCookie,
     SCTPChunkCookieEcho, SCTPChunkCookieAck, SCTPChunkData, SCTPChunkSACK, SCTPChunkHeartbeatReq,
-    SCTPChunkHeartbeatAck, SCTPChunkParamHearbeatInfo, SCTPChunkShutdown, SCTPChunkShutdownAck,
+    SCTPChunkHeartbeatAck, SCTPChunkParamHeartbeatInfo, SCTPChunkShutdown, SCTPChunkShutdownAck,
     SCTPChunkShutdownComplete, SCTPChunkAbort)
 from scapy.packet import NoPayload
 
@@ -81,7 +81,7 @@ def server(name, port):
             send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkCookieAck())
         elif first.type == 0:
             send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkSACK(cumul_tsn_ack=first.tsn, a_rwnd=65536))
-            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkData(tsn=tsn, stream_id=0, stream_seq=0,
+            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkData(tsn=tsn, stream_id=0, stream_seq=0, proto_id=0,
                  beginning=1, ending=1, data=(name + " got " + info["data"]).encode()))
             tsn += 1
         elif first.type == 4:
@@ -108,11 +108,11 @@ def client(vip, port, cport):
         elif cmd == "cookie-echo":
             send(vip, cport, port, peer_tag, SCTPChunkCookieEcho(cookie=cookie))
         elif cmd == "data":
-            send(vip, cport, port, peer_tag, SCTPChunkData(tsn=tsn, stream_id=0, stream_seq=0, beginning=1,
+            send(vip, cport, port, peer_tag, SCTPChunkData(tsn=tsn, stream_id=0, stream_seq=0, proto_id=0, beginning=1,
                  ending=1, data=arg.encode()))
             tsn += 1
         elif cmd == "heartbeat":
-            send(vip, cport, port, peer_tag, SCTPChunkHeartbeatReq(params=[SCTPChunkParamHearbeatInfo(data=b"hb")]))
+            send(vip, cport, port, peer_tag, SCTPChunkHeartbeatReq(params=[SCTPChunkParamHeartbeatInfo(data=b"hb")]))
         elif cmd == "shutdown":
             send(vip, cport, port, peer_tag, SCTPChunkShutdown(cumul_tsn_ack=0))
         elif cmd == "shutdown-complete":
