@@ -56,7 +56,7 @@ test("SCTP NAT lab: an association's life in -Lnc, ports translated, CRC32c vali
     assert.equal(director.adm(["-A", "--sctp-service", vip, "-s", "rr"]), "");
     for (const rs of topo.servers)
       assert.equal(director.adm(["-a", "--sctp-service", vip, "-r", `${rs.rip}:${RPORT}`, "-m"]), "");
-    assert.match(director.adm(["-Ln"]), /SCTP {2}198\.18\.0\.10:3868 rr\n/);
+    assert.match(director.adm(["-Ln"]), /\nSCTP 198\.18\.0\.10:3868 rr\n/);
     assert.doesNotMatch(director.log, /not acted on.*sctp/i);
 
     const conn = (cport: number): string => {
@@ -92,7 +92,7 @@ test("SCTP NAT lab: an association's life in -Lnc, ports translated, CRC32c vali
     assert.equal(stateOf(40000), "ESTABLISHED");
     assert.match(
       director.adm(["-Ln"]),
-      new RegExp(`-> ${rsA.replace(/\./g, "\\.")}:${RPORT} +Masq +1 +1 +0\\n`),
+      new RegExp(`-> ${rsA.replace(/\./g, "\\.")}:${RPORT} +Masq +1 +1 +0 *\\n`),
     );
 
     rx = await sctpAsk(a, "data hello over sctp");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_FIN, TCP_SYN } from "../src/core/flow.js";
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_FIN, TCP_SYN } from "../src/core/flow.js";
 import { Verdict } from "../src/core/verdict.js";
 import { FastPath } from "../src/dataplane/fastpath/fast-path.js";
 import { encodeFlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE } from "../src/dataplane/fastpath/flow-layout.js";
@@ -322,5 +322,59 @@ test("NAT: the reply direction is installed with the inbound one, toward the cli
     closeFd(prog);
     steering.close();
     fp.stop({ info: () => {}, warn: () => {} });
+  }
+});
+
+test("SCTP: a DR association is offloaded once ESTABLISHED and handed back on SHUTDOWN; NAT never", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const p = new FlowPacket();
+    const v = new Verdict();
+    const chunk = (type: number) => {
+      p.sctpChunk = type;
+      p.sctpNextChunk = -1;
+      return p;
+    };
+    const sctp = (vip: string, method: "route" | "masq") => {
+      const key = { kind: "addr" as const, protocol: IPPROTO_SCTP, addr: ip(vip), port: 3868 };
+      r.d.addService(svcSpec(key));
+      r.d.addDest(key, destSpec(RIP, 3868, method));
+    };
+    sctp(VIP, "route");
+    sctp("198.18.0.11", "masq");
+    for (const [vip, cport] of [
+      [VIP, 40000],
+      ["198.18.0.11", 40001],
+    ] as const) {
+      const send = (type: number) => {
+        packet(p, IPPROTO_SCTP, `${CLIENT}:${cport}`, `${vip}:3868`);
+        r.d.inbound(chunk(type), 100, v);
+        r.offload.offer(p, v, true, HOP, 1, OUR_MAC, 1500);
+        r.offload.flush();
+      };
+      const reply = (type: number) => {
+        packet(p, IPPROTO_SCTP, `${RIP}:3868`, `${CLIENT}:${cport}`);
+        r.d.outbound(chunk(type), 100, v);
+      };
+      send(1); // INIT
+      assert.equal(inMap(r.fast, IPPROTO_SCTP, CLIENT, cport, vip, 3868), false, "not before ESTABLISHED");
+      if (vip === VIP) {
+        send(10); // COOKIE ECHO: DR's INPUT_ONLY table makes it ESTABLISHED
+        send(0); // DATA
+        assert.ok(inMap(r.fast, IPPROTO_SCTP, CLIENT, cport, vip, 3868), "DR, ESTABLISHED: offloaded");
+        send(7); // SHUTDOWN leaves ESTABLISHED: the flow goes back to the slow path
+        assert.equal(inMap(r.fast, IPPROTO_SCTP, CLIENT, cport, vip, 3868), false);
+      } else {
+        reply(2);
+        send(10);
+        reply(11);
+        send(0);
+        assert.equal(r.d.connections(100).find((c) => c.cport === cport)?.state, "ESTABLISHED");
+        assert.equal(inMap(r.fast, IPPROTO_SCTP, CLIENT, cport, vip, 3868), false, "NAT SCTP stays slow");
+      }
+    }
+  } finally {
+    r.close();
   }
 });

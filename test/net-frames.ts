@@ -119,7 +119,7 @@ function l4Segment(s: FrameSpec): number[] {
   return seg;
 }
 
-/** A whole Ethernet frame. */
+/** A whole Ethernet frame (protocol 132: the payload is the SCTP packet, see sctpPacket). */
 export function buildFrame(s: FrameSpec): Uint8Array {
   const seg = l4Segment(s);
   const out: number[] = [...(s.dstMac ?? [2, 0, 0, 0, 0, 2]), ...(s.srcMac ?? [2, 0, 0, 0, 0, 1])];
@@ -244,6 +244,18 @@ export function ipv4ChecksumsValid(frame: Uint8Array, l3 = 14): boolean {
   if (proto === 4) return ipv4ChecksumsValid(frame, l3 + ihl);
   const seg = frame.subarray(l3 + ihl, l3 + total);
   if (proto === 17 && seg[6] === 0 && seg[7] === 0) return true;
+  if (proto === 132) {
+    // SCTP: CRC32c over the packet with its field zeroed, sent least significant byte first.
+    const z = Array.from(seg);
+    z.fill(0, 8, 12);
+    const c = refCrc32c(z);
+    return (
+      seg[8] === (c & 255) &&
+      seg[9] === ((c >>> 8) & 255) &&
+      seg[10] === ((c >>> 16) & 255) &&
+      seg[11] === c >>> 24
+    );
+  }
   const word = (at: number) =>
     ((frame[at]! << 24) | (frame[at + 1]! << 16) | (frame[at + 2]! << 8) | frame[at + 3]!) >>> 0;
   return refChecksum([...pseudoHeader(4, [word(l3 + 12)], [word(l3 + 16)], proto, seg.length), ...seg]) === 0;
