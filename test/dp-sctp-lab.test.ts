@@ -7,13 +7,14 @@
  * step; the real server's port differs from the VIP's, so every packet's CRC32c must have been
  * computed again by the director, and scapy checks it on both sides. A second association goes to
  * the other real server (rr) and ends with an ABORT; an INIT with a wrong CRC32c reaches nobody and
- * is counted.
+ * is counted. In the DR lab, an ESTABLISHED association's DATA and HEARTBEATs are forwarded by the
+ * XDP/TC fast path and its SHUTDOWN still reaches the state machine (decision 1120).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { buildNatLab } from "../src/cli/lab/topologies.js";
+import { buildDrLab, buildNatLab } from "../src/cli/lab/topologies.js";
 import { DirectorProcess, type LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
 import { haveRoot } from "./support/privileged.js";
 import { DEBIAN_PYTHON, type SctpSeen, sctpAsk, startSctpPeer } from "./support/sctp-peer.js";
@@ -148,6 +149,88 @@ test("SCTP NAT lab: an association's life in -Lnc, ports translated, CRC32c vali
     await director.stop();
     const counters = director.engineCounters();
     assert.ok(counters && counters.sctpBadChecksum! >= 1, `bad CRC counted: ${JSON.stringify(counters)}`);
+  } finally {
+    for (const p of peers) p.child.kill();
+    await director?.stop();
+    await lab.destroy();
+  }
+});
+
+test("SCTP DR lab: an ESTABLISHED association's DATA and HEARTBEATs take the fast path, its SHUTDOWN the state machine", async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("sctpdr"));
+  let director: DirectorProcess | undefined;
+  const peers: LineProcess[] = [];
+  try {
+    const topo = buildDrLab(lab);
+    const servers = new Map<string, LineProcess>();
+    await Promise.all(
+      topo.servers.map(async (rs) => {
+        const p = await startSctpPeer(lab, rs.host, ["server", rs.name, String(VPORT)]);
+        servers.set(rs.rip, p);
+        peers.push(p);
+      }),
+    );
+    director = await DirectorProcess.start(lab, topo.director, [topo.lanIf]);
+    const vip = `${topo.vip}:${VPORT}`;
+    assert.equal(director.adm(["-A", "--sctp-service", vip, "-s", "rr"]), "");
+    for (const rs of topo.servers)
+      assert.equal(director.adm(["-a", "--sctp-service", vip, "-r", `${rs.rip}:${VPORT}`, "-g"]), "");
+    const conn = () =>
+      director!
+        .adm(["-Lnc"])
+        .split("\n")
+        .find((l) => l.includes(`${topo.cip}:40010 `)) ?? "";
+    const answer = (rx: SctpSeen[], type: number): SctpSeen => {
+      const p = rx.find((x) => x.chunks.includes(type));
+      assert.ok(p, `no chunk ${type} came back: ${JSON.stringify(rx)}`);
+      assert.deepEqual([p.src, p.sport, p.dport, p.crcOk], [topo.vip, VPORT, 40010, true]);
+      return p;
+    };
+
+    const a = await startSctpPeer(lab, topo.client, ["client", topo.vip, String(VPORT), "40010"]);
+    peers.push(a);
+    answer(await sctpAsk(a, "init"), INIT_ACK);
+    // DR sees the client's side only: the kernel's INPUT_ONLY table.
+    assert.match(conn(), /^SCTP \S+ +INIT1 /);
+    const rs = conn().split(/\s+/)[5]!.replace(/:\d+$/, "");
+    answer(await sctpAsk(a, "cookie-echo"), COOKIE_ACK);
+    assert.match(conn(), /^SCTP 1[45]:\d\d {2}ESTABLISHED /);
+    const rounds = 6;
+    for (let k = 0; k < rounds; k++) {
+      const rx = await sctpAsk(a, `data message ${k}`);
+      assert.equal(answer(rx, DATA).data, `${topo.servers.find((s) => s.rip === rs)!.name} got message ${k}`);
+      answer(await sctpAsk(a, "heartbeat"), HEARTBEAT_ACK);
+    }
+    answer(await sctpAsk(a, "shutdown"), SHUTDOWN_ACK);
+    assert.match(conn(), /^SCTP \S+ +S-RECEIVED /, "the SHUTDOWN reached the state machine");
+    await sctpAsk(a, "shutdown-complete");
+    assert.match(conn(), /^SCTP \S+ +CLOSED /);
+
+    const seen = servers.get(rs)!;
+    const chunks: number[][] = [];
+    for (let k = 0; k < 2 * rounds + 4; k++) {
+      const g = await seen.next<SctpSeen>(3000);
+      assert.ok(g.crcOk, "DR and the fast path leave the CRC32c as the client wrote it");
+      assert.deepEqual([g.src, g.dst, g.dport], [topo.cip, topo.vip, VPORT]);
+      chunks.push(g.chunks);
+    }
+    const middle = Array.from({ length: rounds }, () => [[DATA], [HEARTBEAT]]).flat();
+    assert.deepEqual(chunks, [[INIT], [COOKIE_ECHO], ...middle, [SHUTDOWN], [SHUTDOWN_COMPLETE]]);
+
+    await director.stop();
+    const fp = director.log
+      .split("\n")
+      .filter((l) => l.includes('"fast path stopped"'))
+      .map((l) => JSON.parse(l) as { fastPath: { program: { FORWARDED: number; SLOW_CONTROL: number } } })[0];
+    assert.ok(fp, `the daemon logged the fast path's counters:\n${director.log}`);
+    t.diagnostic(`fast path: ${JSON.stringify(fp.fastPath.program)}`);
+    // The first DATA installs the flow from the slow path; the others and the HEARTBEATs are XDP's.
+    assert.ok(
+      fp.fastPath.program.FORWARDED >= 2 * rounds - 2,
+      "DATA and HEARTBEAT forwarded in the fast path",
+    );
+    assert.ok(fp.fastPath.program.SLOW_CONTROL >= 1, "the SHUTDOWN went to the slow path");
   } finally {
     for (const p of peers) p.child.kill();
     await director?.stop();

@@ -7,7 +7,8 @@
  *
  * `server NAME PORT`: answers INIT with INIT ACK (a state cookie), COOKIE ECHO with COOKIE ACK, DATA
  * with a SACK and then a DATA chunk "NAME got TEXT", HEARTBEAT with HEARTBEAT ACK, SHUTDOWN with
- * SHUTDOWN ACK; prints "ready", then one JSON line per packet received on PORT.
+ * SHUTDOWN ACK, each from the address the packet was sent to (a DR real server answers from the VIP);
+ * prints "ready", then one JSON line per packet received on PORT.
  *
  * `client VIP PORT CPORT`: reads commands on stdin (init, cookie-echo, data TEXT, heartbeat,
  * shutdown, shutdown-complete, abort, bad-init: an INIT whose CRC32c is wrong), sends the chunk
@@ -49,11 +50,20 @@ def decode(data):
     return p, s, {"src": p.src, "dst": p.dst, "sport": s.sport, "dport": s.dport, "tag": s.tag,
                   "crcOk": ok, "chunks": chunks, "data": text, "len": len(l4)}
 
-def send(addr, sport, dport, tag, chunk, corrupt=False):
+SENDERS = {}
+
+def send(addr, sport, dport, tag, chunk, corrupt=False, src=None):
     b = bytearray(bytes(SCTP(sport=sport, dport=dport, tag=tag) / chunk))
     if corrupt:
         b[8] ^= 0xff
-    sock.sendto(bytes(b), (addr, 0))
+    s = sock
+    if src is not None:
+        # From the address the peer wrote to (a DR real server answers from the VIP on its lo).
+        s = SENDERS.get(src)
+        if s is None:
+            s = SENDERS[src] = socket.socket(socket.AF_INET, socket.SOCK_RAW, 132)
+            s.bind((src, 0))
+    s.sendto(bytes(b), (addr, 0))
 
 def server(name, port):
     tsn = 1000
@@ -74,20 +84,20 @@ def server(name, port):
         peer = (p.src, s.sport)
         if first.type == 1:
             cookie = b"cookie-" + name.encode() + b"-" + str(s.sport).encode()
-            send(p.src, port, s.sport, first.init_tag, SCTPChunkInitAck(init_tag=0x5e4e4000 + s.sport,
+            send(p.src, port, s.sport, first.init_tag, src=p.dst, chunk=SCTPChunkInitAck(init_tag=0x5e4e4000 + s.sport,
                  a_rwnd=65536, n_out_streams=1, n_in_streams=1, init_tsn=tsn,
                  params=[SCTPChunkParamStateCookie(cookie=cookie)]))
         elif first.type == 10:
-            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkCookieAck())
+            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkCookieAck(), src=p.dst)
         elif first.type == 0:
-            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkSACK(cumul_tsn_ack=first.tsn, a_rwnd=65536))
+            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkSACK(cumul_tsn_ack=first.tsn, a_rwnd=65536), src=p.dst)
             send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkData(tsn=tsn, stream_id=0, stream_seq=0, proto_id=0,
-                 beginning=1, ending=1, data=(name + " got " + info["data"]).encode()))
+                 beginning=1, ending=1, data=(name + " got " + info["data"]).encode()), src=p.dst)
             tsn += 1
         elif first.type == 4:
-            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkHeartbeatAck(params=first.params))
+            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkHeartbeatAck(params=first.params), src=p.dst)
         elif first.type == 7:
-            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkShutdownAck())
+            send(p.src, port, s.sport, TAGS.get(peer, 0), SCTPChunkShutdownAck(), src=p.dst)
         if first.type == 1:
             TAGS[peer] = first.init_tag
 
