@@ -6,10 +6,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { IpAddr } from "../src/core/address.js";
 import { PROTO_SCTP } from "../src/net/ip.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_L4_TRUNCATED, PARSE_OK } from "../src/net/reason.js";
-import { natInbound, natOutbound, RW_OK } from "../src/net/rewrite.js";
+import { fullnatInbound, fullnatOutbound, natInbound, natOutbound, RW_OK } from "../src/net/rewrite.js";
 import {
   crc32c,
   crc32cUpdate,
@@ -22,7 +23,7 @@ import {
   sctpChecksumValid,
   writeSctpChecksum,
 } from "../src/net/sctp.js";
-import { refChecksum, refCrc32c } from "./net-frames.js";
+import { buildFrame, refChecksum, refCrc32c, sctpChunkBytes, sctpPacket } from "./net-frames.js";
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
 
@@ -172,3 +173,40 @@ function zeroedCrc(f: Uint8Array, l4: number): Uint8Array {
   c.fill(0, 8, 12);
   return c;
 }
+
+test("FULLNAT both ways and NAT over IPv6 leave a valid CRC32c (no pseudo-header: addresses do not enter it)", () => {
+  const p = new ParsedFrame();
+  const chunk = sctpChunkBytes(0, 3, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 104, 105]);
+  const l4 = sctpPacket(40000, 3868, 0x0a0b0c0d, [chunk]);
+  const v4frame = buildFrame({ family: 4, protocol: 132, src: [0xc6120064], dst: [0xc612000a], payload: l4 });
+  parseFrame(v4frame, 0, v4frame.length, p);
+  const lip = Uint32Array.of(0xc6130a01);
+  const rs = Uint32Array.of(0xc6130a14);
+  assert.equal(fullnatInbound(v4frame, p, lip, 0, 5001, rs, 0, 3869), RW_OK);
+  assert.deepEqual([p.sport, p.dport], [5001, 3869]);
+  assert.ok(sctpChecksumValid(v4frame, p.l4Off, p.l4Len));
+  parseFrame(v4frame, 0, v4frame.length, p);
+  const vip = Uint32Array.of(0xc612000a);
+  const client = Uint32Array.of(0xc6120064);
+  assert.equal(fullnatOutbound(v4frame, p, vip, 0, 3868, client, 0, 40000), RW_OK);
+  assert.ok(sctpChecksumValid(v4frame, p.l4Off, p.l4Len));
+  assert.deepEqual(
+    Array.from(v4frame.subarray(p.l4Off)),
+    sctpPacket(3868, 40000, 0x0a0b0c0d, [chunk]),
+    "the bytes an SCTP stack at VIP:3868 would send to the client's port",
+  );
+
+  const six = (s: string) => IpAddr.mustParse(s).words;
+  const v6frame = buildFrame({
+    family: 6,
+    protocol: 132,
+    src: six("2001:2::100"),
+    dst: six("2001:2::10"),
+    payload: l4,
+  });
+  assert.equal(parseFrame(v6frame, 0, v6frame.length, p), PARSE_OK);
+  assert.deepEqual([p.family, p.sctpChunk, p.dport], [6, SCTP_CID_DATA, 3868]);
+  assert.equal(natInbound(v6frame, p, Uint32Array.from(six("2001:2:0:1::20")), 0, 3869), RW_OK);
+  assert.ok(sctpChecksumValid(v6frame, p.l4Off, p.l4Len));
+  assert.equal(refCrc32c(zeroedCrc(v6frame, p.l4Off)), sctpChecksumField(v6frame, p.l4Off));
+});
