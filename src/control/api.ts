@@ -104,7 +104,7 @@ export interface ServiceEntry extends ServiceConfig {
   rates: RateValues;
   /** Kernel list order: newest-added first. ipvsadm sorts for display unless --nosort. */
   dests: DestEntry[];
-  /** Options stored and listed but not acted on yet (e.g. "sctp service"); absent when none. */
+  /** Options stored and listed but not acted on yet (e.g. "gue tunnel"); absent when none. */
   notActedOn?: string[];
   /** New connections that found no real server, since start (the metrics' render only). */
   noDestination?: number;
@@ -128,7 +128,7 @@ export interface InfoEntry {
   connections: number;
   connCapacity: number;
   connRefusedFull: number;
-  /** What the rules and the config file hold that is accepted but not acted on ("vrrp_instance", "sctp service"...). */
+  /** What the rules and the config file hold that is accepted but not acted on ("vrrp_instance", "sync daemon"...). */
   notActedOn: string[];
 }
 
