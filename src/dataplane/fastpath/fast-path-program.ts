@@ -115,6 +115,24 @@ const IP_DF_BYTE = 0x40;
 /** bpf_skb_adjust_room mode: the room goes between the Ethernet and the IP header. */
 const BPF_ADJ_ROOM_MAC = 1;
 
+/**
+ * SCTP's gate before the flow lookup (DR and TUN flows only: decision 1120): the common header and
+ * the first chunk's header must be in the frame (else `slow`), and the first chunk must be one that
+ * leaves an ESTABLISHED association as it is — DATA, SACK, HEARTBEAT or HEARTBEAT ACK — (else
+ * `control`: the state machine's); falls through for those. Uses r1, r3, r4.
+ */
+export function emitSctpChunkGate(a: BpfAsm, c: FastPathContext, control: string): void {
+  a.ldx("u32", R3, c.ctx, c.abi.dataEnd)
+    .mov64Reg(R4, c.l4)
+    .add64Imm(R4, 16)
+    .jmpReg("jgt", R4, R3, c.fallThrough)
+    .ldx("u8", R1, c.l4, 12)
+    .jmpImm("jeq", R1, SCTP_CID_DATA, `${control}_sctp_ok`)
+    .jmpImm("jlt", R1, SCTP_CID_SACK, control)
+    .jmpImm("jgt", R1, SCTP_CID_HEARTBEAT_ACK, control)
+    .label(`${control}_sctp_ok`);
+}
+
 /** Emits `counter += 1` in the per-CPU stats map. Clobbers r0-r5. */
 export function count(a: BpfAsm, fds: FastPathMapFds, id: number, skip: string): void {
   a.st("u32", R10, STAT_KEY, id);
@@ -278,19 +296,10 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .ldx("u8", R1, l4, 13)
     .jmpImm("jset", R1, TCP_FIN_SYN_RST, "fp_control")
     .ja("fp_key")
-    // SCTP (DR and TUN flows only: decision 1120): the common header and the first chunk's header;
-    // only chunks that leave an ESTABLISHED association as it is (DATA, SACK, HEARTBEAT and its
-    // ACK) are taken, every other one belongs to the state machine.
-    .label("fp_sctp")
-    .ldx("u32", R3, ctx, abi.dataEnd)
-    .mov64Reg(R4, l4)
-    .add64Imm(R4, 16)
-    .jmpReg("jgt", R4, R3, slow)
-    .ldx("u8", R1, l4, 12)
-    .jmpImm("jeq", R1, SCTP_CID_DATA, "fp_key")
-    .jmpImm("jlt", R1, SCTP_CID_SACK, "fp_control")
-    .jmpImm("jgt", R1, SCTP_CID_HEARTBEAT_ACK, "fp_control")
-
+    // SCTP: only the chunks that leave an ESTABLISHED association as it is.
+    .label("fp_sctp");
+  emitSctpChunkGate(a, c, "fp_control");
+  a
     // key: saddr, daddr (as in the packet), both ports in one u32, protocol, 3 zero bytes.
     .label("fp_key")
     .ldx("u32", R1, iph, 12)

@@ -340,6 +340,8 @@ export class FlowOffload implements ConnEvents {
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
+    } else if (proto === IPPROTO_SCTP) {
+      if (t.state[i] !== SCTP_S_ESTABLISHED || (fwd !== CONN_F_DROUTE && !tunnel)) return;
     } else if (proto !== IPPROTO_UDP) {
       return;
     }
