@@ -8,14 +8,16 @@
  * computed again by the director, and scapy checks it on both sides. A second association goes to
  * the other real server (rr) and ends with an ABORT; an INIT with a wrong CRC32c reaches nobody and
  * is counted. In the DR lab, an ESTABLISHED association's DATA and HEARTBEATs are forwarded by the
- * XDP/TC fast path and its SHUTDOWN still reaches the state machine (decision 1120).
+ * XDP/TC fast path and its SHUTDOWN still reaches the state machine (decision 1120); in the TUN lab
+ * (IPIP across a router, `tslvs rs --mode tun` at the real server) the same, encapsulated.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { buildDrLab, buildNatLab } from "../src/cli/lab/topologies.js";
+import { buildDrLab, buildNatLab, buildTunLab } from "../src/cli/lab/topologies.js";
 import { DirectorProcess, type LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
+import { startRsHelper } from "./support/lvs-lab.js";
 import { haveRoot } from "./support/privileged.js";
 import { DEBIAN_PYTHON, type SctpSeen, sctpAsk, startSctpPeer } from "./support/sctp-peer.js";
 
@@ -231,6 +233,66 @@ test("SCTP DR lab: an ESTABLISHED association's DATA and HEARTBEATs take the fas
       "DATA and HEARTBEAT forwarded in the fast path",
     );
     assert.ok(fp.fastPath.program.SLOW_CONTROL >= 1, "the SHUTDOWN went to the slow path");
+  } finally {
+    for (const p of peers) p.child.kill();
+    await director?.stop();
+    await lab.destroy();
+  }
+});
+
+test("SCTP TUN lab: IPIP to a real server behind a router, answered from the VIP; established DATA in the fast path", async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("sctptun"));
+  let director: DirectorProcess | undefined;
+  const peers: LineProcess[] = [];
+  try {
+    const topo = buildTunLab(lab, 1);
+    const rs = topo.servers[0]!;
+    await startRsHelper(lab, rs.host, ["--mode", "tun", "--vip", topo.vip]);
+    const server = await startSctpPeer(lab, rs.host, ["server", rs.name, String(VPORT)]);
+    peers.push(server);
+    director = await DirectorProcess.start(lab, topo.director, [topo.directorIf]);
+    const vip = `${topo.vip}:${VPORT}`;
+    assert.equal(director.adm(["-A", "--sctp-service", vip, "-s", "rr"]), "");
+    assert.equal(director.adm(["-a", "--sctp-service", vip, "-r", `${rs.rip}:${VPORT}`, "-i"]), "");
+    const state = () =>
+      (
+        director!
+          .adm(["-Lnc"])
+          .split("\n")
+          .find((l) => l.includes(`${topo.cip}:40020 `)) ?? ""
+      ).split(/\s+/)[2];
+    const answer = (rx: SctpSeen[], type: number): SctpSeen => {
+      const p = rx.find((x) => x.chunks.includes(type));
+      assert.ok(p, `no chunk ${type} came back: ${JSON.stringify(rx)}`);
+      assert.deepEqual([p.src, p.sport, p.dport, p.crcOk], [topo.vip, VPORT, 40020, true]);
+      return p;
+    };
+    const a = await startSctpPeer(lab, topo.client, ["client", topo.vip, String(VPORT), "40020"]);
+    peers.push(a);
+    answer(await sctpAsk(a, "init"), INIT_ACK);
+    answer(await sctpAsk(a, "cookie-echo"), COOKIE_ACK);
+    assert.equal(state(), "ESTABLISHED");
+    for (let k = 0; k < 4; k++)
+      assert.equal(answer(await sctpAsk(a, `data tun ${k}`), DATA).data, `${rs.name} got tun ${k}`);
+    answer(await sctpAsk(a, "shutdown"), SHUTDOWN_ACK);
+    assert.equal(state(), "S-RECEIVED");
+
+    // What came out of the tunnel at the real server: the client's packets, CRC32c intact.
+    const got: number[][] = [];
+    for (let k = 0; k < 7; k++) {
+      const g = await server.next<SctpSeen>(3000);
+      assert.deepEqual([g.src, g.dst, g.dport, g.crcOk], [topo.cip, topo.vip, VPORT, true]);
+      got.push(g.chunks);
+    }
+    assert.deepEqual(got, [[INIT], [COOKIE_ECHO], [DATA], [DATA], [DATA], [DATA], [SHUTDOWN]]);
+    await director.stop();
+    const fp = director.log
+      .split("\n")
+      .filter((l) => l.includes('"fast path stopped"'))
+      .map((l) => JSON.parse(l) as { fastPath: { program: { FORWARDED: number } } })[0];
+    t.diagnostic(`fast path: ${JSON.stringify(fp?.fastPath.program)}`);
+    assert.ok(fp && fp.fastPath.program.FORWARDED >= 3, "established DATA encapsulated in the fast path");
   } finally {
     for (const p of peers) p.child.kill();
     await director?.stop();
