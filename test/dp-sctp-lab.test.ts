@@ -9,13 +9,14 @@
  * the other real server (rr) and ends with an ABORT; an INIT with a wrong CRC32c reaches nobody and
  * is counted. In the DR lab, an ESTABLISHED association's DATA and HEARTBEATs are forwarded by the
  * XDP/TC fast path and its SHUTDOWN still reaches the state machine (decision 1120); in the TUN lab
- * (IPIP across a router, `tslvs rs --mode tun` at the real server) the same, encapsulated.
+ * (IPIP across a router, `tslvs rs --mode tun` at the real server) the same, encapsulated; in the
+ * FULLNAT lab the real server sees only the director's address and a local port.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
-import { buildDrLab, buildNatLab, buildTunLab } from "../src/cli/lab/topologies.js";
+import { buildDrLab, buildFullnatLab, buildNatLab, buildTunLab } from "../src/cli/lab/topologies.js";
 import { DirectorProcess, type LineProcess, labPrefix, sleep } from "./support/dp-harness.js";
 import { startRsHelper } from "./support/lvs-lab.js";
 import { haveRoot } from "./support/privileged.js";
@@ -293,6 +294,62 @@ test("SCTP TUN lab: IPIP to a real server behind a router, answered from the VIP
       .map((l) => JSON.parse(l) as { fastPath: { program: { FORWARDED: number } } })[0];
     t.diagnostic(`fast path: ${JSON.stringify(fp?.fastPath.program)}`);
     assert.ok(fp && fp.fastPath.program.FORWARDED >= 3, "established DATA encapsulated in the fast path");
+  } finally {
+    for (const p of peers) p.child.kill();
+    await director?.stop();
+    await lab.destroy();
+  }
+});
+
+test("SCTP FULLNAT lab: both ends translated (the director's address and a local port toward the real server), CRC32c right both ways", async (t) => {
+  if (!haveRoot(t)) return;
+  const lab = new NetLab(labPrefix("sctpfn"));
+  let director: DirectorProcess | undefined;
+  const peers: LineProcess[] = [];
+  try {
+    const topo = buildFullnatLab(lab, 1);
+    const rs = topo.servers[0]!;
+    const server = await startSctpPeer(lab, rs.host, ["server", rs.name, String(RPORT)]);
+    peers.push(server);
+    director = await DirectorProcess.start(lab, topo.director, [topo.outsideIf, topo.insideIf]);
+    const vip = `${topo.vip}:${VPORT}`;
+    assert.equal(director.adm(["-A", "--sctp-service", vip, "-s", "rr"]), "");
+    assert.equal(director.adm(["-a", "--sctp-service", vip, "-r", `${rs.rip}:${RPORT}`, "--fullnat"]), "");
+    const state = () =>
+      (
+        director!
+          .adm(["-Lnc"])
+          .split("\n")
+          .find((l) => l.includes(`${topo.cip}:40030 `)) ?? ""
+      ).split(/\s+/)[2];
+    const answer = (rx: SctpSeen[], type: number): SctpSeen => {
+      const p = rx.find((x) => x.chunks.includes(type));
+      assert.ok(p, `no chunk ${type} came back: ${JSON.stringify(rx)}`);
+      assert.deepEqual([p.src, p.sport, p.dport, p.crcOk], [topo.vip, VPORT, 40030, true]);
+      return p;
+    };
+    const a = await startSctpPeer(lab, topo.client, ["client", topo.vip, String(VPORT), "40030"]);
+    peers.push(a);
+    answer(await sctpAsk(a, "init"), INIT_ACK);
+    assert.equal(state(), "C-SENT");
+    answer(await sctpAsk(a, "cookie-echo"), COOKIE_ACK);
+    assert.equal(state(), "ESTABLISHED");
+    assert.equal(answer(await sctpAsk(a, "data over fullnat"), DATA).data, `${rs.name} got over fullnat`);
+    answer(await sctpAsk(a, "shutdown"), SHUTDOWN_ACK);
+    await sctpAsk(a, "shutdown-complete");
+    assert.equal(state(), "CLOSED");
+
+    // The real server saw the director's address and one local port, never the client's.
+    const got: SctpSeen[] = [];
+    for (let k = 0; k < 5; k++) got.push(await server.next<SctpSeen>(3000));
+    const lport = got[0]!.sport;
+    assert.notEqual(lport, 40030);
+    for (const g of got)
+      assert.deepEqual([g.src, g.sport, g.dst, g.dport, g.crcOk], [topo.dip, lport, rs.rip, RPORT, true]);
+    assert.deepEqual(
+      got.map((g) => g.chunks),
+      [[INIT], [COOKIE_ECHO], [DATA], [SHUTDOWN], [SHUTDOWN_COMPLETE]],
+    );
   } finally {
     for (const p of peers) p.child.kill();
     await director?.stop();
