@@ -100,7 +100,7 @@ describe("API handler", () => {
     });
     h.handle({ op: "addDest", service: sctp, dest: { addr: "10.1.0.2", port: 9, method: "masq" } });
     const [s] = h.handle({ op: "getServices" }) as ServiceEntry[];
-    assert.deepEqual(s!.notActedOn, ["sctp service"], "pe sip is acted on");
+    assert.equal(s!.notActedOn, undefined, "an SCTP service and pe sip are acted on");
     assert.deepEqual(
       s!.dests.map((d) => d.notActedOn),
       [undefined, undefined],

@@ -20,8 +20,9 @@ import { writeMac } from "../src/net/ethernet.js";
 import { ParsedFrame, parseFrame } from "../src/net/parse.js";
 import { PARSE_OK } from "../src/net/reason.js";
 import { drRewrite, fullnatInbound, natInbound, natOutbound, RW_OK } from "../src/net/rewrite.js";
+import { sctpChecksumValid } from "../src/net/sctp.js";
 import { mapDelete, mapUpdate } from "../src/platform/bpf.js";
-import { buildFrame, pseudoHeader, refChecksum, refSum } from "./net-frames.js";
+import { buildFrame, pseudoHeader, refChecksum, refSum, sctpChunkBytes, sctpPacket } from "./net-frames.js";
 import {
   ACK_PSH,
   CLIENT_MAC,
@@ -33,6 +34,7 @@ import {
   OUT_MAC,
   type ProgramHook,
   RS_MAC,
+  SCTP,
   TCP,
   UDP,
   XDP_DROP,
@@ -173,6 +175,38 @@ function fastPathIpv6Tests(hook: ProgramHook): void {
         assert.equal(r.data[14 + 7], 63, "hop limit one lower");
       });
     }
+  });
+
+  test(`${hook}: IPv6 SCTP DR: DATA and HEARTBEAT forwarded untouched but for MACs and hop limit; control chunks and NAT flows not`, (t) => {
+    if (!haveRoot(t)) return;
+    const sctpDr = spec({ protocol: SCTP, dport: 3868, newDaddr: VIP6, newDport: 3868, rewrite: false });
+    const sctpFrame = (s: Flow6Spec, type: number) =>
+      frameOf(s, {
+        payload: sctpPacket(s.sport, s.dport, 0x0a0b0c0d, [sctpChunkBytes(type, 3, [1, 2, 3, 4, 5])]),
+      });
+    withFlow(sctpDr, () => {
+      for (const type of [0, 3, 4, 5]) {
+        const frame = sctpFrame(sctpDr, type);
+        const r = rig.run(frame);
+        assert.equal(r.verdict, XDP_REDIRECT, `chunk ${type}`);
+        assert.equal(r.counter, "FORWARDED");
+        assert.deepEqual(r.data, slowPathRewrite(frame, sctpDr));
+        assert.ok(sctpChecksumValid(r.data, 54, r.data.length - 54));
+      }
+      for (const type of [1, 2, 6, 7, 8, 10, 11, 14]) {
+        const frame = sctpFrame(sctpDr, type);
+        const r = rig.run(frame);
+        assert.equal(r.counter, "SLOW_CONTROL", `chunk ${type}`);
+        assert.deepEqual(r.data, frame);
+      }
+    });
+    const sctpNat = spec({ protocol: SCTP, dport: 3868, newDport: 3869 });
+    withFlow(sctpNat, () => {
+      const frame = sctpFrame(sctpNat, 0);
+      const r = rig.run(frame);
+      assert.equal(r.counter, "SLOW_CONTROL", "a NAT flow would need a new CRC32c: never in XDP");
+      assert.deepEqual(r.data, frame);
+    });
   });
 
   test(`${hook}: LVS-TUN to an IPv6 real server: the packet, hop limit one lower, inside an outer IPv6 header (RFC 2473)`, (t) => {

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_FIN, TCP_SYN } from "../src/core/flow.js";
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_FIN, TCP_SYN } from "../src/core/flow.js";
 import { Verdict } from "../src/core/verdict.js";
 import { FastPath } from "../src/dataplane/fastpath/fast-path.js";
 import { encodeFlowKey, FLOW_KEY_SIZE, FLOW_VALUE_SIZE } from "../src/dataplane/fastpath/flow-layout.js";
+import {
+  encodeFlow6Key,
+  FLOW6_KEY_SIZE,
+  FLOW6_VALUE_SIZE,
+} from "../src/dataplane/fastpath/flow-layout-ipv6.js";
 import { FastPathMaps } from "../src/dataplane/fastpath/flow-maps.js";
 import { FlowOffload } from "../src/dataplane/fastpath/flow-offload.js";
 import { SteeringMaps } from "../src/dataplane/xdp/steering-maps.js";
@@ -362,5 +367,105 @@ test("NAT: the reply direction is installed with the inbound one, toward the cli
     closeFd(prog);
     steering.close();
     fp.stop({ info: () => {}, warn: () => {} });
+  }
+});
+
+test("SCTP: a DR association is offloaded once ESTABLISHED and handed back on SHUTDOWN; NAT never", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const p = new FlowPacket();
+    const v = new Verdict();
+    const chunk = (type: number) => {
+      p.sctpChunk = type;
+      p.sctpNextChunk = -1;
+      return p;
+    };
+    const sctp = (vip: string, method: "route" | "masq") => {
+      const key = { kind: "addr" as const, protocol: IPPROTO_SCTP, addr: ip(vip), port: 3868 };
+      r.d.addService(svcSpec(key));
+      r.d.addDest(key, destSpec(RIP, 3868, method));
+    };
+    sctp(VIP, "route");
+    sctp("198.18.0.11", "masq");
+    for (const [vip, cport] of [
+      [VIP, 40000],
+      ["198.18.0.11", 40001],
+    ] as const) {
+      const send = (type: number) => {
+        packet(p, IPPROTO_SCTP, `${CLIENT}:${cport}`, `${vip}:3868`);
+        r.d.inbound(chunk(type), 100, v);
+        r.offload.offer(p, v, true, HOP, 1, OUR_MAC, 1500);
+        r.offload.flush();
+      };
+      const reply = (type: number) => {
+        packet(p, IPPROTO_SCTP, `${RIP}:3868`, `${CLIENT}:${cport}`);
+        r.d.outbound(chunk(type), 100, v);
+      };
+      send(1); // INIT
+      assert.equal(inMap(r.fast, IPPROTO_SCTP, CLIENT, cport, vip, 3868), false, "not before ESTABLISHED");
+      if (vip === VIP) {
+        send(10); // COOKIE ECHO: DR's INPUT_ONLY table makes it ESTABLISHED
+        send(0); // DATA
+        assert.ok(inMap(r.fast, IPPROTO_SCTP, CLIENT, cport, vip, 3868), "DR, ESTABLISHED: offloaded");
+        send(7); // SHUTDOWN leaves ESTABLISHED: the flow goes back to the slow path
+        assert.equal(inMap(r.fast, IPPROTO_SCTP, CLIENT, cport, vip, 3868), false);
+      } else {
+        reply(2);
+        send(10);
+        reply(11);
+        send(0);
+        assert.equal(r.d.connections(100).find((c) => c.cport === cport)?.state, "ESTABLISHED");
+        assert.equal(inMap(r.fast, IPPROTO_SCTP, CLIENT, cport, vip, 3868), false, "NAT SCTP stays slow");
+      }
+    }
+  } finally {
+    r.close();
+  }
+});
+
+test("SCTP over IPv6: a DR association is offloaded once ESTABLISHED, NAT never", (t) => {
+  if (!haveRoot(t)) return;
+  const r = rig();
+  try {
+    const p = new FlowPacket();
+    const v = new Verdict();
+    const client6 = "2001:2::100";
+    const key6 = new Uint8Array(FLOW6_KEY_SIZE);
+    const inMap6 = (vip: string, cport: number) => {
+      encodeFlow6Key(key6, 0, IPPROTO_SCTP, ip(client6).words, ip(vip).words, cport, 3868);
+      return mapLookup(r.fast.fds.flows6, key6, new Uint8Array(FLOW6_VALUE_SIZE));
+    };
+    for (const [vip, method] of [
+      ["2001:2::10", "route"],
+      ["2001:2::11", "masq"],
+    ] as const) {
+      const key = { kind: "addr" as const, protocol: IPPROTO_SCTP, addr: ip(vip), port: 3868 };
+      r.d.addService(svcSpec(key));
+      r.d.addDest(key, destSpec("2001:2:0:1::20", 3868, method));
+      const send = (type: number) => {
+        packet(p, IPPROTO_SCTP, `[${client6}]:40000`, `[${vip}]:3868`);
+        p.sctpChunk = type;
+        r.d.inbound(p, 100, v);
+        r.offload.offer(p, v, true, HOP, 1, OUR_MAC, 1500);
+        r.offload.flush();
+      };
+      const reply = (type: number) => {
+        packet(p, IPPROTO_SCTP, "[2001:2:0:1::20]:3868", `[${client6}]:40000`);
+        p.sctpChunk = type;
+        r.d.outbound(p, 100, v);
+      };
+      send(1);
+      if (method === "masq") {
+        reply(2);
+        send(10);
+        reply(11);
+      } else send(10);
+      send(0);
+      assert.equal(r.d.connections(100).find((c) => c.vaddr === vip)?.state, "ESTABLISHED");
+      assert.equal(inMap6(vip, 40000), method === "route", `${method}: offloaded only for DR`);
+    }
+  } finally {
+    r.close();
   }
 });

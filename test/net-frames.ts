@@ -119,7 +119,7 @@ function l4Segment(s: FrameSpec): number[] {
   return seg;
 }
 
-/** A whole Ethernet frame. */
+/** A whole Ethernet frame (protocol 132: the payload is the SCTP packet, see sctpPacket). */
 export function buildFrame(s: FrameSpec): Uint8Array {
   const seg = l4Segment(s);
   const out: number[] = [...(s.dstMac ?? [2, 0, 0, 0, 0, 2]), ...(s.srcMac ?? [2, 0, 0, 0, 0, 1])];
@@ -244,7 +244,47 @@ export function ipv4ChecksumsValid(frame: Uint8Array, l3 = 14): boolean {
   if (proto === 4) return ipv4ChecksumsValid(frame, l3 + ihl);
   const seg = frame.subarray(l3 + ihl, l3 + total);
   if (proto === 17 && seg[6] === 0 && seg[7] === 0) return true;
+  if (proto === 132) {
+    // SCTP: CRC32c over the packet with its field zeroed, sent least significant byte first.
+    const z = Array.from(seg);
+    z.fill(0, 8, 12);
+    const c = refCrc32c(z);
+    return (
+      seg[8] === (c & 255) &&
+      seg[9] === ((c >>> 8) & 255) &&
+      seg[10] === ((c >>> 16) & 255) &&
+      seg[11] === c >>> 24
+    );
+  }
   const word = (at: number) =>
     ((frame[at]! << 24) | (frame[at + 1]! << 16) | (frame[at + 2]! << 8) | frame[at + 3]!) >>> 0;
   return refChecksum([...pseudoHeader(4, [word(l3 + 12)], [word(l3 + 16)], proto, seg.length), ...seg]) === 0;
+}
+
+/** CRC32c bit at a time, from the definition (reflected polynomial 0x82F63B78). */
+export function refCrc32c(b: ArrayLike<number>): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < b.length; i++) {
+    c ^= b[i]!;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+/** One SCTP chunk: type, flags, value bytes (length field from them, padded to 4). */
+export function sctpChunkBytes(type: number, flags: number, value: ArrayLike<number>): number[] {
+  const v = Array.from(value);
+  const len = 4 + v.length;
+  return pad4([type, flags, ...be16(len), ...v]);
+}
+
+/** An SCTP packet (RFC 9260): common header and chunks, its CRC32c written least significant byte first. */
+export function sctpPacket(sport: number, dport: number, vtag: number, chunks: number[][]): number[] {
+  const p = [...be16(sport), ...be16(dport), ...be32(vtag), 0, 0, 0, 0, ...chunks.flat()];
+  const c = refCrc32c(p);
+  p[8] = c & 255;
+  p[9] = (c >>> 8) & 255;
+  p[10] = (c >>> 16) & 255;
+  p[11] = c >>> 24;
+  return p;
 }

@@ -225,7 +225,8 @@ function drops(c: FrameCounters): number {
     c.ttlExpired +
     c.rewriteFailed +
     c.icmpUnrelated +
-    c.fragmentsDropped
+    c.fragmentsDropped +
+    c.sctpBadChecksum
   );
 }
 

@@ -104,7 +104,7 @@ export interface ServiceEntry extends ServiceConfig {
   rates: RateValues;
   /** Kernel list order: newest-added first. ipvsadm sorts for display unless --nosort. */
   dests: DestEntry[];
-  /** Options stored and listed but not acted on yet (e.g. "sctp service"); absent when none. */
+  /** Options stored and listed but not acted on yet (e.g. "gue tunnel"); absent when none. */
   notActedOn?: string[];
   /** New connections that found no real server, since start (the metrics' render only). */
   noDestination?: number;
@@ -130,7 +130,7 @@ export interface InfoEntry {
   connRefusedFull: number;
   /** The memory-defence strategies in force and what they dropped (docs/tslvsadm.md, "Defence"). */
   defense?: DefenseFill;
-  /** What the rules and the config file hold that is accepted but not acted on ("vrrp_instance", "sctp service"...). */
+  /** What the rules and the config file hold that is accepted but not acted on ("vrrp_instance", "sync daemon"...). */
   notActedOn: string[];
   /**
    * The firewall-mark rules the data plane runs (null without one): whether the host's nftables

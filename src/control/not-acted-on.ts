@@ -6,14 +6,11 @@ import type { DestConfig, ServiceConfig } from "./api.js";
  * kind once, so nobody mistakes a stored option for a working one.
  */
 export const NOT_ACTED_ON = {
-  sctp: "sctp service",
   syncDaemon: "sync daemon",
 } as const;
 
-export function serviceNotActedOn(svc: ServiceConfig): string[] {
-  const out: string[] = [];
-  if (svc.id.protocol === "sctp") out.push(NOT_ACTED_ON.sctp);
-  return out;
+export function serviceNotActedOn(_svc: ServiceConfig): string[] {
+  return [];
 }
 
 /** Every real-server option is acted on (GUE and GRE tunnels included: xmit-tunnel.ts). */

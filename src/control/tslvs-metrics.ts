@@ -126,6 +126,7 @@ export const DROP_REASONS: readonly (readonly [string, string])[] = [
   ["ttl_expired", "ttlExpired"],
   ["rewrite_failed", "rewriteFailed"],
   ["fragment", "fragmentsDropped"],
+  ["sctp_bad_checksum", "sctpBadChecksum"],
   ["icmp_unrelated", "icmpUnrelated"],
   ["no_local_port", "noLocalPort"],
   ["tx_full", "txFull"],

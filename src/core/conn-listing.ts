@@ -30,6 +30,7 @@ import {
   type ConnTable,
   CTPL_S_ASSURED,
   STATE_ROW_OTHER,
+  STATE_ROW_SCTP,
   STATE_ROW_TCP,
   STATE_ROW_UDP,
 } from "./conn-table.js";
@@ -41,13 +42,15 @@ import { IPPROTO_IP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
 import { findPeTemplate } from "./packet-path.js";
 import { PE_SIP } from "./persistence.js";
 import { protocolOps } from "./proto.js";
+import { SCTP_STATE_NAMES } from "./sctp-state.js";
 import type { VirtualService } from "./service.js";
 import type { Counters } from "./stats.js";
 import { TCP_STATE_NAMES } from "./tcp-state.js";
 
 /**
  * Live connections (templates apart) by the state name `ipvsadm -Lc` prints, read from the table's
- * running counts (no walk): every TCP state, `UDP`, and `NONE` also for protocols without states.
+ * running counts (no walk): every TCP state, `UDP`, `NONE` also for protocols without states, and
+ * the SCTP states in use as `SCTP <name>`.
  */
 export function connsByStateName(t: ConnTable): { byState: Record<string, number>; templates: number } {
   const byState: Record<string, number> = {};
@@ -62,6 +65,12 @@ export function connsByStateName(t: ConnTable): { byState: Record<string, number
   }
   byState.UDP = udp;
   byState.NONE = (byState.NONE ?? 0) + other;
+  // SCTP shares names with TCP (ESTABLISHED, NONE): its states are keyed "SCTP " + name, present
+  // only while some association is in them.
+  SCTP_STATE_NAMES.forEach((name, s) => {
+    const n = t.connsInState(STATE_ROW_SCTP, s);
+    if (n !== 0) byState[`SCTP ${name}`] = n;
+  });
   return { byState, templates: t.templateCount };
 }
 

@@ -29,7 +29,7 @@
  * One file of ~600 lines on purpose: the record layout, the free list, the two hash indexes and their
  * growth share the record's private word offsets; split, those offsets would become an API.
  */
-import { IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
 import { TimerWheel } from "./timer-wheel.js";
 
 /** Connection flags (kernel IP_VS_CONN_F_*); FULLNAT's forwarding code is DPVS's. */
@@ -117,12 +117,19 @@ const ID_TEMPLATE = 1 << 16;
 /** A persistence-engine template: also keyed by its engine data's hash, kept in the laddr word. */
 const ID_PE = 1 << 17;
 
-/** Protocol rows of the per-state counts: TCP, UDP, any other. */
+/** Protocol rows of the per-state counts: TCP, UDP, SCTP, any other. */
 export const STATE_ROW_TCP = 0;
 export const STATE_ROW_UDP = 1;
 export const STATE_ROW_OTHER = 2;
+export const STATE_ROW_SCTP = 3;
 const stateRow = (proto: number) =>
-  proto === IPPROTO_TCP ? STATE_ROW_TCP : proto === IPPROTO_UDP ? STATE_ROW_UDP : STATE_ROW_OTHER;
+  proto === IPPROTO_TCP
+    ? STATE_ROW_TCP
+    : proto === IPPROTO_UDP
+      ? STATE_ROW_UDP
+      : proto === IPPROTO_SCTP
+        ? STATE_ROW_SCTP
+        : STATE_ROW_OTHER;
 
 const V6_C = 0;
 const V6_V = 4;
@@ -208,7 +215,7 @@ export class ConnTable {
    * Live connections (not templates) by protocol row and state: index row << 8 | state. Kept as
    * states are written (setState), so a count by state costs no walk of the table.
    */
-  private readonly byState = new Int32Array(3 << 8);
+  private readonly byState = new Int32Array(4 << 8);
   private templates = 0;
 
   constructor(opts: ConnTableOptions) {

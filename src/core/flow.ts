@@ -29,6 +29,10 @@ export class FlowPacket {
   dport = 0;
   /** TCP flags byte (TCP_SYN | TCP_ACK ...); 0 for other protocols. */
   tcpFlags = 0;
+  /** SCTP: the first chunk's type, -1 when none (SCTP_CID_* in net/sctp.ts). */
+  sctpChunk = -1;
+  /** SCTP: the chunk type after a first COOKIE ECHO / COOKIE ACK (a bundled ABORT), -1 otherwise. */
+  sctpNextChunk = -1;
   /** Length of the whole IP packet in bytes, as received (for byte counters). */
   length = 0;
   /** Firewall mark of the packet (0: none). */

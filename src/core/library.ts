@@ -109,6 +109,9 @@ export function flow(
   pkt.sport = s.port;
   pkt.dport = d.port;
   pkt.tcpFlags = tcpFlags;
+  // SCTP's chunk types are set by the caller after this (pkt.sctpChunk = 1 for an INIT).
+  pkt.sctpChunk = -1;
+  pkt.sctpNextChunk = -1;
   pkt.length = length;
   pkt.fwmark = fwmark;
   // A new tuple carries no payload until `setPayload` gives one (no stale Call-ID).

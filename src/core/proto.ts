@@ -1,11 +1,12 @@
 /**
  * The protocols (the kernel's ip_vs_proto.c and struct ip_vs_protocol): what differs between TCP
  * and UDP, as one table of operations looked up by IP protocol number, so that a protocol is one
- * file (proto-tcp.ts, proto-udp.ts). A protocol with no entry (SCTP today) is not taken: its packets
- * get ACTION_PASS "unsupported-protocol".
+ * file (proto-tcp.ts, proto-udp.ts, proto-sctp.ts). A protocol with no entry is not taken: its
+ * packets get ACTION_PASS "unsupported-protocol".
  */
 import type { DirectorState } from "./director-state.js";
-import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
+import { type FlowPacket, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
+import { SCTP_OPS } from "./proto-sctp.js";
 import { TCP_OPS } from "./proto-tcp.js";
 import { UDP_OPS } from "./proto-udp.js";
 import type { Sysctls } from "./sysctls.js";
@@ -18,7 +19,7 @@ export interface ProtocolOps {
   readonly onePacket: boolean;
   /** Kernel conn_schedule's protocol check: may this packet start a new connection? */
   schedulable(pkt: FlowPacket, sysctls: Sysctls): boolean;
-  /** conn_reuse_mode applies to this packet: it opens a connection (a TCP SYN). */
+  /** conn_reuse_mode applies to this packet: it opens a connection (a TCP SYN, an SCTP INIT). */
   opensConnection(pkt: FlowPacket): boolean;
   /** Kernel is_new_conn_expected: may a new connection replace closing conn `i`? */
   newConnExpected(ds: DirectorState, i: number, reuseMode: number): boolean;
@@ -33,6 +34,7 @@ export interface ProtocolOps {
 const BY_NUMBER: (ProtocolOps | undefined)[] = [];
 BY_NUMBER[IPPROTO_TCP] = TCP_OPS;
 BY_NUMBER[IPPROTO_UDP] = UDP_OPS;
+BY_NUMBER[IPPROTO_SCTP] = SCTP_OPS;
 
 /** The operations of IP protocol `proto`, undefined when tslvs does not balance it. */
 export function protocolOps(proto: number): ProtocolOps | undefined {

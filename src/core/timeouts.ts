@@ -1,8 +1,10 @@
 /**
- * Per-protocol state timeouts in seconds (kernel ip_vs_proto_tcp.c / _udp.c defaults) and the
- * `ipvsadm --set tcp tcpfin udp` semantics: ESTABLISHED, FIN_WAIT and UDP only, 0 = leave unchanged.
+ * Per-protocol state timeouts in seconds (kernel ip_vs_proto_tcp.c / _udp.c / _sctp.c defaults) and
+ * the `ipvsadm --set tcp tcpfin udp` semantics: ESTABLISHED, FIN_WAIT and UDP only, 0 = leave
+ * unchanged (SCTP's timeouts, as the kernel's, are not set by ipvsadm).
  */
 import { IpvsError } from "./errors.js";
+import { DEFAULT_SCTP_TIMEOUTS } from "./sctp-state.js";
 import { TCP_S_COUNT, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT } from "./tcp-state.js";
 
 /** Kernel defaults, indexed by TCP state (NONE .. SYNACK). */
@@ -23,6 +25,8 @@ export class Timeouts {
   /** Seconds per TCP state; the packet path reads it directly. */
   readonly tcp = Float64Array.from(DEFAULT_TCP_TIMEOUTS);
   udp = DEFAULT_UDP_TIMEOUT;
+  /** Seconds per SCTP state (sctp-state.ts). */
+  readonly sctp = Float64Array.from(DEFAULT_SCTP_TIMEOUTS);
 
   /** `--set`: each value 0..MAX_TIMEOUT, 0 keeps the current value. Throws EINVAL otherwise. */
   set(v: TimeoutValues): void {

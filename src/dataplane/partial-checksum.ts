@@ -1,7 +1,8 @@
 import { get16, put16 } from "../net/bytes.js";
 import { foldSum, pseudoSumV4, pseudoSumV6, transportChecksum, udpWireChecksum } from "../net/checksum.js";
-import { FRAG_NONE, PROTO_TCP, PROTO_UDP } from "../net/ip.js";
+import { FRAG_NONE, PROTO_SCTP, PROTO_TCP, PROTO_UDP } from "../net/ip.js";
 import type { ParsedFrame } from "../net/parse.js";
+import { sctpChecksumField, writeSctpChecksum } from "../net/sctp.js";
 
 /**
  * Finishes a partial TCP/UDP checksum before a rewrite.
@@ -13,11 +14,20 @@ import type { ParsedFrame } from "../net/parse.js";
  * computed here. A packet with a correct full checksum that happens to hold the same value gets the
  * same value back, so this never harms a valid packet.
  *
+ * SCTP's CRC32c offload (NETIF_F_SCTP_CRC, veth among others) leaves the checksum field 0 for the
+ * device to fill; a 0 field is taken as such and the CRC computed here (a real CRC of 0 gets its own
+ * value back).
+ *
  * Returns true when the checksum was completed.
  */
 export function completePartialChecksum(buf: Uint8Array, f: ParsedFrame): boolean {
   if (f.fragment !== FRAG_NONE) return false;
   const proto = f.protocol;
+  if (proto === PROTO_SCTP) {
+    if (f.l4Len < 12 || sctpChecksumField(buf, f.l4Off) !== 0) return false;
+    writeSctpChecksum(buf, f.l4Off, f.l4Len);
+    return true;
+  }
   let at: number;
   if (proto === PROTO_TCP) at = f.l4Off + 16;
   else if (proto === PROTO_UDP) at = f.l4Off + 6;

@@ -23,7 +23,7 @@ import {
   ICMPV6_TIME_EXCEEDED,
   icmpv6ErrorAllowed,
 } from "../net/icmpv6.js";
-import { FRAG_NONE, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_UDP } from "../net/ip.js";
+import { FRAG_NONE, PROTO_ICMP, PROTO_ICMPV6, PROTO_IPIP, PROTO_SCTP, PROTO_UDP } from "../net/ip.js";
 import { ParsedFrame, parseFrame } from "../net/parse.js";
 import { PARSE_OK } from "../net/reason.js";
 import {
@@ -41,6 +41,7 @@ import {
   natInboundIcmp,
   natOutboundIcmp,
 } from "../net/rewrite-icmp.js";
+import { sctpChecksumValid } from "../net/sctp.js";
 import type { FlowCapture } from "./flow-capture.js";
 import { MarkEvaluator, type MarkPacket } from "./marks/mark-rules.js";
 import type { NextHop } from "./next-hops.js";
@@ -64,6 +65,8 @@ export class FrameCounters {
   icmpUnrelated = 0;
   /** Fragments (first or later) of virtual-service traffic: dropped, never reassembled (0551). */
   fragmentsDropped = 0;
+  /** SCTP packets whose CRC32c is wrong: dropped before the core sees them (decision 1120). */
+  sctpBadChecksum = 0;
 }
 
 /** Where the slow path finds next hops (the engine's NextHopCache). */
@@ -215,6 +218,12 @@ export class SlowPath {
       return false;
     }
     if (completePartialChecksum(bytes, f)) this.counters.partialChecksums++;
+    // A damaged SCTP packet must neither move an association's state nor, through NAT's CRC
+    // recomputation, reach the real server looking intact (docs/decisions/1120-sctp.md).
+    if (f.protocol === PROTO_SCTP && !sctpChecksumValid(bytes, f.l4Off, f.l4Len)) {
+      this.counters.sctpBadChecksum++;
+      return false;
+    }
     if (f.protocol === (f.family === 4 ? PROTO_ICMP : PROTO_ICMPV6))
       return this.icmpError(bytes, f, now, out);
     const pkt = this.pkt;
@@ -225,6 +234,8 @@ export class SlowPath {
     pkt.sport = f.sport;
     pkt.dport = f.dport;
     pkt.tcpFlags = f.tcpFlags;
+    pkt.sctpChunk = f.sctpChunk;
+    pkt.sctpNextChunk = f.sctpNextChunk;
     pkt.length = f.ipLen;
     pkt.fwmark = 0;
     let marked = false;
@@ -509,6 +520,8 @@ export class SlowPath {
     pkt.sport = reversed ? q.dport : q.sport;
     pkt.dport = reversed ? q.sport : q.dport;
     pkt.tcpFlags = 0;
+    pkt.sctpChunk = -1;
+    pkt.sctpNextChunk = -1;
     pkt.length = length;
     pkt.fwmark = 0;
     pkt.payload = null;

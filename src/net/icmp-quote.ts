@@ -4,7 +4,7 @@
  * in the quoted header are not checked against what is present; only bytes present are read.
  */
 import { get16, get32 } from "./bytes.js";
-import { FRAG_LATER, FRAG_NONE, PROTO_TCP, PROTO_UDP } from "./ip.js";
+import { FRAG_LATER, FRAG_NONE, PROTO_SCTP, PROTO_TCP, PROTO_UDP } from "./ip.js";
 import { IPV4_DST_OFF, IPV4_PROTOCOL_OFF, IPV4_SRC_OFF, ipv4Fragment } from "./ipv4.js";
 import {
   IPV6_DST_OFF,
@@ -78,7 +78,7 @@ export function parseIcmpQuote(
   }
   out.family = family;
   if (
-    (out.protocol === PROTO_TCP || out.protocol === PROTO_UDP) &&
+    (out.protocol === PROTO_TCP || out.protocol === PROTO_UDP || out.protocol === PROTO_SCTP) &&
     out.fragment !== FRAG_LATER &&
     out.l4Off + 4 <= end
   ) {

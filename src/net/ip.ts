@@ -12,6 +12,7 @@ export const PROTO_GRE = 47;
 export const PROTO_ESP = 50;
 export const PROTO_AH = 51;
 export const PROTO_ICMPV6 = 58;
+export const PROTO_SCTP = 132;
 export const PROTO_NONE = 59;
 export const PROTO_DSTOPTS = 60;
 

@@ -6,7 +6,16 @@
  */
 import { get16, get32 } from "./bytes.js";
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, innerEtherTypeOffset, outerVlanId } from "./ethernet.js";
-import { FRAG_FIRST, FRAG_LATER, FRAG_NONE, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP } from "./ip.js";
+import {
+  FRAG_FIRST,
+  FRAG_LATER,
+  FRAG_NONE,
+  PROTO_ICMP,
+  PROTO_ICMPV6,
+  PROTO_SCTP,
+  PROTO_TCP,
+  PROTO_UDP,
+} from "./ip.js";
 import {
   IPV4_DST_OFF,
   IPV4_FLAG_DF,
@@ -42,6 +51,14 @@ import {
   PARSE_UDP_BAD_LENGTH,
   PARSE_VLAN_TRUNCATED,
 } from "./reason.js";
+import {
+  SCTP_CHUNK_HEADER_LEN,
+  SCTP_CID_COOKIE_ACK,
+  SCTP_CID_COOKIE_ECHO,
+  SCTP_HEADER_LEN,
+  sctpChunkTypeAt,
+  sctpNextChunkAt,
+} from "./sctp.js";
 import { TCP_DOFF_OFF, TCP_FLAGS_OFF, TCP_HEADER_LEN } from "./tcp.js";
 import { UDP_HEADER_LEN, UDP_LEN_OFF } from "./udp.js";
 
@@ -86,7 +103,14 @@ export class ParsedFrame implements Ipv6L4Location {
   sport = 0;
   dport = 0;
   tcpFlags = 0;
-  /** TCP header length with options, 8 for UDP and ICMP, 0 otherwise. */
+  /** SCTP: the first chunk's type, -1 when the packet holds no chunk header (or is not SCTP). */
+  sctpChunk = -1;
+  /**
+   * SCTP: the type of the chunk after a first COOKIE ECHO or COOKIE ACK (where an ABORT may be
+   * bundled, RFC 9260 §3.3.7), -1 otherwise.
+   */
+  sctpNextChunk = -1;
+  /** TCP header length with options, 8 for UDP and ICMP, 12 for SCTP, 0 otherwise. */
   l4HeaderLen = 0;
   /** Application payload (after the L4 header; UDP: as long as the UDP length says). */
   payloadOff = 0;
@@ -117,6 +141,8 @@ export function parseFrame(buf: Uint8Array, off: number, len: number, out: Parse
   out.sport = 0;
   out.dport = 0;
   out.tcpFlags = 0;
+  out.sctpChunk = -1;
+  out.sctpNextChunk = -1;
   out.l4HeaderLen = 0;
   out.payloadOff = 0;
   out.payloadLen = 0;
@@ -207,6 +233,24 @@ function parseL4(buf: Uint8Array, out: ParsedFrame): number {
       out.l4HeaderLen = UDP_HEADER_LEN;
       out.payloadOff = l4 + UDP_HEADER_LEN;
       out.payloadLen = (out.fragment === FRAG_FIRST ? l4Len : ulen) - UDP_HEADER_LEN;
+      return PARSE_OK;
+    }
+    case PROTO_SCTP: {
+      if (l4Len < SCTP_HEADER_LEN) return PARSE_L4_TRUNCATED;
+      out.sport = get16(buf, l4);
+      out.dport = get16(buf, l4 + 2);
+      out.l4HeaderLen = SCTP_HEADER_LEN;
+      out.payloadOff = l4 + SCTP_HEADER_LEN;
+      out.payloadLen = l4Len - SCTP_HEADER_LEN;
+      // A first fragment's chunks may be cut short: its chunk types are not read.
+      if (out.fragment !== FRAG_NONE) return PARSE_OK;
+      const end = l4 + l4Len;
+      const first = sctpChunkTypeAt(buf, out.payloadOff, end);
+      out.sctpChunk = first;
+      if (first === SCTP_CID_COOKIE_ECHO || first === SCTP_CID_COOKIE_ACK) {
+        const next = sctpNextChunkAt(buf, out.payloadOff);
+        if (next >= 0 && next + SCTP_CHUNK_HEADER_LEN <= end) out.sctpNextChunk = buf[next]!;
+      }
       return PARSE_OK;
     }
     case PROTO_ICMP:

@@ -3,7 +3,10 @@
  * NAT (destination in, source out), FULLNAT (both ends), DR (MAC addresses), each with the TTL / hop
  * limit decremented as a forwarding router does. Checksums are patched incrementally (RFC 1624):
  * the IPv4 header checksum for address and TTL changes, the TCP/UDP checksum for the pseudo-header
- * address and the port. The ParsedFrame is kept in step with the bytes (addresses, ports, ttl).
+ * address and the port. SCTP has no pseudo-header; its CRC32c covers the ports, so a port change
+ * means the CRC is computed again over the whole packet (kernel ip_vs_proto_sctp.c sctp_nat_csum,
+ * which also leaves it alone when no port changed). The ParsedFrame is kept in step with the bytes
+ * (addresses, ports, ttl).
  *
  * Assumption (docs/decisions/0300-net-checksums.md): the frame carries a complete L4 checksum. A
  * data plane that receives CHECKSUM_PARTIAL frames (veth/virtio offload, where the field holds only
@@ -18,30 +21,37 @@
 import { get16, put16, put32 } from "./bytes.js";
 import { applyDelta, delta16, delta32, transportChecksum, udpWireChecksum } from "./checksum.js";
 import { writeMac } from "./ethernet.js";
-import { FRAG_LATER, FRAG_NONE, PROTO_TCP, PROTO_UDP } from "./ip.js";
+import { FRAG_LATER, FRAG_NONE, PROTO_SCTP, PROTO_TCP, PROTO_UDP } from "./ip.js";
 import { IPV4_CHECKSUM_OFF, IPV4_DST_OFF, IPV4_SRC_OFF, ipv4DecrementTtl } from "./ipv4.js";
 import { IPV6_DST_OFF, IPV6_SRC_OFF, ipv6DecrementHopLimit } from "./ipv6.js";
 import type { ParsedFrame } from "./parse.js";
 import { PARSE_OK } from "./reason.js";
+import { writeSctpChecksum } from "./sctp.js";
 import { TCP_CHECKSUM_OFF } from "./tcp.js";
 import { UDP_CHECKSUM_OFF } from "./udp.js";
 
 export const RW_OK = 0;
 /** TTL / hop limit <= 1: not forwarded, nothing changed; the sender is owed an ICMP time exceeded. */
 export const RW_TTL_EXPIRED = 1;
-/** Not a parsed IP packet (or, for address/port rewrites, not TCP/UDP): nothing changed. */
+/** Not a parsed IP packet (or, for address/port rewrites, not TCP/UDP/SCTP): nothing changed. */
 export const RW_NOT_REWRITABLE = 2;
-/** An IPv6 UDP first fragment with checksum 0: it cannot be fixed without the whole datagram. */
+/**
+ * An IPv6 UDP first fragment with checksum 0, or an SCTP fragment: the checksum cannot be fixed
+ * without the whole datagram.
+ */
 export const RW_CHECKSUM_UNFIXABLE = 3;
 
 function ipReady(f: ParsedFrame): boolean {
   return f.reason === PARSE_OK && (f.family === 4 || f.family === 6);
 }
 
-/** Checks that a TCP/UDP address+port rewrite applies, before any byte is touched. */
+/** Checks that a TCP/UDP/SCTP address+port rewrite applies, before any byte is touched. */
 function l4Ready(buf: Uint8Array, f: ParsedFrame): number {
-  if (!ipReady(f) || (f.protocol !== PROTO_TCP && f.protocol !== PROTO_UDP)) return RW_NOT_REWRITABLE;
+  const p = f.protocol;
+  if (!ipReady(f) || (p !== PROTO_TCP && p !== PROTO_UDP && p !== PROTO_SCTP)) return RW_NOT_REWRITABLE;
   if (f.frameOff < 0 || f.frameOff + f.frameLen > buf.length) return RW_NOT_REWRITABLE;
+  if (p === PROTO_SCTP && f.fragment !== FRAG_NONE) return RW_CHECKSUM_UNFIXABLE;
+  portChanged = false;
   if (f.fragment === FRAG_LATER) return RW_OK;
   if (f.l4HeaderLen < 8 || f.l4Off + f.l4HeaderLen > f.frameOff + f.frameLen) return RW_NOT_REWRITABLE;
   if (
@@ -65,6 +75,9 @@ export function decrementTtl(buf: Uint8Array, f: ParsedFrame): number {
   f.ttl--;
   return RW_OK;
 }
+
+/** Whether the rewrite under way changed a port (SCTP's CRC then needs computing again). */
+let portChanged = false;
 
 /**
  * Replaces one end's address (and, unless a later fragment, port) and patches the IPv4 header
@@ -100,6 +113,7 @@ function replaceEnd(
     }
   }
   if (f.fragment === FRAG_LATER) return delta;
+  if (port !== (isDst ? f.dport : f.sport)) portChanged = true;
   if (isDst) {
     delta += delta16(f.dport, port);
     put16(buf, f.l4Off + 2, port);
@@ -112,9 +126,13 @@ function replaceEnd(
   return delta;
 }
 
-/** Applies the accumulated delta to the TCP/UDP checksum, with UDP's zero rules. */
+/** Applies the accumulated delta to the TCP/UDP checksum, with UDP's zero rules; SCTP's CRC anew. */
 function patchL4Checksum(buf: Uint8Array, f: ParsedFrame, delta: number): void {
   if (f.fragment === FRAG_LATER) return;
+  if (f.protocol === PROTO_SCTP) {
+    if (portChanged) writeSctpChecksum(buf, f.l4Off, f.l4Len);
+    return;
+  }
   if (f.protocol === PROTO_TCP) {
     const at = f.l4Off + TCP_CHECKSUM_OFF;
     put16(buf, at, applyDelta(get16(buf, at), delta));

@@ -13,8 +13,16 @@ import { writeMac } from "../../src/net/ethernet.js";
 import { ParsedFrame, parseFrame } from "../../src/net/parse.js";
 import { PARSE_OK } from "../../src/net/reason.js";
 import { drRewrite, natInbound, natOutbound, RW_OK } from "../../src/net/rewrite.js";
+import { sctpChecksumValid } from "../../src/net/sctp.js";
 import { mapLookup } from "../../src/platform/bpf.js";
-import { buildFrame, ipv4ChecksumsValid, pseudoHeader, refSum } from "../net-frames.js";
+import {
+  buildFrame,
+  ipv4ChecksumsValid,
+  pseudoHeader,
+  refSum,
+  sctpChunkBytes,
+  sctpPacket,
+} from "../net-frames.js";
 import type { ProgramHook } from "./fastpath-rig.js";
 import {
   ACK_PSH,
@@ -28,6 +36,7 @@ import {
   OUT_MAC,
   RIP,
   RS_MAC,
+  SCTP,
   TCP,
   UDP,
   VIP,
@@ -183,6 +192,51 @@ export function fastPathProgramTests(hook: ProgramHook): void {
         assert.equal(r.counter, "SLOW_CONTROL");
         assert.deepEqual(r.data, frame);
       }
+    });
+  });
+
+  // SCTP: DR (and TUN) flows only; the chunks that leave ESTABLISHED alone are forwarded untouched
+  // but for MACs and TTL, every other chunk goes to the state machine (decision 1120).
+  const sctpDr = spec({ protocol: SCTP, dport: 3868, newDaddr: VIP, newDport: 3868, rewrite: false });
+  const sctpFrame = (s: FlowSpec, chunks: number[][], over: Partial<Parameters<typeof buildFrame>[0]> = {}) =>
+    frameOf(s, { payload: sctpPacket(s.sport, s.dport, 0x01020304, chunks), ...over });
+
+  test("SCTP DR: DATA, SACK and HEARTBEAT(-ACK) are forwarded as DR forwards them, CRC32c untouched", (t) => {
+    if (!haveRoot(t)) return;
+    withFlow(sctpDr, () => {
+      for (const type of [0, 3, 4, 5]) {
+        const frame = sctpFrame(sctpDr, [sctpChunkBytes(type, 3, [1, 2, 3, 4, 5, 6, 7, 8, 9])]);
+        const r = run(frame);
+        assert.equal(r.verdict, XDP_REDIRECT, `chunk ${type}`);
+        assert.equal(r.counter, "FORWARDED");
+        assert.deepEqual(r.data, slowPathRewrite(frame, sctpDr));
+        assert.ok(ipv4ChecksumsValid(r.data), "IPv4 header checksum and the CRC32c (reference) hold");
+        assert.ok(sctpChecksumValid(r.data, 34, r.data.length - 34));
+      }
+    });
+  });
+
+  test("SCTP: every other chunk, a packet without a chunk and a rewriting flow go to the slow path", (t) => {
+    if (!haveRoot(t)) return;
+    withFlow(sctpDr, () => {
+      for (const type of [1, 2, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 200]) {
+        const frame = sctpFrame(sctpDr, [sctpChunkBytes(type, 0, [0, 0, 0, 0])]);
+        const r = run(frame);
+        assert.equal(r.counter, "SLOW_CONTROL", `chunk ${type}`);
+        assert.notEqual(r.verdict, XDP_REDIRECT);
+        assert.deepEqual(r.data, frame);
+      }
+      const bare = sctpFrame(sctpDr, []);
+      const r = run(bare);
+      assert.notEqual(r.verdict, XDP_REDIRECT);
+      assert.deepEqual(r.data, bare);
+    });
+    const sctpNat = spec({ protocol: SCTP, dport: 3868, newDport: 3869 });
+    withFlow(sctpNat, () => {
+      const frame = sctpFrame(sctpNat, [sctpChunkBytes(0, 3, [1, 2, 3, 4, 5, 6, 7, 8, 9])]);
+      const r = run(frame);
+      assert.equal(r.counter, "SLOW_CONTROL", "a NAT flow would need a new CRC32c: never in XDP");
+      assert.deepEqual(r.data, frame);
     });
   });
 

@@ -26,6 +26,7 @@ export const XDP_PASS = 2;
 export const XDP_REDIRECT = 4;
 export const TCP = 6;
 export const UDP = 17;
+export const SCTP = 132;
 export const ACK_PSH = 0x18;
 
 export const v4 = (a: number, b: number, c: number, d: number) =>

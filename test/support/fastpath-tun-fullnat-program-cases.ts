@@ -19,7 +19,14 @@ import { TunnelXmit } from "../../src/dataplane/xmit-tunnel.js";
 import { ParsedFrame, parseFrame } from "../../src/net/parse.js";
 import { PARSE_OK } from "../../src/net/reason.js";
 import { gueSourcePort, TUN_GRE, TUN_GUE } from "../../src/net/tunnel-encap.js";
-import { buildFrame, ipv4ChecksumsValid, pseudoHeader, refSum } from "../net-frames.js";
+import {
+  buildFrame,
+  ipv4ChecksumsValid,
+  pseudoHeader,
+  refSum,
+  sctpChunkBytes,
+  sctpPacket,
+} from "../net-frames.js";
 import type { ProgramHook } from "./fastpath-rig.js";
 import {
   ACK_PSH,
@@ -34,6 +41,7 @@ import {
   OUT_MAC,
   RIP,
   RS_MAC,
+  SCTP,
   TCP,
   UDP,
   VIP,
@@ -225,12 +233,17 @@ export function tunFullnatProgramTests(hook: ProgramHook): void {
 
   test("TUN: IPIP with outer id 0 and DF, the inner TTL decremented, padding dropped: the slow path's bytes", (t) => {
     if (!haveRoot(t)) return;
-    for (const protocol of [TCP, UDP]) {
+    // SCTP too (decision 1120): a DATA chunk of an established association, CRC32c untouched.
+    for (const protocol of [TCP, UDP, SCTP]) {
       const s = { ...tun, protocol };
+      const payload =
+        protocol === SCTP
+          ? sctpPacket(s.sport, s.dport, 7, [sctpChunkBytes(0, 3, [9, 8, 7, 6, 5])])
+          : undefined;
       install(s);
       try {
         for (const padding of [0, 6]) {
-          const frame = frameOf(s, { ttl: 9, tos: 0x2b }, padding);
+          const frame = frameOf(s, { ttl: 9, tos: 0x2b, ...(payload ? { payload } : {}) }, padding);
           const r = run(frame);
           assert.equal(r.verdict, XDP_REDIRECT);
           assert.equal(r.counter, "FORWARDED");

@@ -24,11 +24,13 @@ import { SKB_GSO_SIZE, SKB_LEN } from "../bpf/hook-abi.js";
 import {
   copyMac,
   ETH_HLEN,
+  emitSctpChunkGate,
   emitSlowOutcomes,
   type FastPathContext,
   type FastPathMapFds,
   fold,
   GSO_FLAG,
+  IPPROTO_SCTP,
   IPPROTO_TCP,
   IPPROTO_UDP,
   OLD_ADDR_SUM,
@@ -142,6 +144,7 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
   a.ldx("u8", R1, iph, IP6_NEXT)
     .jmpReg("jne", R1, proto, slow)
     .jmpImm("jeq", proto, IPPROTO_TCP, "fp6_tcp")
+    .jmpImm("jeq", proto, IPPROTO_SCTP, "fp6_sctp")
     .jmpImm("jne", proto, IPPROTO_UDP, slow)
     .ldx("u32", R3, ctx, abi.dataEnd)
     .mov64Reg(R4, l4)
@@ -155,7 +158,11 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
     .jmpReg("jgt", R4, R3, slow)
     .ldx("u8", R1, l4, 13)
     .jmpImm("jset", R1, TCP_FIN_SYN_RST, "fp6_control")
-    .label("fp6_key");
+    .ja("fp6_key")
+    // SCTP (DR and TUN flows only, decision 1120): only the chunks that leave ESTABLISHED alone.
+    .label("fp6_sctp");
+  emitSctpChunkGate(a, c, "fp6_control");
+  a.label("fp6_key");
   // key: both addresses as in the packet, both ports in one u32, protocol, 3 zero bytes.
   for (let k = 0; k < 8; k++) a.ldx("u32", R1, iph, IP6_SADDR + 4 * k).stx("u32", R10, FKEY6 + 4 * k, R1);
   a.ldx("u32", R1, l4, 0)
@@ -219,6 +226,7 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
   a.mov64Reg(R4, R5)
     .add64Imm(R4, -IP6_HLEN)
     .jmpImm("jslt", R4, 8, slow)
+    .jmpImm("jeq", proto, IPPROTO_SCTP, "fp6_sctp_len")
     .jmpImm("jne", proto, IPPROTO_TCP, "fp6_len_ok")
     .jmpImm("jslt", R4, 20, slow)
     .label("fp6_len_ok")
@@ -248,6 +256,14 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
       .label("fp6_ck_ok");
   }
 
+  a.ja("fp6_checked")
+    // SCTP: the common header and a chunk header; no checksum to patch, so never a flow that
+    // rewrites addresses or ports (its CRC32c would have to be computed anew).
+    .label("fp6_sctp_len")
+    .jmpImm("jslt", R4, 16, slow)
+    .ldx("u8", R2, R0, FV_REWRITE)
+    .jmpImm("jset", R2, FLOW_REWRITE_SRC | FLOW_REWRITE_DST, "fp6_control")
+    .label("fp6_checked");
   a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jset", R2, FLOW_TUNNEL, "fp6_tunnel");
 
   // ---- from here on the packet is the fast path's: rewrite ----
@@ -269,7 +285,8 @@ export function emitFastPath6(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext
     .stx("u8", iph, IP6_HOP_LIMIT, R1)
     // DR changes nothing a checksum covers.
     .ldx("u8", R2, R0, FV_REWRITE)
-    .jmpImm("jeq", R2, 0, "fp6_dr");
+    .jmpImm("jeq", R2, 0, "fp6_dr")
+    .jmpImm("jeq", proto, IPPROTO_SCTP, "fp6_dr");
   if (abi.hook === "tc") a.ldx("u32", R1, R10, GSO_FLAG).jmpImm("jne", R1, 0, "fp6_l4_gso");
   a.ldx("u32", R3, R0, FV_L4_DELTA).jmpImm("jeq", proto, IPPROTO_UDP, "fp6_l4_udp");
   patchChecksum(a, l4, 16, R3, false, "fp6_tcpck");

@@ -7,7 +7,8 @@
  * (emitGsoLength, emitGsoL4Checksum), and a rewrite keeps a CHECKSUM_COMPLETE sum right
  * (emitCsumComplete). Elsewhere "XDP" below reads "the hook".
  *
- *   TCP with SYN, FIN or RST, SCTP          -> steering continues (slow path: the state machine)
+ *   TCP with SYN, FIN or RST, SCTP whose first chunk is not DATA, SACK, HEARTBEAT or HEARTBEAT ACK
+ *                                           -> steering continues (slow path: the state machine)
  *   lookup (proto, saddr, daddr, ports) in tslvs_flows
  *     miss                                  -> steering continues (AF_XDP, as without a fast path)
  *     hit, but: other ingress interface or not addressed to its MAC, VLAN-tagged, TTL <= 1,
@@ -93,6 +94,11 @@ const ETH_P_IP_LE = 0x0008;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const TCP_FIN_SYN_RST = 0x07;
+export const IPPROTO_SCTP = 132;
+/** The SCTP chunk types the fast path takes (RFC 9260 §3.2): DATA, and SACK .. HEARTBEAT ACK. */
+const SCTP_CID_DATA = 0;
+const SCTP_CID_SACK = 3;
+const SCTP_CID_HEARTBEAT_ACK = 5;
 
 // Stack slots below those the steering program uses (it uses -80 .. -1).
 const FKEY = -96;
@@ -121,6 +127,24 @@ const GRE_WORD_LE = 0x00080000;
 const IP_DF_BYTE = 0x40;
 /** bpf_skb_adjust_room mode: the room goes between the Ethernet and the IP header. */
 const BPF_ADJ_ROOM_MAC = 1;
+
+/**
+ * SCTP's gate before the flow lookup (DR and TUN flows only: decision 1120): the common header and
+ * the first chunk's header must be in the frame (else `slow`), and the first chunk must be one that
+ * leaves an ESTABLISHED association as it is — DATA, SACK, HEARTBEAT or HEARTBEAT ACK — (else
+ * `control`: the state machine's); falls through for those. Uses r1, r3, r4.
+ */
+export function emitSctpChunkGate(a: BpfAsm, c: FastPathContext, control: string): void {
+  a.ldx("u32", R3, c.ctx, c.abi.dataEnd)
+    .mov64Reg(R4, c.l4)
+    .add64Imm(R4, 16)
+    .jmpReg("jgt", R4, R3, c.fallThrough)
+    .ldx("u8", R1, c.l4, 12)
+    .jmpImm("jeq", R1, SCTP_CID_DATA, `${control}_sctp_ok`)
+    .jmpImm("jlt", R1, SCTP_CID_SACK, control)
+    .jmpImm("jgt", R1, SCTP_CID_HEARTBEAT_ACK, control)
+    .label(`${control}_sctp_ok`);
+}
 
 /** Emits `counter += 1` in the per-CPU stats map. Clobbers r0-r5. */
 export function count(a: BpfAsm, fds: FastPathMapFds, id: number, skip: string): void {
@@ -268,6 +292,7 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
   const { ctx, iph, l4, proto, abi } = c;
   const slow = c.fallThrough;
   a.jmpImm("jeq", proto, IPPROTO_TCP, "fp_tcp")
+    .jmpImm("jeq", proto, IPPROTO_SCTP, "fp_sctp")
     .jmpImm("jne", proto, IPPROTO_UDP, slow)
     // UDP: the 8-byte header.
     .ldx("u32", R3, ctx, abi.dataEnd)
@@ -283,7 +308,11 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .jmpReg("jgt", R4, R3, slow)
     .ldx("u8", R1, l4, 13)
     .jmpImm("jset", R1, TCP_FIN_SYN_RST, "fp_control")
-
+    .ja("fp_key")
+    // SCTP: only the chunks that leave an ESTABLISHED association as it is.
+    .label("fp_sctp");
+  emitSctpChunkGate(a, c, "fp_control");
+  a
     // key: saddr, daddr (as in the packet), both ports in one u32, protocol, 3 zero bytes.
     .label("fp_key")
     .ldx("u32", R1, iph, 12)
@@ -339,6 +368,7 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .mov64Reg(R4, R5)
     .alu64Reg("sub", R4, R1)
     .jmpImm("jslt", R4, 8, slow)
+    .jmpImm("jeq", proto, IPPROTO_SCTP, "fp_sctp_len")
     .jmpImm("jne", proto, IPPROTO_TCP, "fp_len_ok")
     .jmpImm("jslt", R4, 20, slow)
     .label("fp_len_ok")
@@ -369,6 +399,14 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
       .jmpReg("jeq", R1, R4, "fp_partial")
       .label("fp_ck_ok");
   }
+  a.ja("fp_checked")
+    // SCTP: at least the common header and a chunk header; no pseudo-header, no checksum to patch,
+    // so never a flow that rewrites addresses or ports (its CRC32c would have to be computed anew).
+    .label("fp_sctp_len")
+    .jmpImm("jslt", R4, 16, slow)
+    .ldx("u8", R2, R0, FV_REWRITE)
+    .jmpImm("jset", R2, FLOW_REWRITE_SRC | FLOW_REWRITE_DST, "fp_control")
+    .label("fp_checked");
   a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jset", R2, FLOW_TUNNEL, "fp_tunnel");
 
   // ---- from here on the packet is the fast path's: rewrite ----
@@ -392,7 +430,9 @@ export function emitFastPath(a: BpfAsm, fds: FastPathMapFds, c: FastPathContext)
     .ldx("u32", R3, R0, FV_IP_DELTA);
   patchChecksum(a, iph, 10, R3, false, "fp_ipck");
   // DR changes nothing the L4 checksum covers.
-  a.ldx("u8", R2, R0, FV_REWRITE).jmpImm("jeq", R2, 0, "fp_count");
+  a.ldx("u8", R2, R0, FV_REWRITE)
+    .jmpImm("jeq", R2, 0, "fp_count")
+    .jmpImm("jeq", proto, IPPROTO_SCTP, "fp_count");
   if (abi.hook === "tc") a.ldx("u32", R1, R10, GSO_FLAG).jmpImm("jne", R1, 0, "fp_l4_gso");
   a.ldx("u32", R3, R0, FV_L4_DELTA).jmpImm("jeq", proto, IPPROTO_UDP, "fp_l4_udp");
   patchChecksum(a, l4, 16, R3, false, "fp_tcpck");

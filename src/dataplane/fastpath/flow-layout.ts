@@ -104,9 +104,15 @@ export const FastPathCounter = {
   SLOW_TOO_LONG: 3,
   /** Hit ignored: wrong ingress interface or not addressed to the interface's MAC. */
   SLOW_OTHER_HOST: 4,
-  /** Flow-map lookups that missed (TCP without SYN/FIN/RST, and UDP, to or from a steered address). */
+  /**
+   * Flow-map lookups that missed (TCP without SYN/FIN/RST, UDP, and SCTP whose first chunk is DATA,
+   * SACK or HEARTBEAT(-ACK), to or from a steered address).
+   */
   MISS: 5,
-  /** TCP with SYN, FIN or RST: always the slow path (the director's state machine). */
+  /**
+   * TCP with SYN, FIN or RST, SCTP with any other first chunk (and an SCTP hit whose flow would
+   * rewrite): always the slow path (the director's state machine).
+   */
   SLOW_CONTROL: 6,
   /**
    * Tunnel hit handed to the slow path: the inner packet has no DF, so the outer header needs an

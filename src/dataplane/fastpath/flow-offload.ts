@@ -31,7 +31,8 @@ import {
   CONN_F_TUNNEL,
 } from "../../core/conn-table.js";
 import { CONN_EVENT_FREED, type ConnEvents, type Director } from "../../core/director.js";
-import { type FlowPacket, IPPROTO_TCP, IPPROTO_UDP } from "../../core/flow.js";
+import { type FlowPacket, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "../../core/flow.js";
+import { SCTP_S_ESTABLISHED } from "../../core/sctp-state.js";
 import { TCP_S_ESTABLISHED } from "../../core/tcp-state.js";
 import type { Verdict } from "../../core/verdict.js";
 import { IPIP_OVERHEAD } from "../../net/ipip.js";
@@ -278,6 +279,9 @@ export class FlowOffload implements ConnEvents {
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
+    } else if (proto === IPPROTO_SCTP) {
+      // SCTP's CRC32c covers the ports: only the methods that leave the packet alone (1120).
+      if (t.state[i] !== SCTP_S_ESTABLISHED || (fwd !== CONN_F_DROUTE && !tunnel)) return;
     } else if (proto !== IPPROTO_UDP) {
       return;
     }
@@ -368,6 +372,8 @@ export class FlowOffload implements ConnEvents {
     const proto = pkt.protocol;
     if (proto === IPPROTO_TCP) {
       if (t.state[i] !== TCP_S_ESTABLISHED) return;
+    } else if (proto === IPPROTO_SCTP) {
+      if (t.state[i] !== SCTP_S_ESTABLISHED || (fwd !== CONN_F_DROUTE && !tunnel)) return;
     } else if (proto !== IPPROTO_UDP) {
       return;
     }
