@@ -172,6 +172,10 @@ test("backup rules: replaced, stale, inactive move, bad state, FULLNAT, unknown 
   assert.equal(b.connections(4)[0]!.daddr, "198.19.0.2");
   assert.equal(b.applySynced({ ...base, cport: 41001, state: 99 }, 4), "bad-state");
   assert.equal(b.applySynced({ ...base, cport: 41002, protocol: 47 }, 4), "unsupported-protocol");
+  // SCTP: the kernel's 14 states (ESTABLISHED is 8); beyond them, refused.
+  assert.equal(b.applySynced({ ...base, cport: 41005, protocol: 132, state: 14 }, 4), "bad-state");
+  assert.equal(b.applySynced({ ...base, cport: 41005, protocol: 132, state: 8, vport: 3868 }, 4), "added");
+  assert.equal(b.connections(4).find((c) => c.cport === 41005)?.state, "ESTABLISHED");
   assert.equal(b.applySynced({ ...base, cport: 41003, flags: 0x0005 }, 4), "fullnat");
   // A service the backup does not have: kept unbound, as the kernel keeps it.
   assert.equal(b.applySynced({ ...base, cport: 41004, vaddr: w("198.18.0.99") }, 4), "added");

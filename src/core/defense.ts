@@ -6,7 +6,7 @@
  * after, 3 always on.
  *
  * - drop_entry: once a second, a random 1/32 of the table is looked at, and half-open TCP
- *   connections (SYN_RECV, SYNACK) are dropped, and idle established ones and other protocols'
+ *   connections (SYN_RECV, SYNACK) and SCTP associations (INIT1, INIT) are dropped, and idle established ones and other protocols'
  *   entries with few packets in (1-8, the fewer the likelier) — what a SYN flood fills the table
  *   with goes first.
  * - drop_packet: one new connection in `rate` is refused (its packet dropped) before scheduling;
@@ -22,7 +22,8 @@
 
 import { CONN_F_TEMPLATE, CTPL_S_ASSURED } from "./conn-table.js";
 import type { DirectorState } from "./director-state.js";
-import { IPPROTO_TCP } from "./flow.js";
+import { IPPROTO_SCTP, IPPROTO_TCP } from "./flow.js";
+import { SCTP_S_ESTABLISHED, SCTP_S_INIT, SCTP_S_INIT1 } from "./sctp-state.js";
 import { SVC_F_ONEPACKET } from "./service.js";
 import { TCP_S_ESTABLISHED, TCP_S_SYN_RECV, TCP_S_SYNACK } from "./tcp-state.js";
 
@@ -165,6 +166,9 @@ export function randomDropEntry(ds: DirectorState, now: number, expire: (i: numb
       if (proto === IPPROTO_TCP) {
         if (state === TCP_S_SYN_RECV || state === TCP_S_SYNACK) drop = true;
         else drop = state === TCP_S_ESTABLISHED && todropEntry(ds, i, now);
+      } else if (proto === IPPROTO_SCTP) {
+        if (state === SCTP_S_INIT1 || state === SCTP_S_INIT) drop = true;
+        else drop = state === SCTP_S_ESTABLISHED && todropEntry(ds, i, now);
       } else drop = todropEntry(ds, i, now);
     }
     if (!drop) continue;

@@ -22,7 +22,15 @@ import {
   CONN_F_TEMPLATE,
 } from "./conn-table.js";
 import type { DirectorState } from "./director-state.js";
-import { IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP } from "./flow.js";
+import {
+  SCTP_S_CLOSED,
+  SCTP_S_COUNT,
+  SCTP_S_ESTABLISHED,
+  SCTP_S_SHUTDOWN_ACK_SENT,
+  SCTP_S_SHUTDOWN_RECEIVED,
+  SCTP_S_SHUTDOWN_SENT,
+} from "./sctp-state.js";
 import {
   TCP_S_CLOSE,
   TCP_S_CLOSE_WAIT,
@@ -49,6 +57,14 @@ const TCP_SYNC_STATES =
   (1 << TCP_S_CLOSE) |
   (1 << TCP_S_CLOSE_WAIT) |
   (1 << TCP_S_TIME_WAIT);
+
+/** The SCTP states in which an association is worth sending. */
+const SCTP_SYNC_STATES =
+  (1 << SCTP_S_ESTABLISHED) |
+  (1 << SCTP_S_SHUTDOWN_SENT) |
+  (1 << SCTP_S_SHUTDOWN_RECEIVED) |
+  (1 << SCTP_S_SHUTDOWN_ACK_SENT) |
+  (1 << SCTP_S_CLOSED);
 
 /** A connection as the sync message carries it, addresses as the core's words. */
 export interface SyncedConn {
@@ -111,7 +127,7 @@ export function syncAfterPacket(ds: DirectorState, m: SyncMasterState, i: number
 /**
  * Kernel ip_vs_sync_conn_needed with sync_refresh_period 0 (the only period the master acts on
  * here): a template whenever its connection is looked at; a TCP connection in a state worth
- * sending, at once when that state is not ESTABLISHED and new, and on the packet counts
+ * sending (SCTP likewise), at once when that state is not ESTABLISHED and new, and on the packet counts
  * `pkts % sync_period == sync_threshold` (or `== sync_threshold` with period 0); UDP on the counts.
  * `pkts` is the connection's incoming packets, this one included.
  */
@@ -122,9 +138,11 @@ export function syncNeeded(ds: DirectorState, m: SyncMasterState, i: number, pkt
   const [threshold, period] = ds.sysctls.sync_threshold;
   if ((flags & CONN_F_FWD_MASK) === CONN_F_FULLNAT) return false;
   if (!(flags & CONN_F_TEMPLATE)) {
-    if (t.protoOf(i) === IPPROTO_TCP) {
-      if (!((1 << state) & TCP_SYNC_STATES)) return false;
-      if (state !== m.oldState[i] && state !== TCP_S_ESTABLISHED) {
+    const proto = t.protoOf(i);
+    if (proto === IPPROTO_TCP || proto === IPPROTO_SCTP) {
+      const tcp = proto === IPPROTO_TCP;
+      if (!((1 << state) & (tcp ? TCP_SYNC_STATES : SCTP_SYNC_STATES))) return false;
+      if (state !== m.oldState[i] && state !== (tcp ? TCP_S_ESTABLISHED : SCTP_S_ESTABLISHED)) {
         m.oldState[i] = state;
         return true;
       }
@@ -153,6 +171,9 @@ export function applySynced(ds: DirectorState, c: SyncedConn, now: number): Sync
     if (c.protocol === IPPROTO_TCP) {
       if (c.state >= TCP_S_COUNT) return "bad-state";
       stateTimeout = ds.timeouts.tcp[c.state]!;
+    } else if (c.protocol === IPPROTO_SCTP) {
+      if (c.state >= SCTP_S_COUNT) return "bad-state";
+      stateTimeout = ds.timeouts.sctp[c.state]!;
     } else if (c.protocol === IPPROTO_UDP) {
       if (c.state !== 0) return "bad-state";
       stateTimeout = ds.timeouts.udp;
