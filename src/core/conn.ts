@@ -115,6 +115,29 @@ export function unbindDest(ds: DirectorState, i: number): void {
     ds.trash.set(dest, ds.nowValue);
 }
 
+/**
+ * Conn `i`'s new state is active or not: its real server's active and inactive counts follow, and
+ * the scheduler is told (kernel set_tcp_state / set_sctp_state).
+ */
+export function setActivity(ds: DirectorState, i: number, active: boolean): void {
+  const t = ds.conns;
+  const id = t.destId[i]!;
+  if (id < 0) return;
+  const dest = ds.destById[id]!;
+  const fl = t.flags[i]!;
+  if (!(fl & CONN_F_INACTIVE) && !active) {
+    dest.activeConns--;
+    dest.inactConns++;
+    t.flags[i] = fl | CONN_F_INACTIVE;
+    notifyDest(ds, dest);
+  } else if (fl & CONN_F_INACTIVE && active) {
+    dest.activeConns++;
+    dest.inactConns--;
+    t.flags[i] = fl & ~CONN_F_INACTIVE;
+    notifyDest(ds, dest);
+  }
+}
+
 export function notifyDest(ds: DirectorState, dest: Dest): void {
   if (!dest.available) return;
   const svc = ds.destSvc[dest.id];

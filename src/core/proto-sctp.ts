@@ -5,8 +5,8 @@
  * may be replaced by a new INIT (ip_vs_core.c is_new_conn_expected); no ICMP answers a stray ABORT
  * (ip_vs_out's is_sctp_abort).
  */
-import { assureControl, notifyDest } from "./conn.js";
-import { CONN_F_INACTIVE, CONN_F_NOOUTPUT } from "./conn-table.js";
+import { assureControl, setActivity } from "./conn.js";
+import { CONN_F_NOOUTPUT } from "./conn-table.js";
 import { CONN_EVENT_LEFT_ESTABLISHED, type DirectorState } from "./director-state.js";
 import { type FlowPacket, IPPROTO_SCTP } from "./flow.js";
 import type { ProtocolOps } from "./proto.js";
@@ -54,22 +54,7 @@ export const SCTP_OPS: ProtocolOps = {
     const old = t.state[i]!;
     const next = sctpNextState(off, sctpEvent(sctpEventChunk(pkt.sctpChunk, pkt.sctpNextChunk)), old);
     if (next !== old) {
-      const id = t.destId[i]!;
-      if (id >= 0) {
-        const dest = ds.destById[id]!;
-        const fl = t.flags[i]!;
-        if (!(fl & CONN_F_INACTIVE) && !sctpStateActive(next)) {
-          dest.activeConns--;
-          dest.inactConns++;
-          t.flags[i] = fl | CONN_F_INACTIVE;
-          notifyDest(ds, dest);
-        } else if (fl & CONN_F_INACTIVE && sctpStateActive(next)) {
-          dest.activeConns++;
-          dest.inactConns--;
-          t.flags[i] = fl & ~CONN_F_INACTIVE;
-          notifyDest(ds, dest);
-        }
-      }
+      setActivity(ds, i, sctpStateActive(next));
       if (next === SCTP_S_ESTABLISHED) assureControl(ds, i);
       else if (old === SCTP_S_ESTABLISHED) ds.connEvents?.connEvent(i, CONN_EVENT_LEFT_ESTABLISHED);
     }

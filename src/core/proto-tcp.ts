@@ -3,8 +3,8 @@
  * the tables), the active/inactive accounting that follows it, and TCP's rules for new and reused
  * connections.
  */
-import { assureControl, notifyDest } from "./conn.js";
-import { CONN_F_INACTIVE, CONN_F_NOOUTPUT } from "./conn-table.js";
+import { assureControl, setActivity } from "./conn.js";
+import { CONN_F_NOOUTPUT } from "./conn-table.js";
 import { CONN_EVENT_LEFT_ESTABLISHED, type DirectorState } from "./director-state.js";
 import { type FlowPacket, IPPROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN } from "./flow.js";
 import type { ProtocolOps } from "./proto.js";
@@ -74,22 +74,7 @@ export const TCP_OPS: ProtocolOps = {
     const next = tcpNextState(table, off, old, pkt.tcpFlags);
     if (old === TCP_S_SYN_RECV || old === TCP_S_SYNACK) countHandshake(ds, i, dir, pkt.tcpFlags);
     if (next !== old) {
-      const id = t.destId[i]!;
-      if (id >= 0) {
-        const dest = ds.destById[id]!;
-        const fl = t.flags[i]!;
-        if (!(fl & CONN_F_INACTIVE) && !tcpStateActive(next)) {
-          dest.activeConns--;
-          dest.inactConns++;
-          t.flags[i] = fl | CONN_F_INACTIVE;
-          notifyDest(ds, dest);
-        } else if (fl & CONN_F_INACTIVE && tcpStateActive(next)) {
-          dest.activeConns++;
-          dest.inactConns--;
-          t.flags[i] = fl & ~CONN_F_INACTIVE;
-          notifyDest(ds, dest);
-        }
-      }
+      setActivity(ds, i, tcpStateActive(next));
       if (next === TCP_S_ESTABLISHED) assureControl(ds, i);
       else if (old === TCP_S_ESTABLISHED) ds.connEvents?.connEvent(i, CONN_EVENT_LEFT_ESTABLISHED);
     }
