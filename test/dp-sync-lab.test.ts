@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { NetLab } from "../src/cli/lab/netns.js";
 import { buildNatLab } from "../src/cli/lab/topologies.js";
+import type { DaemonEntry } from "../src/control/api.js";
 import { DirectorProcess, LineProcess, labPrefix, startRealServers } from "./support/dp-harness.js";
 import { haveRoot } from "./support/privileged.js";
 
@@ -66,8 +67,10 @@ test("sync lab: the backup director's table holds the master's established conne
       master.adm(["-L", "--daemon"]),
       /master sync daemon \(mcast=sync0, syncid=7, maxlen=1472, group=224\.0\.0\.81, port=8848, ttl=1\)/,
     );
-    const daemons = JSON.parse(backup.adm(["-L", "--daemon", "--json"])) as { notActedOn?: string[] }[];
-    assert.equal(daemons[0]?.notActedOn, undefined, "acted on: no longer marked");
+    const listed = (d: DirectorProcess) =>
+      (JSON.parse(d.adm(["-L", "--daemon", "--json"])) as { daemons: DaemonEntry[] }).daemons[0]!;
+    assert.deepEqual(listed(backup).notActedOn ?? [], [], "acted on: no longer marked");
+    assert.deepEqual(listed(backup).counters, { messages: 0, conns: 0, byReason: {} });
 
     // Ten requests on one connection (more than sync_threshold's 3 packets in), then held open.
     const client = new LineProcess(
@@ -116,6 +119,13 @@ test("sync lab: the backup director's table holds the master's established conne
         .find((l) => l.includes("198.18.0.100:41234") && !l.includes("ESTABLISHED"));
     }
     assert.ok(closing, `the closing state follows:\n${backup.adm(["-Lnc"])}`);
+    // What each side counted: messages and connections sent, received, added then updated.
+    const sent = listed(master).counters!;
+    const received = listed(backup).counters!;
+    assert.ok(sent.messages >= 2 && sent.conns >= 2, JSON.stringify(sent));
+    assert.equal(received.conns, sent.conns, "every connection sent was received");
+    assert.equal(received.byReason.added, 1);
+    assert.ok((received.byReason.updated ?? 0) >= 1, JSON.stringify(received));
   } finally {
     for (const c of clients) c.kill();
     await master?.stop();

@@ -222,6 +222,19 @@ export interface DaemonConfig {
 export interface DaemonEntry extends DaemonConfig {
   /** Options stored and listed but not acted on yet ("sync daemon"); absent when none. */
   notActedOn?: string[];
+  /** What the running daemon did (absent when it does not run: no data plane). */
+  counters?: SyncCountersEntry;
+}
+
+/** A sync daemon's work since it started. */
+export interface SyncCountersEntry {
+  /** Messages sent (master) or received (backup). */
+  messages: number;
+  /** Connections sent, or received. */
+  conns: number;
+  /** Master: send errors. Backup: what became of each connection (added, updated, stale,
+   * bad-state, fullnat, table-full...) and why messages were refused (bad-size, other-syncid...). */
+  byReason: Record<string, number>;
 }
 
 /** One line of /proc/net/ip_vs_conn, as `ipvsadm -Lc` reads it. */

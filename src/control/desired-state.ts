@@ -80,7 +80,7 @@ export function snapshot(
   return {
     timeouts: director.getTimeouts(),
     sysctls,
-    syncDaemons: syncDaemons.list().map(({ notActedOn: _n, ...config }) => config),
+    syncDaemons: syncDaemons.list().map(({ notActedOn: _n, counters: _c, ...config }) => config),
     services,
   };
 }

@@ -1,12 +1,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { IpAddr } from "../core/address.js";
 import { IpvsError } from "../core/errors.js";
-import type { DaemonConfig, DaemonEntry } from "./api.js";
+import type { DaemonConfig, DaemonEntry, SyncCountersEntry } from "./api.js";
 import { NOT_ACTED_ON } from "./not-acted-on.js";
 
 /** A running sync daemon's sockets (sync-link.ts). */
 export interface SyncLink {
   close(): void;
+  readonly counters: SyncCountersEntry;
 }
 
 /**
@@ -80,7 +81,12 @@ export class SyncDaemons {
   }
 
   list(): DaemonEntry[] {
-    return [...this.running.values()].map((d) => ({ ...d, notActedOn: [...(d.notActedOn ?? [])] }));
+    return [...this.running.values()].map((d) => {
+      const link = this.links.get(d.state);
+      const entry: DaemonEntry = { ...d, notActedOn: [...(d.notActedOn ?? [])] };
+      if (link) entry.counters = { ...link.counters, byReason: { ...link.counters.byReason } };
+      return entry;
+    });
   }
 
   clear(): void {

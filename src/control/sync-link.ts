@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import { IpAddr } from "../core/address.js";
 import { type SyncedConn, type SyncedResult, SyncMasterState } from "../core/sync.js";
 import { decodeSyncMessage, type SyncConn, SyncMessageWriter, type SyncRefusal } from "../net/ipvs-sync.js";
-import type { DaemonEntry } from "./api.js";
+import type { DaemonEntry, SyncCountersEntry } from "./api.js";
 import type { DirectorPort } from "./director-port.js";
 
 /** A message waits at most this long for more connections (the kernel: its sync thread's period). */
@@ -47,12 +47,7 @@ function fromWire(c: SyncConn): SyncedConn {
   };
 }
 
-export interface SyncCounters {
-  messages: number;
-  conns: number;
-  /** Master: send errors. Backup: results per received connection, refusals per message. */
-  byReason: Record<string, number>;
-}
+type SyncCounters = SyncCountersEntry;
 
 const count = (c: SyncCounters, reason: string) => (c.byReason[reason] = (c.byReason[reason] ?? 0) + 1);
 
