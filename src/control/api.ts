@@ -6,7 +6,9 @@
  *
  * Addresses are strings (IPv4 dotted quad, IPv6 RFC 5952 text); protocol is "tcp" | "udp" | "sctp".
  */
+
 import type { TraceDest, TraceResult } from "../core/trace.js";
+import type { VrrpListing } from "./vrrp/vrrp-engine.js";
 
 export const API_VERSION = 1;
 
@@ -128,8 +130,10 @@ export interface InfoEntry {
   connections: number;
   connCapacity: number;
   connRefusedFull: number;
-  /** What the rules and the config file hold that is accepted but not acted on ("vrrp_instance", "sctp service"...). */
+  /** What the rules and the config file hold that is accepted but not acted on ("bfd_instance", "sctp service"...). */
   notActedOn: string[];
+  /** The VRRP instances of a --keepalived-conf (state, priority, master, drops); absent without any. */
+  vrrp?: VrrpListing;
 }
 
 /** The kernel's /proc/net/ip_vs and /proc/net/ip_vs_stats texts, rendered from the running state. */
