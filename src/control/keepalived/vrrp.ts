@@ -179,8 +179,16 @@ export class VrrpReader {
 
   constructor(
     private readonly v: Values,
-    private readonly notActedOn: (what: string) => void = () => {},
-  ) {}
+    notActedOn: (what: string) => void = () => {},
+  ) {
+    // A keyword keepalived does not know is reported as unknown, not as "not acted on".
+    this.notActedOn = (what) => {
+      const [kind, key] = what.split(" ");
+      if (VRRP_KEYWORDS[kind!]?.has(key!)) notActedOn(what);
+    };
+  }
+
+  private readonly notActedOn: (what: string) => void;
 
   /** Reads one top-level block of a kind in VRRP_TOP_BLOCKS. */
   read(st: Stmt): void {

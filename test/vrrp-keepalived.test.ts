@@ -1,0 +1,101 @@
+/**
+ * A tslvs director and Debian's keepalived 2.2 (VRRP only, `-P`) on one segment, the same
+ * vrrp_instance (VRRPv2, PASS auth, advert_int 1) with different priorities, in both roles:
+ * - tslvs 150 / keepalived 100: tslvs is master, keepalived stays backup (it accepts tslvs's
+ *   adverts: checksum, auth, interval, addresses);
+ * - tslvs killed: keepalived takes the VIP within its master down interval;
+ * - tslvs back at 50: it removes the VIP its killed run left, stays backup under keepalived's
+ *   adverts, and names keepalived's address as the master;
+ * - tslvs back at 150: it preempts keepalived, which goes back to BACKUP and gives the VIP up;
+ * - tslvs with another password: both sides report the mismatch, and tslvs counts the drops.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { DirectorProcess } from "./support/dp-harness.js";
+import { haveRoot, needsCommand } from "./support/privileged.js";
+import {
+  buildSegment,
+  hasVip,
+  instanceConf,
+  type KeepalivedProcess,
+  kill,
+  startKeepalived,
+  startTslvs,
+  status,
+  vrrpState,
+  waitVip,
+} from "./support/vrrp-lab.js";
+
+const MASTER_DOWN_MS = (3 + (256 - 100) / 256) * 1000;
+const SLACK_MS = 300;
+
+test("tslvs and keepalived elect one master in both roles, with preemption, and report a wrong password", {
+  skip: needsCommand("keepalived"),
+  timeout: 90_000,
+}, async (t) => {
+  if (!haveRoot(t)) return;
+  const v = buildSegment("vrrp-ka", ["a", "k"]);
+  const directors: DirectorProcess[] = [];
+  let k: KeepalivedProcess | null = null;
+  try {
+    let a = await startTslvs(v, "a", instanceConf({ priority: 150, state: "MASTER" }), "1");
+    directors.push(a);
+    await waitVip(v, "a", true, 6000);
+    k = startKeepalived(v, "k", instanceConf({ priority: 100 }), "1");
+    await k.waitLog("(VI_1) Entering BACKUP STATE", 10_000);
+    await new Promise((r) => setTimeout(r, MASTER_DOWN_MS + 1000));
+    assert.doesNotMatch(
+      k.log,
+      /Entering MASTER STATE/,
+      `keepalived took over beside a tslvs master:\n${k.log}`,
+    );
+    assert.equal(hasVip(v, "k"), false);
+    assert.equal(vrrpState(a), "MASTER");
+    assert.ok((status(a).vrrp?.instances[0]?.advertsSent ?? 0) >= 4);
+
+    // tslvs dies: keepalived takes over.
+    await kill(a);
+    const took = await waitVip(v, "k", true, MASTER_DOWN_MS + 3000);
+    assert.ok(took <= MASTER_DOWN_MS + SLACK_MS, `keepalived took the VIP after ${took} ms`);
+    await k.waitLog("(VI_1) Entering MASTER STATE", 2000);
+
+    // tslvs as the backup of keepalived.
+    a = await startTslvs(v, "a", instanceConf({ priority: 50 }), "2");
+    directors.push(a);
+    await waitVip(v, "a", false, 3000);
+    await new Promise((r) => setTimeout(r, (3 + (256 - 50) / 256) * 1000 + 1000));
+    const s = status(a).vrrp!;
+    assert.equal(s.instances[0]!.state, "BACKUP");
+    assert.equal(s.instances[0]!.master, v.addr.k, "keepalived is the master it hears");
+    assert.ok(s.instances[0]!.advertsReceived >= 3);
+    assert.equal(
+      Object.values(s.dropped).reduce((x, y) => x + y, 0),
+      0,
+      `keepalived's adverts all accepted: ${JSON.stringify(s.dropped)}`,
+    );
+    assert.ok(hasVip(v, "k") && !hasVip(v, "a"));
+
+    // tslvs back with the higher priority: it preempts keepalived.
+    await a.stop();
+    a = await startTslvs(v, "a", instanceConf({ priority: 150 }), "3");
+    directors.push(a);
+    await waitVip(v, "a", true, MASTER_DOWN_MS + 3000);
+    await k.waitLog("(VI_1) Entering BACKUP STATE", 3000, 2);
+    await waitVip(v, "k", false, 2000);
+    assert.equal(vrrpState(a), "MASTER");
+
+    // A wrong password: tslvs drops and counts keepalived's adverts, and says so once.
+    await a.stop();
+    await waitVip(v, "k", true, MASTER_DOWN_MS + 3000);
+    a = await startTslvs(v, "a", instanceConf({ priority: 50, pass: "other" }), "4");
+    directors.push(a);
+    await new Promise((r) => setTimeout(r, 2500));
+    const bad = status(a).vrrp!;
+    assert.ok((bad.dropped["bad-auth"] ?? 0) >= 2, `bad-auth drops: ${JSON.stringify(bad.dropped)}`);
+    assert.match(a.log, /received an advertisement with the wrong authentication/);
+  } finally {
+    await k?.stop();
+    for (const d of directors) await d.stop();
+    await v.destroy();
+  }
+});
