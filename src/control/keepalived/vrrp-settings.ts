@@ -234,10 +234,10 @@ export function readInstance(
         break;
       case "track_interface":
         for (const t of s.block ?? []) {
-          const ti: TrackedInterface = { name: t.words[0]!, weight: 0 };
+          const ti: TrackedInterface = { name: t.words[0]!, weight: 0, reverse: t.words[3] === "reverse" };
           if (t.words[1] === "weight") {
             const n = Number(t.words[2]);
-            if (Number.isInteger(n) && n >= -254 && n <= 254) ti.weight = n;
+            if (Number.isInteger(n) && n >= -253 && n <= 253) ti.weight = n;
             else
               d.error(
                 t.pos,
@@ -249,10 +249,10 @@ export function readInstance(
         break;
       case "track_script":
         for (const t of s.block ?? []) {
-          const ts: TrackedScript = { name: t.words[0]! };
+          const ts: TrackedScript = { name: t.words[0]!, reverse: t.words[3] === "reverse" };
           if (t.words[1] === "weight") {
             const n = Number(t.words[2]);
-            if (Number.isInteger(n) && n >= -254 && n <= 254) ts.weight = n;
+            if (Number.isInteger(n) && n >= -253 && n <= 253) ts.weight = n;
             else
               d.error(
                 t.pos,
@@ -315,11 +315,11 @@ export function readScript(v: Values, st: Stmt, notActedOn: (what: string) => vo
         break;
       case "weight": {
         const n = Number(s.words[1]);
-        if (Number.isInteger(n) && n >= -254 && n <= 254) c.weight = n;
+        if (Number.isInteger(n) && n >= -253 && n <= 253) c.weight = n;
         else
           v.diags.error(
             s.pos,
-            `vrrp_script ${name} weight '${s.words[1] ?? ""}' invalid (-254..254) - ignoring`,
+            `vrrp_script ${name} weight '${s.words[1] ?? ""}' invalid (-253..253) - ignoring`,
           );
         break;
       }

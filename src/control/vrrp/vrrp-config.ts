@@ -40,14 +40,17 @@ export interface VipSpec {
 
 export interface TrackedInterface {
   name: string;
-  /** 0: the instance goes to FAULT while it is down; else added to the priority while down (negative lowers). */
+  /** 0: FAULT while it is down; > 0 added while it is up; < 0 added while it is down. */
   weight: number;
+  /** `reverse`: the other way round (added while down / while up; weight 0: FAULT while up). */
+  reverse: boolean;
 }
 
 export interface TrackedScript {
   name: string;
   /** Overrides the vrrp_script's weight when given. */
   weight?: number;
+  reverse: boolean;
 }
 
 export interface VrrpNotify {

@@ -84,7 +84,7 @@ interface Runner {
   linkLocal: Uint8Array | null;
   socket: VrrpSocket | null;
   group: VrrpSyncGroupConfig | null;
-  scripts: { script: TrackScript; weight: number }[];
+  scripts: { script: TrackScript; weight: number; reverse: boolean }[];
   garpTimers: NodeJS.Timeout[];
   /** Why the instance cannot run at all (no interface, no address), or null. */
   broken: string | null;
@@ -166,7 +166,7 @@ export class VrrpEngine {
           );
           continue;
         }
-        scripts.push({ script, weight: t.weight ?? script.config.weight });
+        scripts.push({ script, weight: t.weight ?? script.config.weight, reverse: t.reverse });
       }
       const localAddress = source ? source.toBytes() : new Uint8Array(cfg.family === 4 ? 4 : 16);
       const r: Runner = {
@@ -186,6 +186,7 @@ export class VrrpEngine {
         takeVips: () => this.takeVips(r),
         releaseVips: () => this.releaseVips(r),
         stateChanged: (from, to, why) => this.stateChanged(r, from, to, why),
+        mayTakeOver: (now) => this.groupMayTakeOver(r, now),
       });
       if (broken) {
         this.opts.log.error({ instance: cfg.name }, `(${cfg.name}) cannot run: ${broken}`);
@@ -428,6 +429,22 @@ export class VrrpEngine {
     }
   }
 
+  /**
+   * keepalived's rule for a sync group: a member takes over only when every other member could too
+   * (masters already, or backups whose own master down timers ran out); a member in FAULT holds
+   * the group back.
+   */
+  private groupMayTakeOver(r: Runner, now: number): boolean {
+    const g = r.group;
+    if (!g) return true;
+    for (const m of this.runners) {
+      if (m === r || m.group !== g) continue;
+      if (m.inst.state === "FAULT") return false;
+      if (m.inst.state === "BACKUP" && now < m.inst.deadline) return false;
+    }
+    return true;
+  }
+
   /** notify_master/backup/fault (no arguments) and notify (TYPE NAME STATE PRIORITY), as keepalived calls them. */
   private notify(
     n: VrrpNotify,
@@ -486,15 +503,17 @@ export class VrrpEngine {
       if (!r.cfg.dontTrackPrimary && !this.linkUp(r.cfg.interface))
         fault = `interface ${r.cfg.interface} is down`;
       for (const t of r.cfg.trackInterfaces) {
-        const up = this.linkUp(t.name);
+        const up = this.linkUp(t.name) !== t.reverse;
         if (t.weight === 0) {
           if (!up) fault ??= `tracked interface ${t.name} is down`;
         } else if (t.weight > 0 ? up : !up) priority += t.weight;
       }
-      for (const { script, weight } of r.scripts) {
+      for (const { script, weight, reverse } of r.scripts) {
+        const ok = script.ok !== reverse;
         if (weight === 0) {
-          if (!script.ok) fault ??= `tracked script ${script.config.name} failed`;
-        } else if (weight > 0 ? script.ok : !script.ok) priority += weight;
+          if (!ok)
+            fault ??= `tracked script ${script.config.name} ${reverse ? "succeeded (reverse)" : "failed"}`;
+        } else if (weight > 0 ? ok : !ok) priority += weight;
       }
       if (priority !== r.inst.priority) {
         this.opts.log.info({ instance: r.cfg.name, priority }, `(${r.cfg.name}) priority now ${priority}`);

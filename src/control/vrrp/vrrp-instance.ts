@@ -18,6 +18,8 @@ export interface VrrpActions {
   releaseVips(): void;
   /** The state changed (notify scripts, events, sync group). `why` is for the log. */
   stateChanged(from: VrrpState, to: VrrpState, why: string): void;
+  /** Whether a backup whose master down timer ran out may take over now (a sync group says no while a member still hears its master). */
+  mayTakeOver?(now: number): boolean;
 }
 
 /** An advertisement as the state machine needs it (checked by the engine). */
@@ -95,11 +97,14 @@ export class VrrpInstance {
       return;
     }
     this.enter("BACKUP", now, "start");
+    // preempt_delay counts at startup too (keepalived.conf(5)): the first takeover waits as long.
+    if (this.config.preempt) this.downAt += this.config.preemptDelay;
     if (this.config.initialState === "MASTER") this.downAt = now + this.config.advertInt + this.skewTime;
   }
 
   tick(now: number): void {
     if (this.state === "BACKUP" && now >= this.downAt) {
+      if (this.actions.mayTakeOver && !this.actions.mayTakeOver(now)) return;
       this.becomeMaster(now, "no advertisement for the master down interval");
     } else if (this.state === "MASTER" && now >= this.advertAt) {
       this.sendAdvert(now);
