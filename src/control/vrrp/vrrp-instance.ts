@@ -183,7 +183,9 @@ export class VrrpInstance {
     if (to === "MASTER") {
       if (this.state !== "FAULT") this.becomeMaster(now, why);
     } else if (to === "BACKUP") {
-      if (this.state === "MASTER") this.becomeBackup(now, why);
+      // A member held in FAULT by the group (no fault of its own) comes back with it.
+      if (this.state === "MASTER" || (this.state === "FAULT" && this.faultReason === null))
+        this.becomeBackup(now, why);
     } else {
       if (this.state === "MASTER") this.stepDown();
       this.enter("FAULT", now, why);
