@@ -5,7 +5,8 @@
  * layout, not tslvs's codec), forged adverts of priority 254 — wrong TTL, wrong password, unknown
  * VRID, bad checksum, truncated — three of each. Each is dropped and counted under its reason, and
  * the master stays master; then one well-formed advert of priority 254 makes it step down, which
- * shows the forged ones would have counted had they been accepted.
+ * shows the forged ones would have counted had they been accepted. The director runs with its
+ * packet data plane on the segment, and /metrics shows the states and the drops.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -63,7 +64,11 @@ test("forged VRRP adverts are dropped and counted by reason; tcpdump decodes wha
       "    }",
       "}",
     ].join("\n");
-    a = await startTslvs(v, "a", `${instanceConf({ priority: 150, state: "MASTER" })}\n${v6}\n`, "1");
+    // The director as it runs in production: its data plane on eth0 beside VRRP, and /metrics.
+    a = await startTslvs(v, "a", `${instanceConf({ priority: 150, state: "MASTER" })}\n${v6}\n`, "1", {
+      dataPlane: true,
+      extra: ["--http", "127.0.0.1:9117"],
+    });
     await waitVip(v, "a", true, 6000);
     const decoded = v.lab.exec("x", [
       "timeout",
@@ -128,6 +133,14 @@ test("forged VRRP adverts are dropped and counted by reason; tcpdump decodes wha
     const after = status(a).vrrp!.instances.find((i) => i.name === "VI_1")!;
     assert.equal(after.state, "BACKUP", "a well-formed higher advert is obeyed");
     assert.equal(after.master, v.addr.x);
+    const metrics = v.lab.exec("a", ["curl", "-s", "http://127.0.0.1:9117/metrics"]);
+    for (const line of [
+      'tslvs_vrrp_state{instance="VI_1",interface="eth0",vrid="51"} 1',
+      'tslvs_vrrp_state{instance="VI_6",interface="eth0",vrid="7"} 2',
+      'tslvs_vrrp_adverts_dropped_total{reason="bad-ttl"} 3',
+      'tslvs_vrrp_adverts_dropped_total{reason="bad-checksum"} 3',
+    ])
+      assert.ok(metrics.includes(line), `/metrics lacks ${line}`);
   } finally {
     await a?.stop();
     await v.destroy();

@@ -48,6 +48,7 @@ import { type DirectorSample, processSample, tslvsMetricsSlices } from "./tslvs-
 import { TSLVS_VERSION } from "./version.js";
 import type { VrrpConfig } from "./vrrp/vrrp-config.js";
 import { VrrpEngine } from "./vrrp/vrrp-engine.js";
+import { renderVrrpMetrics } from "./vrrp/vrrp-metrics.js";
 
 /** An apply with more changes than this logs only the first BULK_SHOWN one by one. */
 const BULK_CHANGES = 50;
@@ -594,13 +595,16 @@ export class Daemon {
     const services = d.services();
     const labels = this.options.backendLabels;
     const sample = () => this.directorSample();
-    const healthFamilies = () =>
-      renderHealthMetrics(this.health.metricRows(), {
+    const vrrp = this.vrrp;
+    const healthFamilies = () => [
+      ...renderHealthMetrics(this.health.metricRows(), {
         reloads: this.reloads,
         lastReloadAt: this.lastReloadAt,
         notActedOn: [...this.reportedNotActedOn],
         events: this.events.totals,
-      });
+      }),
+      ...(vrrp ? renderVrrpMetrics(vrrp.listing()) : []),
+    ];
     function* render(): Generator<undefined, Buffer[], undefined> {
       const chunks: ServiceEntry[][] = [];
       for (let i = 0; i < services.length; i += 100) {

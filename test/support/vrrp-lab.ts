@@ -90,20 +90,24 @@ export function instanceConf(o: InstanceText): string {
   ].join("\n");
 }
 
-/** A tslvs director on `host` reading `conf` (no packet data plane: VRRP needs none). */
+/**
+ * A tslvs director on `host` reading `conf`: without the packet data plane unless asked (VRRP
+ * needs none; one test runs it beside the data plane on eth0), with `extra` arguments.
+ */
 export async function startTslvs(
   v: VrrpLab,
   host: string,
   conf: string,
   tag: string,
-  dataPlane = false,
+  opts: { dataPlane?: boolean; extra?: string[] } = {},
 ): Promise<DirectorProcess> {
   const file = join(v.dir, `${host}-${tag}.conf`);
   writeFileSync(file, conf);
-  return DirectorProcess.start(v.lab, host, dataPlane ? ["eth0"] : [], [
+  return DirectorProcess.start(v.lab, host, opts.dataPlane ? ["eth0"] : [], [
     "--keepalived-conf",
     file,
-    ...(dataPlane ? [] : ["--no-dataplane"]),
+    ...(opts.dataPlane ? [] : ["--no-dataplane"]),
+    ...(opts.extra ?? []),
   ]);
 }
 
