@@ -99,3 +99,85 @@ test("tslvs and keepalived elect one master in both roles, with preemption, and 
     await v.destroy();
   }
 });
+
+const VIP6 = "2001:2:0:5::100";
+
+/** Two VRRPv3 instances: IPv4 (vrid 51) and IPv6 (vrid 7, from the link-local addresses). */
+function v3Conf(priority: number, state: "MASTER" | "BACKUP" = "BACKUP"): string {
+  const inst = (name: string, vrid: number, vip: string) =>
+    [
+      `vrrp_instance ${name} {`,
+      `    state ${state}`,
+      "    interface eth0",
+      `    virtual_router_id ${vrid}`,
+      `    priority ${priority}`,
+      "    advert_int 1",
+      "    version 3",
+      "    virtual_ipaddress {",
+      `        ${vip} dev eth0`,
+      "    }",
+      "}",
+    ].join("\n");
+  return `${inst("VI_4", 51, "198.18.5.100/24")}\n${inst("VI_6", 7, `${VIP6}/64`)}\n`;
+}
+
+test("VRRPv3 over IPv4 and IPv6: tslvs and keepalived elect one master, in both roles", {
+  skip: needsCommand("keepalived"),
+  timeout: 90_000,
+}, async (t) => {
+  if (!haveRoot(t)) return;
+  const v = buildSegment("vrrp-ka3", ["a", "k"]);
+  const directors: DirectorProcess[] = [];
+  let k: KeepalivedProcess | null = null;
+  try {
+    let a = await startTslvs(v, "a", v3Conf(150, "MASTER"), "1");
+    directors.push(a);
+    await waitVip(v, "a", true, 6000);
+    await waitVip(v, "a", true, 2000, VIP6);
+    k = startKeepalived(v, "k", v3Conf(100), "1");
+    await k.waitLog("(VI_4) Entering BACKUP STATE", 10_000);
+    await k.waitLog("(VI_6) Entering BACKUP STATE", 2000);
+    await new Promise((r) => setTimeout(r, MASTER_DOWN_MS + 1000));
+    assert.doesNotMatch(
+      k.log,
+      /Entering MASTER STATE/,
+      `keepalived took over beside a tslvs master:\n${k.log}`,
+    );
+    assert.ok(!hasVip(v, "k") && !hasVip(v, "k", VIP6));
+
+    await kill(a);
+    const took4 = await waitVip(v, "k", true, MASTER_DOWN_MS + 3000);
+    const took6 = await waitVip(v, "k", true, MASTER_DOWN_MS + 3000, VIP6);
+    t.diagnostic(`keepalived took the v3 VIPs after ${took4} ms (IPv4) and ${took4 + took6} ms (IPv6)`);
+
+    a = await startTslvs(v, "a", v3Conf(50), "2");
+    directors.push(a);
+    await waitVip(v, "a", false, 3000);
+    await waitVip(v, "a", false, 1000, VIP6);
+    await new Promise((r) => setTimeout(r, (3 + (256 - 50) / 256) * 1000 + 1000));
+    const s = status(a).vrrp!;
+    assert.deepEqual(
+      s.instances.map((i) => [i.name, i.state]),
+      [
+        ["VI_4", "BACKUP"],
+        ["VI_6", "BACKUP"],
+      ],
+    );
+    assert.equal(s.instances[0]!.master, v.addr.k);
+    assert.match(
+      s.instances[1]!.master ?? "",
+      /^fe80:/,
+      "the IPv6 master is keepalived's link-local address",
+    );
+    assert.equal(
+      Object.values(s.dropped).reduce((x, y) => x + y, 0),
+      0,
+      `keepalived's v3 adverts all accepted: ${JSON.stringify(s.dropped)}`,
+    );
+    assert.ok(hasVip(v, "k") && hasVip(v, "k", VIP6) && !hasVip(v, "a", VIP6));
+  } finally {
+    await k?.stop();
+    for (const d of directors) await d.stop();
+    await v.destroy();
+  }
+});

@@ -169,21 +169,27 @@ export class KeepalivedProcess {
   }
 }
 
-/** Whether `host`'s eth0 holds the VIP now. */
-export function hasVip(v: VrrpLab, host: string): boolean {
+/** Whether `host`'s eth0 holds the VIP (or `addr`) now. */
+export function hasVip(v: VrrpLab, host: string, addr = VIP): boolean {
   const out = JSON.parse(v.lab.exec(host, ["ip", "-j", "addr", "show", "dev", "eth0"])) as {
     addr_info: { local: string; label?: string }[];
   }[];
-  return out[0]!.addr_info.some((a) => a.local === VIP);
+  return out[0]!.addr_info.some((a) => a.local === addr);
 }
 
-/** Polls until `host` holds (or lacks) the VIP; resolves with the ms it took; throws after `ms`. */
-export async function waitVip(v: VrrpLab, host: string, want: boolean, ms: number): Promise<number> {
+/** Polls until `host` holds (or lacks) the VIP (or `addr`); resolves with the ms it took; throws after `ms`. */
+export async function waitVip(
+  v: VrrpLab,
+  host: string,
+  want: boolean,
+  ms: number,
+  addr = VIP,
+): Promise<number> {
   const start = Date.now();
   for (;;) {
-    if (hasVip(v, host) === want) return Date.now() - start;
+    if (hasVip(v, host, addr) === want) return Date.now() - start;
     if (Date.now() - start > ms)
-      throw new Error(`${host} ${want ? "did not take" : "did not give up"} the VIP within ${ms} ms`);
+      throw new Error(`${host} ${want ? "did not take" : "did not give up"} ${addr} within ${ms} ms`);
     await sleep(20);
   }
 }
