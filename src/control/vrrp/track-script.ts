@@ -5,7 +5,7 @@
  * is due makes that one wait.
  */
 import { spawn } from "node:child_process";
-import { lookupUser } from "../health/notify-script.js";
+import { insecureScript, lookupUser } from "../health/notify-script.js";
 import type { VrrpScriptConfig } from "./vrrp-config.js";
 
 export class TrackScript {
@@ -20,6 +20,8 @@ export class TrackScript {
     readonly config: VrrpScriptConfig,
     private readonly onChange: (script: TrackScript) => void,
     private readonly defaultUser?: { user: string; group?: string },
+    /** enable_script_security: a script run as root must be writable by root only. */
+    private readonly secure = false,
   ) {
     this.ok = !config.initFail;
   }
@@ -43,6 +45,10 @@ export class TrackScript {
       ? { user: this.config.script.user, group: this.config.script.group }
       : this.defaultUser;
     const ids = who ? lookupUser(who.user, who.group) : null;
+    if (this.secure && insecureScript(cmd, (ids?.uid ?? 0) === 0)) {
+      this.result(false);
+      return;
+    }
     this.running = true;
     this.runs++;
     let done = false;

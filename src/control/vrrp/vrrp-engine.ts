@@ -141,7 +141,10 @@ export class VrrpEngine {
     const links = dumpLinks(nl);
     const addrs = dumpAddresses(nl);
     for (const s of this.config.scripts)
-      this.scripts.set(s.name, new TrackScript(s, () => this.retrack(), this.opts.scriptUser));
+      this.scripts.set(
+        s.name,
+        new TrackScript(s, () => this.retrack(), this.opts.scriptUser, this.opts.scriptSecurity ?? false),
+      );
     for (const cfg of this.config.instances) {
       const link = links.find((l) => l.name === cfg.interface);
       const group = this.config.syncGroups.find((g) => g.members.includes(cfg.name)) ?? null;
