@@ -3,7 +3,7 @@
  * (tcpdump) reads it. A tslvs director is master of a v2 instance (IPv4, PASS auth) and a v3
  * instance (IPv6); a host on the segment sends, with a raw socket of Python's (its own packet
  * layout, not tslvs's codec), forged adverts of priority 254 — wrong TTL, wrong password, unknown
- * VRID, bad checksum, truncated — three of each. Each is dropped and counted under its reason, and
+ * VRID, bad checksum, truncated, another advert_int — three of each. Each is dropped and counted under its reason, and
  * the master stays master; then one well-formed advert of priority 254 makes it step down, which
  * shows the forged ones would have counted had they been accepted. The director runs with its
  * packet data plane on the segment, and /metrics shows the states and the drops.
@@ -36,6 +36,9 @@ elif kind == "vrid": m = advert(52, 254, b"s3cret")
 elif kind == "checksum":
     m = bytearray(advert(51, 254, b"s3cret")); m[6] ^= 0x5a; m = bytes(m)
 elif kind == "truncated": m = advert(51, 254, b"s3cret")[:6]
+elif kind == "interval":
+    m = bytearray(advert(51, 254, b"s3cret")); m[5] = 2; m[6:8] = b"\0\0"
+    m = bytes(m[:6]) + struct.pack("!H", cks(bytes(m))) + bytes(m[8:])
 else: m = advert(51, 254, b"s3cret")
 ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0xc0, 20 + len(m), 0, 0, ttl, 112, 0,
                  socket.inet_aton(src), socket.inet_aton("224.0.0.18"))
@@ -107,7 +110,7 @@ test("forged VRRP adverts are dropped and counted by reason; tcpdump decodes wha
         String(n),
       ]);
     const before = status(a).vrrp!.dropped;
-    for (const kind of ["ttl", "auth", "vrid", "checksum", "truncated"]) send(kind);
+    for (const kind of ["ttl", "auth", "vrid", "checksum", "truncated", "interval"]) send(kind);
     await sleep(300);
     const s = status(a).vrrp!;
     const got = (r: string) => (s.dropped[r] ?? 0) - (before[r] ?? 0);
@@ -118,8 +121,9 @@ test("forged VRRP adverts are dropped and counted by reason; tcpdump decodes wha
         vrid: got("unknown-vrid"),
         checksum: got("bad-checksum"),
         truncated: got("truncated"),
+        interval: got("bad-interval"),
       },
-      { ttl: 3, auth: 3, vrid: 3, checksum: 3, truncated: 3 },
+      { ttl: 3, auth: 3, vrid: 3, checksum: 3, truncated: 3, interval: 3 },
     );
     assert.equal(
       s.instances.find((i) => i.name === "VI_1")!.state,
@@ -127,6 +131,7 @@ test("forged VRRP adverts are dropped and counted by reason; tcpdump decodes wha
       "forged adverts changed nothing",
     );
     assert.ok(a.running, "the director runs on");
+    assert.match(a.log, /advertisement interval mismatch: received 2 s, configured 1 s/);
 
     send("valid", 1);
     await sleep(300);

@@ -181,3 +181,57 @@ test("VRRPv3 over IPv4 and IPv6: tslvs and keepalived elect one master, in both 
     await v.destroy();
   }
 });
+
+test("unicast VRRP (unicast_src_ip / unicast_peer) with keepalived: adverts to the peer only, failover", {
+  skip: needsCommand("keepalived") || needsCommand("tcpdump"),
+  timeout: 60_000,
+}, async (t) => {
+  if (!haveRoot(t)) return;
+  const v = buildSegment("vrrp-kau", ["a", "k"]);
+  const directors: DirectorProcess[] = [];
+  let k: KeepalivedProcess | null = null;
+  const unicast = (self: string, peer: string) => [
+    `unicast_src_ip ${self}`,
+    "unicast_peer {",
+    `    ${peer}`,
+    "}",
+  ];
+  try {
+    const a = await startTslvs(
+      v,
+      "a",
+      instanceConf({ priority: 150, state: "MASTER", extra: unicast(v.addr.a!, v.addr.k!) }),
+      "1",
+    );
+    directors.push(a);
+    await waitVip(v, "a", true, 6000);
+    k = startKeepalived(v, "k", instanceConf({ priority: 100, extra: unicast(v.addr.k!, v.addr.a!) }), "1");
+    await k.waitLog("(VI_1) Entering BACKUP STATE", 10_000);
+    const seen = v.lab.exec("k", ["timeout", "5", "tcpdump", "-i", "eth0", "-nn", "-c", "2", "ip proto 112"]);
+    assert.match(seen, new RegExp(`${v.addr.a} > ${v.addr.k}: VRRPv2, Advertisement, vrid 51, prio 150`));
+    assert.doesNotMatch(seen, /224\.0\.0\.18/, "unicast: nothing to the group");
+    await new Promise((r) => setTimeout(r, MASTER_DOWN_MS));
+    assert.doesNotMatch(
+      k.log,
+      /Entering MASTER STATE/,
+      `keepalived took over beside a tslvs master:\n${k.log}`,
+    );
+
+    await kill(a);
+    await waitVip(v, "k", true, MASTER_DOWN_MS + 3000);
+    const b = await startTslvs(
+      v,
+      "a",
+      instanceConf({ priority: 50, extra: unicast(v.addr.a!, v.addr.k!) }),
+      "2",
+    );
+    directors.push(b);
+    await new Promise((r) => setTimeout(r, (3 + (256 - 50) / 256) * 1000 + 500));
+    const s = status(b).vrrp!.instances[0]!;
+    assert.deepEqual([s.state, s.master], ["BACKUP", v.addr.k], "keepalived's unicast adverts heard");
+  } finally {
+    await k?.stop();
+    for (const d of directors) await d.stop();
+    await v.destroy();
+  }
+});
