@@ -71,6 +71,7 @@ test("two tslvs directors: one master, failover on SIGKILL within the master dow
       took <= MASTER_DOWN_MS + SLACK_MS,
       `the VIP moved in ${took} ms, more than 3 * advert_int + skew (${MASTER_DOWN_MS} ms)`,
     );
+    t.diagnostic(`VIP moved to B ${took} ms after A was killed (bound ${MASTER_DOWN_MS} ms)`);
     assert.equal(vrrpState(b), "MASTER");
     assert.ok(hasVip(v, "a"), "a killed director leaves its VIP on the interface");
     const masterAt = enteredAt(b, "MASTER");
@@ -91,6 +92,7 @@ test("two tslvs directors: one master, failover on SIGKILL within the master dow
     assert.ok(garps.length > 0, `no gratuitous ARP from B (${macB}) seen:\n${arpLines}`);
     const first = garps[0]! - masterAt!;
     assert.ok(first >= -20 && first <= 1000, `the first GARP came ${first} ms after B became master`);
+    t.diagnostic(`first gratuitous ARP ${first} ms after B entered MASTER (${garps.length} seen)`);
 
     // A comes back with nopreempt: the left VIP goes, B stays master.
     a = await startTslvs(v, "a", instanceConf({ priority: 150, nopreempt: true }), "2");

@@ -56,6 +56,7 @@ test("tslvs and keepalived elect one master in both roles, with preemption, and 
     // tslvs dies: keepalived takes over.
     await kill(a);
     const took = await waitVip(v, "k", true, MASTER_DOWN_MS + 3000);
+    t.diagnostic(`keepalived took the VIP ${took} ms after tslvs was killed`);
     assert.ok(took <= MASTER_DOWN_MS + SLACK_MS, `keepalived took the VIP after ${took} ms`);
     await k.waitLog("(VI_1) Entering MASTER STATE", 2000);
 
