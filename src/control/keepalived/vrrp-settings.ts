@@ -83,7 +83,7 @@ function notifyKey(v: Values, s: Stmt, n: VrrpNotify): boolean {
 }
 
 /** One virtual_ipaddress line, or null (reported). */
-function vipLine(v: Values, s: Stmt, name: string): VipSpec | null {
+function vipLine(v: Values, s: Stmt, name: string, notActedOn: (what: string) => void): VipSpec | null {
   const [text, ...rest] = s.words;
   const [a, len] = (text ?? "").split("/");
   const addr = IpAddr.parse(a ?? "");
@@ -94,19 +94,22 @@ function vipLine(v: Values, s: Stmt, name: string): VipSpec | null {
     return null;
   }
   const vip: VipSpec = { addr, prefixLen, scope: 0 };
-  for (let i = 0; i < rest.length; i += 2) {
+  const WITH_VALUE = new Set(["dev", "label", "brd", "broadcast", "scope"]);
+  for (let i = 0; i < rest.length; i++) {
     const key = rest[i]!;
-    const val = rest[i + 1];
+    if (!WITH_VALUE.has(key)) {
+      // peer, preferred_lft, home, nodad, no_track...: the address is kept, the option is not acted on.
+      notActedOn(`virtual_ipaddress ${key}`);
+      continue;
+    }
+    const val = rest[++i];
     if (val === undefined) {
       v.diags.error(s.pos, `(${name}) virtual_ipaddress ${text}: '${key}' needs a value - ignoring`);
       return null;
     }
     if (key === "dev") vip.dev = val;
     else if (key === "label") vip.label = val;
-    else if (key === "brd" || key === "broadcast") {
-      const b = IpAddr.parse(val);
-      if (b) vip.broadcast = b;
-    } else if (key === "scope") {
+    else if (key === "scope") {
       const sc = SCOPES[val] ?? (/^[0-9]+$/.test(val) ? Number(val) : undefined);
       if (sc === undefined || sc > 255) {
         v.diags.error(s.pos, `(${name}) unknown scope '${val}' - ignoring the address`);
@@ -114,11 +117,8 @@ function vipLine(v: Values, s: Stmt, name: string): VipSpec | null {
       }
       vip.scope = sc;
     } else {
-      v.diags.error(
-        s.pos,
-        `(${name}) virtual_ipaddress option '${key}' is not built in tslvs - ignoring the address`,
-      );
-      return null;
+      const b = IpAddr.parse(val);
+      if (b) vip.broadcast = b;
     }
   }
   return vip;
@@ -133,6 +133,8 @@ export function readInstance(
   st: Stmt,
   globalVersion: 2 | 3 | undefined,
   notActedOn: (what: string) => void,
+  /** For the values vrrp.ts has already checked and reported (router id, priority, advert_int). */
+  checked: Values = v,
 ): VrrpInstanceConfig | null {
   const name = st.words[1] ?? "";
   const d = v.diags;
@@ -173,13 +175,13 @@ export function readInstance(
         if (v.arity(s, 1, 1)) c.interface = s.words[1]!;
         break;
       case "virtual_router_id":
-        c.vrid = v.int(s, 1, 1, 255) ?? c.vrid;
+        c.vrid = checked.int(s, 1, 1, 255) ?? c.vrid;
         break;
       case "priority":
-        c.priority = v.int(s, 1, 1, 255) ?? c.priority;
+        c.priority = checked.int(s, 1, 1, 255) ?? c.priority;
         break;
       case "advert_int": {
-        const t = v.timer(s, 1);
+        const t = checked.timer(s, 1);
         if (t !== null && t >= 0.01 && t <= 255) c.advertInt = t;
         break;
       }
@@ -219,16 +221,13 @@ export function readInstance(
       case "authentication":
         for (const a of s.block ?? []) {
           if (a.words[0] === "auth_type" && a.words[1] !== "PASS")
-            d.error(
-              a.pos,
-              `(${name}) auth_type ${a.words[1] ?? ""} is not built in tslvs (PASS is) - ignoring`,
-            );
+            notActedOn(`vrrp_instance authentication ${a.words[1] ?? ""}`);
           else if (a.words[0] === "auth_pass" && a.words[1] !== undefined) c.authPass = a.words[1];
         }
         break;
       case "virtual_ipaddress":
         for (const line of s.block ?? []) {
-          const vip = vipLine(v, line, name);
+          const vip = vipLine(v, line, name, notActedOn);
           if (vip) c.vips.push(vip);
         }
         break;

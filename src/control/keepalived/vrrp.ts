@@ -1,6 +1,7 @@
 import { emptyVrrpConfig, type VrrpConfig } from "../vrrp/vrrp-config.js";
+import { TslvsOnlyDiags } from "./diagnostics.js";
 import type { Stmt } from "./tree.js";
-import type { Values } from "./values.js";
+import { Values } from "./values.js";
 import { readInstance, readScript, readSyncGroup } from "./vrrp-settings.js";
 
 /**
@@ -181,14 +182,20 @@ export class VrrpReader {
     private readonly v: Values,
     notActedOn: (what: string) => void = () => {},
   ) {
+    this.quiet = new Values(new TslvsOnlyDiags(v.diags));
+    this.silent = new Values(new TslvsOnlyDiags(v.diags, true));
     // A keyword keepalived does not know is reported as unknown, not as "not acted on".
     this.notActedOn = (what) => {
-      const [kind, key] = what.split(" ");
-      if (VRRP_KEYWORDS[kind!]?.has(key!)) notActedOn(what);
+      const words = what.split(" ");
+      const known = VRRP_KEYWORDS[words[0]!];
+      if (!known || words.length !== 2 || known.has(words[1]!)) notActedOn(what);
     };
   }
 
   private readonly notActedOn: (what: string) => void;
+  /** The values VRRP runs on are read with these: tslvs's own checks count only under --strict. */
+  private readonly quiet: Values;
+  private readonly silent: Values;
 
   /** Reads one top-level block of a kind in VRRP_TOP_BLOCKS. */
   read(st: Stmt): void {
@@ -212,12 +219,12 @@ export class VrrpReader {
         return;
       case "vrrp_script": {
         if (!seen.has("script")) d.error(end, `No script set for vrrp_script ${name} - removing`);
-        const sc = readScript(this.v, st, this.notActedOn);
+        const sc = readScript(this.quiet, st, this.notActedOn);
         if (sc) this.config.scripts.push(sc);
         return;
       }
       case "vrrp_sync_group":
-        this.config.syncGroups.push(readSyncGroup(this.v, st, this.notActedOn));
+        this.config.syncGroups.push(readSyncGroup(this.quiet, st, this.notActedOn));
         return;
       case "vrrp_track_process":
         if (!seen.has("process")) d.error(end, `track process '${name}' process name not specified`);
@@ -286,7 +293,7 @@ export class VrrpReader {
     else if (!seen.has("virtual_ipaddress") && !seen.has("virtual_ipaddress_excluded"))
       d.repair(st.pos, `(${name}) No VIP specified; at least one is sensible`);
     this.instances.set(name, info);
-    const run = readInstance(this.v, st, this.globalVersion, this.notActedOn);
+    const run = readInstance(this.quiet, st, this.globalVersion, this.notActedOn, this.silent);
     if (run) this.config.instances.push(run);
   }
 }
