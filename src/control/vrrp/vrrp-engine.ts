@@ -195,7 +195,8 @@ export class VrrpEngine {
         this.opts.log.error({ instance: cfg.name }, `(${cfg.name}) cannot run: ${broken}`);
         r.inst.setFault(broken, 0);
       } else {
-        const key = `${cfg.interface}/${cfg.family}/${source!.toString()}`;
+        // One IPv4 socket per interface (the source is in each packet's header); IPv6 binds its source.
+        const key = `${cfg.interface}/${cfg.family}${cfg.family === 6 ? `/${source!.toString()}` : ""}`;
         let s = this.sockets.get(key);
         if (!s) {
           const group = IpAddr.mustParse(cfg.family === 4 ? VRRP_GROUP_V4 : VRRP_GROUP_V6).toBytes();
@@ -348,7 +349,7 @@ export class VrrpEngine {
     };
     for (const dst of dsts) {
       const len = writeAdvert(this.msg, 0, advert, r.inst.localAddress, dst);
-      if (!r.socket.send(this.msg, len, dst, r.ifindex))
+      if (!r.socket.send(this.msg, len, dst, r.ifindex, r.inst.localAddress))
         this.reportOnce(r, "send", `(${cfg.name}) cannot send an advertisement to ${addrText(dst)}`);
     }
   }

@@ -145,8 +145,18 @@ export class VrrpSocket {
     }
   }
 
-  /** Sends the VRRP message msg[0, len) to `dst` (the group or a unicast peer). Returns false on failure (errno kept). */
-  send(msg: Uint8Array, len: number, dst: Uint8Array, ifindex: number): boolean {
+  /**
+   * Sends the VRRP message msg[0, len) to `dst` (the group or a unicast peer) from `src` (IPv4:
+   * written in the header, so instances with different sources share the socket; IPv6: the
+   * address the socket is bound to). Returns false on failure (errno kept).
+   */
+  send(
+    msg: Uint8Array,
+    len: number,
+    dst: Uint8Array,
+    ifindex: number,
+    src: Uint8Array = this.source,
+  ): boolean {
     const c = libc();
     if (this.family === 4) {
       const pkt = new Uint8Array(20 + len);
@@ -155,7 +165,7 @@ export class VrrpSocket {
       new DataView(pkt.buffer).setUint16(2, 20 + len);
       pkt[8] = 255;
       pkt[9] = IPPROTO_VRRP;
-      pkt.set(this.source, 12);
+      pkt.set(src, 12);
       pkt.set(dst, 16);
       pkt.set(msg.subarray(0, len), 20);
       const sa = new Uint8Array(16);
