@@ -102,7 +102,11 @@ test("examples 1, 3-6", () => {
   );
   assert.equal(e5[0]!.health!.group, "WEB_FARM");
   const e6 = readKeepalivedConf(join(DIR, "example6.conf"));
-  assert.deepEqual(e6.notActedOn, ["lvs_sync_daemon", "vrrp_instance"]);
+  assert.deepEqual(e6.notActedOn, ["lvs_sync_daemon"]);
+  assert.deepEqual(
+    e6.vrrp.instances.map((i) => [i.name, i.vrid, i.vips.map((v) => v.addr.toString())]),
+    [["VI_1", 51, ["198.18.0.70"]]],
+  );
   const dns = e6.state.services[0]!.dests[0]!.health!.checkers[0]!;
   assert.deepEqual([dns.timing.retry, dns.timing.delayBeforeRetry], [3, 5]);
 });

@@ -216,7 +216,7 @@ test("FILE_CHECK with track_file: the block's weight and reverse, overridden per
   assert.equal(checkExitCode(missing.diagnostics), 5);
 });
 
-test("VRRP blocks: parsed, unknown keywords reported, listed once per kind", () => {
+test("VRRP blocks: parsed, unknown keywords reported; keywords not built listed once each", () => {
   const c = parse(
     "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n bogus 1\n authentication {\n  auth_type PASS\n  auth_x 1\n }\n virtual_ipaddress {\n  198.18.0.1/32\n }\n}\n" +
       "vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  198.18.0.2/32\n }\n}\n" +
@@ -229,7 +229,29 @@ test("VRRP blocks: parsed, unknown keywords reported, listed once per kind", () 
       [7, "Unknown keyword 'auth_x'"],
     ],
   );
-  assert.deepEqual(c.notActedOn, ["vrrp_instance", "vrrp_script"]);
+  // vrrp_instance and vrrp_script are acted on (the VRRP engine); `bogus` is unknown, not "not acted on".
+  assert.deepEqual(c.notActedOn, []);
+  assert.deepEqual(
+    c.vrrp.instances.map((i) => [
+      i.name,
+      i.vrid,
+      i.authPass ?? null,
+      i.vips.map((v) => `${v.addr}/${v.prefixLen}`),
+    ]),
+    [
+      ["A", 1, null, ["198.18.0.1/32"]],
+      ["B", 2, null, ["198.18.0.2/32"]],
+    ],
+  );
+  assert.deepEqual(
+    c.vrrp.scripts.map((s) => [s.name, s.script.argv, s.interval, s.weight, s.rise, s.fall]),
+    [["S", ["/bin/true"], 1, 0, 1, 1]],
+  );
+  const notBuilt = parse(
+    "vrrp_instance C {\n interface eth0\n virtual_router_id 3\n use_vmac\n garp_master_delay 2\n virtual_ipaddress {\n  198.18.0.3\n }\n}\n",
+  );
+  assert.deepEqual(notBuilt.notActedOn, ["vrrp_instance use_vmac"]);
+  assert.equal(notBuilt.vrrp.instances[0]!.garpMasterDelay, 2);
 });
 
 test("lvs_sync_daemon: both roles without an instance; the instance's state and router id with one", () => {

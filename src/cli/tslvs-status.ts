@@ -1,6 +1,21 @@
 import type { InfoEntry } from "../control/api.js";
 import { connectDaemon, parseQueryArgs } from "./connect-daemon.js";
 
+/** One line per VRRP instance, then the advertisements dropped by reason (none when no instance runs). */
+function vrrpLines(v: InfoEntry["vrrp"]): string[] {
+  if (!v) return [];
+  const out = v.instances.map(
+    (x) =>
+      `vrrp ${x.name}: ${x.state} on ${x.interface} vrid ${x.vrid} v${x.version} priority ${x.priority}` +
+      `${x.priority !== x.configuredPriority ? ` (configured ${x.configuredPriority})` : ""}` +
+      `, master ${x.master ?? "unknown"}, VIPs ${x.vips.join(" ")}` +
+      `${x.fault ? `, fault: ${x.fault}` : ""}${x.syncGroup ? `, sync group ${x.syncGroup}` : ""}`,
+  );
+  const drops = Object.entries(v.dropped).filter(([, n]) => n > 0);
+  out.push(`vrrp adverts dropped: ${drops.length ? drops.map(([k, n]) => `${k} ${n}`).join(", ") : "none"}`);
+  return out;
+}
+
 /**
  * `tslvs status [--json]`: whether the daemon forwards, and how full its connection table is,
  * with the new connections it refused because the table was full, and what the rules or the config
@@ -38,6 +53,7 @@ export async function statusCommand(args: string[]): Promise<number> {
               ),
             ]
           : []),
+        ...vrrpLines(i.vrrp),
         "",
       ].join("\n"),
     );

@@ -38,6 +38,7 @@ import {
 import type { ConnInfo, DirectorPort, TableFill, TraceRequest } from "./director-port.js";
 import { renderIpVs, renderIpVsStats } from "./ipvs-proc.js";
 import { SyncDaemons } from "./sync-daemons.js";
+import type { VrrpListing } from "./vrrp/vrrp-engine.js";
 
 /** IP_VS_VERSION_CODE of the kernel IPVS this director behaves like (1.2.1). */
 export const IPVS_VERSION_CODE = 0x010201;
@@ -104,6 +105,8 @@ export interface ApiHandlerOptions {
   notActedOn?: () => string[];
   /** The firewall-mark rules' state (getInfo); null or absent without a data plane. */
   fwmarkRules?: () => FwmarkRulesInfo | null;
+  /** The VRRP engine's instances (getInfo); absent or null without one. */
+  vrrp?: () => VrrpListing | null;
   /** Re-reads the config file (the daemon's reload); absent: nothing to reload. */
   reload?: () => ReloadResult;
   /** Whether the fast path holds connection `index` now; null or absent: cannot tell. */
@@ -136,6 +139,7 @@ export class ApiHandler {
   private readonly reload: () => ReloadResult;
   private readonly notActedOn: () => string[];
   private readonly fwmarkRules: () => FwmarkRulesInfo | null;
+  private readonly vrrp: () => VrrpListing | null;
   private readonly destHealth: (() => ReadonlyMap<string, DestHealthEntry>) | undefined;
   private readonly fastPathHolds: (index: number) => boolean | null;
   private readonly captureRun: (q: CaptureQuery) => Promise<CaptureEntry> | null;
@@ -151,6 +155,7 @@ export class ApiHandler {
     this.health = options.health ?? (() => []);
     this.notActedOn = options.notActedOn ?? (() => []);
     this.fwmarkRules = options.fwmarkRules ?? (() => null);
+    this.vrrp = options.vrrp ?? (() => null);
     this.destHealth = options.destHealth;
     this.reload = options.reload ?? (() => ({ applied: false, message: "no config file to reload" }));
     this.syncDaemons = options.syncDaemons ?? new SyncDaemons();
@@ -161,7 +166,8 @@ export class ApiHandler {
   handle(req: Record<string, unknown>): unknown {
     const d = this.director;
     switch (req.op) {
-      case "getInfo":
+      case "getInfo": {
+        const vrrp = this.vrrp();
         return {
           version: "1.2.1",
           versionCode: IPVS_VERSION_CODE,
@@ -170,7 +176,9 @@ export class ApiHandler {
           ...fillOf(d.tableFill()),
           notActedOn: this.notActedOn(),
           fwmarkRules: this.fwmarkRules(),
+          ...(vrrp ? { vrrp } : {}),
         } satisfies InfoEntry;
+      }
       case "getStats": {
         const live = this.engineStats();
         return {

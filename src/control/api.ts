@@ -6,7 +6,9 @@
  *
  * Addresses are strings (IPv4 dotted quad, IPv6 RFC 5952 text); protocol is "tcp" | "udp" | "sctp".
  */
+
 import type { TraceDest, TraceResult } from "../core/trace.js";
+import type { VrrpListing } from "./vrrp/vrrp-engine.js";
 
 export const API_VERSION = 1;
 
@@ -138,6 +140,8 @@ export interface InfoEntry {
    * the host's rules left out, by handle, with why.
    */
   fwmarkRules: FwmarkRulesInfo | null;
+  /** The VRRP instances of a --keepalived-conf (state, priority, master, drops); absent without any. */
+  vrrp?: VrrpListing;
 }
 
 /** getInfo's `fwmarkRules`. */

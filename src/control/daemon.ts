@@ -42,6 +42,8 @@ import { SyncDaemons } from "./sync-daemons.js";
 import { SyncBackupLink, SyncMasterLink } from "./sync-link.js";
 import { type DirectorSample, processSample } from "./tslvs-metrics.js";
 import { TSLVS_VERSION } from "./version.js";
+import type { VrrpConfig } from "./vrrp/vrrp-config.js";
+import { VrrpEngine } from "./vrrp/vrrp-engine.js";
 
 /** An apply with more changes than this logs only the first BULK_SHOWN one by one. */
 const BULK_CHANGES = 50;
@@ -135,9 +137,14 @@ export class Daemon {
   private flushUnmanaged = false;
   private readonly reloads = { applied: 0, refused: 0 };
   private lastReloadAt = 0;
+  /** The VRRP instances of a --keepalived-conf, when it has any. */
+  vrrp: VrrpEngine | null = null;
+  /** The vrrp blocks running (a reload that changes them says they apply at the next start). */
+  private runningVrrp = "";
   /** The recent events the dashboard lists (the last 200). */
   readonly events = new EventLog();
   private readonly startedAt = new Date().toISOString();
+  private lastGlobals: KeepalivedConfig["globals"] | null = null;
 
   private constructor(
     readonly options: DaemonOptions,
@@ -159,6 +166,7 @@ export class Daemon {
       health: () => this.health.listing(),
       reload: () => this.reload(),
       notActedOn: () => [...this.reportedNotActedOn],
+      vrrp: () => this.vrrp?.listing() ?? null,
       destHealth: () => this.health.destHealth(),
       fastPathHolds: (index) => this.fastPathHolds?.(index) ?? null,
       capture: (q) => this.capture?.(q) ?? null,
@@ -228,6 +236,14 @@ export class Daemon {
       log: d.log,
     });
     if (initial) d.apply(initial.state, initial.source, initial.keepalived);
+    if (initial?.keepalived && initial.keepalived.vrrp.instances.length > 0) {
+      try {
+        d.startVrrp(initial.keepalived.vrrp);
+      } catch (e) {
+        await d.server.close();
+        throw new Error(`${options.keepalivedConf}: VRRP: ${(e as Error).message}`);
+      }
+    }
     if (options.http) {
       try {
         d.http = await HttpThread.listen(
@@ -269,6 +285,19 @@ export class Daemon {
     return d;
   }
 
+  /** Starts the VRRP engine on the file's vrrp_instance blocks (docs/ha.md). */
+  private startVrrp(config: VrrpConfig): void {
+    this.runningVrrp = JSON.stringify(config);
+    this.vrrp = VrrpEngine.start(config, {
+      log: this.log,
+      onTransition: (name, from, to, why) =>
+        this.events.record("vrrp-state", `VRRP instance ${name} ${from} -> ${to} (${why})`),
+      ...(this.lastGlobals?.scriptUser ? { scriptUser: this.lastGlobals.scriptUser } : {}),
+      scriptSecurity: this.lastGlobals?.enableScriptSecurity ?? false,
+    });
+    this.log.info({ instances: config.instances.map((i) => i.name) }, "VRRP started");
+  }
+
   /** Reads the starting rules: the config file, else the state file if there is one. */
   private initialState(): { state: DesiredState; source: string; keepalived?: KeepalivedConfig } | null {
     const ka = this.options.keepalivedConf;
@@ -284,6 +313,7 @@ export class Daemon {
         );
       this.runningDiagnostics = diagnosticSet(conf.diagnostics);
       this.flushUnmanaged = conf.globals.lvsFlush;
+      this.lastGlobals = conf.globals;
       return { state: conf.state, source: ka, keepalived: conf };
     }
     const file =
@@ -436,6 +466,11 @@ export class Daemon {
     this.log.info({ file, services: conf.state.services.length }, "reloading keepalived.conf");
     this.apply(conf.state, file, conf);
     this.runningDiagnostics = diagnosticSet(conf.diagnostics);
+    if (JSON.stringify(conf.vrrp) !== this.runningVrrp)
+      this.log.warn(
+        { file },
+        "the VRRP blocks changed: they apply at the next start (the running instances are kept)",
+      );
     return { applied: true, message: `${file} applied (${conf.state.services.length} services)` };
   }
 
@@ -571,6 +606,7 @@ export class Daemon {
         fwmarkNotCompiled: this.fwmarks?.info().uncompiled ?? [],
         events: new Map(this.events.totals),
       },
+      vrrp: this.vrrp?.listing() ?? null,
     };
   }
 
@@ -649,6 +685,8 @@ export class Daemon {
     this.handler.syncDaemons.closeLinks();
     this.loopDelay.disable();
     this.health.runOmegaScripts();
+    // The VIPs go back (a master sends priority 0) before anything else stops.
+    this.vrrp?.stop();
     await this.health.stop();
     for (const hook of this.onStop) {
       try {

@@ -14,7 +14,8 @@ export type EventKind =
   | "reload-refused"
   | "table-full"
   | "table-room"
-  | "handover";
+  | "handover"
+  | "vrrp-state";
 
 export interface EventRecord {
   /** ISO 8601 time it happened. */

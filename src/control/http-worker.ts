@@ -13,6 +13,8 @@ import { type HttpAddress, HttpEndpoint, type HttpSecurity } from "./http-endpoi
 import { type BackendLabel, ipvsMetricsSlices, renderIpvsMetricsInSlices } from "./ipvs-metrics.js";
 import { type MetricsLayout, type MetricsSnapshot, unpackSnapshot } from "./metrics-snapshot.js";
 import { type DirectorSample, tslvsMetricsSlices } from "./tslvs-metrics.js";
+import type { VrrpListing } from "./vrrp/vrrp-engine.js";
+import { renderVrrpMetrics } from "./vrrp/vrrp-metrics.js";
 
 export interface HttpThreadData {
   at: HttpAddress;
@@ -26,6 +28,8 @@ export interface MetricsInputs {
   sample: DirectorSample;
   health: HealthMetricRow[];
   config: ConfigSample;
+  /** The VRRP engine's instances (null without one). */
+  vrrp: VrrpListing | null;
 }
 
 export type ToHttpThread =
@@ -72,6 +76,7 @@ function* render(
   const ipvs = yield* ipvsMetricsSlices(chunks, () => inputs.snapshot.totals, labels);
   const own = yield* tslvsMetricsSlices(chunks, () => inputs.sample);
   own.push(...renderHealthMetrics(inputs.health, inputs.config));
+  if (inputs.vrrp) own.push(...renderVrrpMetrics(inputs.vrrp));
   // Encoded once here, not once per scrape: a storm of scrapes then writes the same bytes.
   const bytes: Buffer[] = [];
   for (const part of [...ipvs, ...own]) {

@@ -53,6 +53,8 @@ export interface Libc {
     addr: NativePtr | null,
     alen: NativePtr | null,
   ) => number;
+  /** recvmsg(fd, msghdr, flags): msghdr (and what it points to) in native memory. */
+  readonly recvmsg: (fd: number, msg: NativePtr, flags: number) => number;
   /** poll(fds, nfds, timeout_ms): fds is a native pointer to struct pollfd[nfds]. */
   readonly poll: (fds: NativePtr, nfds: number, timeoutMs: number) => number;
   readonly close: (fd: number) => number;
@@ -122,6 +124,7 @@ export function libc(): Libc {
     munmap: lib.func("int munmap(void *addr, size_t len)"),
     sendto: lib.func("intptr_t sendto(int fd, void *buf, size_t len, int flags, void *addr, uint32_t alen)"),
     recvfrom: lib.func("intptr_t recvfrom(int fd, void *buf, size_t len, int flags, void *addr, void *alen)"),
+    recvmsg: lib.func("intptr_t recvmsg(int fd, void *msg, int flags)"),
     poll: lib.func("int poll(void *fds, uint64_t nfds, int timeout)"),
     close: lib.func("int close(int fd)"),
     if_nametoindex: lib.func("uint32_t if_nametoindex(const char *name)"),

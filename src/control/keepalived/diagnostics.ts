@@ -37,3 +37,25 @@ export class Diags {
 export function formatDiagnostic(d: KeepalivedDiagnostic): string {
   return d.line > 0 ? `(${d.file}: Line ${d.line}) ${d.message}` : `(${d.file}) ${d.message}`;
 }
+
+/**
+ * Diagnostics of checks keepalived's own parser does not make the same way (the VRRP values tslvs
+ * runs on): passed on as warnings that count only under --strict, so `tslvs keepalived check`
+ * keeps keepalived -t's exit code; `silent` drops them (a value the block reader already checked).
+ */
+export class TslvsOnlyDiags extends Diags {
+  constructor(
+    private readonly into: Diags,
+    private readonly silent = false,
+  ) {
+    super();
+  }
+  override add(
+    pos: Pos,
+    _severity: DiagnosticSeverity,
+    message: string,
+    extra: { strictOnly?: boolean; afterParse?: boolean } = {},
+  ): void {
+    if (!this.silent) this.into.add(pos, "warning", message, { ...extra, strictOnly: true });
+  }
+}

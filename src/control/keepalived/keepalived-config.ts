@@ -1,5 +1,6 @@
 import type { DesiredState } from "../desired-state.js";
 import type { ScriptSpec } from "../health/check-spec.js";
+import type { VrrpConfig } from "../vrrp/vrrp-config.js";
 
 /**
  * What reading a keepalived.conf gives: the services it declares as a DesiredState (with their
@@ -12,6 +13,8 @@ export interface KeepalivedConfig {
   globals: KeepalivedGlobals;
   /** Kinds accepted but not acted on ("vrrp_instance", "lvs_sync_daemon", "smtp_alert"...), once each. */
   notActedOn: string[];
+  /** The vrrp_instance / vrrp_script / vrrp_sync_group blocks, as the VRRP engine runs them. */
+  vrrp: VrrpConfig;
   diagnostics: KeepalivedDiagnostic[];
 }
 

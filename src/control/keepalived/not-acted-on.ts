@@ -127,6 +127,5 @@ export const GLOBAL_NOT_ACTED_ON: ReadonlySet<string> = new Set([
   "vrrp_skip_check_adv_addr",
   "vrrp_startup_delay",
   "vrrp_strict",
-  "vrrp_version",
   "vrrp_vmac_garp_intvl",
 ]);

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { IpAddr } from "../../core/address.js";
 import type { DaemonConfig, TimeoutValues } from "../api.js";
 import { DEFAULT_TIMEOUTS } from "../desired-state.js";
+import { emptyVrrpConfig } from "../vrrp/vrrp-config.js";
 import { unknown } from "./checkers.js";
 import { Diags } from "./diagnostics.js";
 import type { KeepalivedConfig, KeepalivedGlobals } from "./keepalived-config.js";
@@ -12,7 +13,7 @@ import { buildServices } from "./repairs.js";
 import { buildTree, type Stmt } from "./tree.js";
 import { Values } from "./values.js";
 import { parseVirtualServer, type VsDraft } from "./virtual-server.js";
-import { VRRP_TOP_BLOCKS, VrrpReader } from "./vrrp.js";
+import { VRRP_ACTED_BLOCKS, VRRP_TOP_BLOCKS, VrrpReader } from "./vrrp.js";
 import { type GroupEntry, parseGroup } from "./vs-group.js";
 
 export interface ReadOptions {
@@ -78,6 +79,7 @@ function emptyConfig(): KeepalivedConfig {
     state: { timeouts: null, sysctls: {}, syncDaemons: [], services: [] },
     globals: defaultGlobals(),
     notActedOn: [],
+    vrrp: emptyVrrpConfig(),
     diagnostics: [],
   };
 }
@@ -105,7 +107,7 @@ class TopLevel {
 
   constructor(private readonly diags: Diags) {
     this.v = new Values(diags);
-    this.vrrp = new VrrpReader(this.v);
+    this.vrrp = new VrrpReader(this.v, this.nao);
   }
 
   private nao = (kind: string): void => {
@@ -125,6 +127,7 @@ class TopLevel {
       state: { timeouts: this.timeouts, sysctls: {}, syncDaemons: this.syncDaemons(), services },
       globals: this.globals,
       notActedOn: this.notActedOn,
+      vrrp: this.vrrp.config,
       diagnostics: this.diags.list,
     };
   }
@@ -176,7 +179,7 @@ class TopLevel {
       default:
         if (VRRP_TOP_BLOCKS.has(key)) {
           this.vrrp.read(st);
-          this.nao(key);
+          if (!VRRP_ACTED_BLOCKS.has(key)) this.nao(key);
           return;
         }
         if (NOT_ACTED_ON_BLOCKS.has(key)) {
@@ -191,6 +194,11 @@ class TopLevel {
     const key = s.words[0]!;
     const g = this.globals;
     switch (key) {
+      case "vrrp_version": {
+        const n = this.v.int(s, 1, 2, 3);
+        if (n !== null) this.vrrp.globalVersion = n as 2 | 3;
+        return;
+      }
       case "router_id":
         if (this.v.arity(s, 1, 1)) g.routerId = s.words[1]!;
         return;

@@ -1,10 +1,15 @@
+import { emptyVrrpConfig, type VrrpConfig } from "../vrrp/vrrp-config.js";
+import { TslvsOnlyDiags } from "./diagnostics.js";
 import type { Stmt } from "./tree.js";
-import type { Values } from "./values.js";
+import { Values } from "./values.js";
+import { readInstance, readScript, readSyncGroup } from "./vrrp-settings.js";
 
 /**
  * The VRRP, BFD and static blocks of keepalived.conf (spec A.14): read in full and checked against
- * the keywords keepalived 2.2 knows, never acted on. What the LVS side needs from them (a VRRP
- * instance's configured state and router id, for `lvs_sync_daemon`) is returned.
+ * the keywords keepalived 2.2 knows. vrrp_instance, vrrp_script and vrrp_sync_group are acted on
+ * (the VRRP engine, src/control/vrrp/; their values: vrrp-settings.ts); the other kinds are not.
+ * What the LVS side needs (a VRRP instance's configured state and router id, for
+ * `lvs_sync_daemon`) is returned too.
  *
  * Keyword lists: keepalived.conf(5) of 2.2.7, checked one by one against `keepalived -t` 2.2.7.
  * A keyword outside its list is reported as keepalived does ("Unknown keyword"); values are
@@ -144,6 +149,13 @@ export const LIST_TOP_BLOCKS: ReadonlySet<string> = new Set([
   "static_rules",
 ]);
 
+/** The block kinds the VRRP engine acts on. */
+export const VRRP_ACTED_BLOCKS: ReadonlySet<string> = new Set([
+  "vrrp_instance",
+  "vrrp_script",
+  "vrrp_sync_group",
+]);
+
 /** Every block kind this module reads. */
 export const VRRP_TOP_BLOCKS: ReadonlySet<string> = new Set([
   ...Object.keys(VRRP_KEYWORDS).filter((k) => k !== "authentication"),
@@ -160,9 +172,30 @@ export interface VrrpInstanceInfo {
 /** Reads the VRRP/BFD/static blocks; `instances` collects what lvs_sync_daemon needs. */
 export class VrrpReader {
   readonly instances = new Map<string, VrrpInstanceInfo>();
+  /** What the VRRP engine runs. */
+  readonly config: VrrpConfig = emptyVrrpConfig();
+  /** global_defs vrrp_version, when set. */
+  globalVersion: 2 | 3 | undefined;
   private garpGroups = 0;
 
-  constructor(private readonly v: Values) {}
+  constructor(
+    private readonly v: Values,
+    notActedOn: (what: string) => void = () => {},
+  ) {
+    this.quiet = new Values(new TslvsOnlyDiags(v.diags));
+    this.silent = new Values(new TslvsOnlyDiags(v.diags, true));
+    // A keyword keepalived does not know is reported as unknown, not as "not acted on".
+    this.notActedOn = (what) => {
+      const words = what.split(" ");
+      const known = VRRP_KEYWORDS[words[0]!];
+      if (!known || words.length !== 2 || known.has(words[1]!)) notActedOn(what);
+    };
+  }
+
+  private readonly notActedOn: (what: string) => void;
+  /** The values VRRP runs on are read with these: tslvs's own checks count only under --strict. */
+  private readonly quiet: Values;
+  private readonly silent: Values;
 
   /** Reads one top-level block of a kind in VRRP_TOP_BLOCKS. */
   read(st: Stmt): void {
@@ -184,8 +217,14 @@ export class VrrpReader {
       case "vrrp_instance":
         this.instance(st, seen);
         return;
-      case "vrrp_script":
+      case "vrrp_script": {
         if (!seen.has("script")) d.error(end, `No script set for vrrp_script ${name} - removing`);
+        const sc = readScript(this.quiet, st, this.notActedOn);
+        if (sc) this.config.scripts.push(sc);
+        return;
+      }
+      case "vrrp_sync_group":
+        this.config.syncGroups.push(readSyncGroup(this.quiet, st, this.notActedOn));
         return;
       case "vrrp_track_process":
         if (!seen.has("process")) d.error(end, `track process '${name}' process name not specified`);
@@ -254,5 +293,7 @@ export class VrrpReader {
     else if (!seen.has("virtual_ipaddress") && !seen.has("virtual_ipaddress_excluded"))
       d.repair(st.pos, `(${name}) No VIP specified; at least one is sensible`);
     this.instances.set(name, info);
+    const run = readInstance(this.quiet, st, this.globalVersion, this.notActedOn, this.silent);
+    if (run) this.config.instances.push(run);
   }
 }
