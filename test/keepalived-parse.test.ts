@@ -102,7 +102,8 @@ test("examples 1, 3-6", () => {
   );
   assert.equal(e5[0]!.health!.group, "WEB_FARM");
   const e6 = readKeepalivedConf(join(DIR, "example6.conf"));
-  assert.deepEqual(e6.notActedOn, ["lvs_sync_daemon"]);
+  assert.deepEqual(e6.notActedOn, [], "lvs_sync_daemon is acted on: sync daemons");
+  assert.equal(e6.globals.syncDaemonInstance, "VI_1");
   assert.deepEqual(
     e6.vrrp.instances.map((i) => [i.name, i.vrid, i.vips.map((v) => v.addr.toString())]),
     [["VI_1", 51, ["198.18.0.70"]]],

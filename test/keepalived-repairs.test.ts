@@ -301,7 +301,9 @@ test("lvs_sync_daemon: both roles without an instance; the instance's state and 
   const bad = parse("global_defs {\n lvs_sync_daemon eth1 id 300 group 198.18.0.1 frob\n}\n");
   assert.equal(bad.diagnostics.length, 3, warnings(bad).join("\n"));
   assert.deepEqual(bad.state.syncDaemons[0]!.syncId, 0);
-  assert.deepEqual(bad.notActedOn, ["lvs_sync_daemon"]);
+  assert.deepEqual(bad.notActedOn, [], "acted on: run as sync daemons");
+  assert.equal(inst("BACKUP").globals.syncDaemonInstance, "VI_1", "the role follows VI_1");
+  assert.equal(both.globals.syncDaemonInstance, undefined);
 });
 
 test("10,000 real servers (1,000 virtual servers x 10) parse in well under the bound", (t) => {

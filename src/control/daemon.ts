@@ -285,13 +285,41 @@ export class Daemon {
     return d;
   }
 
+  /**
+   * The running sync daemon takes `role` (keepalived's ipvs_syncd_master / ipvs_syncd_backup on a
+   * VRRP transition): the other role's daemon stops and this one starts with the same settings.
+   */
+  private switchSyncRole(role: "master" | "backup"): void {
+    const sync = this.handler.syncDaemons;
+    const other = role === "master" ? "backup" : "master";
+    const running = sync.list().find((d) => d.state === other);
+    if (!running || sync.list().some((d) => d.state === role)) return;
+    const { notActedOn: _n, counters: _c, ...config } = running;
+    try {
+      sync.stop(other);
+      sync.start({ ...config, state: role });
+      this.log.info(
+        { role, mcastIfn: config.mcastIfn, syncId: config.syncId },
+        "sync daemon role follows VRRP",
+      );
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, role }, "sync daemon: cannot take the new role");
+    }
+  }
+
   /** Starts the VRRP engine on the file's vrrp_instance blocks (docs/ha.md). */
   private startVrrp(config: VrrpConfig): void {
     this.runningVrrp = JSON.stringify(config);
     this.vrrp = VrrpEngine.start(config, {
       log: this.log,
-      onTransition: (name, from, to, why) =>
-        this.events.record("vrrp-state", `VRRP instance ${name} ${from} -> ${to} (${why})`),
+      onTransition: (name, from, to, why) => {
+        this.events.record("vrrp-state", `VRRP instance ${name} ${from} -> ${to} (${why})`);
+        // keepalived's lvs_sync_daemon: the sync daemon's role follows its instance.
+        if (name === this.lastGlobals?.syncDaemonInstance) {
+          if (to === "MASTER") this.switchSyncRole("master");
+          else if (from === "MASTER") this.switchSyncRole("backup");
+        }
+      },
       ...(this.lastGlobals?.scriptUser ? { scriptUser: this.lastGlobals.scriptUser } : {}),
       scriptSecurity: this.lastGlobals?.enableScriptSecurity ?? false,
     });

@@ -34,6 +34,11 @@ export interface KeepalivedGlobals {
   /** checker_cpu_affinity: the CPUs the checker thread may run on (default: the daemon's). */
   checkerCpuAffinity?: number[];
   rsInitNotifies: boolean;
+  /**
+   * lvs_sync_daemon's VRRP instance: the sync daemon is the master while that instance is MASTER,
+   * the backup otherwise, as keepalived switches it.
+   */
+  syncDaemonInstance?: string;
 }
 
 export type DiagnosticSeverity = "warning" | "error" | "fatal";

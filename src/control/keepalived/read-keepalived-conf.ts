@@ -250,7 +250,6 @@ class TopLevel {
       }
       case "lvs_sync_daemon":
         this.lvsSyncDaemon(s);
-        this.nao(key);
         return;
       case "rs_init_notifies":
         if (s.words.length > 1) this.v.extra(s, 1);
@@ -328,13 +327,14 @@ class TopLevel {
       i++;
     }
     this.syncDaemon = d;
+    if (d.instance !== undefined) this.globals.syncDaemonInstance = d.instance;
   }
 
   /**
    * The sync daemons lvs_sync_daemon asks for. Without a VRRP instance keepalived runs a master and
-   * a backup daemon; with one, the daemon's role follows the instance's state, and tslvs (which
-   * runs no VRRP) takes the instance's configured initial state. The sync id defaults to the
-   * instance's virtual_router_id, else 0.
+   * a backup daemon; with one, the daemon's role follows the instance's state: it starts with the
+   * instance's configured initial state, and the daemon switches it on each VRRP transition. The
+   * sync id defaults to the instance's virtual_router_id, else 0.
    */
   private syncDaemons(): DaemonConfig[] {
     const d = this.syncDaemon;
