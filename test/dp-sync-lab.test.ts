@@ -126,6 +126,35 @@ test("sync lab: the backup director's table holds the master's established conne
     assert.equal(received.conns, sent.conns, "every connection sent was received");
     assert.equal(received.byReason.added, 1);
     assert.ok((received.byReason.updated ?? 0) >= 1, JSON.stringify(received));
+
+    // Hostile datagrams on the wire, from the master's side: each refused and counted, the table
+    // unchanged, the daemon still running.
+    // The table without its countdown column.
+    const table = () => backup!.adm(["-Lnc"]).replace(/ \d\d:\d\d /g, " ");
+    const before = table();
+    const FORGE = `
+const s = require("node:dgram").createSocket("udp4");
+const h = (id, size, n, ver) => [0, id, size >> 8, size & 255, n, ver, 0, 0];
+const msgs = [
+  Buffer.from([0, 7, 0, 7, 0, 1, 0]),                              // short header
+  Buffer.from(h(9, 8, 0, 1)),                                      // another syncid
+  Buffer.from([...h(7, 12, 200, 1), 0, 6, 0, 36]),                 // 200 entries claimed, 4 bytes
+  Buffer.from(h(7, 8, 0, 0)),                                      // version 0
+  Buffer.from([...h(7, 9, 0, 1), 0]),                              // size says 9, datagram 9... with a lie below
+];
+msgs[4][3] = 200;                                                  // header size 200, datagram 9
+let left = msgs.length;
+for (const m of msgs) s.send(m, 8848, "198.18.200.2", () => { if (--left === 0) s.close(); });`;
+    lab.exec(topo.director, ["node", "-e", FORGE]);
+    let refused: Record<string, number> = {};
+    for (let k = 0; k < 30; k++) {
+      await wait(100);
+      refused = listed(backup).counters!.byReason;
+      if (refused["bad-size"] && refused["version-0"]) break;
+    }
+    for (const reason of ["short-header", "other-syncid", "entry-truncated", "version-0", "bad-size"])
+      assert.equal(refused[reason], 1, `${reason}: ${JSON.stringify(refused)}`);
+    assert.equal(table(), before, "the table is unchanged");
   } finally {
     for (const c of clients) c.kill();
     await master?.stop();
