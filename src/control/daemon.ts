@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { type Logger, pino } from "pino";
+import type { IpAddr } from "../core/address.js";
 import type {
   CaptureEntry,
   DestConfig,
@@ -42,6 +43,7 @@ import { SyncDaemons } from "./sync-daemons.js";
 import { SyncBackupLink, SyncMasterLink } from "./sync-link.js";
 import { type DirectorSample, processSample } from "./tslvs-metrics.js";
 import { TSLVS_VERSION } from "./version.js";
+import { VipGuard } from "./vrrp/vip-guard.js";
 import type { VrrpConfig } from "./vrrp/vrrp-config.js";
 import { VrrpEngine } from "./vrrp/vrrp-engine.js";
 
@@ -307,8 +309,19 @@ export class Daemon {
     }
   }
 
+  /** The VRRP addresses' guard against the host answering them after a crash (vip-guard.ts). */
+  private vipGuard: VipGuard | null = null;
+  private vrrpVips: IpAddr[] = [];
+
+  private updateVipGuard(): void {
+    this.vipGuard?.update(this.vrrpVips, this.director.services());
+  }
+
   /** Starts the VRRP engine on the file's vrrp_instance blocks (docs/ha.md). */
   private startVrrp(config: VrrpConfig): void {
+    this.vrrpVips = config.instances.flatMap((i) => i.vips.map((v) => v.addr));
+    this.vipGuard = new VipGuard(this.log);
+    this.updateVipGuard();
     this.runningVrrp = JSON.stringify(config);
     this.vrrp = VrrpEngine.start(config, {
       log: this.log,
@@ -526,6 +539,7 @@ export class Daemon {
 
   /** Tells the data plane (and any other listener) that the rules changed. */
   rulesChanged(): void {
+    this.updateVipGuard();
     for (const hook of this.onRulesChanged) {
       try {
         hook();
@@ -715,6 +729,7 @@ export class Daemon {
     this.health.runOmegaScripts();
     // The VIPs go back (a master sends priority 0) before anything else stops.
     this.vrrp?.stop();
+    this.vipGuard?.remove();
     await this.health.stop();
     for (const hook of this.onStop) {
       try {
