@@ -69,7 +69,14 @@ test("connections by state, templates, no destination, steering decisions and pr
     },
     states: { byState: { ESTABLISHED: 4, SYN_RECV: 1, TIME_WAIT: 2, UDP: 3, NONE: 0 }, templates: 6 },
     process: { cpuSeconds: 1.5, residentBytes: 50_000_000, startTimeSeconds: 1_700_000_000.25, openFds: 42 },
+    sync: [
+      { role: "backup", messages: 7, conns: 12, byReason: { added: 10, updated: 2, "other-syncid": 1 } },
+    ],
   });
+  assert.equal(value(text, 'tslvs_sync_messages_total{role="backup"}'), 7);
+  assert.equal(value(text, 'tslvs_sync_connections_total{role="backup"}'), 12);
+  assert.equal(value(text, 'tslvs_sync_events_total{role="backup",reason="added"}'), 10);
+  assert.equal(value(text, 'tslvs_sync_events_total{role="backup",reason="other-syncid"}'), 1);
   assert.equal(value(text, 'tslvs_connections{state="ESTABLISHED"}'), 4);
   assert.equal(value(text, 'tslvs_connections{state="UDP"}'), 3);
   assert.equal(value(text, 'tslvs_connections{state="NONE"}'), 0);

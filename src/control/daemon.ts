@@ -623,6 +623,10 @@ export class Daemon {
       eventLoop,
       states: this.director.connStates?.() ?? null,
       process: processSample(),
+      sync: this.handler.syncDaemons
+        .list()
+        .filter((d) => d.counters)
+        .map((d) => ({ role: d.state, ...d.counters! })),
     };
   }
 

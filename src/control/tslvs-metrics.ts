@@ -28,6 +28,8 @@ export interface DirectorSample {
   eventLoop: { p50: number; p99: number; max: number };
   /** Live connections by `-Lnc` state name and persistence templates (the core's running counts). */
   states?: { byState: Record<string, number>; templates: number } | null;
+  /** The running sync daemons' counters (connection sync), by role. */
+  sync?: { role: string; messages: number; conns: number; byReason: Record<string, number> }[];
   /** The process's resources (processSample), under the standard `process_*` names. */
   process?: ProcessSample | null;
 }
@@ -270,6 +272,32 @@ export function* tslvsMetricsSlices(
     refused,
     ...defenseFamilies,
   ];
+  if (x.sync?.length) {
+    const messages = family(
+      "tslvs_sync_messages_total",
+      "counter",
+      "Connection-sync messages sent (master) or received (backup).",
+    );
+    const conns = family(
+      "tslvs_sync_connections_total",
+      "counter",
+      "Connections sent (master) or received (backup) by connection sync.",
+    );
+    const events = family(
+      "tslvs_sync_events_total",
+      "counter",
+      "What a sync daemon did by reason: a backup's results (added, updated, stale...) and refused messages (bad-size, other-syncid...), a master's send errors.",
+    );
+    for (const d of x.sync) {
+      const role = `role="${escapeLabel(d.role)}"`;
+      one(messages, role, d.messages);
+      one(conns, role, d.conns);
+      for (const [reason, n] of Object.entries(d.byReason))
+        one(events, `${role},reason="${escapeLabel(reason)}"`, n);
+    }
+    out.push(messages, conns);
+    if (events.lines.length) out.push(events);
+  }
   if (x.states) {
     const conns = family(
       "tslvs_connections",
