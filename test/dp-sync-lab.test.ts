@@ -140,9 +140,8 @@ const msgs = [
   Buffer.from(h(9, 8, 0, 1)),                                      // another syncid
   Buffer.from([...h(7, 12, 200, 1), 0, 6, 0, 36]),                 // 200 entries claimed, 4 bytes
   Buffer.from(h(7, 8, 0, 0)),                                      // version 0
-  Buffer.from([...h(7, 9, 0, 1), 0]),                              // size says 9, datagram 9... with a lie below
+  Buffer.from([...h(7, 200, 0, 1), 0]),                            // header says 200 bytes, datagram 9
 ];
-msgs[4][3] = 200;                                                  // header size 200, datagram 9
 let left = msgs.length;
 for (const m of msgs) s.send(m, 8848, "198.18.200.2", () => { if (--left === 0) s.close(); });`;
     lab.exec(topo.director, ["node", "-e", FORGE]);

@@ -47,13 +47,11 @@ function fromWire(c: SyncConn): SyncedConn {
   };
 }
 
-type SyncCounters = SyncCountersEntry;
-
-const count = (c: SyncCounters, reason: string) => (c.byReason[reason] = (c.byReason[reason] ?? 0) + 1);
+const count = (c: SyncCountersEntry, reason: string) => (c.byReason[reason] = (c.byReason[reason] ?? 0) + 1);
 
 /** The master: what the packet path marks as due, sent. */
 export class SyncMasterLink {
-  readonly counters: SyncCounters = { messages: 0, conns: 0, byReason: {} };
+  readonly counters: SyncCountersEntry = { messages: 0, conns: 0, byReason: {} };
   private readonly sock: Socket;
   private readonly writer: SyncMessageWriter;
   private readonly timer: NodeJS.Timeout;
@@ -64,10 +62,11 @@ export class SyncMasterLink {
     private readonly director: DirectorPort,
     private readonly log: Logger,
   ) {
-    const family = IpAddr.parse(entry.mcastGroup ?? "224.0.0.81")?.family ?? 4;
-    this.group = entry.mcastGroup ?? "224.0.0.81";
+    // SyncDaemons.resolve filled the group, port, maxlen and TTL with the kernel's defaults.
+    this.group = entry.mcastGroup;
+    const family = IpAddr.parse(this.group)?.family ?? 4;
     const from = interfaceAddress(entry.mcastIfn, family);
-    this.writer = new SyncMessageWriter(entry.syncId, entry.syncMaxLen ?? 1472);
+    this.writer = new SyncMessageWriter(entry.syncId, entry.syncMaxLen);
     this.sock = createSocket({ type: family === 6 ? "udp6" : "udp4" });
     this.sock.on("error", (e) => {
       count(this.counters, "socket-error");
@@ -75,7 +74,7 @@ export class SyncMasterLink {
     });
     this.sock.bind(0, from.split("%")[0], () => {
       this.sock.setMulticastInterface(from);
-      this.sock.setMulticastTTL(entry.mcastTtl ?? 1);
+      this.sock.setMulticastTTL(entry.mcastTtl);
       this.sock.setMulticastLoopback(false);
     });
     director.setSyncMaster(new SyncMasterState(director.connCapacity, (i) => this.add(i)));
@@ -99,7 +98,7 @@ export class SyncMasterLink {
     if (!m) return;
     this.counters.messages++;
     this.counters.conns += n;
-    this.sock.send(m, this.entry.mcastPort ?? 8848, this.group, (e) => {
+    this.sock.send(m, this.entry.mcastPort, this.group, (e) => {
       if (e) count(this.counters, "send-error");
     });
   }
@@ -115,7 +114,7 @@ export class SyncMasterLink {
 
 /** The backup: received connections into the table. */
 export class SyncBackupLink {
-  readonly counters: SyncCounters = { messages: 0, conns: 0, byReason: {} };
+  readonly counters: SyncCountersEntry = { messages: 0, conns: 0, byReason: {} };
   private readonly sock: Socket;
 
   constructor(
@@ -124,7 +123,7 @@ export class SyncBackupLink {
     clock: () => number,
     private readonly log: Logger,
   ) {
-    const group = entry.mcastGroup ?? "224.0.0.81";
+    const group = entry.mcastGroup;
     const family = IpAddr.parse(group)?.family ?? 4;
     const on = interfaceAddress(entry.mcastIfn, family);
     this.sock = createSocket({ type: family === 6 ? "udp6" : "udp4", reuseAddr: true });
@@ -144,7 +143,7 @@ export class SyncBackupLink {
         count(this.counters, r);
       }
     });
-    this.sock.bind(entry.mcastPort ?? 8848, () => {
+    this.sock.bind(entry.mcastPort, () => {
       try {
         this.sock.addMembership(group, on.split("%")[0]);
       } catch (e) {

@@ -135,7 +135,10 @@ export function syncNeeded(ds: DirectorState, m: SyncMasterState, i: number, pkt
   const t = ds.conns;
   const flags = t.flags[i]!;
   const state = t.state[i]!;
-  const [threshold, period] = ds.sysctls.sync_threshold;
+  // Read by index: this runs after every packet in while a master sync daemon runs.
+  const st = ds.sysctls.sync_threshold;
+  const threshold = st[0];
+  const period = st[1];
   if ((flags & CONN_F_FWD_MASK) === CONN_F_FULLNAT) return false;
   if (!(flags & CONN_F_TEMPLATE)) {
     const proto = t.protoOf(i);

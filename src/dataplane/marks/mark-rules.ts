@@ -118,7 +118,8 @@ export function hasMarkHooks(p: MarkProgram, family: 4 | 6): boolean {
 }
 
 /**
- * The mark the packet carries after the prerouting chains, or MARK_DROPPED. Allocates nothing.
+ * The mark the packet carries after the prerouting chains, or MARK_DROPPED (one state object per
+ * call: tests and one-offs; the slow path keeps a MarkEvaluator, which allocates nothing).
  */
 export function evaluateMarks(p: MarkProgram, pkt: MarkPacket): number {
   const state = { mark: 0 };
